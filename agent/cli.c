@@ -1,0 +1,275 @@
+/* agent/cli.c - option parsing, passphrases, files and output for the agent's commands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: error: ", c->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s %s\n(see '%s --help')\n", c->prog, usage, c->prog);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_help(const struct cli *c, const char *help)
+{
+	int i;
+
+	for (i = 0; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--help") == 0 || strcmp(c->argv[i], "-h") == 0) {
+			fputs(help, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int cli_fail(const struct cli *c)
+{
+	const char *msg = err_msg();
+
+	fprintf(stderr, "%s: error: %s\n", c->prog, msg[0] ? msg : "operation failed");
+	return CLI_EXIT_FAIL;
+}
+
+static struct cli_opt *find_opt(struct cli_opt *opts, size_t nopts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nopts; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+int cli_parse_opts(struct cli *c, const char *usage, struct cli_opt *opts, size_t nopts,
+	const char **pos, int maxpos, int *npos)
+{
+	int i;
+
+	*npos = 0;
+	for (i = 0; i < c->argc; i++) {
+		const char *a = c->argv[i];
+		struct cli_opt *o;
+		const char *eq, *val = NULL;
+		char name[64];
+
+		if (a[0] != '-' || a[1] != '-' || strcmp(a, "--") == 0) {
+			if (strcmp(a, "--") == 0 && ++i >= c->argc)
+				break;
+			if (*npos >= maxpos)
+				return cli_usage_error(c, usage, "unexpected argument '%s'",
+					c->argv[i]);
+			pos[(*npos)++] = c->argv[i];
+			continue;
+		}
+		eq = strchr(a, '=');
+		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+		o = find_opt(opts, nopts, name);
+		if (!o)
+			return cli_usage_error(c, usage, "unknown option '%s'", name);
+		if (o->has_arg) {
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < c->argc)
+				val = c->argv[++i];
+			else
+				return cli_usage_error(c, usage, "option '%s' needs a value", name);
+		} else if (eq) {
+			return cli_usage_error(c, usage, "option '%s' takes no value", name);
+		}
+		if (o->count >= (o->repeat ? 64 : 1))
+			return cli_usage_error(c, usage, "option '%s' given too often", name);
+		o->values[o->count++] = val ? val : "";
+	}
+	return 0;
+}
+
+const char *cli_opt(const struct cli_opt *opts, size_t nopts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nopts; i++)
+		if (strcmp(opts[i].name, name) == 0 && opts[i].count)
+			return opts[i].values[0];
+	return NULL;
+}
+
+int cli_user(const char **out, const struct cli *c)
+{
+	const char *u = c->user ? c->user : getenv("FIELDSYNC_USER");
+
+	if (!u || !*u)
+		return err_set(ERR_INVALID, "no user given (use --user NAME or FIELDSYNC_USER)");
+	*out = u;
+	return 0;
+}
+
+int cli_home(const char **out, const struct cli *c)
+{
+	const char *h = c->home ? c->home : getenv("FIELDSYNC_HOME");
+
+	if (!h || !*h)
+		return err_set(ERR_INVALID, "no node directory given (use --home DIR or FIELDSYNC_HOME)");
+	*out = h;
+	return 0;
+}
+
+int cli_read_file(struct buf *out, const char *path, size_t max)
+{
+	char chunk[65536];
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	size_t saved = out->max;
+	int error = 0;
+
+	if (fd < 0)
+		return err_set_errno(errno == ENOENT ? ERR_NOTFOUND : ERR_IO, errno,
+			"cannot read '%s'", path);
+	out->max = max;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = err_set_errno(ERR_IO, errno, "cannot read '%s'", path);
+			break;
+		}
+		if (n == 0)
+			break;
+		if (buf_put(out, chunk, (size_t)n)) {
+			error = err_set(ERR_TOOBIG, "'%s' is larger than the limit of %zu bytes", path,
+				max);
+			break;
+		}
+	}
+	crypto_wipe(chunk, sizeof(chunk));
+	out->max = saved;
+	if (fd > 0)
+		close(fd);
+	return error;
+}
+
+/* Strip one trailing newline (and CR) from a passphrase read from a file or a terminal. */
+static void chomp(struct buf *b)
+{
+	if (b->len && b->ptr[b->len - 1] == '\n')
+		b->ptr[--b->len] = '\0';
+	if (b->len && b->ptr[b->len - 1] == '\r')
+		b->ptr[--b->len] = '\0';
+}
+
+static int prompt_tty(struct buf *out, const char *prompt)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), error = 0;
+	char ch;
+
+	if (fd < 0)
+		return err_set(ERR_INVALID, "no passphrase given and no terminal to ask on (use "
+					    "--passphrase-file FILE or FIELDSYNC_PASSPHRASE)");
+	if (write(fd, prompt, strlen(prompt)) < 0 || tcgetattr(fd, &old) != 0) {
+		close(fd);
+		return err_set_errno(ERR_IO, errno, "cannot prompt on the terminal");
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	for (;;) {
+		ssize_t n = read(fd, &ch, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || ch == '\n')
+			break;
+		error = buf_putc(out, ch);
+		if (error)
+			break;
+	}
+	ch = 0;
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0)
+		error = error ? error : err_set(ERR_IO, "cannot write to the terminal");
+	close(fd);
+	return error;
+}
+
+static int get_secret(struct buf *out, const char *file, const char *env, const char *prompt,
+	int confirm)
+{
+	struct buf again = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	const char *value = getenv(env);
+	int error;
+
+	out->max = NODE_PASSPHRASE_MAX + 2;
+	if (file) {
+		error = cli_read_file(out, file, NODE_PASSPHRASE_MAX + 2);
+		chomp(out);
+		return error;
+	}
+	if (value)
+		return buf_puts(out, value);
+	error = prompt_tty(out, prompt);
+	if (!error && confirm) {
+		error = prompt_tty(&again, "Repeat it: ");
+		if (!error && (again.len != out->len || memcmp(again.ptr, out->ptr, out->len) != 0))
+			error = err_set(ERR_INVALID, "the passphrases do not match");
+	}
+	buf_wipe_release(&again);
+	return error;
+}
+
+int cli_passphrase(struct buf *out, const struct cli *c, const char *prompt, int confirm)
+{
+	return get_secret(out, c->passphrase_file, "FIELDSYNC_PASSPHRASE", prompt, confirm);
+}
+
+int cli_new_passphrase(struct buf *out, const struct cli *c, const char *prompt)
+{
+	return get_secret(out, c->new_passphrase_file, "FIELDSYNC_NEW_PASSPHRASE", prompt, 1);
+}
+
+int cli_open_node(struct node **out, const struct cli *c)
+{
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	const char *home = NULL, *user = NULL;
+	char prompt[128];
+	int error;
+
+	error = cli_home(&home, c);
+	if (!error)
+		error = cli_user(&user, c);
+	if (error)
+		return error;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
+	error = cli_passphrase(&pass, c, prompt, 0);
+	if (!error)
+		error = node_open(out, home, user, buf_cstr(&pass), pass.len);
+	buf_wipe_release(&pass);
+	return error;
+}
+
+int cli_print_json(json_t *doc)
+{
+	int rc;
+
+	if (!doc) {
+		fprintf(stderr, "error: cannot build the JSON output\n");
+		return CLI_EXIT_FAIL;
+	}
+	rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(doc);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

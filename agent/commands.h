@@ -1,0 +1,15 @@
+/* agent/commands.h - the agent's commands; each returns a process exit code. */
+#ifndef FIELDSYNC_AGENT_COMMANDS_H
+#define FIELDSYNC_AGENT_COMMANDS_H
+
+#include "cli.h"
+
+int cmd_init(struct cli *c);
+int cmd_user(struct cli *c);
+int cmd_case(struct cli *c);
+int cmd_note(struct cli *c);
+int cmd_audit(struct cli *c);
+int cmd_check(struct cli *c);
+int cmd_status(struct cli *c);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install every build and test dependency of fieldsync from Debian 12 packages.
+# Idempotent: packages already present are not fetched again; safe to run as often as needed.
+set -euo pipefail
+
+PKGS=(
+	build-essential cmake pkg-config git
+	libgit2-dev libsqlcipher-dev sqlcipher sqlite3
+	libcurl4-openssl-dev libmbedtls-dev libhttp-parser-dev
+	libjansson-dev libargon2-dev libcmocka-dev zlib1g-dev
+	clang libclang-rt-14-dev
+	openssl python3 procps binutils
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,60 @@
+/*
+ * shared/casedb.h - case work on a node: each operation is one transaction that moves the case
+ * head, updates the derived tables and records the audit event, or changes nothing.
+ *
+ * Reads are audited too (case.view, case.list, case.search with its query, case.history).
+ */
+#ifndef FIELDSYNC_CASEDB_H
+#define FIELDSYNC_CASEDB_H
+
+#include <stdint.h>
+
+#include <git2.h>
+
+#include "casefile.h"
+#include "err.h"
+#include "index.h"
+#include "node.h"
+
+/* Create a case owned by the node's office; *id_out receives its id. */
+int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
+	const struct casefile_change *chg) WUR;
+
+/*
+ * Apply `chg` (field sets, narrative, a note) to case `case_id`.  note_id_out (may be NULL)
+ * receives the new note's id.  ERR_NOTFOUND (no such case), ERR_CONFLICT (no change),
+ * ERR_INVALID/ERR_TOOBIG (schema), ERR_PERM.
+ */
+int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
+	char note_id_out[CASEFILE_NOTE_ID_MAX]) WUR;
+
+/* The current head of a case. ERR_NOTFOUND. */
+int casedb_head(git_oid *out, struct node *n, const char *case_id) WUR;
+
+/* Read a case (audited as case.view). */
+int casedb_view(struct casefile_view *out, struct node *n, const char *case_id) WUR;
+
+/* A case's history (audited as case.history). */
+int casedb_history(struct casefile_rev **out, size_t *count, struct node *n,
+	const char *case_id) WUR;
+
+/* List (audited as case.list) and search (audited as case.search with the query). */
+int casedb_list(struct node *n, const char *status,
+	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
+int casedb_search(struct node *n, const char *query,
+	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
+
+/*
+ * Verify the node: database integrity, every stored object re-hashed, every object reachable
+ * from a case head present, derived tables equal to a rebuild, the audit leaves.  Fills
+ * counts for a report.  ERR_CORRUPT naming the first problem.
+ */
+struct casedb_check_report {
+	long long cases;
+	long long objects;
+	long long commits;
+	uint64_t audit_entries;
+};
+int casedb_check(struct casedb_check_report *out, struct node *n) WUR;
+
+#endif
