@@ -19,7 +19,7 @@ static const struct schema_field fields[] = {
 	{"title", SCHEMA_LINE, NULL, 0, 0, 200, 1, NULL, 1, "short title of the case"},
 	{"category", SCHEMA_ENUM, categories, 0, 0, 32, 1, NULL, 0, "allegation category"},
 	{"status", SCHEMA_ENUM, statuses, 0, 0, 32, 0, "intake", 0, "case status"},
-	{"priority", SCHEMA_INT, NULL, 1, 4, 1, 0, "3", 0, "1 (highest) to 4"},
+	{"priority", SCHEMA_INT, NULL, 1, 4, 9, 0, "3", 0, "1 (highest) to 4"},
 	{"assignee", SCHEMA_LINE, NULL, 0, 0, 64, 0, NULL, 1, "assigned investigator"},
 	{"disposition", SCHEMA_ENUM, dispositions, 0, 0, 32, 0, NULL, 0, "finding at closure"},
 	{"source", SCHEMA_ENUM, sources, 0, 0, 32, 0, NULL, 0, "how the allegation came in"},
