@@ -39,7 +39,8 @@ int buf_put(struct buf *b, const void *data, size_t len) WUR;
 int buf_puts(struct buf *b, const char *s) WUR;
 int buf_putc(struct buf *b, char c) WUR;
 int buf_printf(struct buf *b, const char *fmt, ...) WUR __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap) WUR;
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) WUR
+	__attribute__((format(printf, 2, 0)));
 
 /* The contents as a C string ("" for an empty buffer, never NULL). */
 const char *buf_cstr(const struct buf *b);

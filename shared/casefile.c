@@ -81,7 +81,7 @@ static int wrap_sentence(struct buf *out, const char *s, size_t len)
 	int error = 0;
 
 	while (start < len && !error) {
-		size_t end = len, cut;
+		size_t end = len, cut, keep;
 
 		if (len - start > WRAP_COLUMNS) {
 			cut = start + WRAP_COLUMNS;
@@ -94,7 +94,10 @@ static int wrap_sentence(struct buf *out, const char *s, size_t len)
 			}
 			end = cut;
 		}
-		error = buf_put(out, s + start, end - start);
+		/* A break inside a run of spaces leaves no trailing blank (wrapping is idempotent). */
+		for (keep = end; keep > start && s[keep - 1] == ' '; keep--)
+			;
+		error = buf_put(out, s + start, keep - start);
 		if (!error)
 			error = buf_putc(out, '\n');
 		start = end;
@@ -134,12 +137,16 @@ int casefile_wrap(struct buf *out, const char *text, size_t len)
 	int error = 0;
 
 	while (start < len && !error) {
-		const char *nl = memchr(text + start, '\n', len - start);
-		size_t end = nl ? (size_t)(nl - text) : len, l = end - start;
+		size_t end = start, l;
 
-		while (l > 0 && (text[start + l - 1] == '\r' || text[start + l - 1] == ' '))
-			l--;
+		/* A line ends at LF, CRLF or a lone CR: what is stored has LF only. */
+		while (end < len && text[end] != '\n' && text[end] != '\r')
+			end++;
+		for (l = end - start; l > 0 && text[start + l - 1] == ' '; l--)
+			;
 		error = wrap_line(out, text + start, l);
+		if (end + 1 < len && text[end] == '\r' && text[end + 1] == '\n')
+			end++;
 		start = end + 1;
 	}
 	/* No trailing blank lines. */

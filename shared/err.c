@@ -10,7 +10,8 @@
 static _Thread_local char last_msg[ERR_MSG_MAX];
 static _Thread_local int last_code;
 
-static int set_va(int code, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static int set_va(int code, int errnum, const char *fmt,
+	va_list ap)
 {
 	int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
 

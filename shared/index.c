@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "hlc.h"
 
 #define BODY_MAX (8u * 1024 * 1024)
@@ -32,43 +33,12 @@ static int fts_body(struct buf *out, const struct casefile_view *v)
 	return error;
 }
 
-static int delete_case(struct store *s, const char *case_id)
-{
-	sqlite3_stmt *st = NULL;
-	int error;
-
-	error = store_prepare(&st, s,
-		"DELETE FROM case_fts WHERE docid IN (SELECT rowid FROM case_index WHERE case_id = ?)");
-	if (!error) {
-		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-		error = store_step_done(s, st);
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-	if (!error)
-		error = store_prepare(&st, s, "DELETE FROM case_index WHERE case_id = ?");
-	if (!error) {
-		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-		error = store_step_done(s, st);
-	}
-	sqlite3_finalize(st);
-	return error;
-}
-
-static int insert_row(sqlite3_int64 *rowid, struct store *s, const struct casefile_view *v)
+/* The row's values, bound to a statement whose parameters 1..14 follow this order. */
+static void bind_row(sqlite3_stmt *st, const struct casefile_view *v, const char *updated,
+	const uint8_t digest[CRYPTO_SHA256_LEN])
 {
 	const char *prio = field(v, "priority");
-	char updated[HLC_STR_MAX];
-	sqlite3_stmt *st = NULL;
-	int error;
 
-	hlc_iso8601(updated, v->updated_ms);
-	error = store_prepare(&st, s,
-		"INSERT INTO case_index(case_id, office, title, category, status, priority,"
-		" assignee, disposition, received_at, updated_at, notes, conflicts, head)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-	if (error)
-		return error;
 	sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, v->office, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, field(v, "title"), -1, SQLITE_STATIC);
@@ -83,45 +53,120 @@ static int insert_row(sqlite3_int64 *rowid, struct store *s, const struct casefi
 	sqlite3_bind_int(st, 11, (int)v->nnotes);
 	sqlite3_bind_int(st, 12, (int)v->nconflicts);
 	sqlite3_bind_blob(st, 13, v->head.id, GIT_OID_RAWSZ, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 14, digest, CRYPTO_SHA256_LEN, SQLITE_STATIC);
+}
+
+/* The existing row of a case: its rowid and the digest of its full-text document. */
+static int find_row(sqlite3_int64 *rowid, uint8_t digest[CRYPTO_SHA256_LEN], struct store *s,
+	const char *case_id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	error = store_prepare(&st, s, "SELECT rowid, fts_digest FROM case_index WHERE case_id = ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*rowid = sqlite3_column_int64(st, 0);
+		memset(digest, 0, CRYPTO_SHA256_LEN);
+		if (sqlite3_column_bytes(st, 1) == CRYPTO_SHA256_LEN)
+			memcpy(digest, sqlite3_column_blob(st, 1), CRYPTO_SHA256_LEN);
+	} else if (rc == SQLITE_DONE) {
+		error = ERR_NOTFOUND;
+	} else {
+		error = store_error(s, "cannot read the case index");
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int write_row(sqlite3_int64 *rowid, struct store *s, const struct casefile_view *v,
+	const uint8_t digest[CRYPTO_SHA256_LEN], int exists)
+{
+	char updated[HLC_STR_MAX];
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	hlc_iso8601(updated, v->updated_ms);
+	/* In place when the row exists: its rowid is the full-text docid. */
+	error = store_prepare(&st, s,
+		exists ? "UPDATE case_index SET case_id = ?1, office = ?2, title = ?3, category = ?4,"
+			 " status = ?5, priority = ?6, assignee = ?7, disposition = ?8,"
+			 " received_at = ?9, updated_at = ?10, notes = ?11, conflicts = ?12,"
+			 " head = ?13, fts_digest = ?14 WHERE rowid = ?15"
+		       : "INSERT INTO case_index(case_id, office, title, category, status, priority,"
+			 " assignee, disposition, received_at, updated_at, notes, conflicts, head,"
+			 " fts_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+			 " ?13, ?14)");
+	if (error)
+		return error;
+	bind_row(st, v, updated, digest);
+	if (exists)
+		sqlite3_bind_int64(st, 15, *rowid);
 	error = store_step_done(s, st);
-	if (!error)
+	if (!error && !exists)
 		*rowid = sqlite3_last_insert_rowid(store_db(s));
 	sqlite3_finalize(st);
 	return error;
 }
 
-static int insert_fts(struct store *s, sqlite3_int64 rowid, const struct casefile_view *v)
+static int write_fts(struct store *s, sqlite3_int64 rowid, const struct casefile_view *v,
+	const struct buf *body, int exists)
 {
-	struct buf body = BUF_INIT(BODY_MAX);
 	sqlite3_stmt *st = NULL;
 	int error;
 
-	error = fts_body(&body, v);
-	if (!error)
-		error = store_prepare(&st, s,
-			"INSERT INTO case_fts(docid, case_id, title, body) VALUES (?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_int64(st, 1, rowid);
-		sqlite3_bind_text(st, 2, v->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, field(v, "title"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, body.ptr ? body.ptr : "", (int)body.len, SQLITE_STATIC);
-		error = store_step_done(s, st);
-	}
+	error = store_prepare(&st, s,
+		exists ? "UPDATE case_fts SET case_id = ?2, title = ?3, body = ?4 WHERE docid = ?1"
+		       : "INSERT INTO case_fts(docid, case_id, title, body) VALUES (?1, ?2, ?3, ?4)");
+	if (error)
+		return error;
+	sqlite3_bind_int64(st, 1, rowid);
+	sqlite3_bind_text(st, 2, v->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, field(v, "title"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, buf_cstr(body), (int)body->len, SQLITE_STATIC);
+	error = store_step_done(s, st);
 	sqlite3_finalize(st);
-	buf_wipe_release(&body);
 	return error;
+}
+
+/* Digest of what the full-text index holds for a case: title, then body. */
+static void fts_digest(uint8_t out[CRYPTO_SHA256_LEN], const struct casefile_view *v,
+	const struct buf *body)
+{
+	struct crypto_sha256 h;
+	const char *title = field(v, "title");
+
+	crypto_sha256_init(&h);
+	crypto_sha256_update(&h, title, strlen(title) + 1);
+	crypto_sha256_update(&h, buf_cstr(body), body->len);
+	crypto_sha256_final(out, &h);
 }
 
 int index_update(struct store *s, const struct casefile_view *v)
 {
+	struct buf body = BUF_INIT(BODY_MAX);
+	uint8_t old_digest[CRYPTO_SHA256_LEN], digest[CRYPTO_SHA256_LEN];
 	sqlite3_int64 rowid = 0;
-	int error;
+	int error, exists;
 
-	error = delete_case(s, v->id);
+	error = find_row(&rowid, old_digest, s, v->id);
+	exists = error == 0;
+	if (error == ERR_NOTFOUND)
+		error = 0;
 	if (!error)
-		error = insert_row(&rowid, s, v);
-	if (!error)
-		error = insert_fts(s, rowid, v);
+		error = fts_body(&body, v);
+	if (error)
+		goto out;
+	fts_digest(digest, v, &body);
+	error = write_row(&rowid, s, v, digest, exists);
+	/* Most edits (status, priority, dates) leave the searchable text as it was. */
+	if (!error && !(exists && crypto_equal(digest, old_digest, CRYPTO_SHA256_LEN)))
+		error = write_fts(s, rowid, v, &body, exists);
+out:
+	buf_wipe_release(&body);
 	return error;
 }
 
@@ -194,16 +239,19 @@ static int check_row(struct store *s, const struct casefile_view *v)
 	struct buf body = BUF_INIT(BODY_MAX);
 	const char *prio = field(v, "priority");
 	char updated[HLC_STR_MAX];
+	uint8_t digest[CRYPTO_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
 	int error, bad;
 
 	hlc_iso8601(updated, v->updated_ms);
 	error = fts_body(&body, v);
 	if (!error)
+		fts_digest(digest, v, &body);
+	if (!error)
 		error = store_prepare(&st, s,
 			"SELECT ci.office, ci.title, ci.category, ci.status, ci.priority, ci.assignee,"
 			" ci.disposition, ci.received_at, ci.updated_at, ci.notes, ci.conflicts,"
-			" ci.head, f.title, f.body FROM case_index ci"
+			" ci.head, f.title, f.body, ci.fts_digest FROM case_index ci"
 			" LEFT JOIN case_fts f ON f.docid = ci.rowid WHERE ci.case_id = ?");
 	if (error)
 		goto out;
@@ -223,7 +271,9 @@ static int check_row(struct store *s, const struct casefile_view *v)
 	      sqlite3_column_int(st, 10) != (int)v->nconflicts ||
 	      sqlite3_column_bytes(st, 11) != GIT_OID_RAWSZ ||
 	      memcmp(sqlite3_column_blob(st, 11), v->head.id, GIT_OID_RAWSZ) != 0 ||
-	      text_differs(st, 12, field(v, "title")) || text_differs(st, 13, buf_cstr(&body));
+	      text_differs(st, 12, field(v, "title")) || text_differs(st, 13, buf_cstr(&body)) ||
+	      sqlite3_column_bytes(st, 14) != CRYPTO_SHA256_LEN ||
+	      memcmp(sqlite3_column_blob(st, 14), digest, CRYPTO_SHA256_LEN) != 0;
 	if (bad)
 		error = err_set(ERR_CORRUPT, "derived tables of case '%s' do not match its head",
 			v->id);

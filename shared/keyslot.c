@@ -172,6 +172,25 @@ int keyslot_remove(struct keyslot_file *f, const char *user)
 	return 0;
 }
 
+/*
+ * A name as typed at a failed log-on may be any bytes: keep it as printable ASCII and never
+ * empty, so that the record can always be saved and loaded and later become an audit entry
+ * (instead of silently vanishing from the file, or making it unreadable).
+ */
+static void copy_printable(char *out, size_t size, const char *in)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < size; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	if (i == 0 && size > 1)
+		out[i++] = '?';
+	out[i] = '\0';
+}
+
 int keyslot_record_failure(struct keyslot_file *f, const char *user, int64_t now,
 	const char *reason)
 {
@@ -204,8 +223,8 @@ int keyslot_record_failure(struct keyslot_file *f, const char *user, int64_t now
 	rec = &f->failures[f->nfailures++];
 	memset(rec, 0, sizeof(*rec));
 	crypto_hex(rec->id, id, sizeof(id));
-	snprintf(rec->user, sizeof(rec->user), "%s", user);
-	snprintf(rec->reason, sizeof(rec->reason), "%s", reason);
+	copy_printable(rec->user, sizeof(rec->user), user);
+	copy_printable(rec->reason, sizeof(rec->reason), reason);
 	rec->time = now;
 	return 0;
 }

@@ -389,8 +389,12 @@ int odb_global_init(void)
 	rc = git_libgit2_init();
 	if (rc < 0)
 		return odb_git_error(rc, "cannot initialise libgit2");
-	/* The object cache is process-wide and 256 MiB by default; ours are small, short-lived. */
-	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 * 1024 * 1024));
+	/*
+	 * No object cache at all (it is 256 MiB by default): it does not know about SQL
+	 * transactions, so a commit or tree read inside one that is rolled back would stay
+	 * visible to git_*_lookup() afterwards.  Reads come from SQLite's page cache instead.
+	 */
+	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
 	done = 1;
 	return 0;

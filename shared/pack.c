@@ -16,30 +16,32 @@
 #include <mbedtls/sha1.h>
 #include <zlib.h>
 
+#include "buf.h"
+
 #define PACK_HEADER_LEN 12
 #define PACK_TRAILER_LEN 20
 #define PACK_OID_LEN 20
 
 struct obj {
-	size_t off;	    /* where the object's header starts in the pack */
-	uint8_t *data;	    /* the resolved (inflated, undeltified) contents */
+	size_t off;    /* where the object's header starts in the pack */
+	uint8_t *data; /* the resolved (inflated, undeltified) contents */
 	size_t len;
 	git_object_t type;  /* a base type, never a delta */
 	unsigned int depth; /* delta chain length, 0 for a stored base object */
-	git_oid id;	    /* valid for the first `nhashed` objects only */
+	git_oid id;         /* valid for the first `nhashed` objects only */
 };
 
 struct parser {
 	const uint8_t *pack;
 	size_t len;
-	size_t pos;	   /* next byte to read */
-	struct obj *objs;  /* in pack order, so offsets are ascending */
+	size_t pos;       /* next byte to read */
+	struct buf arr;   /* holds objs, growing as the pack proves it has them */
+	struct obj *objs; /* arr's contents, in pack order, so offsets are ascending */
 	size_t nobjs;
-	size_t capobjs;
-	size_t total;	   /* inflated bytes held by objs */
-	uint32_t *slots;   /* id hash table: index + 1 into objs, 0 for empty */
-	size_t nslots;	   /* a power of two, or 0 before the first REF_DELTA */
-	size_t nhashed;	   /* objs[0..nhashed) have ids and sit in the table */
+	size_t total;    /* inflated bytes held by objs */
+	uint32_t *slots; /* id hash table: index + 1 into objs, 0 for empty */
+	size_t nslots;   /* a power of two, or 0 before the first REF_DELTA */
+	size_t nhashed;  /* objs[0..nhashed) have ids and sit in the table */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -65,13 +67,13 @@ static int read_obj_header(int *type, size_t *size, struct parser *ps, size_t of
 {
 	uint64_t val;
 	unsigned int shift = 4;
-	uint8_t c;
+	uint8_t c = 0, first;
 	int error;
 
 	error = read_byte(&c, ps);
 	if (error)
 		return error;
-	*type = (c >> 4) & 7;
+	first = c;
 	val = c & 0x0f;
 	while (c & 0x80) {
 		error = read_byte(&c, ps);
@@ -85,7 +87,8 @@ static int read_obj_header(int *type, size_t *size, struct parser *ps, size_t of
 	}
 	if (val > PACK_MAX_OBJECT_SIZE)
 		return err_set(ERR_TOOBIG, "object at offset %zu is larger than %u bytes", off,
-			PACK_MAX_OBJECT_SIZE);
+		        PACK_MAX_OBJECT_SIZE);
+	*type = (first >> 4) & 7;
 	*size = (size_t)val;
 	return 0;
 }
@@ -104,7 +107,8 @@ static int inflate_obj(uint8_t **out, struct parser *ps, size_t size, size_t off
 		return err_set(ERR_NOMEM, "out of memory (%zu bytes)", size + 1);
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit(&zs) != Z_OK) {
-		error = err_set(ERR_NOMEM, "cannot start inflating object at offset %zu", off);
+		error = ERR_NOMEM; /* a literal code, as the analyzer cannot see inside err_set() */
+		err_set(error, "cannot start inflating object at offset %zu", off);
 		goto out;
 	}
 	zs.next_out = data;
@@ -126,7 +130,7 @@ static int inflate_obj(uint8_t **out, struct parser *ps, size_t size, size_t off
 		error = truncated(ps);
 	else if (rc != Z_STREAM_END || zs.total_out != size)
 		error = err_set(ERR_INVALID, "object at offset %zu does not inflate to %zu bytes",
-			off, size);
+		        off, size);
 	if (!error)
 		ps->pos += zs.total_in;
 	inflateEnd(&zs);
@@ -142,7 +146,7 @@ out:
 static int find_ofs_base(const struct obj **base, struct parser *ps, size_t off)
 {
 	size_t dist, lo = 0, hi = ps->nobjs;
-	uint8_t c;
+	uint8_t c = 0;
 	int error;
 
 	error = read_byte(&c, ps);
@@ -153,13 +157,14 @@ static int find_ofs_base(const struct obj **base, struct parser *ps, size_t off)
 		error = read_byte(&c, ps);
 		if (error)
 			return error;
-		/* dist only grows; once it reaches `off` it points before the pack */
-		if (dist >= off || ((dist + 1) >> (sizeof(size_t) * CHAR_BIT - 7)))
-			return err_set(ERR_INVALID, "delta base offset out of range at offset %zu",
-				off);
+		/* the next dist is at least (dist + 1) * 128: past `off` it points before the pack
+		 */
+		if (dist >= off >> 7)
+			return err_set(
+			        ERR_INVALID, "delta base offset out of range at offset %zu", off);
 		dist = ((dist + 1) << 7) | (c & 0x7f);
 	}
-	if (dist == 0 || dist > off)
+	if (dist > off)
 		return err_set(ERR_INVALID, "delta base offset out of range at offset %zu", off);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -174,7 +179,7 @@ static int find_ofs_base(const struct obj **base, struct parser *ps, size_t off)
 			hi = mid;
 	}
 	return err_set(ERR_INVALID, "delta at offset %zu has no object at its base offset %zu", off,
-		off - dist);
+	        off - dist);
 }
 
 static size_t slot_of(const git_oid *id, size_t nslots)
@@ -192,36 +197,46 @@ static void table_insert(uint32_t *slots, size_t nslots, const struct obj *objs,
 	slots[s] = i + 1;
 }
 
+/* Keep the id table at most half full, so that every probe ends at an empty slot. */
+static int grow_table(struct parser *ps)
+{
+	size_t i, n = ps->nslots ? ps->nslots : 1024;
+	uint32_t *slots;
+
+	if (ps->nobjs * 2 < ps->nslots)
+		return 0;
+	while (n <= ps->nobjs * 2)
+		n *= 2;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots) {
+		/* a literal code, as the analyzer cannot see inside err_set() */
+		err_set(ERR_NOMEM, "out of memory (object id table)");
+		return ERR_NOMEM;
+	}
+	for (i = 0; i < ps->nhashed; i++)
+		table_insert(slots, n, ps->objs, (uint32_t)i);
+	free(ps->slots);
+	ps->slots = slots;
+	ps->nslots = n;
+	return 0;
+}
+
 /*
  * Give ids to all objects so far and put them in the table.  Done only when a REF_DELTA needs
  * them, since the ODB hashes every object again when storing it.
  */
 static int hash_objects(struct parser *ps)
 {
-	uint32_t *slots;
-	size_t i, n;
+	int error = grow_table(ps);
 
-	if (ps->nobjs * 2 > ps->nslots) {
-		n = ps->nslots ? ps->nslots : 1024;
-		while (n < ps->nobjs * 2)
-			n *= 2;
-		slots = calloc(n, sizeof(*slots));
-		if (!slots)
-			return err_set(ERR_NOMEM, "out of memory (object id table)");
-		for (i = 0; i < ps->nhashed; i++)
-			table_insert(slots, n, ps->objs, (uint32_t)i);
-		free(ps->slots);
-		ps->slots = slots;
-		ps->nslots = n;
-	}
-	for (; ps->nhashed < ps->nobjs; ps->nhashed++) {
+	for (; !error && ps->nhashed < ps->nobjs; ps->nhashed++) {
 		struct obj *o = &ps->objs[ps->nhashed];
 
 		if (git_odb_hash(&o->id, o->data, o->len, o->type) < 0)
 			return err_set(ERR_GENERIC, "cannot hash object at offset %zu", o->off);
 		table_insert(ps->slots, ps->nslots, ps->objs, (uint32_t)ps->nhashed);
 	}
-	return 0;
+	return error;
 }
 
 /* A delta's base by object id, which must be an earlier object of this pack. */
@@ -258,44 +273,86 @@ static int delta_varint(size_t *out, const uint8_t **p, const uint8_t *end, size
 
 	do {
 		if (*p >= end || shift > 57)
-			return err_set(ERR_INVALID, "bad delta header in object at offset %zu", off);
+			return err_set(
+			        ERR_INVALID, "bad delta header in object at offset %zu", off);
 		c = *(*p)++;
 		val |= (uint64_t)(c & 0x7f) << shift;
 		shift += 7;
 	} while (c & 0x80);
 	if (val > PACK_MAX_OBJECT_SIZE)
 		return err_set(ERR_TOOBIG, "delta at offset %zu yields more than %u bytes", off,
-			PACK_MAX_OBJECT_SIZE);
+		        PACK_MAX_OBJECT_SIZE);
 	*out = (size_t)val;
 	return 0;
 }
 
 /* Read one copy instruction's offset and size; `op` says which bytes are present. */
 static int copy_args(size_t *cpoff, size_t *cpsize, uint8_t op, const uint8_t **p,
-	const uint8_t *end, size_t off)
+        const uint8_t *end, size_t off)
 {
 	uint32_t val[2] = {0, 0};
 	unsigned int bit;
 
 	for (bit = 0; bit < 7; bit++) {
+		uint32_t byte;
+
 		if (!(op & (1u << bit)))
 			continue;
 		if (*p >= end)
 			return err_set(ERR_INVALID, "delta at offset %zu ends inside a copy", off);
-		val[bit >= 4] |= (uint32_t)*(*p)++ << (8 * (bit & 3));
+		byte = *(*p)++;
+		val[bit >= 4] |= byte << (8 * (bit & 3)); /* bits 0-3 offset, 4-6 size */
 	}
 	*cpoff = val[0];
 	*cpsize = val[1] ? val[1] : 0x10000; /* git encodes 64 KiB as size 0 */
 	return 0;
 }
 
-/* Apply git's delta format to `base`; the result is exactly the delta's target size. */
-static int apply_delta(uint8_t **out, size_t *outlen, const struct obj *base,
-	const uint8_t *delta, size_t dlen, size_t total, size_t off)
+/* Run a delta's instructions into `res`, which must come out exactly `tgtlen` bytes long. */
+static int run_delta(uint8_t *res, size_t tgtlen, const struct obj *base, const uint8_t *p,
+        const uint8_t *end, size_t off)
+{
+	size_t n = 0, cpoff = 0, cpsize = 0;
+	int error;
+
+	while (p < end) {
+		uint8_t op = *p++;
+
+		if (op & 0x80) {
+			error = copy_args(&cpoff, &cpsize, op, &p, end, off);
+			if (error)
+				return error;
+			if (cpoff > base->len || cpsize > base->len - cpoff || cpsize > tgtlen - n)
+				return err_set(ERR_INVALID,
+				        "delta at offset %zu copies outside its base or target",
+				        off);
+			memcpy(res + n, base->data + cpoff, cpsize);
+		} else if (op) {
+			cpsize = op;
+			if (cpsize > (size_t)(end - p) || cpsize > tgtlen - n)
+				return err_set(ERR_INVALID,
+				        "delta at offset %zu inserts past its data or target", off);
+			memcpy(res + n, p, cpsize);
+			p += cpsize;
+		} else {
+			/* reserved by git; accepting it would let two packs disagree on meaning */
+			return err_set(ERR_INVALID, "delta at offset %zu has opcode 0", off);
+		}
+		n += cpsize;
+	}
+	if (n != tgtlen)
+		return err_set(ERR_INVALID, "delta at offset %zu yields %zu bytes, not %zu", off, n,
+		        tgtlen);
+	return 0;
+}
+
+/* Apply git's delta format to `base`; `room` is what the total limit has left. */
+static int apply_delta(uint8_t **out, size_t *outlen, const struct obj *base, const uint8_t *delta,
+        size_t dlen, size_t room, size_t off)
 {
 	const uint8_t *p = delta, *end = delta + dlen;
+	size_t srclen = 0, tgtlen = 0;
 	uint8_t *res = NULL;
-	size_t srclen, tgtlen, n = 0, cpoff, cpsize;
 	int error;
 
 	error = delta_varint(&srclen, &p, end, off);
@@ -305,10 +362,10 @@ static int apply_delta(uint8_t **out, size_t *outlen, const struct obj *base,
 		goto out;
 	if (srclen != base->len) {
 		error = err_set(ERR_INVALID, "delta at offset %zu expects a %zu-byte base, not %zu",
-			off, srclen, base->len);
+		        off, srclen, base->len);
 		goto out;
 	}
-	if (tgtlen > PACK_MAX_TOTAL - total) {
+	if (tgtlen > room) {
 		error = err_set(ERR_TOOBIG, "pack inflates to more than %u bytes", PACK_MAX_TOTAL);
 		goto out;
 	}
@@ -317,38 +374,7 @@ static int apply_delta(uint8_t **out, size_t *outlen, const struct obj *base,
 		error = err_set(ERR_NOMEM, "out of memory (%zu bytes)", tgtlen);
 		goto out;
 	}
-	while (p < end) {
-		uint8_t op = *p++;
-
-		if (op & 0x80) {
-			error = copy_args(&cpoff, &cpsize, op, &p, end, off);
-			if (error)
-				goto out;
-			if (cpoff > base->len || cpsize > base->len - cpoff || cpsize > tgtlen - n) {
-				error = err_set(ERR_INVALID,
-					"delta at offset %zu copies outside its base or target", off);
-				goto out;
-			}
-			memcpy(res + n, base->data + cpoff, cpsize);
-		} else if (op) {
-			cpsize = op;
-			if (cpsize > (size_t)(end - p) || cpsize > tgtlen - n) {
-				error = err_set(ERR_INVALID,
-					"delta at offset %zu inserts past its data or target", off);
-				goto out;
-			}
-			memcpy(res + n, p, cpsize);
-			p += cpsize;
-		} else {
-			/* reserved by git; accepting it would let two packs disagree on meaning */
-			error = err_set(ERR_INVALID, "delta at offset %zu has opcode 0", off);
-			goto out;
-		}
-		n += cpsize;
-	}
-	if (n != tgtlen)
-		error = err_set(ERR_INVALID, "delta at offset %zu yields %zu bytes, not %zu", off, n,
-			tgtlen);
+	error = run_delta(res, tgtlen, base, p, end, off);
 out:
 	if (error) {
 		free(res);
@@ -365,8 +391,8 @@ static int parse_object(struct parser *ps)
 	struct obj o = {ps->pos, NULL, 0, GIT_OBJECT_INVALID, 0, {{0}}};
 	const struct obj *base = NULL;
 	uint8_t *raw = NULL;
-	size_t size;
-	int type, error;
+	size_t size = 0;
+	int type = 0, error;
 
 	error = read_obj_header(&type, &size, ps, o.off);
 	if (error)
@@ -379,6 +405,11 @@ static int parse_object(struct parser *ps)
 		error = err_set(ERR_INVALID, "object at offset %zu has bad type %d", o.off, type);
 	if (error)
 		goto out;
+	if (base && base->depth >= PACK_MAX_DELTA_DEPTH) {
+		error = err_set(ERR_TOOBIG, "delta chain at offset %zu is deeper than %d", o.off,
+		        PACK_MAX_DELTA_DEPTH);
+		goto out;
+	}
 	if (!base && size > PACK_MAX_TOTAL - ps->total) {
 		error = err_set(ERR_TOOBIG, "pack inflates to more than %u bytes", PACK_MAX_TOTAL);
 		goto out;
@@ -391,43 +422,25 @@ static int parse_object(struct parser *ps)
 		o.data = raw;
 		o.len = size;
 		raw = NULL;
-	} else if (base->depth >= PACK_MAX_DELTA_DEPTH) {
-		error = err_set(ERR_TOOBIG, "delta chain at offset %zu is deeper than %d", o.off,
-			PACK_MAX_DELTA_DEPTH);
-		goto out;
 	} else {
 		o.type = base->type;
 		o.depth = base->depth + 1;
-		error = apply_delta(&o.data, &o.len, base, raw, size, ps->total, o.off);
+		error = apply_delta(
+		        &o.data, &o.len, base, raw, size, PACK_MAX_TOTAL - ps->total, o.off);
 		if (error)
 			goto out;
 	}
-	ps->objs[ps->nobjs++] = o; /* room was made by the caller */
+	error = buf_put(&ps->arr, &o, sizeof(o));
+	if (error)
+		goto out;
+	ps->objs = (struct obj *)ps->arr.ptr; /* it may have moved */
+	ps->nobjs++;
 	ps->total += o.len;
 	o.data = NULL;
 out:
 	free(o.data);
 	free(raw);
 	return error;
-}
-
-/* Make room for one more object; the array grows as the pack proves it has them. */
-static int grow_objs(struct parser *ps, size_t count)
-{
-	struct obj *objs;
-	size_t cap;
-
-	if (ps->nobjs < ps->capobjs)
-		return 0;
-	cap = ps->capobjs ? ps->capobjs * 2 : 64;
-	if (cap > count)
-		cap = count;
-	objs = realloc(ps->objs, cap * sizeof(*objs));
-	if (!objs)
-		return err_set(ERR_NOMEM, "out of memory (%zu objects)", cap);
-	ps->objs = objs;
-	ps->capobjs = cap;
-	return 0;
 }
 
 static int check_trailer(const struct parser *ps)
@@ -438,7 +451,7 @@ static int check_trailer(const struct parser *ps)
 		return truncated(ps);
 	if (ps->len - ps->pos > PACK_TRAILER_LEN)
 		return err_set(ERR_INVALID, "unexpected data after the last object at offset %zu",
-			ps->pos);
+		        ps->pos);
 	if (mbedtls_sha1_ret(ps->pack, ps->pos, sum) != 0)
 		return err_set(ERR_GENERIC, "cannot compute the pack checksum");
 	if (memcmp(sum, ps->pack + ps->pos, PACK_TRAILER_LEN))
@@ -448,7 +461,10 @@ static int check_trailer(const struct parser *ps)
 
 int pack_parse(const uint8_t *pack, size_t len, pack_object_cb cb, void *payload)
 {
-	struct parser ps = {pack, len, PACK_HEADER_LEN, NULL, 0, 0, 0, NULL, 0, 0};
+	struct parser ps = {.pack = pack,
+	        .len = len,
+	        .pos = PACK_HEADER_LEN,
+	        .arr = BUF_INIT(PACK_MAX_OBJECTS * sizeof(struct obj))};
 	uint32_t version, count = 0;
 	size_t i;
 	int error = 0;
@@ -468,15 +484,12 @@ int pack_parse(const uint8_t *pack, size_t len, pack_object_cb cb, void *payload
 		goto out;
 	}
 	if (count > PACK_MAX_OBJECTS) {
-		error = err_set(ERR_TOOBIG, "pack has %u objects, more than %u", count,
-			PACK_MAX_OBJECTS);
+		error = err_set(
+		        ERR_TOOBIG, "pack has %u objects, more than %u", count, PACK_MAX_OBJECTS);
 		goto out;
 	}
-	for (i = 0; i < count && !error; i++) {
-		error = grow_objs(&ps, count);
-		if (!error)
-			error = parse_object(&ps);
-	}
+	for (i = 0; i < count && !error; i++)
+		error = parse_object(&ps);
 	if (!error)
 		error = check_trailer(&ps);
 	for (i = 0; i < ps.nobjs && !error; i++)
@@ -484,7 +497,7 @@ int pack_parse(const uint8_t *pack, size_t len, pack_object_cb cb, void *payload
 out:
 	for (i = 0; i < ps.nobjs; i++)
 		free(ps.objs[i].data);
-	free(ps.objs);
+	buf_release(&ps.arr);
 	free(ps.slots);
 	return error;
 }

@@ -26,6 +26,8 @@ struct store;
 enum {
 	STORE_CREATE = 1, /* create a new database; ERR_EXISTS if the file is there */
 	STORE_PLAIN = 2,  /* no key: a plain SQLite file, only for benchmark baselines */
+	STORE_PAGES_1K = 4, /* SQLCipher 3.4.1's default 1 KiB pages: only for the benchmark
+			       that compares page sizes */
 };
 
 /* The newest schema version this build knows. */
