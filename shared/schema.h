@@ -58,7 +58,7 @@ int schema_check_value(const struct schema_field *f, const char *value) WUR;
 
 /*
  * Check free text (`what` names it in messages): valid UTF-8, no NUL, no control characters
- * but newline and tab, at most `max` bytes.
+ * but newline, carriage return and tab, at most `max` bytes.
  */
 int schema_check_text(const char *what, const char *text, size_t len, size_t max) WUR;
 

@@ -76,10 +76,12 @@ const char *store_path(const struct store *s)
 
 int store_error(struct store *s, const char *what)
 {
-	int rc = sqlite3_extended_errcode(s->db) & 0xff;
+	int ext = sqlite3_extended_errcode(s->db), rc = ext & 0xff;
 	int code = ERR_GENERIC;
 
-	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+	if (ext == SQLITE_CONSTRAINT_TRIGGER) /* the append-only triggers of the audit log */
+		code = ERR_READONLY;
+	else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
 		code = ERR_CORRUPT;
 	else if (rc == SQLITE_IOERR || rc == SQLITE_FULL || rc == SQLITE_CANTOPEN)
 		code = ERR_IO;

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto.h"
+#include "store.h"
+
 char *tu_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -91,4 +94,80 @@ int tu_file_contains(const char *path, const void *needle, size_t len)
 		found = memcmp(data + i, needle, len) == 0;
 	free(data);
 	return found;
+}
+
+void tu_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+int tu_dir_count(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+int tu_exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+int tu_mode(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0)
+		return -1;
+	return (int)(sb.st_mode & 07777);
+}
+
+long long tu_sql_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	long long v;
+
+	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("cannot prepare '%s': %s", sql, sqlite3_errmsg(store_db(s)));
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no row from '%s': %s", sql, sqlite3_errmsg(store_db(s)));
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+struct store *tu_store_new(char **dir_out)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	struct store *s = NULL;
+	char *dir = tu_tmpdir();
+	char *path = tu_path(dir, "test.db");
+
+	TU_OK(crypto_random(key, sizeof(key)));
+	TU_OK(store_open(&s, path, key, STORE_CREATE));
+	crypto_wipe(key, sizeof(key));
+	free(path);
+	*dir_out = dir;
+	return s;
+}
+
+void tu_store_done(struct store *s, char *dir)
+{
+	store_free(s);
+	tu_rmrf(dir);
+	free(dir);
 }
