@@ -164,18 +164,29 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 	return 0;
 }
 
+/* Check the reader's role, open the read's transaction (it records the audit event) and find
+ * the head.  ERR_PERM is already audited; other errors leave the transaction for the caller. */
+static int begin_read(git_oid *head, struct node *n, const char *action, const char *case_id)
+{
+	int error = node_require(n, NODE_PERM_CASE_READ, action, case_id);
+
+	if (error)
+		return error;
+	error = store_begin(n->store);
+	if (!error)
+		error = casedb_head(head, n, case_id);
+	return error;
+}
+
 int casedb_view(struct casefile_view *out, struct node *n, const char *case_id)
 {
 	git_oid head;
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	error = node_require(n, NODE_PERM_CASE_READ, "case.view", case_id);
-	if (error)
+	error = begin_read(&head, n, "case.view", case_id);
+	if (error == ERR_PERM)
 		return error;
-	error = store_begin(n->store);
-	if (!error)
-		error = casedb_head(&head, n, case_id);
 	if (!error)
 		error = casefile_read(out, n->repo, &head);
 	if (!error)
@@ -196,12 +207,9 @@ int casedb_history(struct casefile_rev **out, size_t *count, struct node *n, con
 	git_oid head;
 	int error;
 
-	error = node_require(n, NODE_PERM_CASE_READ, "case.history", case_id);
-	if (error)
+	error = begin_read(&head, n, "case.history", case_id);
+	if (error == ERR_PERM)
 		return error;
-	error = store_begin(n->store);
-	if (!error)
-		error = casedb_head(&head, n, case_id);
 	if (!error)
 		error = casefile_history(&revs, &nrevs, n->repo, &head, SIZE_MAX);
 	if (!error)

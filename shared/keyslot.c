@@ -297,7 +297,7 @@ static int get_str(char *out, size_t size, json_t *obj, const char *name)
 
 static int parse_slot(struct keyslot *k, json_t *o)
 {
-	int64_t t, m, p, failed, until;
+	int64_t t = 0, m = 0, p = 0, failed = 0, until = 0;
 	int error;
 
 	error = get_str(k->user, sizeof(k->user), o, "user");
@@ -345,7 +345,7 @@ static int parse_failure(struct keyslot_failure *r, json_t *o)
 static int parse_file(struct keyslot_file *f, json_t *root)
 {
 	json_t *slots, *fails, *v;
-	int64_t version, dropped;
+	int64_t version = 0, dropped = 0;
 	size_t i;
 	int error;
 	const char *format = json_string_value(json_object_get(root, "format"));

@@ -18,6 +18,30 @@ static int unwrap_own(uint8_t key[CRYPTO_KEY_LEN], const struct keyslot_file *f,
 	return error;
 }
 
+/*
+ * Under the slot lock: unwrap the key with the logged-on user's passphrase and save a new slot
+ * for `name`.  *f and *lock_fd are set even on failure, for the caller to release.
+ */
+static int write_slot(struct keyslot_file **f, int *lock_fd, struct node *n, const char *auth_pass,
+	size_t auth_passlen, const char *name, const char *pass, size_t passlen,
+	const struct crypto_kdf_cost *cost)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	int error;
+
+	error = node_lock_slots(lock_fd, n->lock_path);
+	if (!error)
+		error = keyslot_load(f, n->slots_path);
+	if (!error)
+		error = unwrap_own(key, *f, n, auth_pass, auth_passlen);
+	if (!error)
+		error = keyslot_set(*f, name, pass, passlen, key, cost);
+	crypto_wipe(key, sizeof(key));
+	if (!error)
+		error = keyslot_save(*f, n->slots_path);
+	return error;
+}
+
 static int user_state(int *exists, int *removed, char role[16], struct node *n, const char *name)
 {
 	sqlite3_stmt *st = NULL;
@@ -67,7 +91,6 @@ int users_add(struct node *n, const char *admin_pass, size_t admin_passlen, cons
 	const char *role, const char *pass, size_t passlen, const struct crypto_kdf_cost *cost)
 {
 	struct keyslot_file *f = NULL;
-	uint8_t key[CRYPTO_KEY_LEN];
 	char detail[64];
 	int lock_fd = -1, exists, removed, error;
 
@@ -84,17 +107,8 @@ int users_add(struct node *n, const char *admin_pass, size_t admin_passlen, cons
 		error = err_set(ERR_EXISTS, "user '%s' already exists", name);
 	if (error)
 		return error;
-	error = node_lock_slots(&lock_fd, n->lock_path);
-	if (!error)
-		error = keyslot_load(&f, n->slots_path);
-	if (!error)
-		error = unwrap_own(key, f, n, admin_pass, admin_passlen);
-	if (!error)
-		error = keyslot_set(f, name, pass, passlen, key, cost);
-	crypto_wipe(key, sizeof(key));
 	/* The slot first: a crash before the row leaves a slot nobody can log on with. */
-	if (!error)
-		error = keyslot_save(f, n->slots_path);
+	error = write_slot(&f, &lock_fd, n, admin_pass, admin_passlen, name, pass, passlen, cost);
 	if (error)
 		goto out;
 	snprintf(detail, sizeof(detail), "role %s", role);
@@ -120,7 +134,6 @@ int users_passwd(struct node *n, const char *auth_pass, size_t auth_passlen, con
 	const char *pass, size_t passlen, const struct crypto_kdf_cost *cost)
 {
 	struct keyslot_file *f = NULL;
-	uint8_t key[CRYPTO_KEY_LEN];
 	int lock_fd = -1, exists, removed, error = 0;
 
 	if (strcmp(name, n->user) != 0)
@@ -133,16 +146,7 @@ int users_passwd(struct node *n, const char *auth_pass, size_t auth_passlen, con
 		error = err_set(ERR_NOTFOUND, "no user '%s'", name);
 	if (error)
 		return error;
-	error = node_lock_slots(&lock_fd, n->lock_path);
-	if (!error)
-		error = keyslot_load(&f, n->slots_path);
-	if (!error)
-		error = unwrap_own(key, f, n, auth_pass, auth_passlen);
-	if (!error)
-		error = keyslot_set(f, name, pass, passlen, key, cost);
-	crypto_wipe(key, sizeof(key));
-	if (!error)
-		error = keyslot_save(f, n->slots_path);
+	error = write_slot(&f, &lock_fd, n, auth_pass, auth_passlen, name, pass, passlen, cost);
 	if (!error)
 		error = node_audit(n, "user.passwd", name, "success", NULL);
 	node_unlock_slots(lock_fd);
