@@ -273,3 +273,48 @@ int cli_print_json(json_t *doc)
 	json_decref(doc);
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
+
+static int print_audit_entry(void *ctx, const struct audit_record *r)
+{
+	json_t *list = ctx, *doc;
+	json_error_t jerr;
+	char hex[2 * AUDIT_ENTRY_MAX + 1];
+
+	doc = json_loadb((const char *)r->entry, r->entry_len, 0, &jerr);
+	if (!doc)
+		return err_set(ERR_CORRUPT, "audit entry %llu is not valid JSON",
+			(unsigned long long)r->seq);
+	if (list) {
+		crypto_hex(hex, r->entry, r->entry_len);
+		json_object_set_new(doc, "leaf", json_string(hex));
+		crypto_hex(hex, r->leaf, 32);
+		json_object_set_new(doc, "leaf_hash", json_string(hex));
+		json_array_append_new(list, doc);
+		return 0;
+	}
+	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s\n", (unsigned long long)r->seq, r->time,
+		r->user[0] ? r->user : "-", r->action, r->target[0] ? r->target : "-", r->outcome,
+		json_string_value(json_object_get(doc, "detail")));
+	json_decref(doc);
+	return 0;
+}
+
+int cli_audit_log(const struct cli *c, struct node *n, const char *since)
+{
+	json_t *list = NULL;
+	int error;
+
+	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.read", "");
+	/* Reading the log is an event in it, recorded before the read so the output shows it. */
+	if (!error)
+		error = node_audit(n, "audit.read", "", "success", since);
+	if (!error) {
+		list = c->json ? json_array() : NULL;
+		error = audit_foreach(n->store, since, NULL, print_audit_entry, list);
+	}
+	if (error) {
+		json_decref(list);
+		return cli_fail(c);
+	}
+	return list ? cli_print_json(json_pack("{s:o}", "entries", list)) : CLI_EXIT_OK;
+}

@@ -4,6 +4,7 @@
 
 #include "casedb.h"
 #include "commands.h"
+#include "device.h"
 #include "users.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
@@ -161,39 +162,13 @@ static const char audit_help[] =
 	"hashed for its RFC 6962 leaf, so anyone can recompute the tree.  Reading the log is itself\n"
 	"audited.\n";
 
-static int print_entry(void *ctx, const struct audit_record *r)
-{
-	json_t *list = ctx, *doc;
-	json_error_t jerr;
-	char hex[2 * AUDIT_ENTRY_MAX + 1];
-
-	doc = json_loadb((const char *)r->entry, r->entry_len, 0, &jerr);
-	if (!doc)
-		return err_set(ERR_CORRUPT, "audit entry %llu is not valid JSON",
-			(unsigned long long)r->seq);
-	if (list) {
-		crypto_hex(hex, r->entry, r->entry_len);
-		json_object_set_new(doc, "leaf", json_string(hex));
-		crypto_hex(hex, r->leaf, 32);
-		json_object_set_new(doc, "leaf_hash", json_string(hex));
-		json_array_append_new(list, doc);
-		return 0;
-	}
-	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s\n", (unsigned long long)r->seq, r->time,
-		r->user[0] ? r->user : "-", r->action, r->target[0] ? r->target : "-", r->outcome,
-		json_string_value(json_object_get(doc, "detail")));
-	json_decref(doc);
-	return 0;
-}
-
 int cmd_audit(struct cli *c)
 {
 	static const char usage[] = "audit log [--since TIME]";
 	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
 	struct node *n = NULL;
 	const char *pos[1], *since;
-	json_t *list = NULL;
-	int npos, rc, error;
+	int npos, rc;
 
 	if (cli_help(c, audit_help))
 		return CLI_EXIT_OK;
@@ -207,20 +182,7 @@ int cmd_audit(struct cli *c)
 		return cli_usage_error(c, usage, "bad --since value");
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.read", "");
-	/* Reading the log is an event in it, recorded before the read so the output shows it. */
-	if (!error)
-		error = node_audit(n, "audit.read", "", "success", since ? since : NULL);
-	if (!error) {
-		list = c->json ? json_array() : NULL;
-		error = audit_foreach(n->store, since, NULL, print_entry, list);
-	}
-	if (error) {
-		json_decref(list);
-		rc = cli_fail(c);
-	} else if (list) {
-		rc = cli_print_json(json_pack("{s:o}", "entries", list));
-	}
+	rc = cli_audit_log(c, n, since);
 	node_free(n);
 	return rc;
 }
@@ -264,7 +226,8 @@ static const char status_help[] =
 	"usage: fieldsync-agent status\n"
 	"\n"
 	"Show this node's identity (office, device), the logged-on user and role, the number of\n"
-	"cases and unresolved conflicts, and the sync state.\n";
+	"cases and unresolved conflicts, and whether the device is enrolled; if it is, check the\n"
+	"mutual-TLS channel to the server (GET /v1/health with the device certificate).\n";
 
 static int count(long long *out, struct node *n, const char *sql)
 {
@@ -281,12 +244,31 @@ static int count(long long *out, struct node *n, const char *sql)
 	return error;
 }
 
+/* "ok", or why the channel to HQ does not work. */
+static void check_channel(char *out, size_t size, struct device_tls *d)
+{
+	struct buf resp = BUF_INIT(65536), url = BUF_INIT(4096);
+	long status = 0;
+
+	if (buf_printf(&url, "%s/v1/health", d->url.ptr) ||
+		net_request(&status, &resp, url.ptr, "GET", NULL, 0, &d->tls))
+		snprintf(out, size, "%s", err_msg());
+	else if (status != 200)
+		snprintf(out, size, "server refused (%ld): %s", status, net_error_text(&resp));
+	else
+		snprintf(out, size, "ok");
+	buf_release(&resp);
+	buf_release(&url);
+}
+
 int cmd_status(struct cli *c)
 {
+	struct device_tls d;
 	struct node *n = NULL;
 	const char *pos[1];
 	long long cases = 0, conflicts = 0;
-	int npos, rc;
+	char channel[512] = "not enrolled";
+	int npos, rc, enrolled;
 
 	if (cli_help(c, status_help))
 		return CLI_EXIT_OK;
@@ -295,19 +277,66 @@ int cmd_status(struct cli *c)
 		return rc;
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
+	device_tls_init(&d);
+	enrolled = device_tls_load(&d, n) == 0;
+	if (enrolled)
+		check_channel(channel, sizeof(channel), &d);
 	if (count(&cases, n, "SELECT count(*) FROM case_heads") ||
 		count(&conflicts, n, "SELECT COALESCE(SUM(conflicts), 0) FROM case_index") ||
 		node_audit(n, "node.status", "", "success", NULL)) {
 		rc = cli_fail(c);
 	} else if (c->json) {
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "office",
-			n->office, "device", n->device, "user", n->user, "role", n->role, "cases",
-			(json_int_t)cases, "conflicts", (json_int_t)conflicts, "sync", "not enrolled"));
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s?, s:s}",
+			"office", n->office, "device", n->device, "user", n->user, "role", n->role,
+			"cases", (json_int_t)cases, "conflicts", (json_int_t)conflicts, "enrolled",
+			enrolled, "server", enrolled ? d.url.ptr : NULL, "channel", channel));
 	} else {
 		printf("office     %s\ndevice     %s\nuser       %s (%s)\ncases      %lld\n"
-		       "conflicts  %lld unresolved\nsync       not enrolled with a server\n",
-			n->office, n->device, n->user, n->role, cases, conflicts);
+		       "conflicts  %lld unresolved\nserver     %s\nchannel    %s\n"
+		       "sync       not built yet\n",
+			n->office, n->device, n->user, n->role, cases, conflicts,
+			enrolled ? d.url.ptr : "(not enrolled)", channel);
 	}
+	device_tls_release(&d);
+	node_free(n);
+	return rc;
+}
+
+static const char enroll_help[] =
+	"usage: fieldsync-agent enroll --server URL --token TOKEN\n"
+	"\n"
+	"Enroll this device with the HQ server (admin only).  TOKEN comes from\n"
+	"'fieldsync-server office add' or 'office token'; it is single-use and carries the\n"
+	"fingerprint of the organisation's CA, which this device pins: a server whose CA does\n"
+	"not match is refused.  The device key is generated inside the encrypted store; the\n"
+	"server chooses the certificate's subject (office and device).\n";
+
+int cmd_enroll(struct cli *c)
+{
+	static const char usage[] = "enroll --server URL --token TOKEN";
+	struct cli_opt opts[] = {{"--server", 1, 0, {0}, 0}, {"--token", 1, 0, {0}, 0}};
+	struct node *n = NULL;
+	const char *pos[1], *url, *token;
+	int npos, rc;
+
+	if (cli_help(c, enroll_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 0, &npos);
+	if (rc)
+		return rc;
+	url = cli_opt(opts, N_OPTS(opts), "--server");
+	token = cli_opt(opts, N_OPTS(opts), "--token");
+	if (!url || !token)
+		return cli_usage_error(c, usage, "enroll needs --server and --token");
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	if (device_enroll(n, url, token))
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "server", url, "office", n->office,
+			"device", n->device));
+	else
+		printf("enrolled device %s of office %s with %s\n", n->device, n->office, url);
 	node_free(n);
 	return rc;
 }

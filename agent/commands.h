@@ -11,5 +11,6 @@ int cmd_note(struct cli *c);
 int cmd_audit(struct cli *c);
 int cmd_check(struct cli *c);
 int cmd_status(struct cli *c);
+int cmd_enroll(struct cli *c);
 
 #endif

@@ -34,7 +34,8 @@ static const char help[] =
 	"  note add ID (--text T | --file F)    add a note or interview record\n"
 	"  audit log [--since TIME]             the local audit trail (auditor, admin)\n"
 	"  check                                verify the store: integrity, objects, indexes, audit\n"
-	"  status                               identity, user, cases, sync state\n"
+	"  enroll --server URL --token TOKEN    enroll this device with HQ (one-time token)\n"
+	"  status                               identity, user, cases, the channel to HQ\n"
 	"\n"
 	"Global options:\n"
 	"  --home DIR              node directory (or FIELDSYNC_HOME)\n"
@@ -60,6 +61,7 @@ static const struct command commands[] = {
 	{"audit", cmd_audit},
 	{"check", cmd_check},
 	{"status", cmd_status},
+	{"enroll", cmd_enroll},
 };
 
 /* Take a global option at argv[*i] if it is one; 1 taken, 0 not global, -1 usage error. */

@@ -7,16 +7,11 @@
 
 #include "crypto.h"
 #include "hlc.h"
+#include "merkle.h"
 
 void audit_leaf_hash(uint8_t out[32], const void *entry, size_t len)
 {
-	struct crypto_sha256 h;
-	const uint8_t prefix = 0x00;
-
-	crypto_sha256_init(&h);
-	crypto_sha256_update(&h, &prefix, 1);
-	crypto_sha256_update(&h, entry, len);
-	crypto_sha256_final(out, &h);
+	merkle_leaf_hash(out, entry, len);
 }
 
 int audit_encode(struct buf *out, uint64_t seq, const char *time,

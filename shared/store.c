@@ -58,6 +58,18 @@ static const char *const migrations[] = {
 
 	/* log-on failures already moved from the sidecar into the audit log */
 	"CREATE TABLE imported_failures (id TEXT PRIMARY KEY);",
+
+	/* 1 -> 2: PKI and enrollment */
+	/* keys and certificates (DER); private keys live only here, inside the encrypted store */
+	"CREATE TABLE pki_material (name TEXT PRIMARY KEY, der BLOB NOT NULL);"
+	/* server: offices, one-time enrollment tokens (hashes only), enrolled devices */
+	"CREATE TABLE offices (code TEXT PRIMARY KEY, name TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL, revoked_at TEXT);"
+	"CREATE TABLE enroll_tokens (hash BLOB PRIMARY KEY, office TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at TEXT, device TEXT);"
+	"CREATE TABLE devices (device TEXT PRIMARY KEY, office TEXT NOT NULL,"
+	"  serial BLOB NOT NULL UNIQUE, cert BLOB NOT NULL, enrolled_at TEXT NOT NULL,"
+	"  revoked_at TEXT);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -107,6 +107,6 @@ class NodeTest(unittest.TestCase):
 
     def assertFails(self, r, rc, *fragments):
         self.assertEqual(r.rc, rc, r)
-        self.assertTrue(r.err.startswith("fieldsync-agent: error: "), r)
+        self.assertRegex(r.err, r"^fieldsync-(agent|server): error: ", r)
         for f in fragments:
             self.assertIn(f, r.err, r)

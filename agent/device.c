@@ -1,0 +1,235 @@
+/* agent/device.c - enrollment and the device's TLS identity. */
+#include "device.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "crypto.h"
+#include "enroll.h"
+#include "pki.h"
+
+void device_tls_init(struct device_tls *d)
+{
+	memset(d, 0, sizeof(*d));
+	buf_init(&d->url, 2048);
+	buf_init(&d->ca_pem, 16384);
+	buf_init(&d->cert_pem, 16384);
+	buf_init(&d->key_pem, 16384);
+}
+
+void device_tls_release(struct device_tls *d)
+{
+	buf_release(&d->url);
+	buf_release(&d->ca_pem);
+	buf_release(&d->cert_pem);
+	buf_wipe_release(&d->key_pem);
+}
+
+static int material_get(struct buf *out, struct node *n, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_prepare(&st, n->store, "SELECT der FROM pki_material WHERE name = ?");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else if (rc == SQLITE_DONE)
+		error = err_set(ERR_NOTFOUND, "this device is not enrolled (run 'enroll' first)");
+	else
+		error = store_error(n->store, "cannot read the device identity");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int material_put(struct node *n, const char *name, const struct buf *der)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store,
+		"INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, der->ptr, (int)der->len, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int device_tls_load(struct device_tls *d, struct node *n)
+{
+	struct buf der = BUF_INIT(8192);
+	int error;
+
+	error = store_meta_get(&d->url, n->store, "server_url");
+	if (error == ERR_NOTFOUND)
+		error = err_set(ERR_NOTFOUND, "this device is not enrolled (run 'enroll' first)");
+	if (!error)
+		error = material_get(&der, n, "ca_cert");
+	if (!error)
+		error = pki_der_to_pem(&d->ca_pem, "CERTIFICATE", (const uint8_t *)der.ptr, der.len);
+	buf_reset(&der);
+	if (!error)
+		error = material_get(&der, n, "device_cert");
+	if (!error)
+		error = pki_der_to_pem(&d->cert_pem, "CERTIFICATE", (const uint8_t *)der.ptr,
+			der.len);
+	buf_reset(&der);
+	if (!error)
+		error = material_get(&der, n, "device_key");
+	if (!error)
+		error = pki_der_to_pem(&d->key_pem, "EC PRIVATE KEY", (const uint8_t *)der.ptr,
+			der.len);
+	buf_wipe_release(&der);
+	d->tls.ca_pem = &d->ca_pem;
+	d->tls.cert_pem = &d->cert_pem;
+	d->tls.key_pem = &d->key_pem;
+	return error;
+}
+
+/* GET /v1/ca without trust, then trust it only if it matches the token's fingerprint. */
+static int fetch_pinned_ca(struct buf *ca_der, const char *url, const struct enroll_token *tok)
+{
+	struct net_tls none = {NULL, NULL, NULL};
+	struct buf resp = BUF_INIT(65536), full = BUF_INIT(4096);
+	json_t *doc = NULL;
+	uint8_t fp[32];
+	long status = 0;
+	int error;
+
+	error = buf_printf(&full, "%s/v1/ca", url);
+	if (!error)
+		error = net_request(&status, &resp, full.ptr, "GET", NULL, 0, &none);
+	if (!error && status != 200)
+		error = err_set(ERR_IO, "the server answered %ld to the CA request", status);
+	if (!error) {
+		doc = json_loadb(resp.ptr, resp.len, 0, NULL);
+		error = json_string_value(json_object_get(doc, "ca"))
+				? enroll_b64_decode(ca_der, json_string_value(json_object_get(doc, "ca")))
+				: err_set(ERR_INVALID, "the server sent no CA certificate");
+	}
+	if (!error) {
+		pki_fingerprint(fp, (const uint8_t *)ca_der->ptr, ca_der->len);
+		if (!crypto_equal(fp, tok->ca_fingerprint, 32))
+			error = err_set(ERR_AUTH, "the server's CA does not match the token's "
+						  "fingerprint: refusing to talk to it");
+	}
+	json_decref(doc);
+	buf_release(&resp);
+	buf_release(&full);
+	return error;
+}
+
+static int post_enroll(struct enroll_response *resp, struct node *n, const char *url,
+	const struct enroll_token *tok, const struct buf *ca_der, const struct buf *key)
+{
+	struct enroll_request req;
+	struct buf body = BUF_INIT(ENROLL_BODY_MAX), ca_pem = BUF_INIT(16384);
+	struct buf answer = BUF_INIT(65536), full = BUF_INIT(4096);
+	struct net_tls tls = {&ca_pem, NULL, NULL};
+	long status = 0;
+	int error;
+
+	enroll_request_init(&req);
+	memcpy(req.secret, tok->secret, ENROLL_SECRET_LEN);
+	snprintf(req.office, sizeof(req.office), "%s", n->office);
+	snprintf(req.device, sizeof(req.device), "%s", n->device);
+	error = pki_csr_create(&req.csr, (const uint8_t *)key->ptr, key->len, n->device);
+	if (!error)
+		error = enroll_request_encode(&body, &req);
+	if (!error)
+		error = pki_der_to_pem(&ca_pem, "CERTIFICATE", (const uint8_t *)ca_der->ptr,
+			ca_der->len);
+	if (!error)
+		error = buf_printf(&full, "%s/v1/enroll", url);
+	if (!error)
+		error = net_request(&status, &answer, full.ptr, "POST", body.ptr, body.len, &tls);
+	if (!error && status != 200)
+		error = err_set(status == 403 ? ERR_AUTH : ERR_GENERIC,
+			"the server refused the enrollment (%ld): %s", status, net_error_text(&answer));
+	if (!error)
+		error = enroll_response_decode(resp, answer.ptr, answer.len);
+	enroll_request_release(&req);
+	buf_wipe_release(&body);
+	buf_release(&ca_pem);
+	buf_release(&answer);
+	buf_release(&full);
+	return error;
+}
+
+/* The issued certificate must chain to the pinned CA and name this office and device. */
+static int check_issued(const struct enroll_response *resp, struct node *n,
+	const struct buf *ca_der)
+{
+	char office[SCHEMA_OFFICE_MAX + 1], device[NODE_DEVICE_MAX + 1];
+	uint8_t serial[16];
+	int error;
+
+	error = pki_verify((const uint8_t *)resp->cert.ptr, resp->cert.len,
+		(const uint8_t *)ca_der->ptr, ca_der->len, (int64_t)time(NULL));
+	if (!error)
+		error = pki_identity(office, device, serial, (const uint8_t *)resp->cert.ptr,
+			resp->cert.len);
+	if (!error && (strcmp(office, n->office) || strcmp(device, n->device)))
+		error = err_set(ERR_AUTH, "the certificate names %s/%s, not this device", office,
+			device);
+	return error;
+}
+
+int device_enroll(struct node *n, const char *url, const char *token)
+{
+	struct enroll_token tok;
+	struct enroll_response resp;
+	struct buf key = BUF_INIT(4096), ca_der = BUF_INIT(ENROLL_DER_MAX), probe = BUF_INIT(16);
+	char detail[256];
+	int error;
+
+	enroll_response_init(&resp);
+	error = node_require(n, NODE_PERM_USER_ADMIN, "device.enroll", url);
+	if (!error)
+		error = enroll_token_parse(&tok, token);
+	if (!error && strcmp(tok.office, n->office) != 0)
+		error = err_set(ERR_INVALID, "the token is for office '%s'; this device belongs to '%s'",
+			tok.office, n->office);
+	if (!error && store_meta_get(&probe, n->store, "server_url") == 0)
+		error = err_set(ERR_EXISTS, "this device is already enrolled with %s", probe.ptr);
+	if (!error && (strncmp(url, "https://", 8) != 0 || strlen(url) > 1024))
+		error = err_set(ERR_INVALID, "the server URL must start with https://");
+	if (!error)
+		error = crypto_ec_keygen(&key);
+	if (!error)
+		error = fetch_pinned_ca(&ca_der, url, &tok);
+	if (!error)
+		error = post_enroll(&resp, n, url, &tok, &ca_der, &key);
+	if (!error)
+		error = check_issued(&resp, n, &ca_der);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = material_put(n, "device_key", &key);
+	if (!error)
+		error = material_put(n, "device_cert", &resp.cert);
+	if (!error)
+		error = material_put(n, "ca_cert", &ca_der);
+	if (!error)
+		error = store_meta_set(n->store, "server_url", url);
+	snprintf(detail, sizeof(detail), "enrolled with %s", url);
+	if (!error)
+		error = node_audit(n, "device.enroll", n->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	if (error && error != ERR_PERM)
+		error = node_audit_failure(n, "device.enroll", n->device, error);
+	crypto_wipe(&tok, sizeof(tok));
+	buf_wipe_release(&key);
+	buf_release(&ca_der);
+	buf_release(&probe);
+	enroll_response_release(&resp);
+	return error;
+}

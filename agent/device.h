@@ -1,0 +1,35 @@
+/*
+ * agent/device.h - this device's identity towards HQ: enrollment and the TLS material for
+ * talking to the server.  The device key is generated inside the agent store and never leaves
+ * it except as a PEM in memory handed to libcurl.
+ */
+#ifndef FIELDSYNC_AGENT_DEVICE_H
+#define FIELDSYNC_AGENT_DEVICE_H
+
+#include "buf.h"
+#include "net.h"
+#include "node.h"
+
+/* Where and as whom this device talks to HQ. */
+struct device_tls {
+	struct buf url; /* server base URL */
+	struct buf ca_pem;
+	struct buf cert_pem;
+	struct buf key_pem; /* wiped on release */
+	struct net_tls tls;
+};
+
+void device_tls_init(struct device_tls *d);
+void device_tls_release(struct device_tls *d);
+
+/* Load the enrolled identity. ERR_NOTFOUND if this device is not enrolled. */
+int device_tls_load(struct device_tls *d, struct node *n) WUR;
+
+/*
+ * Enroll with the server at `url` using a one-time token: pin the CA by the token's
+ * fingerprint, send a CSR for a key made in the store, check and store the certificate.
+ * Audited.  ERR_EXISTS (already enrolled), ERR_AUTH (CA mismatch, refused token), ERR_IO.
+ */
+int device_enroll(struct node *n, const char *url, const char *token) WUR;
+
+#endif

@@ -1,0 +1,366 @@
+/* server/admin.c - init, offices, tokens, device revocation. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hq.h"
+#include "pki.h"
+
+#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
+#define MAX_HOSTS 8
+
+static const char init_help[] =
+	"usage: fieldsync-server init --org NAME [--listen HOST:PORT] [--host NAME]...\n"
+	"\n"
+	"Create the server's encrypted store in --home, its key file (mode 0600, outside the\n"
+	"directory by default: DIR.key), the organisation's CA (EC P-256) and the server\n"
+	"certificate.  Every private key lives inside the store only.  The listen address\n"
+	"defaults to 127.0.0.1:8443.\n";
+
+static int write_key_file(const char *path, const char *hex)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int error = 0;
+
+	if (fd < 0)
+		return err_set_errno(errno == EEXIST ? ERR_EXISTS : ERR_IO, errno,
+			"cannot create the key file '%s'", path);
+	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || write(fd, "\n", 1) != 1 ||
+		fsync(fd) != 0)
+		error = err_set_errno(ERR_IO, errno, "cannot write the key file '%s'", path);
+	close(fd);
+	if (error)
+		unlink(path);
+	return error;
+}
+
+/* Split HOST:PORT; the host goes into the certificate as an IP or a DNS name. */
+static int split_listen(char *host, size_t size, const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	unsigned char tmp[16];
+
+	if (!colon || colon == listen || (size_t)(colon - listen) >= size || !colon[1])
+		return err_set(ERR_INVALID, "'%s' is not HOST:PORT", listen);
+	snprintf(host, size, "%.*s", (int)(colon - listen), listen);
+	if (host[0] == '[') { /* [::1]:8443 */
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	(void)tmp;
+	return 0;
+}
+
+static int is_ip(const char *s)
+{
+	unsigned char tmp[16];
+
+	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
+}
+
+static int make_pki(struct node *n, const char *org, const char *listen_host,
+	const char *const *hosts, size_t nhosts)
+{
+	struct buf ca_key = BUF_INIT(4096), ca_cert = BUF_INIT(4096);
+	struct buf srv_key = BUF_INIT(4096), srv_cert = BUF_INIT(4096);
+	const char *dns[MAX_HOSTS + 3] = {"localhost"}, *ips[4] = {0};
+	struct pki_validity v;
+	size_t nd = 1, ni = 0, i;
+	int error;
+
+	if (is_ip(listen_host))
+		ips[ni++] = listen_host;
+	else
+		dns[nd++] = listen_host;
+	if (strcmp(listen_host, "127.0.0.1") != 0)
+		ips[ni++] = "127.0.0.1";
+	for (i = 0; i < nhosts; i++)
+		dns[nd++] = hosts[i];
+	pki_validity_days(&v, (int64_t)time(NULL), 3650);
+	error = pki_ca_create(&ca_key, &ca_cert, org, &v);
+	pki_validity_days(&v, (int64_t)time(NULL), 825);
+	if (!error)
+		error = pki_server_cert(&srv_key, &srv_cert, (const uint8_t *)ca_key.ptr, ca_key.len,
+			(const uint8_t *)ca_cert.ptr, ca_cert.len, dns, ips, &v);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = hq_pki_put(n, "ca_key", (const uint8_t *)ca_key.ptr, ca_key.len);
+	if (!error)
+		error = hq_pki_put(n, "ca_cert", (const uint8_t *)ca_cert.ptr, ca_cert.len);
+	if (!error)
+		error = hq_pki_put(n, "server_key", (const uint8_t *)srv_key.ptr, srv_key.len);
+	if (!error)
+		error = hq_pki_put(n, "server_cert", (const uint8_t *)srv_cert.ptr, srv_cert.len);
+	if (!error)
+		error = store_meta_set(n->store, "org", org);
+	if (!error)
+		error = node_audit(n, "pki.init", org, "success", "CA and server certificate");
+	if (!error)
+		error = store_commit(n->store);
+	if (error)
+		store_rollback(n->store);
+	buf_wipe_release(&ca_key);
+	buf_wipe_release(&srv_key);
+	buf_release(&ca_cert);
+	buf_release(&srv_cert);
+	return error;
+}
+
+int cmd_server_init(struct cli *c)
+{
+	static const char usage[] = "init --org NAME [--listen HOST:PORT] [--host NAME]...";
+	struct cli_opt opts[] = {{"--org", 1, 0, {0}, 0}, {"--listen", 1, 0, {0}, 0},
+		{"--host", 1, 1, {0}, 0}};
+	struct buf keyfile = BUF_INIT(4096), ca = BUF_INIT(4096);
+	const char *pos[1], *home = NULL, *org, *listen;
+	char hex[2 * CRYPTO_KEY_LEN + 1], host[256], fphex[65];
+	uint8_t secret[CRYPTO_KEY_LEN], fp[32];
+	struct node *n = NULL;
+	int npos, rc, error;
+
+	if (cli_help(c, init_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 0, &npos);
+	if (rc)
+		return rc;
+	org = cli_opt(opts, N_OPTS(opts), "--org");
+	listen = cli_opt(opts, N_OPTS(opts), "--listen");
+	if (!org)
+		return cli_usage_error(c, usage, "init needs --org");
+	if (!listen)
+		listen = "127.0.0.1:8443";
+	if (opts[2].count > MAX_HOSTS)
+		return cli_usage_error(c, usage, "at most %d --host names", MAX_HOSTS);
+	error = schema_check_text("--org", org, strlen(org), 128);
+	if (!error)
+		error = split_listen(host, sizeof(host), listen);
+	if (!error)
+		error = cli_home(&home, c);
+	if (!error)
+		error = hq_key_file(&keyfile, c, home);
+	if (!error)
+		error = crypto_random(secret, sizeof(secret));
+	if (error)
+		return cli_fail(c);
+	crypto_hex(hex, secret, sizeof(secret));
+	crypto_wipe(secret, sizeof(secret));
+	error = write_key_file(keyfile.ptr, hex);
+	if (!error) {
+		error = node_init(&n, home, HQ_OFFICE, HQ_USER, hex, strlen(hex), c->kdf);
+		if (error)
+			unlink(keyfile.ptr);
+	}
+	crypto_wipe(hex, sizeof(hex));
+	if (!error)
+		error = store_meta_set(n->store, "listen", listen);
+	if (!error)
+		error = make_pki(n, org, host, opts[2].values, (size_t)opts[2].count);
+	if (!error)
+		error = hq_pki_get(&ca, n, "ca_cert");
+	if (error) {
+		rc = cli_fail(c);
+		goto out;
+	}
+	pki_fingerprint(fp, (const uint8_t *)ca.ptr, ca.len);
+	crypto_hex(fphex, fp, sizeof(fp));
+	if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "home", home, "key_file",
+			keyfile.ptr, "listen", listen, "ca_fingerprint", fphex));
+	else
+		printf("initialised HQ server for %s in %s\nkey file %s (keep it safe; mode 0600)\n"
+		       "listen %s\nCA fingerprint (SHA-256) %s\n",
+			org, home, keyfile.ptr, listen, fphex);
+out:
+	node_free(n);
+	buf_release(&keyfile);
+	buf_release(&ca);
+	return rc;
+}
+
+static const char office_help[] =
+	"usage: fieldsync-server office add CODE --name NAME\n"
+	"       fieldsync-server office token CODE\n"
+	"       fieldsync-server office list\n"
+	"       fieldsync-server office revoke CODE\n"
+	"       fieldsync-server device revoke DEVICE\n"
+	"\n"
+	"An enrollment token is single-use, expires after 72 hours, is stored only as a hash and\n"
+	"carries the CA fingerprint the device pins.  Revoking an office or a device takes effect\n"
+	"for new and already open connections.\n";
+
+static int add_office(struct node *n, const char *code, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	char now[HLC_STR_MAX];
+	int error = schema_check_office(code);
+
+	if (!error)
+		error = schema_check_text("--name", name, strlen(name), 200);
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"INSERT INTO offices(code, name, created_at) VALUES (?, ?, ?)");
+	if (error)
+		return error;
+	hlc_iso8601(now, hlc_now_ms());
+	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	if (error == ERR_EXISTS)
+		error = err_set(ERR_EXISTS, "office '%s' already exists", code);
+	sqlite3_finalize(st);
+	if (!error)
+		error = node_audit(n, "office.add", code, "success", name);
+	return error;
+}
+
+static int revoke_one(struct node *n, const char *what, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	char now[HLC_STR_MAX];
+	int error, office = !strcmp(what, "office");
+
+	hlc_iso8601(now, hlc_now_ms());
+	error = store_prepare(&st, n->store,
+		office ? "UPDATE offices SET revoked_at = ?1 WHERE code = ?2 AND revoked_at IS NULL"
+		       : "UPDATE devices SET revoked_at = ?1 WHERE device = ?2 AND revoked_at IS NULL");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	if (!error && sqlite3_changes(store_db(n->store)) == 0)
+		error = err_set(ERR_NOTFOUND, "no active %s '%s'", what, id);
+	sqlite3_finalize(st);
+	if (!error)
+		error = node_audit(n, office ? "office.revoke" : "device.revoke", id, "success", NULL);
+	return error;
+}
+
+static int list_offices(struct node *n, json_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	error = store_prepare(&st, n->store,
+		"SELECT o.code, o.name, o.revoked_at IS NOT NULL,"
+		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL)"
+		" FROM offices o ORDER BY o.code");
+	if (error)
+		return error;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *code = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		if (out)
+			json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:i}", "code", code,
+							   "name", name, "revoked",
+							   sqlite3_column_int(st, 2), "devices",
+							   sqlite3_column_int(st, 3)));
+		else
+			printf("%-8s %-40s %d devices%s\n", code, name, sqlite3_column_int(st, 3),
+				sqlite3_column_int(st, 2) ? "  REVOKED" : "");
+	}
+	if (rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot list offices");
+	sqlite3_finalize(st);
+	if (!error)
+		error = node_audit(n, "office.list", "", "success", NULL);
+	return error;
+}
+
+int cmd_server_office(struct cli *c)
+{
+	static const char usage[] = "office add|token|list|revoke [CODE] | device revoke DEVICE";
+	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}};
+	char token[ENROLL_TOKEN_MAX] = "";
+	const char *pos[3], *name;
+	struct node *n = NULL;
+	json_t *list = NULL;
+	int npos, rc, error;
+
+	if (cli_help(c, office_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 3, &npos);
+	if (rc)
+		return rc;
+	name = cli_opt(opts, N_OPTS(opts), "--name");
+	if (npos < 2)
+		return cli_usage_error(c, usage, "which %s command?", pos[0]);
+	if (!strcmp(pos[0], "device") && (strcmp(pos[1], "revoke") || npos != 3))
+		return cli_usage_error(c, usage, "expected 'device revoke DEVICE'");
+	if (!strcmp(pos[0], "office") && !((!strcmp(pos[1], "add") && npos == 3 && name) ||
+						 (!strcmp(pos[1], "token") && npos == 3) ||
+						 (!strcmp(pos[1], "revoke") && npos == 3) ||
+						 (!strcmp(pos[1], "list") && npos == 2)))
+		return cli_usage_error(c, usage, "wrong arguments for 'office %s'", pos[1]);
+	if (hq_open(&n, c))
+		return cli_fail(c);
+	error = store_begin(n->store);
+	if (error)
+		goto out;
+	if (!strcmp(pos[1], "add"))
+		error = add_office(n, pos[2], name);
+	if (!error && (!strcmp(pos[1], "add") || !strcmp(pos[1], "token")))
+		error = hq_token_new(token, n, pos[2]);
+	else if (!error && !strcmp(pos[1], "revoke"))
+		error = revoke_one(n, pos[0], pos[2]);
+	else if (!error && !strcmp(pos[1], "list"))
+		error = list_offices(n, (list = c->json ? json_array() : NULL));
+	if (!error)
+		error = store_commit(n->store);
+out:
+	if (error) {
+		store_rollback(n->store);
+		json_decref(list);
+		rc = cli_fail(c);
+	} else if (list) {
+		rc = cli_print_json(json_pack("{s:o}", "offices", list));
+	} else if (token[0]) {
+		rc = c->json ? cli_print_json(json_pack("{s:s, s:s}", "office", pos[2], "token", token))
+			     : (printf("%s\n", token), CLI_EXIT_OK);
+	} else if (strcmp(pos[1], "list") != 0) {
+		printf("%s %s revoked\n", pos[0], pos[2]);
+	}
+	crypto_wipe(token, sizeof(token));
+	node_free(n);
+	return rc;
+}
+
+static const char audit_help[] =
+	"usage: fieldsync-server audit log [--since TIME]\n"
+	"\n"
+	"Print the server's own audit trail: enrollments, refused connections and requests,\n"
+	"revocations, office changes.  TIME is an ISO 8601 prefix.  With --json each entry carries\n"
+	"the hex of the exact bytes hashed for its RFC 6962 leaf.\n";
+
+int cmd_server_audit(struct cli *c)
+{
+	static const char usage[] = "audit log [--since TIME]";
+	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
+	struct node *n = NULL;
+	const char *pos[1], *since;
+	int npos, rc;
+
+	if (cli_help(c, audit_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1 || strcmp(pos[0], "log") != 0)
+		return cli_usage_error(c, usage, "expected 'audit log'");
+	since = cli_opt(opts, N_OPTS(opts), "--since");
+	if (since && schema_check_text("--since", since, strlen(since), 32))
+		return cli_usage_error(c, usage, "bad --since value");
+	if (hq_open(&n, c))
+		return cli_fail(c);
+	rc = cli_audit_log(c, n, since);
+	node_free(n);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * server/hq.h - the HQ server's state: its node (unlocked by the key file), the organisation's
+ * PKI material, offices, enrollment tokens and devices.
+ */
+#ifndef FIELDSYNC_SERVER_HQ_H
+#define FIELDSYNC_SERVER_HQ_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "enroll.h"
+#include "node.h"
+
+#define HQ_USER "server"
+#define HQ_OFFICE "HQ"
+#define HQ_TOKEN_HOURS 72
+
+/* The key file path: --key-file, FIELDSYNC_KEY_FILE, or "<home>.key" beside the directory. */
+int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
+
+/* Open the server node with the key file. */
+int hq_open(struct node **out, const struct cli *c) WUR;
+
+/* Read / write one DER item of pki_material. */
+int hq_pki_get(struct buf *out, struct node *n, const char *name) WUR;
+int hq_pki_put(struct node *n, const char *name, const uint8_t *der, size_t len) WUR;
+
+/* The organisation name (node_meta "org"). */
+int hq_org(struct buf *out, struct node *n) WUR;
+
+/* Issue a new one-time token for `office`; text receives it.  Audited. */
+int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office) WUR;
+
+/*
+ * Enroll a device: check and burn the token, check the office, issue the certificate from the
+ * CSR with a subject the server chooses, record the device.  All in one transaction, audited
+ * (success or the refusal with its reason).  ERR_AUTH (bad, used or expired token), ERR_PERM
+ * (wrong office, revoked office), ERR_EXISTS (device already enrolled), ERR_INVALID (CSR).
+ */
+int hq_enroll(struct enroll_response *resp, struct node *n, const struct enroll_request *req,
+	const char *peer) WUR;
+
+/* 1 if the certificate serial belongs to a device that is revoked or whose office is. */
+int hq_serial_revoked(int *revoked, struct node *n, const uint8_t serial[16]) WUR;
+
+int cmd_server_init(struct cli *c);
+int cmd_server_office(struct cli *c);
+int cmd_server_run(struct cli *c);
+int cmd_server_audit(struct cli *c);
+
+#endif

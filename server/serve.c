@@ -1,0 +1,694 @@
+/*
+ * server/serve.c - the mutual-TLS HTTPS service of fieldsync-server.
+ *
+ * TLS 1.2 only (mbedTLS 2.28 also compiles in 1.0/1.1: the floor is set explicitly),
+ * ECDHE-ECDSA with AES-GCM or ChaCha20-Poly1305, renegotiation off, session cache and tickets
+ * for resumption.  A client certificate is asked for on every connection and required on every
+ * route but the CA download and enrollment; the identity (office, device) comes from the
+ * verified certificate only, and revocation is checked on every request, so it also bites on
+ * resumed sessions and on connections already open.  A fixed pool of workers, each with its
+ * own database connection, serves connections from a bounded queue; beyond it, connections
+ * wait in the listen backlog.  Every read and write runs against a deadline for the whole
+ * handshake or request, so a slow client cannot hold a worker.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cache.h>
+#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/x509_crt.h>
+
+#include "hlc.h"
+#include "hq.h"
+#include "http.h"
+#include "pki.h"
+
+#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
+#define HANDSHAKE_MS 10000
+#define REQUEST_MS 10000
+#define QUEUE_MAX 256
+#define BODY_MAX (1024 * 1024)
+#define WORKERS_MAX 64
+
+static volatile sig_atomic_t stopping;
+
+struct tls {
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt cert;
+	mbedtls_x509_crt ca;
+	mbedtls_pk_context key;
+	mbedtls_ssl_cache_context cache;
+	mbedtls_ssl_ticket_context tickets;
+};
+
+struct service {
+	struct tls tls;
+	struct buf ca_der;
+	int listen_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int queue[QUEUE_MAX];
+	size_t head, count;
+	const struct cli *cli;
+};
+
+struct worker {
+	struct service *svc;
+	struct node *node;
+	pthread_t thread;
+};
+
+/* One connection's transport and what its certificate proved. */
+struct conn {
+	int fd;
+	int64_t deadline_ms;
+	char peer[64];
+	int has_cert;	  /* the client sent a certificate */
+	int cert_ok;	  /* ...that chains to our CA and is in its validity */
+	char why[160];	  /* why it is not ok */
+	char office[SCHEMA_OFFICE_MAX + 1];
+	char device[NODE_DEVICE_MAX + 1];
+	uint8_t serial[16];
+};
+
+static void logf_(const char *level, const char *event, const char *peer, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void logf_(const char *level, const char *event, const char *peer, const char *fmt, ...)
+{
+	char when[HLC_STR_MAX], msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	hlc_iso8601(when, hlc_now_ms());
+	fprintf(stderr, "ts=%s level=%s event=%s peer=%s msg=\"%s\"\n", when, level, event,
+		peer ? peer : "-", msg);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready or the connection's deadline passes. */
+static int wait_fd(struct conn *c, short events)
+{
+	struct pollfd p = {c->fd, events, 0};
+	int64_t left;
+	int rc;
+
+	for (;;) {
+		left = c->deadline_ms - now_ms();
+		if (left <= 0 || stopping)
+			return MBEDTLS_ERR_SSL_TIMEOUT;
+		rc = poll(&p, 1, (int)(left > 200 ? 200 : left));
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+}
+
+static int conn_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+	ssize_t n;
+	int rc = wait_fd(c, POLLIN);
+
+	if (rc)
+		return rc;
+	n = recv(c->fd, buf, len, 0);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? MBEDTLS_ERR_SSL_WANT_READ
+							 : MBEDTLS_ERR_NET_RECV_FAILED;
+	return (int)n;
+}
+
+static int conn_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+	ssize_t n;
+	int rc = wait_fd(c, POLLOUT);
+
+	if (rc)
+		return rc;
+	n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? MBEDTLS_ERR_SSL_WANT_WRITE
+							 : MBEDTLS_ERR_NET_SEND_FAILED;
+	return (int)n;
+}
+
+static int tls_fail(int rc, const char *what)
+{
+	char msg[128];
+
+	mbedtls_strerror(rc, msg, sizeof(msg));
+	return err_set(ERR_GENERIC, "%s: %s", what, msg);
+}
+
+static int tls_setup(struct tls *t, struct node *n)
+{
+	static const int suites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0};
+	struct buf cert = BUF_INIT(8192), ca = BUF_INIT(8192), key = BUF_INIT(8192);
+	int rc, error;
+
+	error = hq_pki_get(&cert, n, "server_cert");
+	if (!error)
+		error = hq_pki_get(&ca, n, "ca_cert");
+	if (!error)
+		error = hq_pki_get(&key, n, "server_key");
+	if (error)
+		goto out;
+	rc = mbedtls_x509_crt_parse_der(&t->cert, (const uint8_t *)cert.ptr, cert.len);
+	if (!rc)
+		rc = mbedtls_x509_crt_parse_der(&t->ca, (const uint8_t *)ca.ptr, ca.len);
+	if (!rc)
+		rc = mbedtls_pk_parse_key(&t->key, (const uint8_t *)key.ptr, key.len, NULL, 0);
+	if (!rc)
+		rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
+			MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (rc) {
+		error = tls_fail(rc, "cannot load the server's TLS material");
+		goto out;
+	}
+	mbedtls_ssl_conf_rng(&t->conf, crypto_rng, NULL);
+	mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+		MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+		MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_ciphersuites(&t->conf, suites);
+	mbedtls_ssl_conf_renegotiation(&t->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+	/* Optional at the TLS layer so enrollment works without one; required per route. */
+	mbedtls_ssl_conf_authmode(&t->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+	mbedtls_ssl_conf_ca_chain(&t->conf, &t->ca, NULL);
+	mbedtls_ssl_conf_session_cache(&t->conf, &t->cache, mbedtls_ssl_cache_get,
+		mbedtls_ssl_cache_set);
+	rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);
+	if (!rc)
+		rc = mbedtls_ssl_ticket_setup(&t->tickets, crypto_rng, NULL, MBEDTLS_CIPHER_AES_256_GCM,
+			4 * 3600);
+	if (rc) {
+		error = tls_fail(rc, "cannot configure TLS");
+		goto out;
+	}
+	mbedtls_ssl_conf_session_tickets_cb(&t->conf, mbedtls_ssl_ticket_write,
+		mbedtls_ssl_ticket_parse, &t->tickets);
+out:
+	buf_wipe_release(&key);
+	buf_release(&cert);
+	buf_release(&ca);
+	return error;
+}
+
+static void tls_init(struct tls *t)
+{
+	mbedtls_ssl_config_init(&t->conf);
+	mbedtls_x509_crt_init(&t->cert);
+	mbedtls_x509_crt_init(&t->ca);
+	mbedtls_pk_init(&t->key);
+	mbedtls_ssl_cache_init(&t->cache);
+	mbedtls_ssl_ticket_init(&t->tickets);
+}
+
+static void tls_release(struct tls *t)
+{
+	mbedtls_ssl_config_free(&t->conf);
+	mbedtls_x509_crt_free(&t->cert);
+	mbedtls_x509_crt_free(&t->ca);
+	mbedtls_pk_free(&t->key);
+	mbedtls_ssl_cache_free(&t->cache);
+	mbedtls_ssl_ticket_free(&t->tickets);
+}
+
+/* What the certificate the client presented proves (after the handshake). */
+static void identify(struct conn *c, mbedtls_ssl_context *ssl)
+{
+	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(ssl);
+	uint32_t flags = mbedtls_ssl_get_verify_result(ssl);
+
+	c->has_cert = peer != NULL;
+	if (!peer) {
+		snprintf(c->why, sizeof(c->why), "a client certificate is required");
+		return;
+	}
+	if (flags) {
+		if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+			snprintf(c->why, sizeof(c->why), "client certificate expired");
+		else if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+			snprintf(c->why, sizeof(c->why), "client certificate not yet valid");
+		else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+			snprintf(c->why, sizeof(c->why),
+				"client certificate not issued by this organisation's CA");
+		else
+			snprintf(c->why, sizeof(c->why), "client certificate refused (flags 0x%x)",
+				(unsigned)flags);
+		return;
+	}
+	if (pki_identity(c->office, c->device, c->serial, peer->raw.p, peer->raw.len)) {
+		snprintf(c->why, sizeof(c->why), "client certificate without a device identity");
+		return;
+	}
+	c->cert_ok = 1;
+}
+
+static int reply(struct buf *out, int status, json_t *doc, int keep_alive)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int error = http_response(out, status, "application/json", text ? text : "{}",
+		text ? strlen(text) : 2, keep_alive);
+
+	free(text);
+	json_decref(doc);
+	return error;
+}
+
+static int reply_error(struct buf *out, int status, const char *msg, int keep_alive)
+{
+	return reply(out, status, json_pack("{s:s}", "error", msg), keep_alive);
+}
+
+static void audit_refusal(struct worker *w, struct conn *c, const char *action,
+	const char *reason)
+{
+	char detail[256];
+
+	snprintf(detail, sizeof(detail), "%s (from %s)", reason, c->peer);
+	if (node_audit(w->node, action, c->device[0] ? c->device : c->peer, "denied", detail))
+		logf_("error", "audit", c->peer, "cannot record refusal: %s", err_msg());
+	logf_("warn", action, c->peer, "%s", reason);
+}
+
+static int route_enroll(struct buf *out, struct worker *w, struct conn *c,
+	const struct http_request *req)
+{
+	struct enroll_request er;
+	struct enroll_response resp;
+	struct buf body = BUF_INIT(ENROLL_BODY_MAX);
+	int error, status;
+
+	enroll_request_init(&er);
+	enroll_response_init(&resp);
+	error = enroll_request_decode(&er, req->body.ptr ? req->body.ptr : "", req->body.len);
+	if (error)
+		node_audit_failure(w->node, "device.enroll", c->peer, error);
+	else
+		error = hq_enroll(&resp, w->node, &er, c->peer);
+	if (!error)
+		error = enroll_response_encode(&body, &resp);
+	if (!error) {
+		logf_("info", "device.enroll", c->peer, "device %s of office %s enrolled", resp.device,
+			resp.office);
+		error = http_response(out, 200, "application/json", body.ptr, body.len,
+			req->keep_alive);
+	} else {
+		status = error == ERR_AUTH ? 403 : error == ERR_PERM ? 403 : error == ERR_EXISTS ? 409
+													       : 400;
+		logf_("warn", "device.enroll", c->peer, "refused: %s", err_msg());
+		error = reply_error(out, status, err_msg(), req->keep_alive);
+	}
+	enroll_request_release(&er);
+	enroll_response_release(&resp);
+	buf_release(&body);
+	return error;
+}
+
+/* Routes that need a valid, unrevoked client certificate. */
+static int route_authenticated(struct buf *out, struct worker *w, struct conn *c,
+	const struct http_request *req)
+{
+	const char *url = buf_cstr(&req->url);
+	int revoked = 1;
+
+	if (!c->cert_ok) {
+		audit_refusal(w, c, "request.refused", c->why);
+		return reply_error(out, 401, c->why, 0);
+	}
+	/* On every request: a revocation also ends connections already open. */
+	if (hq_serial_revoked(&revoked, w->node, c->serial))
+		return reply_error(out, 500, "cannot check revocation", 0);
+	if (revoked) {
+		audit_refusal(w, c, "request.refused", "device or office revoked");
+		return reply_error(out, 403, "this device or its office is revoked", 0);
+	}
+	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
+		return reply(out, 200,
+			json_pack("{s:s, s:s, s:s}", "status", "ok", "office", c->office, "device",
+				c->device),
+			req->keep_alive);
+	return reply_error(out, 404, "no such route", req->keep_alive);
+}
+
+static int route(struct buf *out, struct worker *w, struct conn *c, const struct http_request *req)
+{
+	const char *url = buf_cstr(&req->url);
+	struct buf b64 = BUF_INIT(16384);
+	int error;
+
+	if (!strcmp(url, "/v1/ca") && !strcmp(req->method, "GET")) {
+		error = enroll_b64_encode(&b64, (const uint8_t *)w->svc->ca_der.ptr,
+			w->svc->ca_der.len);
+		if (!error)
+			error = reply(out, 200, json_pack("{s:s}", "ca", b64.ptr), req->keep_alive);
+		buf_release(&b64);
+		return error;
+	}
+	if (!strcmp(url, "/v1/enroll"))
+		return strcmp(req->method, "POST")
+			       ? reply_error(out, 405, "use POST", req->keep_alive)
+			       : route_enroll(out, w, c, req);
+	return route_authenticated(out, w, c, req);
+}
+
+static int ssl_write_all(mbedtls_ssl_context *ssl, const struct buf *out)
+{
+	size_t off = 0;
+
+	while (off < out->len) {
+		int rc = mbedtls_ssl_write(ssl, (const unsigned char *)out->ptr + off, out->len - off);
+
+		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue;
+		if (rc < 0)
+			return rc;
+		off += (size_t)rc;
+	}
+	return 0;
+}
+
+/* Read one request (or fail at the deadline); leftover bytes stay in `pending`. */
+static int read_request(struct http_reader *r, mbedtls_ssl_context *ssl, struct buf *pending)
+{
+	unsigned char chunk[16384];
+	size_t used;
+	int rc, error;
+
+	while (!r->req.complete) {
+		if (pending->len) {
+			error = http_reader_feed(&used, r, pending->ptr, pending->len);
+			memmove(pending->ptr, pending->ptr + used, pending->len - used);
+			pending->len -= used;
+			if (error)
+				return error;
+			continue;
+		}
+		rc = mbedtls_ssl_read(ssl, chunk, sizeof(chunk));
+		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue;
+		if (rc <= 0)
+			return rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ? ERR_NOTFOUND
+										   : ERR_IO;
+		if (buf_put(pending, chunk, (size_t)rc))
+			return ERR_TOOBIG;
+	}
+	return 0;
+}
+
+static void serve_conn(struct worker *w, struct conn *c)
+{
+	mbedtls_ssl_context ssl;
+	struct http_reader r;
+	struct buf pending = BUF_INIT(BODY_MAX + 65536), out = BUF_INIT(BODY_MAX + 4096);
+	int rc, error, keep = 1;
+
+	mbedtls_ssl_init(&ssl);
+	http_reader_init(&r, BODY_MAX);
+	c->deadline_ms = now_ms() + HANDSHAKE_MS;
+	rc = mbedtls_ssl_setup(&ssl, &w->svc->tls.conf);
+	if (!rc) {
+		mbedtls_ssl_set_bio(&ssl, c, conn_send, conn_recv, NULL);
+		while ((rc = mbedtls_ssl_handshake(&ssl)) == MBEDTLS_ERR_SSL_WANT_READ ||
+			rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+			;
+	}
+	if (rc) {
+		char msg[128];
+
+		mbedtls_strerror(rc, msg, sizeof(msg));
+		audit_refusal(w, c, "tls.refused", msg);
+		goto out;
+	}
+	identify(c, &ssl);
+	while (keep && !stopping) {
+		c->deadline_ms = now_ms() + REQUEST_MS;
+		error = read_request(&r, &ssl, &pending);
+		if (error == ERR_NOTFOUND)
+			break; /* the client closed between requests */
+		buf_reset(&out);
+		if (error == ERR_TOOBIG || error == ERR_INVALID) {
+			audit_refusal(w, c, "request.refused", err_msg());
+			error = reply_error(&out, error == ERR_TOOBIG ? 413 : 400, err_msg(), 0);
+			keep = 0;
+		} else if (error) {
+			if (r.req.url.len || pending.len)
+				audit_refusal(w, c, "request.refused", "request not complete by the deadline");
+			break;
+		} else {
+			keep = r.req.keep_alive;
+			error = route(&out, w, c, &r.req);
+			keep = keep && !strstr(buf_cstr(&out), "Connection: close");
+		}
+		if (error || ssl_write_all(&ssl, &out))
+			break;
+		http_reader_reset(&r);
+	}
+	mbedtls_ssl_close_notify(&ssl);
+out:
+	http_reader_release(&r);
+	buf_wipe_release(&pending);
+	buf_wipe_release(&out);
+	mbedtls_ssl_free(&ssl);
+	close(c->fd);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct service *s = w->svc;
+
+	for (;;) {
+		struct conn c;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int one = 1;
+
+		pthread_mutex_lock(&s->lock);
+		while (s->count == 0 && !stopping)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->count == 0) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		memset(&c, 0, sizeof(c));
+		c.fd = s->queue[s->head];
+		s->head = (s->head + 1) % QUEUE_MAX;
+		s->count--;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (getpeername(c.fd, (struct sockaddr *)&ss, &sl) == 0 &&
+			getnameinfo((struct sockaddr *)&ss, sl, c.peer, sizeof(c.peer), NULL, 0,
+				NI_NUMERICHOST) != 0)
+			snprintf(c.peer, sizeof(c.peer), "?");
+		serve_conn(w, &c);
+	}
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static int listen_on(int *fd_out, char *bound, size_t size, const char *addr)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256], port[16];
+	const char *colon = strrchr(addr, ':');
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, one = 1, rc;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(host) || strlen(colon + 1) >= sizeof(port))
+		return err_set(ERR_INVALID, "'%s' is not HOST:PORT", addr);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc)
+		return err_set(ERR_INVALID, "cannot resolve '%s': %s", addr, gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024)) {
+		rc = errno;
+		freeaddrinfo(ai);
+		if (fd >= 0)
+			close(fd);
+		return err_set_errno(ERR_IO, rc, "cannot listen on '%s'", addr);
+	}
+	freeaddrinfo(ai);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(bound, size, "%s:%s", host, port);
+	*fd_out = fd;
+	return 0;
+}
+
+/* Accept until SIGTERM/SIGINT, handing connections to the workers. */
+static void accept_loop(struct service *s)
+{
+	struct pollfd p = {s->listen_fd, POLLIN, 0};
+
+	while (!stopping) {
+		int fd;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		fd = accept(s->listen_fd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		while (s->count == QUEUE_MAX && !stopping)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (stopping) {
+			pthread_mutex_unlock(&s->lock);
+			close(fd);
+			break;
+		}
+		s->queue[(s->head + s->count) % QUEUE_MAX] = fd;
+		s->count++;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+static const char run_help[] =
+	"usage: fieldsync-server run [--listen HOST:PORT] [--workers N]\n"
+	"\n"
+	"Serve mutual TLS in the foreground, logging to stderr, until SIGTERM or SIGINT.  The\n"
+	"listen address defaults to the one given at init; port 0 picks a free port (the log line\n"
+	"'listening' names it).  Routes: GET /v1/ca and POST /v1/enroll without a client\n"
+	"certificate; everything else (GET /v1/health, ...) with one.\n";
+
+int cmd_server_run(struct cli *c)
+{
+	struct cli_opt opts[] = {{"--listen", 1, 0, {0}, 0}, {"--workers", 1, 0, {0}, 0}};
+	struct worker workers[WORKERS_MAX];
+	struct service svc;
+	struct buf listen = BUF_INIT(256);
+	char bound[300];
+	const char *pos[1], *wopt;
+	struct sigaction sa;
+	int npos, rc, nworkers = 8, started = 0, i, error;
+
+	if (cli_help(c, run_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "run [--listen HOST:PORT] [--workers N]", opts, N_OPTS(opts), pos, 0,
+		&npos);
+	if (rc)
+		return rc;
+	wopt = cli_opt(opts, N_OPTS(opts), "--workers");
+	if (wopt) {
+		char *end = NULL;
+		long v = strtol(wopt, &end, 10);
+
+		if (!end || *end || v < 1 || v > WORKERS_MAX)
+			return cli_usage_error(c, "run [--workers N]", "--workers takes 1 to %d",
+				WORKERS_MAX);
+		nworkers = (int)v;
+	}
+	memset(&svc, 0, sizeof(svc));
+	memset(workers, 0, sizeof(workers));
+	tls_init(&svc.tls);
+	buf_init(&svc.ca_der, 8192);
+	svc.listen_fd = -1;
+	svc.cli = c;
+	pthread_mutex_init(&svc.lock, NULL);
+	pthread_cond_init(&svc.cond, NULL);
+	error = hq_open(&workers[0].node, c);
+	if (!error)
+		error = cli_opt(opts, N_OPTS(opts), "--listen")
+				? buf_puts(&listen, cli_opt(opts, N_OPTS(opts), "--listen"))
+				: store_meta_get(&listen, workers[0].node->store, "listen");
+	if (!error)
+		error = tls_setup(&svc.tls, workers[0].node);
+	if (!error)
+		error = hq_pki_get(&svc.ca_der, workers[0].node, "ca_cert");
+	for (i = 1; !error && i < nworkers; i++)
+		error = hq_open(&workers[i].node, c);
+	if (!error)
+		error = listen_on(&svc.listen_fd, bound, sizeof(bound), listen.ptr);
+	if (error) {
+		rc = cli_fail(c);
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < nworkers; i++) {
+		workers[i].svc = &svc;
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+			break;
+		started++;
+	}
+	if (node_audit(workers[0].node, "server.start", bound, "success", NULL))
+		logf_("error", "audit", NULL, "%s", err_msg());
+	logf_("info", "listening", NULL, "listening on %s with %d workers", bound, started);
+	accept_loop(&svc);
+	pthread_mutex_lock(&svc.lock);
+	stopping = 1;
+	pthread_cond_broadcast(&svc.cond);
+	pthread_mutex_unlock(&svc.lock);
+	for (i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	while (svc.count) { /* queued, never served */
+		close(svc.queue[svc.head]);
+		svc.head = (svc.head + 1) % QUEUE_MAX;
+		svc.count--;
+	}
+	if (node_audit(workers[0].node, "server.stop", bound, "success", NULL))
+		logf_("error", "audit", NULL, "%s", err_msg());
+	logf_("info", "stopped", NULL, "clean shutdown");
+	rc = CLI_EXIT_OK;
+out:
+	if (svc.listen_fd >= 0)
+		close(svc.listen_fd);
+	for (i = 0; i < nworkers; i++)
+		node_free(workers[i].node);
+	tls_release(&svc.tls);
+	buf_release(&svc.ca_der);
+	buf_release(&listen);
+	pthread_mutex_destroy(&svc.lock);
+	pthread_cond_destroy(&svc.cond);
+	return rc;
+}
