@@ -184,15 +184,19 @@ out:
 }
 
 static const char office_help[] =
-	"usage: fieldsync-server office add CODE --name NAME\n"
-	"       fieldsync-server office token CODE\n"
+	"usage: fieldsync-server office add CODE --name NAME [TOKEN OPTIONS]\n"
+	"       fieldsync-server office token CODE [TOKEN OPTIONS]\n"
 	"       fieldsync-server office list\n"
 	"       fieldsync-server office revoke CODE\n"
 	"       fieldsync-server device revoke DEVICE\n"
 	"\n"
 	"An enrollment token is single-use, expires after 72 hours, is stored only as a hash and\n"
 	"carries the CA fingerprint the device pins.  Revoking an office or a device takes effect\n"
-	"for new and already open connections.\n";
+	"for new and already open connections.\n"
+	"\n"
+	"Token options:\n"
+	"  --expires-in SECONDS     token lifetime (default 259200, 72 hours; at most 30 days)\n"
+	"  --cert-validity SECONDS  lifetime of the certificate it enrolls (default one year)\n";
 
 static int add_office(struct node *n, const char *code, const char *name)
 {
@@ -275,10 +279,27 @@ static int list_offices(struct node *n, json_t *out)
 	return error;
 }
 
+/* A number of seconds from 1 to max, if given. */
+static int seconds_opt(int64_t *out, const char *text, int64_t max)
+{
+	char *end = NULL;
+	long long v;
+
+	if (!text)
+		return 0;
+	v = strtoll(text, &end, 10);
+	if (!end || *end || v < 1 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int cmd_server_office(struct cli *c)
 {
 	static const char usage[] = "office add|token|list|revoke [CODE] | device revoke DEVICE";
-	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}};
+	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}, {"--expires-in", 1, 0, {0}, 0},
+		{"--cert-validity", 1, 0, {0}, 0}};
+	int64_t token_seconds = HQ_TOKEN_HOURS * 3600, cert_seconds = HQ_CERT_SECONDS;
 	char token[ENROLL_TOKEN_MAX] = "";
 	const char *pos[3], *name;
 	struct node *n = NULL;
@@ -291,6 +312,9 @@ int cmd_server_office(struct cli *c)
 	if (rc)
 		return rc;
 	name = cli_opt(opts, N_OPTS(opts), "--name");
+	if (seconds_opt(&token_seconds, opts[1].count ? opts[1].values[0] : NULL, 30 * 86400) ||
+		seconds_opt(&cert_seconds, opts[2].count ? opts[2].values[0] : NULL, 3650 * 86400))
+		return cli_usage_error(c, usage, "--expires-in and --cert-validity take seconds");
 	if (npos < 2)
 		return cli_usage_error(c, usage, "which %s command?", pos[0]);
 	if (!strcmp(pos[0], "device") && (strcmp(pos[1], "revoke") || npos != 3))
@@ -308,7 +332,7 @@ int cmd_server_office(struct cli *c)
 	if (!strcmp(pos[1], "add"))
 		error = add_office(n, pos[2], name);
 	if (!error && (!strcmp(pos[1], "add") || !strcmp(pos[1], "token")))
-		error = hq_token_new(token, n, pos[2]);
+		error = hq_token_new(token, n, pos[2], token_seconds, cert_seconds);
 	else if (!error && !strcmp(pos[1], "revoke"))
 		error = revoke_one(n, pos[0], pos[2]);
 	else if (!error && !strcmp(pos[1], "list"))

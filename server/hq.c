@@ -130,7 +130,8 @@ static int office_state(int *exists, int *revoked, struct node *n, const char *o
 	return error;
 }
 
-int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office)
+int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office,
+	int64_t token_seconds, int64_t cert_seconds)
 {
 	struct buf ca = BUF_INIT(ENROLL_DER_MAX);
 	struct enroll_token tok;
@@ -153,12 +154,14 @@ int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office
 	enroll_token_hash(hash, &tok);
 	hlc_iso8601(now, hlc_now_ms());
 	error = store_prepare(&st, n->store,
-		"INSERT INTO enroll_tokens(hash, office, created_at, expires_at) VALUES (?, ?, ?, ?)");
+		"INSERT INTO enroll_tokens(hash, office, created_at, expires_at, cert_seconds)"
+		" VALUES (?, ?, ?, ?, ?)");
 	if (!error) {
 		sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, office, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL) + HQ_TOKEN_HOURS * 3600);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)(time(NULL) + token_seconds));
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)cert_seconds);
 		error = store_step_done(n->store, st);
 	}
 	if (!error)
@@ -171,7 +174,7 @@ out:
 }
 
 /* Find and burn the token: ERR_AUTH unless it exists, is unused and unexpired. */
-static int burn_token(char office[SCHEMA_OFFICE_MAX + 1], struct node *n,
+static int burn_token(char office[SCHEMA_OFFICE_MAX + 1], int64_t *cert_seconds, struct node *n,
 	const uint8_t secret[ENROLL_SECRET_LEN], const char *device)
 {
 	sqlite3_stmt *st = NULL;
@@ -181,7 +184,7 @@ static int burn_token(char office[SCHEMA_OFFICE_MAX + 1], struct node *n,
 
 	crypto_sha256(hash, secret, ENROLL_SECRET_LEN);
 	error = store_prepare(&st, n->store,
-		"SELECT office, expires_at, used_at FROM enroll_tokens WHERE hash = ?");
+		"SELECT office, expires_at, used_at, cert_seconds FROM enroll_tokens WHERE hash = ?");
 	if (error)
 		return error;
 	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
@@ -193,8 +196,10 @@ static int burn_token(char office[SCHEMA_OFFICE_MAX + 1], struct node *n,
 		error = err_set(ERR_AUTH, "enrollment token already used");
 	else if (sqlite3_column_int64(st, 1) < (sqlite3_int64)time(NULL))
 		error = err_set(ERR_AUTH, "enrollment token expired");
-	else
+	else {
 		snprintf(office, SCHEMA_OFFICE_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		*cert_seconds = sqlite3_column_int64(st, 3);
+	}
 	sqlite3_finalize(st);
 	st = NULL;
 	if (error)
@@ -237,7 +242,7 @@ static int record_device(struct node *n, const char *device, const char *office,
 }
 
 static int issue(struct enroll_response *resp, struct node *n, const struct enroll_request *req,
-	const char *office)
+	const char *office, int64_t cert_seconds)
 {
 	struct buf ca_key = BUF_INIT(ENROLL_DER_MAX);
 	struct pki_validity v;
@@ -247,7 +252,8 @@ static int issue(struct enroll_response *resp, struct node *n, const struct enro
 	error = hq_pki_get(&ca_key, n, "ca_key");
 	if (!error)
 		error = hq_pki_get(&resp->ca, n, "ca_cert");
-	pki_validity_days(&v, (int64_t)time(NULL), 365);
+	pki_validity_days(&v, (int64_t)time(NULL), 0);
+	v.not_after = (int64_t)time(NULL) + cert_seconds;
 	if (!error)
 		error = pki_issue_device(&resp->cert, serial, (const uint8_t *)ca_key.ptr, ca_key.len,
 			(const uint8_t *)resp->ca.ptr, resp->ca.len, (const uint8_t *)req->csr.ptr,
@@ -266,21 +272,22 @@ int hq_enroll(struct enroll_response *resp, struct node *n, const struct enroll_
 	const char *peer)
 {
 	char office[SCHEMA_OFFICE_MAX + 1] = "", detail[128];
+	int64_t cert_seconds = HQ_CERT_SECONDS;
 	int exists, revoked, error;
 
 	snprintf(detail, sizeof(detail), "device %s from %s", req->device, peer);
 	error = store_begin(n->store);
 	if (!error)
-		error = burn_token(office, n, req->secret, req->device);
+		error = burn_token(office, &cert_seconds, n, req->secret, req->device);
 	if (!error && strcmp(office, req->office) != 0)
-		error = err_set(ERR_PERM, "the token is for office '%s', not '%s'", office,
+		error = err_set(ERR_AUTH, "the token is for office '%s', not '%s'", office,
 			req->office);
 	if (!error)
 		error = office_state(&exists, &revoked, n, office);
 	if (!error && (!exists || revoked))
-		error = err_set(ERR_PERM, "office '%s' is revoked", office);
+		error = err_set(ERR_AUTH, "office '%s' is revoked", office);
 	if (!error)
-		error = issue(resp, n, req, office);
+		error = issue(resp, n, req, office, cert_seconds);
 	if (!error)
 		error = node_audit(n, "device.enroll", req->device, "success", detail);
 	if (!error)

@@ -29,14 +29,20 @@ int hq_pki_put(struct node *n, const char *name, const uint8_t *der, size_t len)
 /* The organisation name (node_meta "org"). */
 int hq_org(struct buf *out, struct node *n) WUR;
 
-/* Issue a new one-time token for `office`; text receives it.  Audited. */
-int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office) WUR;
+#define HQ_CERT_SECONDS (365 * 86400)
+
+/*
+ * Issue a new one-time token for `office`, valid for `token_seconds`; the certificate it
+ * enrolls will be valid for `cert_seconds`.  text receives the token.  Audited.
+ */
+int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office,
+	int64_t token_seconds, int64_t cert_seconds) WUR;
 
 /*
  * Enroll a device: check and burn the token, check the office, issue the certificate from the
  * CSR with a subject the server chooses, record the device.  All in one transaction, audited
- * (success or the refusal with its reason).  ERR_AUTH (bad, used or expired token), ERR_PERM
- * (wrong office, revoked office), ERR_EXISTS (device already enrolled), ERR_INVALID (CSR).
+ * (success or the refusal with its reason).  ERR_AUTH (bad, used or expired token, a token of
+ * another office, a revoked office), ERR_EXISTS (device already enrolled), ERR_INVALID (CSR).
  */
 int hq_enroll(struct enroll_response *resp, struct node *n, const struct enroll_request *req,
 	const char *peer) WUR;

@@ -66,7 +66,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE offices (code TEXT PRIMARY KEY, name TEXT NOT NULL,"
 	"  created_at TEXT NOT NULL, revoked_at TEXT);"
 	"CREATE TABLE enroll_tokens (hash BLOB PRIMARY KEY, office TEXT NOT NULL,"
-	"  created_at TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at TEXT, device TEXT);"
+	"  created_at TEXT NOT NULL, expires_at INTEGER NOT NULL, cert_seconds INTEGER NOT NULL,"
+	"  used_at TEXT, device TEXT);"
 	"CREATE TABLE devices (device TEXT PRIMARY KEY, office TEXT NOT NULL,"
 	"  serial BLOB NOT NULL UNIQUE, cert BLOB NOT NULL, enrolled_at TEXT NOT NULL,"
 	"  revoked_at TEXT);",

@@ -5,6 +5,62 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 bash packaging/install-deps.sh >/dev/null
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" --target bench_store >/dev/null
+cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
+	--target bench_store bench_tls fieldsync-server >/dev/null
 echo "== store: encrypted vs plain SQLite"
 build-bench/tests/bench_store "${FIELDSYNC_BENCH_CASES:-10000}"
+
+# bench_tls needs a running server: a throw-away one in a temporary directory, on a free port.
+echo
+echo "== tls: fieldsync-server on loopback vs in-process crypto"
+server=build-bench/server/fieldsync-server
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fieldsync-bench-tls.XXXXXX")
+pid=""
+stop_server() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid"
+		wait "$pid" || true
+	fi
+	pid=""
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+# Only our options: no FIELDSYNC_HOME or FIELDSYNC_KEY_FILE from the caller's environment.  env
+# execs the server, so that $! below is the server's pid (bench_tls reads its CPU time).
+hq=(env -u FIELDSYNC_HOME -u FIELDSYNC_KEY_FILE "$top/$server" --home "$tmp/hq")
+"${hq[@]}" init --org "Benchmark" --listen 127.0.0.1:0 >/dev/null
+workers=()
+if [ -n "${FIELDSYNC_BENCH_WORKERS:-}" ]; then
+	workers=(--workers "$FIELDSYNC_BENCH_WORKERS")
+fi
+"${hq[@]}" run --listen 127.0.0.1:0 "${workers[@]}" 2>"$tmp/server.log" &
+pid=$!
+port=""
+for _ in $(seq 300); do
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/server.log")
+	if [ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+if [ -z "$port" ]; then
+	echo "run.sh: fieldsync-server did not start:" >&2
+	cat "$tmp/server.log" >&2
+	exit 1
+fi
+sed -n 's/.*msg="\(listening on .*\)"/server: \1/p' "$tmp/server.log"
+status=0
+build-bench/tests/bench_tls "$port" "${FIELDSYNC_BENCH_TLS_SECONDS:-3}" "$pid" || status=$?
+kill -TERM "$pid"
+server_status=0
+wait "$pid" || server_status=$?
+pid=""
+if [ "$server_status" -ne 0 ] || ! grep -q 'event=stopped' "$tmp/server.log"; then
+	echo "run.sh: fieldsync-server did not stop cleanly (exit $server_status):" >&2
+	tail -n 20 "$tmp/server.log" >&2
+	status=1
+fi
+if grep -q 'level=\(warn\|error\)' "$tmp/server.log"; then
+	echo "run.sh: the server logged warnings or errors during the benchmark:" >&2
+	grep 'level=\(warn\|error\)' "$tmp/server.log" | head -n 10 >&2
+fi
+exit "$status"

@@ -105,3 +105,67 @@ def openssl(*args, stdin=None):
     if r.returncode != 0:
         raise AssertionError("openssl %s: %s" % (args, r.stderr.decode()))
     return r.stdout
+
+
+def enroll_direct(server, tmp, token, office, device, subject="/CN=device"):
+    """Enroll like an agent would, but with a key on disk made by openssl, so that tests can
+    present the certificate from Python.  Returns (status, json body, certfile, keyfile)."""
+    import base64
+    import json
+    import urllib.request
+    key, csr = os.path.join(tmp, device + ".key"), os.path.join(tmp, device + ".csr")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", csr, "-outform", "DER", "-subj", subject)
+    with open(csr, "rb") as f:
+        csr_der = f.read()
+    secret = token.split(".")[2]
+    body = json.dumps({"token": secret, "office": office, "device": device,
+                       "csr": base64.b64encode(csr_der).decode()}).encode()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    req = urllib.request.Request(server.url + "/v1/enroll", data=body,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            status, doc = r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), None, None
+    cert = os.path.join(tmp, device + ".pem")
+    der = base64.b64decode(doc["certificate"])
+    with open(cert, "wb") as f:
+        f.write(openssl("x509", "-inform", "DER", "-outform", "PEM", stdin=der))
+    return status, doc, cert, key
+
+
+class Client:
+    """One TLS connection with a client certificate; several requests on it (keep-alive)."""
+
+    def __init__(self, server, certfile, keyfile, session=None, ctx=None):
+        if ctx is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(certfile, keyfile)
+        self.ctx = ctx
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+        self.s = self.ctx.wrap_socket(raw, session=session)
+        self.buf = b""
+
+    def get(self, path):
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: hq\r\n\r\n" % path).encode())
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        while len(rest) < length:
+            rest += self.s.recv(65536)
+        self.buf = rest[length:]
+        return int(head.split()[1]), rest[:length].decode()
+
+    def close(self):
+        self.s.close()

@@ -171,5 +171,99 @@ class Enroll(fstest.NodeTest):
         self.assertFalse(self.hq.keyfile.startswith(self.hq.home + os.sep))
 
 
+
+class EnrollEdges(fstest.NodeTest):
+    """Edges that need a certificate whose key the test holds (enrolled from Python)."""
+
+    DEVICE = "0123456789abcdef0123456789abcdef"
+
+    def setUp(self):
+        super().setUp()
+        self.hq = hqtest.Server(self.tmp)
+        self.hq.init()
+        self.hq.start()
+
+    def tearDown(self):
+        self.hq.stop()
+        super().tearDown()
+
+    def server_audit(self):
+        return self.hq.ok("--json", "audit", "log").json()["entries"]
+
+    def test_server_chooses_the_subject(self):
+        token = self.hq.token("ELP", "El Paso")
+        self.hq.token("SDG", "San Diego")
+        status, doc, cert, _ = hqtest.enroll_direct(self.hq, self.tmp, token, "ELP", self.DEVICE,
+                                                    subject="/CN=attacker/OU=SDG/O=Evil Org")
+        self.assertEqual(status, 200, doc)
+        subject = hqtest.openssl("x509", "-in", cert, "-noout", "-subject").decode()
+        self.assertIn("OU = ELP", subject)
+        self.assertIn("CN = " + self.DEVICE, subject)
+        self.assertNotIn("SDG", subject)
+        self.assertNotIn("attacker", subject)
+        self.assertIn("O = Office of Professional Responsibility", subject)
+
+    def test_token_of_office_a_into_office_b_refused_by_server(self):
+        token = self.hq.token("ELP", "El Paso")
+        self.hq.token("SDG", "San Diego")
+        status, doc, _, _ = hqtest.enroll_direct(self.hq, self.tmp, token, "SDG", self.DEVICE)
+        self.assertEqual(status, 403)
+        self.assertIn("token is for office 'ELP', not 'SDG'", doc["error"])
+        refused = [e for e in self.server_audit() if e["action"] == "device.enroll"]
+        self.assertEqual([e["outcome"] for e in refused], ["failure"])
+        # the token was not burnt by the refused attempt (one transaction, rolled back)
+        status, doc, _, _ = hqtest.enroll_direct(self.hq, self.tmp, token, "ELP", self.DEVICE)
+        self.assertEqual(status, 200, doc)
+
+    def test_expired_token(self):
+        self.hq.ok("office", "add", "ELP", "--name", "El Paso")
+        token = self.hq.ok("--json", "office", "token", "ELP", "--expires-in", "1").json()["token"]
+        time.sleep(2.2)
+        status, doc, _, _ = hqtest.enroll_direct(self.hq, self.tmp, token, "ELP", self.DEVICE)
+        self.assertEqual(status, 403)
+        self.assertIn("expired", doc["error"])
+
+    def test_expired_certificate(self):
+        self.hq.ok("office", "add", "ELP", "--name", "El Paso")
+        token = self.hq.ok("--json", "office", "token", "ELP", "--cert-validity",
+                           "2").json()["token"]
+        status, doc, cert, key = hqtest.enroll_direct(self.hq, self.tmp, token, "ELP",
+                                                      self.DEVICE)
+        self.assertEqual(status, 200, doc)
+        time.sleep(3.2)
+        status, body = self.hq.tls_get("/v1/health", cert, key)
+        self.assertEqual(status, 401)
+        self.assertIn("client certificate expired", body)
+        reasons = [e["detail"] for e in self.server_audit() if e["action"] == "request.refused"]
+        self.assertTrue(any("expired" in r for r in reasons), reasons)
+
+    def test_revocation_bites_resumed_sessions_and_open_connections(self):
+        token = self.hq.token("ELP", "El Paso")
+        status, doc, cert, key = hqtest.enroll_direct(self.hq, self.tmp, token, "ELP",
+                                                      self.DEVICE)
+        self.assertEqual(status, 200, doc)
+        first = hqtest.Client(self.hq, cert, key)
+        self.assertEqual(first.get("/v1/health")[0], 200)
+        session = first.s.session
+        first.close()
+        again = hqtest.Client(self.hq, cert, key, session=session, ctx=first.ctx)
+        self.assertTrue(again.s.session_reused, "the server did not resume the session")
+        self.assertEqual(again.get("/v1/health")[0], 200)
+        open_conn = hqtest.Client(self.hq, cert, key, ctx=first.ctx)
+        self.assertEqual(open_conn.get("/v1/health")[0], 200)
+        self.hq.ok("device", "revoke", self.DEVICE)
+        # an already open connection: the next request is refused
+        status, body = open_conn.get("/v1/health")
+        self.assertEqual(status, 403)
+        self.assertIn("revoked", body)
+        # a resumed session (which skips certificate verification) is refused too
+        resumed = hqtest.Client(self.hq, cert, key, session=session, ctx=first.ctx)
+        self.assertTrue(resumed.s.session_reused)
+        self.assertEqual(resumed.get("/v1/health")[0], 403)
+        refused = [e for e in self.server_audit() if e["action"] == "request.refused"]
+        self.assertGreaterEqual(len(refused), 2)
+        self.assertTrue(all(e["target"] == self.DEVICE for e in refused))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
