@@ -28,38 +28,19 @@ void device_tls_release(struct device_tls *d)
 	buf_wipe_release(&d->key_pem);
 }
 
+/* Device material; "not enrolled" when it is missing. */
 static int material_get(struct buf *out, struct node *n, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store, "SELECT der FROM pki_material WHERE name = ?");
+	int error = store_material_get(out, n->store, name);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-	else if (rc == SQLITE_DONE)
+	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "this device is not enrolled (run 'enroll' first)");
-	else
-		error = store_error(n->store, "cannot read the device identity");
-	sqlite3_finalize(st);
 	return error;
 }
 
 static int material_put(struct node *n, const char *name, const struct buf *der)
 {
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store,
-		"INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)");
-
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, der->ptr, (int)der->len, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
-	return error;
+	return store_material_put(n->store, name, der->ptr, der->len);
 }
 
 int device_tls_load(struct device_tls *d, struct node *n)

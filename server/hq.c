@@ -70,38 +70,12 @@ int hq_open(struct node **out, const struct cli *c)
 
 int hq_pki_get(struct buf *out, struct node *n, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
-
-	error = store_prepare(&st, n->store, "SELECT der FROM pki_material WHERE name = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-	else if (rc == SQLITE_DONE)
-		error = err_set(ERR_NOTFOUND, "no '%s' in the store", name);
-	else
-		error = store_error(n->store, "cannot read PKI material");
-	sqlite3_finalize(st);
-	return error;
+	return store_material_get(out, n->store, name);
 }
 
 int hq_pki_put(struct node *n, const char *name, const uint8_t *der, size_t len)
 {
-	sqlite3_stmt *st = NULL;
-	int error;
-
-	error = store_prepare(&st, n->store,
-		"INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, der, (int)len, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
-	return error;
+	return store_material_put(n->store, name, der, len);
 }
 
 int hq_org(struct buf *out, struct node *n)

@@ -193,6 +193,41 @@ int store_meta_set(struct store *s, const char *key, const char *value)
 	return error;
 }
 
+int store_material_get(struct buf *out, struct store *s, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	error = store_prepare(&st, s, "SELECT der FROM pki_material WHERE name = ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else if (rc == SQLITE_DONE)
+		error = err_set(ERR_NOTFOUND, "no '%s' in the store", name);
+	else
+		error = store_error(s, "cannot read keys and certificates");
+	sqlite3_finalize(st);
+	return error;
+}
+
+int store_material_put(struct store *s, const char *name, const void *der, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	error = store_prepare(&st, s, "INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, der, (int)len, SQLITE_STATIC);
+	error = store_step_done(s, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
 int store_integrity_check(struct store *s)
 {
 	sqlite3_stmt *st = NULL;

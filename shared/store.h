@@ -74,6 +74,13 @@ int store_txn(struct store *s, int (*fn)(void *ctx), void *ctx) WUR;
 int store_meta_get(struct buf *out, struct store *s, const char *key) WUR;
 int store_meta_set(struct store *s, const char *key, const char *value) WUR;
 
+/*
+ * Keys and certificates of the node (table pki_material, DER).  ERR_NOTFOUND for a missing
+ * name.  Private keys are only ever stored here, inside the encrypted database.
+ */
+int store_material_get(struct buf *out, struct store *s, const char *name) WUR;
+int store_material_put(struct store *s, const char *name, const void *der, size_t len) WUR;
+
 /* PRAGMA integrity_check; ERR_CORRUPT with the first problem it reports. */
 int store_integrity_check(struct store *s) WUR;
 
