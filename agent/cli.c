@@ -299,7 +299,7 @@ static int print_audit_entry(void *ctx, const struct audit_record *r)
 	return 0;
 }
 
-int cli_audit_log(const struct cli *c, struct node *n, const char *since)
+static int audit_log(const struct cli *c, struct node *n, const char *since)
 {
 	json_t *list = NULL;
 	int error;
@@ -317,4 +317,30 @@ int cli_audit_log(const struct cli *c, struct node *n, const char *since)
 		return cli_fail(c);
 	}
 	return list ? cli_print_json(json_pack("{s:o}", "entries", list)) : CLI_EXIT_OK;
+}
+
+int cli_audit_command(struct cli *c, const char *help,
+	int (*open_node)(struct node **out, const struct cli *c))
+{
+	static const char usage[] = "audit log [--since TIME]";
+	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
+	struct node *n = NULL;
+	const char *pos[1], *since;
+	int npos, rc;
+
+	if (cli_help(c, help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, 1, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1 || strcmp(pos[0], "log") != 0)
+		return cli_usage_error(c, usage, "expected 'audit log'");
+	since = cli_opt(opts, 1, "--since");
+	if (since && schema_check_text("--since", since, strlen(since), 32))
+		return cli_usage_error(c, usage, "bad --since value");
+	if (open_node(&n, c))
+		return cli_fail(c);
+	rc = audit_log(c, n, since);
+	node_free(n);
+	return rc;
 }

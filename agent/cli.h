@@ -83,11 +83,13 @@ int cli_read_file(struct buf *out, const char *path, size_t max) WUR;
 int cli_open_node(struct node **out, const struct cli *c) WUR;
 
 /*
- * Print the node's audit log (entries at or after `since`, NULL for all) as a table or, with
+ * The "audit log [--since TIME]" command of either program: open the node with open_node,
+ * print its audit trail (entries at or after TIME, an ISO 8601 prefix) as a table or, with
  * --json, with each entry's hashed bytes in hex; the read itself is audited first.  Returns
  * an exit code.
  */
-int cli_audit_log(const struct cli *c, struct node *n, const char *since);
+int cli_audit_command(struct cli *c, const char *help,
+	int (*open_node)(struct node **out, const struct cli *c));
 
 /* Print a JSON document on stdout (steals the reference). */
 int cli_print_json(json_t *doc);

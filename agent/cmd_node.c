@@ -164,27 +164,7 @@ static const char audit_help[] =
 
 int cmd_audit(struct cli *c)
 {
-	static const char usage[] = "audit log [--since TIME]";
-	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
-	struct node *n = NULL;
-	const char *pos[1], *since;
-	int npos, rc;
-
-	if (cli_help(c, audit_help))
-		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 1, &npos);
-	if (rc)
-		return rc;
-	if (npos != 1 || strcmp(pos[0], "log") != 0)
-		return cli_usage_error(c, usage, "expected 'audit log'");
-	since = cli_opt(opts, N_OPTS(opts), "--since");
-	if (since && (strlen(since) > 32 || schema_check_text("--since", since, strlen(since), 32)))
-		return cli_usage_error(c, usage, "bad --since value");
-	if (cli_open_node(&n, c))
-		return cli_fail(c);
-	rc = cli_audit_log(c, n, since);
-	node_free(n);
-	return rc;
+	return cli_audit_command(c, audit_help, cli_open_node);
 }
 
 static const char check_help[] =

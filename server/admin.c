@@ -43,7 +43,6 @@ static int write_key_file(const char *path, const char *hex)
 static int split_listen(char *host, size_t size, const char *listen)
 {
 	const char *colon = strrchr(listen, ':');
-	unsigned char tmp[16];
 
 	if (!colon || colon == listen || (size_t)(colon - listen) >= size || !colon[1])
 		return err_set(ERR_INVALID, "'%s' is not HOST:PORT", listen);
@@ -52,7 +51,6 @@ static int split_listen(char *host, size_t size, const char *listen)
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
 	}
-	(void)tmp;
 	return 0;
 }
 
@@ -366,25 +364,5 @@ static const char audit_help[] =
 
 int cmd_server_audit(struct cli *c)
 {
-	static const char usage[] = "audit log [--since TIME]";
-	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
-	struct node *n = NULL;
-	const char *pos[1], *since;
-	int npos, rc;
-
-	if (cli_help(c, audit_help))
-		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 1, &npos);
-	if (rc)
-		return rc;
-	if (npos != 1 || strcmp(pos[0], "log") != 0)
-		return cli_usage_error(c, usage, "expected 'audit log'");
-	since = cli_opt(opts, N_OPTS(opts), "--since");
-	if (since && schema_check_text("--since", since, strlen(since), 32))
-		return cli_usage_error(c, usage, "bad --since value");
-	if (hq_open(&n, c))
-		return cli_fail(c);
-	rc = cli_audit_log(c, n, since);
-	node_free(n);
-	return rc;
+	return cli_audit_command(c, audit_help, hq_open);
 }

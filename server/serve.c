@@ -66,7 +66,6 @@ struct service {
 	pthread_cond_t not_full;  /* the accept loop waits here */
 	int queue[QUEUE_MAX];
 	size_t head, count;
-	const struct cli *cli;
 };
 
 struct worker {
@@ -642,7 +641,6 @@ int cmd_server_run(struct cli *c)
 	tls_init(&svc.tls);
 	buf_init(&svc.ca_der, 8192);
 	svc.listen_fd = -1;
-	svc.cli = c;
 	pthread_mutex_init(&svc.lock, NULL);
 	pthread_cond_init(&svc.not_empty, NULL);
 	pthread_cond_init(&svc.not_full, NULL);
