@@ -247,6 +247,8 @@ int cli_open_node(struct node **out, const struct cli *c)
 	char prompt[128];
 	int error;
 
+	if (c->open_node)
+		return c->open_node(out, c);
 	error = cli_home(&home, c);
 	if (!error)
 		error = cli_user(&user, c);
@@ -319,8 +321,7 @@ static int audit_log(const struct cli *c, struct node *n, const char *since)
 	return list ? cli_print_json(json_pack("{s:o}", "entries", list)) : CLI_EXIT_OK;
 }
 
-int cli_audit_command(struct cli *c, const char *help,
-	int (*open_node)(struct node **out, const struct cli *c))
+int cli_audit_command(struct cli *c, const char *help)
 {
 	static const char usage[] = "audit log [--since TIME]";
 	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
@@ -338,7 +339,7 @@ int cli_audit_command(struct cli *c, const char *help,
 	since = cli_opt(opts, 1, "--since");
 	if (since && schema_check_text("--since", since, strlen(since), 32))
 		return cli_usage_error(c, usage, "bad --since value");
-	if (open_node(&n, c))
+	if (cli_open_node(&n, c))
 		return cli_fail(c);
 	rc = audit_log(c, n, since);
 	node_free(n);

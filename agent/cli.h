@@ -27,6 +27,9 @@ struct cli {
 	const char *new_passphrase_file;
 	int json;
 	const struct crypto_kdf_cost *kdf;
+	/* how cli_open_node() unlocks the node: NULL for a user's passphrase (the agent); the
+	 * server sets its key-file opener */
+	int (*open_node)(struct node **out, const struct cli *c);
 	/* positional words and per-command options, after the global ones are taken out */
 	int argc;
 	char **argv;
@@ -79,17 +82,16 @@ int cli_new_passphrase(struct buf *out, const struct cli *c, const char *prompt)
 /* Read a whole file ("-" for stdin) into out, at most max bytes. ERR_NOTFOUND, ERR_TOOBIG. */
 int cli_read_file(struct buf *out, const char *path, size_t max) WUR;
 
-/* Log on: user, passphrase, node_open. */
+/* Open the node: c->open_node if set, else log on with user, passphrase and node_open. */
 int cli_open_node(struct node **out, const struct cli *c) WUR;
 
 /*
- * The "audit log [--since TIME]" command of either program: open the node with open_node,
+ * The "audit log [--since TIME]" command of either program: open the node (cli_open_node),
  * print its audit trail (entries at or after TIME, an ISO 8601 prefix) as a table or, with
  * --json, with each entry's hashed bytes in hex; the read itself is audited first.  Returns
  * an exit code.
  */
-int cli_audit_command(struct cli *c, const char *help,
-	int (*open_node)(struct node **out, const struct cli *c));
+int cli_audit_command(struct cli *c, const char *help);
 
 /* Print a JSON document on stdout (steals the reference). */
 int cli_print_json(json_t *doc);

@@ -164,7 +164,7 @@ static const char audit_help[] =
 
 int cmd_audit(struct cli *c)
 {
-	return cli_audit_command(c, audit_help, cli_open_node);
+	return cli_audit_command(c, audit_help);
 }
 
 static const char check_help[] =
@@ -206,7 +206,8 @@ static const char status_help[] =
 	"usage: fieldsync-agent status\n"
 	"\n"
 	"Show this node's identity (office, device), the logged-on user and role, the number of\n"
-	"cases and unresolved conflicts, and whether the device is enrolled; if it is, check the\n"
+	"cases, those with changes HQ has not seen yet, the last successful sync, unresolved\n"
+	"conflicts, and whether the device is enrolled; if it is, check the\n"
 	"mutual-TLS channel to the server (GET /v1/health with the device certificate).\n";
 
 static int count(long long *out, struct node *n, const char *sql)
@@ -246,7 +247,8 @@ int cmd_status(struct cli *c)
 	struct device_tls d;
 	struct node *n = NULL;
 	const char *pos[1];
-	long long cases = 0, conflicts = 0;
+	long long cases = 0, conflicts = 0, unpushed = 0;
+	struct buf last = BUF_INIT(64);
 	char channel[512] = "not enrolled";
 	int npos, rc, enrolled;
 
@@ -261,22 +263,28 @@ int cmd_status(struct cli *c)
 	enrolled = device_tls_load(&d, n) == 0;
 	if (enrolled)
 		check_channel(channel, sizeof(channel), &d);
+	if (store_meta_get(&last, n->store, "last_sync") == ERR_NOTFOUND)
+		buf_reset(&last);
 	if (count(&cases, n, "SELECT count(*) FROM case_heads") ||
+		count(&unpushed, n, "SELECT count(*) FROM case_heads WHERE base IS NOT head") ||
 		count(&conflicts, n, "SELECT COALESCE(SUM(conflicts), 0) FROM case_index") ||
 		node_audit(n, "node.status", "", "success", NULL)) {
 		rc = cli_fail(c);
 	} else if (c->json) {
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s?, s:s}",
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:b, s:s?, s:s}",
 			"office", n->office, "device", n->device, "user", n->user, "role", n->role,
-			"cases", (json_int_t)cases, "conflicts", (json_int_t)conflicts, "enrolled",
+			"cases", (json_int_t)cases, "unpushed", (json_int_t)unpushed, "conflicts",
+			(json_int_t)conflicts, "last_sync", last.len ? last.ptr : NULL, "enrolled",
 			enrolled, "server", enrolled ? d.url.ptr : NULL, "channel", channel));
 	} else {
 		printf("office     %s\ndevice     %s\nuser       %s (%s)\ncases      %lld\n"
-		       "conflicts  %lld unresolved\nserver     %s\nchannel    %s\n"
-		       "sync       not built yet\n",
-			n->office, n->device, n->user, n->role, cases, conflicts,
+		       "unpushed   %lld case%s with changes HQ has not seen\n"
+		       "last sync  %s\nconflicts  %lld unresolved\nserver     %s\nchannel    %s\n",
+			n->office, n->device, n->user, n->role, cases, unpushed,
+			unpushed == 1 ? "" : "s", last.len ? last.ptr : "never", conflicts,
 			enrolled ? d.url.ptr : "(not enrolled)", channel);
 	}
+	buf_release(&last);
 	device_tls_release(&d);
 	node_free(n);
 	return rc;

@@ -35,7 +35,10 @@ static const char help[] =
 	"  audit log [--since TIME]             the local audit trail (auditor, admin)\n"
 	"  check                                verify the store: integrity, objects, indexes, audit\n"
 	"  enroll --server URL --token TOKEN    enroll this device with HQ (one-time token)\n"
-	"  status                               identity, user, cases, the channel to HQ\n"
+	"  sync                                 push, pull and merge with HQ; prints a summary\n"
+	"  conflicts [ID]                       cases with kept conflicting versions / one case's\n"
+	"  conflicts resolve ID PATH (--mine | --theirs | --value V)   settle one\n"
+	"  status                               identity, unpushed work, last sync, conflicts\n"
 	"\n"
 	"Global options:\n"
 	"  --home DIR              node directory (or FIELDSYNC_HOME)\n"
@@ -62,6 +65,8 @@ static const struct command commands[] = {
 	{"check", cmd_check},
 	{"status", cmd_status},
 	{"enroll", cmd_enroll},
+	{"sync", cmd_sync},
+	{"conflicts", cmd_conflicts},
 };
 
 /* Take a global option at argv[*i] if it is one; 1 taken, 0 not global, -1 usage error. */

@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -28,26 +29,22 @@ static void set_blob(CURL *curl, CURLoption opt, const struct buf *b)
 	curl_easy_setopt(curl, opt, &blob);
 }
 
-int net_request(long *status, struct buf *resp, const char *url, const char *method,
-	const char *body, size_t len, const struct net_tls *tls)
-{
-	struct curl_slist *headers = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	CURL *curl = curl_easy_init();
-	CURLcode rc;
-	int error = 0;
+struct net {
+	CURL *curl;
+	const struct net_tls *tls;
+	double sent, received;
+};
 
-	if (!curl)
-		return err_set(ERR_NOMEM, "cannot start libcurl");
-	resp->max = NET_RESPONSE_MAX;
-	curl_easy_setopt(curl, CURLOPT_URL, url);
+static void setup(CURL *curl, const struct net_tls *tls)
+{
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 600L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(curl, CURLOPT_CAINFO, NULL);
 	curl_easy_setopt(curl, CURLOPT_CAPATH, NULL); /* or the system CAs stay trusted */
@@ -63,20 +60,90 @@ int net_request(long *status, struct buf *resp, const char *url, const char *met
 		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
 		set_blob(curl, CURLOPT_SSLKEY_BLOB, tls->key_pem);
 	}
-	if (!strcmp(method, "POST")) {
-		headers = curl_slist_append(headers, "Content-Type: application/json");
-		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
+}
+
+int net_open(struct net **out, const struct net_tls *tls)
+{
+	struct net *n = calloc(1, sizeof(*n));
+
+	if (n)
+		n->curl = curl_easy_init();
+	if (!n || !n->curl) {
+		free(n);
+		return err_set(ERR_NOMEM, "cannot start libcurl");
 	}
-	rc = curl_easy_perform(curl);
+	n->tls = tls;
+	setup(n->curl, tls);
+	*out = n;
+	return 0;
+}
+
+void net_close(struct net *n)
+{
+	if (!n)
+		return;
+	curl_easy_cleanup(n->curl);
+	free(n);
+}
+
+void net_counts(const struct net *n, double *sent, double *received)
+{
+	*sent = n->sent;
+	*received = n->received;
+}
+
+int net_call(long *status, struct buf *resp, struct net *n, const char *url, const char *method,
+	const char *content_type, const void *body, size_t len)
+{
+	struct curl_slist *headers = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "", ct[128];
+	curl_off_t up = 0, down = 0, hdr = 0;
+	long reqsize = 0;
+	CURLcode rc;
+	int error = 0;
+
+	resp->max = NET_RESPONSE_MAX;
+	curl_easy_setopt(n->curl, CURLOPT_URL, url);
+	curl_easy_setopt(n->curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(n->curl, CURLOPT_WRITEDATA, resp);
+	if (!strcmp(method, "POST")) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
+		headers = curl_slist_append(headers, ct);
+		headers = curl_slist_append(headers, "Expect:");
+		curl_easy_setopt(n->curl, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(n->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(n->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	} else {
+		curl_easy_setopt(n->curl, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(n->curl, CURLOPT_HTTPGET, 1L);
+	}
+	rc = curl_easy_perform(n->curl);
 	if (rc != CURLE_OK)
 		error = err_set(ERR_IO, "cannot reach %s: %s", url,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+		curl_easy_getinfo(n->curl, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_getinfo(n->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(n->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(n->curl, CURLINFO_HEADER_SIZE, &reqsize);
+	hdr = reqsize;
+	curl_easy_getinfo(n->curl, CURLINFO_REQUEST_SIZE, &reqsize);
+	n->sent += (double)up + (double)reqsize;
+	n->received += (double)down + (double)hdr;
+	curl_easy_setopt(n->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
+	return error;
+}
+
+int net_request(long *status, struct buf *resp, const char *url, const char *method,
+	const char *body, size_t len, const struct net_tls *tls)
+{
+	struct net *n = NULL;
+	int error = net_open(&n, tls);
+
+	if (!error)
+		error = net_call(status, resp, n, url, method, "application/json", body, len);
+	net_close(n);
 	return error;
 }
 

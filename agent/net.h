@@ -13,7 +13,7 @@
 #include "buf.h"
 #include "err.h"
 
-#define NET_RESPONSE_MAX (8u * 1024 * 1024)
+#define NET_RESPONSE_MAX (48u * 1024 * 1024) /* the largest change set */
 
 struct net_tls {
 	const struct buf *ca_pem;   /* NULL: do not verify the server (only to fetch the CA) */
@@ -27,6 +27,23 @@ struct net_tls {
  */
 int net_request(long *status, struct buf *resp, const char *url, const char *method,
 	const char *body, size_t len, const struct net_tls *tls) WUR;
+
+/*
+ * A connection kept open across requests (keep-alive, one TLS handshake).  `tls` is borrowed
+ * and must outlive it.  A transfer that moves less than a byte a second for 30 s is abandoned
+ * as stalled, so a sync never hangs silently.
+ */
+struct net;
+
+int net_open(struct net **out, const struct net_tls *tls) WUR;
+void net_close(struct net *n);
+
+/* Like net_request(), on the open connection; `content_type` for a body ("application/json"). */
+int net_call(long *status, struct buf *resp, struct net *n, const char *url, const char *method,
+	const char *content_type, const void *body, size_t len) WUR;
+
+/* Bytes sent and received by the calls so far (headers and bodies, before TLS). */
+void net_counts(const struct net *n, double *sent, double *received);
 
 /* The "error" member of a JSON error body, or the whole body, for messages. */
 const char *net_error_text(const struct buf *resp);

@@ -364,5 +364,5 @@ static const char audit_help[] =
 
 int cmd_server_audit(struct cli *c)
 {
-	return cli_audit_command(c, audit_help, hq_open);
+	return cli_audit_command(c, audit_help);
 }

@@ -54,5 +54,6 @@ int cmd_server_init(struct cli *c);
 int cmd_server_office(struct cli *c);
 int cmd_server_run(struct cli *c);
 int cmd_server_audit(struct cli *c);
+int cmd_server_case(struct cli *c);
 
 #endif

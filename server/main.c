@@ -26,6 +26,11 @@ static const char help[] =
 	"  office list              offices with their devices\n"
 	"  office revoke CODE       revoke an office and all its devices, at once\n"
 	"  device revoke DEVICE     revoke one device\n"
+	"  case list | show ID | history ID | search QUERY\n"
+	"                           every office's cases as last synced (audited)\n"
+	"  case edit ID --set FIELD=VALUE...   an HQ edit, merged into the offices' work\n"
+	"  case share ID OFFICE     let another office see and edit a case\n"
+	"  case transfer ID OFFICE  make another office the owner\n"
 	"  audit log [--since T]    the server's audit trail\n"
 	"  run [--workers N]        serve mutual TLS on the listen address (foreground; SIGTERM stops)\n"
 	"\n"
@@ -73,6 +78,7 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.prog = "fieldsync-server";
 	c.kdf = &CRYPTO_KDF_LOW; /* slots wrap with a 256-bit random key file, not a passphrase */
+	c.open_node = hq_open;
 	for (i = 1; i < argc; i++) {
 		taken = take_global(&c, argc, argv, &i);
 		if (taken < 0)
@@ -107,5 +113,7 @@ int main(int argc, char **argv)
 		return cmd_server_run(&c);
 	if (!strcmp(rest[0], "audit"))
 		return cmd_server_audit(&c);
+	if (!strcmp(rest[0], "case"))
+		return cmd_server_case(&c);
 	return cli_usage_error(&c, "COMMAND [ARGS]", "unknown command '%s'", rest[0]);
 }

@@ -29,6 +29,7 @@
 
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/ssl_ticket.h>
@@ -38,12 +39,14 @@
 #include "hq.h"
 #include "http.h"
 #include "pki.h"
+#include "changeset.h"
+#include "hqsync.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
 #define HANDSHAKE_MS 10000
 #define REQUEST_MS 10000
 #define QUEUE_MAX 256
-#define BODY_MAX (1024 * 1024)
+#define BODY_MAX CHANGESET_ENCODED_MAX
 #define WORKERS_MAX 64
 
 static volatile sig_atomic_t stopping;
@@ -62,6 +65,7 @@ struct service {
 	struct buf ca_der;
 	int listen_fd;
 	pthread_mutex_t lock;
+	pthread_mutex_t push_lock; /* pushes one at a time: "first to reach the server" is exact */
 	pthread_cond_t not_empty; /* workers wait here, woken one at a time */
 	pthread_cond_t not_full;  /* the accept loop waits here */
 	int queue[QUEUE_MAX];
@@ -85,6 +89,8 @@ struct conn {
 	char office[SCHEMA_OFFICE_MAX + 1];
 	char device[NODE_DEVICE_MAX + 1];
 	uint8_t serial[16];
+	uint8_t pub[160]; /* the certificate's public key (DER), for change-set signatures */
+	size_t publen;
 };
 
 static void logf_(const char *level, const char *event, const char *peer, const char *fmt, ...)
@@ -283,6 +289,17 @@ static void identify(struct conn *c, mbedtls_ssl_context *ssl)
 		snprintf(c->why, sizeof(c->why), "client certificate without a device identity");
 		return;
 	}
+	{
+		unsigned char tmp[sizeof(c->pub)];
+		int n = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)&peer->pk, tmp, sizeof(tmp));
+
+		if (n <= 0) {
+			snprintf(c->why, sizeof(c->why), "client certificate key unreadable");
+			return;
+		}
+		memcpy(c->pub, tmp + sizeof(tmp) - n, (size_t)n);
+		c->publen = (size_t)n;
+	}
 	c->cert_ok = 1;
 }
 
@@ -347,6 +364,60 @@ static int route_enroll(struct buf *out, struct worker *w, struct conn *c,
 	return error;
 }
 
+/* An unsigned number from the query string ("name=N"), or `dflt`. */
+static uint64_t query_u64(const char *url, const char *name, uint64_t dflt)
+{
+	const char *q = strchr(url, '?'), *p;
+	size_t nl = strlen(name);
+	uint64_t v = 0;
+
+	for (p = q; p; p = strchr(p + 1, '&')) {
+		const char *d = p + 1;
+
+		if (strncmp(d, name, nl) || d[nl] != '=')
+			continue;
+		for (d += nl + 1; *d >= '0' && *d <= '9' && v < UINT64_MAX / 10; d++)
+			v = v * 10 + (uint64_t)(*d - '0');
+		return v;
+	}
+	return dflt;
+}
+
+/* POST /v1/sync/push, GET /v1/sync/changes?since=N&limit=M, POST /v1/sync/fetch. */
+static int route_sync(struct buf *out, struct worker *w, struct conn *c,
+	const struct http_request *req)
+{
+	struct hq_peer peer = {c->office, c->device, c->pub, c->publen, c->peer};
+	struct buf body = BUF_INIT(CHANGESET_ENCODED_MAX);
+	const char *url = buf_cstr(&req->url);
+	int status = 500, is_cs = 0, error;
+
+	if (!strcmp(url, "/v1/sync/push") && !strcmp(req->method, "POST")) {
+		pthread_mutex_lock(&w->svc->push_lock);
+		error = hq_push(&status, &body, w->node, &peer, (const uint8_t *)req->body.ptr,
+			req->body.len);
+		pthread_mutex_unlock(&w->svc->push_lock);
+	} else if (!strncmp(url, "/v1/sync/changes", 16) && !strcmp(req->method, "GET")) {
+		error = hq_changes(&status, &body, w->node, &peer, query_u64(url, "since", 0),
+			(unsigned)query_u64(url, "limit", HQSYNC_CHANGES_MAX));
+	} else if (!strcmp(url, "/v1/sync/fetch") && !strcmp(req->method, "POST")) {
+		error = hq_fetch(&status, &body, &is_cs, w->node, &peer, req->body.ptr,
+			req->body.len);
+	} else {
+		buf_release(&body);
+		return reply_error(out, 404, "no such route", req->keep_alive);
+	}
+	if (!error && status != 200)
+		logf_("warn", "sync", c->peer, "device %s: %s", c->device, buf_cstr(&body));
+	if (!error)
+		error = http_response(out, status, is_cs ? "application/octet-stream" : "application/json",
+			body.ptr ? body.ptr : "", body.len, req->keep_alive);
+	else
+		error = reply_error(out, 500, err_msg(), 0);
+	buf_release(&body);
+	return error;
+}
+
 /* Routes that need a valid, unrevoked client certificate. */
 static int route_authenticated(struct buf *out, struct worker *w, struct conn *c,
 	const struct http_request *req)
@@ -365,6 +436,8 @@ static int route_authenticated(struct buf *out, struct worker *w, struct conn *c
 		audit_refusal(w, c, "request.refused", "device or office revoked");
 		return reply_error(out, 403, "this device or its office is revoked", 0);
 	}
+	if (!strncmp(url, "/v1/sync/", 9))
+		return route_sync(out, w, c, req);
 	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
 		return reply(out, 200,
 			json_pack("{s:s, s:s, s:s}", "status", "ok", "office", c->office, "device",
@@ -482,6 +555,7 @@ static void serve_conn(struct worker *w, struct conn *c)
 			error = route(&out, w, c, &r.req);
 			keep = keep && !strstr(buf_cstr(&out), "Connection: close");
 		}
+		c->deadline_ms = now_ms() + REQUEST_MS; /* a long merge must not eat the reply's time */
 		if (error || ssl_write_all(&ssl, &out))
 			break;
 		http_reader_reset(&r);
@@ -642,6 +716,7 @@ int cmd_server_run(struct cli *c)
 	buf_init(&svc.ca_der, 8192);
 	svc.listen_fd = -1;
 	pthread_mutex_init(&svc.lock, NULL);
+	pthread_mutex_init(&svc.push_lock, NULL);
 	pthread_cond_init(&svc.not_empty, NULL);
 	pthread_cond_init(&svc.not_full, NULL);
 	error = hq_open(&workers[0].node, c);
@@ -701,6 +776,7 @@ out:
 	buf_release(&svc.ca_der);
 	buf_release(&listen);
 	pthread_mutex_destroy(&svc.lock);
+	pthread_mutex_destroy(&svc.push_lock);
 	pthread_cond_destroy(&svc.not_empty);
 	pthread_cond_destroy(&svc.not_full);
 	return rc;

@@ -29,27 +29,39 @@ int casedb_head(git_oid *out, struct node *n, const char *case_id)
 	return error;
 }
 
+/*
+ * Move a case head (keeping the agent's sync base) and give it the next change sequence, which
+ * pull cursors count in.
+ */
 static int set_head(struct node *n, const char *case_id, const git_oid *head)
 {
 	sqlite3_stmt *st = NULL;
 	char now[HLC_STR_MAX];
-	int error;
+	int error, i;
+	static const char *const sql[] = {
+		"UPDATE case_heads SET head = ?2, updated_at = ?3,"
+		"  seq = (SELECT coalesce(max(seq), 0) + 1 FROM case_heads) WHERE case_id = ?1",
+		"INSERT INTO case_heads(case_id, head, updated_at, seq)"
+		"  SELECT ?1, ?2, ?3, coalesce(max(seq), 0) + 1 FROM case_heads",
+	};
 
 	hlc_iso8601(now, hlc_now_ms());
-	error = store_prepare(&st, n->store,
-		"INSERT OR REPLACE INTO case_heads(case_id, head, updated_at) VALUES (?, ?, ?)");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, head->id, GIT_OID_RAWSZ, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
-	return error;
+	for (i = 0; i < 2; i++) {
+		error = store_prepare(&st, n->store, sql[i]);
+		if (error)
+			return error;
+		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, head->id, GIT_OID_RAWSZ, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+		sqlite3_finalize(st);
+		if (error || sqlite3_changes(store_db(n->store)) > 0)
+			return error;
+	}
+	return 0;
 }
 
-/* Move the head and refresh the derived rows from the new head. */
-static int advance(struct node *n, const char *case_id, const git_oid *head)
+int casedb_advance(struct node *n, const char *case_id, const git_oid *head)
 {
 	struct casefile_view v;
 	int error = set_head(n, case_id, head);
@@ -77,7 +89,13 @@ static void change_detail(char *out, size_t size, const struct casefile_change *
 	if (chg->narrative && used < size)
 		used += (size_t)snprintf(out + used, size - used, "%snarrative", used ? "; " : "");
 	if (note_id && note_id[0] && used < size)
-		snprintf(out + used, size - used, "%snote %s", used ? "; " : "", note_id);
+		used += (size_t)snprintf(out + used, size - used, "%snote %s", used ? "; " : "",
+			note_id);
+	if (chg->resolve && used < size)
+		used += (size_t)snprintf(out + used, size - used, "%ssettled %s", used ? "; " : "",
+			chg->resolve);
+	if (chg->transfer && used < size)
+		snprintf(out + used, size - used, "%sto office %s", used ? "; " : "", chg->transfer);
 }
 
 static int case_exists(int *out, struct node *n, const char *case_id)
@@ -116,7 +134,7 @@ int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
 	if (!error)
 		error = casefile_commit(&head, NULL, n->repo, NULL, id, chg, &a, "case create");
 	if (!error)
-		error = advance(n, id, &head);
+		error = casedb_advance(n, id, &head);
 	change_detail(detail, sizeof(detail), chg, NULL);
 	if (!error)
 		error = node_audit(n, "case.create", id, "success", detail);
@@ -133,7 +151,10 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 {
 	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
 	char note_id[CASEFILE_NOTE_ID_MAX] = "", detail[AUDIT_DETAIL_MAX];
-	const char *action = chg->note && !chg->nsets && !chg->narrative ? "note.add" : "case.update";
+	const char *action = chg->transfer ? "case.transfer"
+			     : chg->resolve ? "conflict.resolve"
+			     : chg->note && !chg->nsets && !chg->narrative ? "note.add"
+									  : "case.update";
 	git_oid head, parent;
 	int error;
 
@@ -149,9 +170,10 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 		error = node_next_hlc(&a.hlc, n);
 	if (!error)
 		error = casefile_commit(&head, note_id, n->repo, &parent, case_id, chg, &a,
-			chg->note && !chg->nsets && !chg->narrative ? "note add" : "case update");
+			chg->transfer ? "case transfer" : chg->resolve ? "conflict resolve"
+			: chg->note && !chg->nsets && !chg->narrative ? "note add" : "case update");
 	if (!error)
-		error = advance(n, case_id, &head);
+		error = casedb_advance(n, case_id, &head);
 	change_detail(detail, sizeof(detail), chg, note_id);
 	if (!error)
 		error = node_audit(n, action, case_id, "success", detail);
@@ -447,4 +469,76 @@ int casedb_check(struct casedb_check_report *out, struct node *n)
 		return node_audit_failure(n, "node.check", "", error);
 	*out = rep;
 	return 0;
+}
+
+int casedb_set_base(struct node *n, const char *case_id, const git_oid *base)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	error = store_prepare(&st, n->store, "UPDATE case_heads SET base = ? WHERE case_id = ?");
+	if (error)
+		return error;
+	sqlite3_bind_blob(st, 1, base->id, GIT_OID_RAWSZ, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int casedb_unpushed(struct node *n, const char *after, size_t max,
+	int (*fn)(void *ctx, const char *case_id, const git_oid *head, const git_oid *base),
+	void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	/* the partial index case_heads_unpushed answers this without a scan */
+	error = store_prepare(&st, n->store,
+		"SELECT case_id, head, base FROM case_heads WHERE base IS NOT head AND case_id > ?"
+		" ORDER BY case_id LIMIT ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		git_oid head, base;
+		int has_base = sqlite3_column_bytes(st, 2) == GIT_OID_RAWSZ;
+
+		if (sqlite3_column_bytes(st, 1) != GIT_OID_RAWSZ) {
+			error = err_set(ERR_CORRUPT, "case '%s' has a malformed head",
+				(const char *)sqlite3_column_text(st, 0));
+			break;
+		}
+		git_oid_fromraw(&head, sqlite3_column_blob(st, 1));
+		if (has_base)
+			git_oid_fromraw(&base, sqlite3_column_blob(st, 2));
+		error = fn(ctx, (const char *)sqlite3_column_text(st, 0), &head,
+			has_base ? &base : NULL);
+	}
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read case heads");
+	sqlite3_finalize(st);
+	return error;
+}
+
+int casedb_base(git_oid *out, int *has_base, struct node *n, const char *case_id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	*has_base = 0;
+	error = store_prepare(&st, n->store, "SELECT base FROM case_heads WHERE case_id = ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == GIT_OID_RAWSZ) {
+		git_oid_fromraw(out, sqlite3_column_blob(st, 0));
+		*has_base = 1;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		error = store_error(n->store, "cannot read case heads");
+	}
+	sqlite3_finalize(st);
+	return error;
 }

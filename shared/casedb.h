@@ -28,6 +28,28 @@ int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
 	char note_id_out[CASEFILE_NOTE_ID_MAX]) WUR;
 
+/*
+ * Move case `case_id` to `head` inside the caller's transaction: the head (an agent's sync base
+ * is kept), the next change sequence, the derived tables.  No audit event: the caller records
+ * the operation.  ERR_CORRUPT if the head is not a readable case.
+ */
+int casedb_advance(struct node *n, const char *case_id, const git_oid *head) WUR;
+
+/* Record `base` as the server head this device last saw of a case (sync; no audit). */
+int casedb_set_base(struct node *n, const char *case_id, const git_oid *base) WUR;
+
+/* The server head last seen of a case: *has_base 0 if none (never synced or no such case). */
+int casedb_base(git_oid *out, int *has_base, struct node *n, const char *case_id) WUR;
+
+/*
+ * The cases with work the server has not seen (head differs from base), by id after `after`
+ * ("" from the start), at most `max`; `base` is NULL for a case never synced.  A non-zero
+ * return of fn stops the walk and is returned.
+ */
+int casedb_unpushed(struct node *n, const char *after, size_t max,
+	int (*fn)(void *ctx, const char *case_id, const git_oid *head, const git_oid *base),
+	void *ctx) WUR;
+
 /* The current head of a case. ERR_NOTFOUND. */
 int casedb_head(git_oid *out, struct node *n, const char *case_id) WUR;
 

@@ -45,7 +45,12 @@ int casefile_check_change(const struct casefile_change *chg)
 		if (error)
 			return error;
 	}
-	if (chg->nsets == 0 && !chg->narrative && !chg->note)
+	if (chg->resolve && (!chg->resolve[0] || strlen(chg->resolve) > 200 ||
+				    strstr(chg->resolve, "..") || chg->resolve[0] == '/'))
+		return err_set(ERR_INVALID, "'%s' is not a path of a case", chg->resolve);
+	if (chg->transfer && schema_check_office(chg->transfer))
+		return err_set(ERR_INVALID, "'%s' is not an office code", chg->transfer);
+	if (chg->nsets == 0 && !chg->narrative && !chg->note && !chg->resolve && !chg->transfer)
 		return err_set(ERR_INVALID, "nothing to change");
 	return 0;
 }
@@ -185,6 +190,16 @@ static int remove_path(git_index *idx, const char *path)
 	return 0;
 }
 
+static int remove_conflicts(git_index *idx, const char *path)
+{
+	char dir[256];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "conflicts/%s", path);
+	rc = git_index_remove_directory(idx, dir, 0);
+	return rc < 0 ? odb_git_error(rc, "cannot remove the kept versions") : 0;
+}
+
 static int note_id(char out[CASEFILE_NOTE_ID_MAX], const struct casefile_author *a)
 {
 	char iso[HLC_STR_MAX], compact[HLC_STR_MAX];
@@ -284,6 +299,11 @@ static int build_message(struct buf *msg, const struct casefile_change *chg,
 		error = buf_printf(msg, "%s narrative", chg->nsets ? "," : "");
 	if (!error && chg->note)
 		error = buf_printf(msg, "%s note", chg->nsets || chg->narrative ? "," : "");
+	if (!error && chg->resolve)
+		error = buf_printf(msg, "%s settled %s", chg->nsets || chg->narrative ? "," : "",
+			chg->resolve);
+	if (!error && chg->transfer)
+		error = buf_printf(msg, " to office %s", chg->transfer);
 	hlc_format(clock, &a->hlc);
 	if (!error)
 		error = buf_printf(msg,
@@ -363,6 +383,10 @@ int casefile_commit(git_oid *head_out, char note_id_out[CASEFILE_NOTE_ID_MAX],
 		error = apply_narrative(idx, repo, chg);
 	if (!error && chg->note)
 		error = add_note(note_id_out, idx, repo, chg, a);
+	if (!error && chg->resolve)
+		error = remove_conflicts(idx, chg->resolve);
+	if (!error && chg->transfer)
+		error = add_blob(idx, repo, "meta/office", chg->transfer, strlen(chg->transfer));
 	if (error)
 		goto out;
 	rc = git_index_write_tree_to(&tree_id, idx, repo);

@@ -45,6 +45,9 @@ struct casefile_change {
 	size_t narrative_len;
 	const char *note; /* NULL: no note */
 	size_t note_len;
+	const char *resolve;  /* NULL, or a path whose kept conflict versions a person settled:
+			       * conflicts/<resolve>/ is removed ("fields/status", "narrative.md") */
+	const char *transfer; /* NULL, or the office the case now belongs to (an HQ action) */
 };
 
 #define CASEFILE_NOTE_ID_MAX 64

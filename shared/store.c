@@ -71,6 +71,24 @@ static const char *const migrations[] = {
 	"CREATE TABLE devices (device TEXT PRIMARY KEY, office TEXT NOT NULL,"
 	"  serial BLOB NOT NULL UNIQUE, cert BLOB NOT NULL, enrolled_at TEXT NOT NULL,"
 	"  revoked_at TEXT);",
+
+	/* 2 -> 3: sync */
+	/* agent: the server head last seen (NULL: never synced); head differs = unpushed work */
+	"ALTER TABLE case_heads ADD COLUMN base BLOB;"
+	/* server: the change sequence a pull cursor counts in (agent: unused) */
+	"ALTER TABLE case_heads ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX case_heads_seq ON case_heads(seq);"
+	/* kept small so that a no-op sync costs the same with 100 or 100,000 cases */
+	"CREATE INDEX case_heads_unpushed ON case_heads(case_id) WHERE base IS NOT head;"
+	/* server: offices a case is shared with besides its owner */
+	"CREATE TABLE case_shares (case_id TEXT NOT NULL, office TEXT NOT NULL,"
+	"  shared_at TEXT NOT NULL, PRIMARY KEY (case_id, office));"
+	"CREATE INDEX case_shares_office ON case_shares(office, case_id);"
+	/* server: every change set received, its signed header kept as proof of origin and its
+	 * result for idempotent retries */
+	"CREATE TABLE bundles (id BLOB PRIMARY KEY, device TEXT NOT NULL,"
+	"  received_at TEXT NOT NULL, header BLOB NOT NULL, signature BLOB NOT NULL,"
+	"  result TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -1,0 +1,532 @@
+/*
+ * agent/sync.c - `fieldsync-agent sync`: push the work HQ has not seen, pull what changed,
+ * merge (DESIGN.md section 4).
+ *
+ * Push: the unpushed cases (head differs from the server head last seen) go in signed change
+ * sets of bounded size; a case the server fast-forwarded gets its new base at once, a merged
+ * one comes back through the pull.  Pull: the changes feed since our cursor, then the objects
+ * of the changed cases; each answer is applied in one transaction that fast-forwards or merges
+ * local work on top of the server head ("ours" is the server's: it reached the server first),
+ * and the cursor moves only after every listed case is in.  An interruption anywhere leaves both
+ * sides consistent; the next sync continues.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "casedb.h"
+#include "changeset.h"
+#include "commands.h"
+#include "crypto.h"
+#include "device.h"
+#include "merge.h"
+#include "net.h"
+#include "sync.h"
+
+#define PUSH_SPLIT (8u * 1024 * 1024) /* inflated object bytes per push request */
+#define PUSH_CASES 2000		      /* cases per push request */
+#define FETCH_CASES 1000	      /* cases per fetch request */
+
+struct syncer {
+	struct node *n;
+	struct device_tls d;
+	struct net *net;
+	struct buf key;	 /* the device key (DER), wiped */
+	long pushed;	 /* cases the server took */
+	long pulled;	 /* cases that changed here from the server */
+	long merged;	 /* of which merged with local work */
+	long conflicts;	 /* conflict versions those merges kept */
+	json_t *refused; /* [{"id", "reason"}] */
+	int tty;
+	int rounds;
+};
+
+/* "sync: <what> <done> of <total>", on one updating line on a terminal. */
+static void progress(struct syncer *s, const char *what, long done, long total)
+{
+	if (!s->tty && s->rounds < 2)
+		return; /* one round: the summary says it all */
+	fprintf(stderr, "%ssync: %s %ld%s%.0ld%s", s->tty ? "\r" : "", what, done,
+		total ? " of " : "", total, s->tty ? "   " : "\n");
+	fflush(stderr);
+}
+
+static int url_of(struct buf *out, struct syncer *s, const char *path)
+{
+	buf_reset(out);
+	return buf_printf(out, "%s%s", s->d.url.ptr, path);
+}
+
+/* One request; anything but 200 becomes an error saying what the server said. */
+static int call(struct buf *resp, struct syncer *s, const char *path, const char *method,
+	const char *type, const void *body, size_t len)
+{
+	struct buf url = BUF_INIT(4096);
+	long status = 0;
+	int error = url_of(&url, s, path);
+
+	if (!error)
+		error = net_call(&status, resp, s->net, url.ptr, method, type, body, len);
+	if (!error && (status == 401 || status == 403))
+		error = err_set(ERR_AUTH, "the server refused this device: %s", net_error_text(resp));
+	else if (!error && status != 200)
+		error = err_set(status >= 500 ? ERR_IO : ERR_INVALID, "the server answered %ld: %s",
+			status, net_error_text(resp));
+	buf_release(&url);
+	return error;
+}
+
+/* ---- push ------------------------------------------------------------------------------- */
+
+struct batch {
+	struct syncer *s;
+	struct changeset_writer *w;
+	char last[SCHEMA_CASE_ID_MAX + 1];
+	size_t ncases;
+	int full;
+};
+
+static int add_unpushed(void *ctx, const char *id, const git_oid *head, const git_oid *base)
+{
+	struct batch *b = ctx;
+	struct changeset_case c;
+	int error;
+
+	if (b->ncases && changeset_writer_size(b->w) >= PUSH_SPLIT) {
+		b->full = 1;
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	snprintf(c.id, sizeof(c.id), "%s", id);
+	c.head = *head;
+	c.has_base = base != NULL;
+	if (base)
+		c.base = *base;
+	error = sync_collect(b->w, b->s->n->repo, head, base, base ? 1 : 0);
+	if (!error)
+		error = changeset_writer_add_case(b->w, &c);
+	if (!error) {
+		snprintf(b->last, sizeof(b->last), "%s", id);
+		b->ncases++;
+	}
+	return error;
+}
+
+static const char *reason_of(json_t *r)
+{
+	const char *reason = json_string_value(json_object_get(r, "reason"));
+
+	return reason ? reason : "refused without a reason";
+}
+
+/* Apply the server's answer to a push: new bases for the cases it took as they are. */
+static int push_results(struct syncer *s, const struct buf *resp)
+{
+	json_t *doc = json_loadb(resp->ptr, resp->len, 0, NULL);
+	json_t *cases = json_object_get(doc, "cases");
+	size_t i;
+	int error;
+
+	if (!json_is_array(cases)) {
+		json_decref(doc);
+		return err_set(ERR_INVALID, "the server's answer to a push is malformed");
+	}
+	error = store_begin(s->n->store);
+	for (i = 0; !error && i < json_array_size(cases); i++) {
+		json_t *r = json_array_get(cases, i);
+		const char *id = json_string_value(json_object_get(r, "id"));
+		const char *status = json_string_value(json_object_get(r, "status"));
+		const char *head = json_string_value(json_object_get(r, "head"));
+		git_oid sh, local;
+
+		if (!id || !status)
+			continue;
+		if (strcmp(status, "accepted")) {
+			json_array_append_new(s->refused,
+				json_pack("{s:s, s:s}", "id", id, "reason",
+					reason_of(r)));
+			continue;
+		}
+		s->pushed++;
+		/* taken as it is: the server head is our head, whose objects we have */
+		if (head && git_oid_fromstr(&sh, head) == 0 && casedb_head(&local, s->n, id) == 0 &&
+			git_oid_equal(&sh, &local))
+			error = casedb_set_base(s->n, id, &sh);
+	}
+	if (!error)
+		error = store_commit(s->n->store);
+	else
+		store_rollback(s->n->store);
+	json_decref(doc);
+	return error;
+}
+
+static int push_round(int *done, struct syncer *s, char after[SCHEMA_CASE_ID_MAX + 1])
+{
+	struct batch b;
+	struct buf body = BUF_INIT(CHANGESET_ENCODED_MAX), resp = BUF_INIT(NET_RESPONSE_MAX);
+	uint8_t bundle[CHANGESET_BUNDLE_LEN];
+	int error;
+
+	memset(&b, 0, sizeof(b));
+	b.s = s;
+	error = changeset_writer_new(&b.w);
+	if (!error) {
+		error = casedb_unpushed(s->n, after, PUSH_CASES, add_unpushed, &b);
+		if (error == 1)
+			error = 0;
+	}
+	*done = !error && b.ncases == 0;
+	if (error || *done)
+		goto out;
+	error = crypto_random(bundle, sizeof(bundle));
+	if (!error)
+		error = changeset_writer_finish(&body, b.w, bundle, s->n->device, s->n->office, 0, 0,
+			(const uint8_t *)s->key.ptr, s->key.len);
+	if (!error)
+		error = call(&resp, s, "/v1/sync/push", "POST", "application/octet-stream", body.ptr,
+			body.len);
+	if (!error)
+		error = push_results(s, &resp);
+	if (!error) {
+		snprintf(after, SCHEMA_CASE_ID_MAX + 1, "%s", b.last);
+		*done = !b.full && b.ncases < PUSH_CASES;
+		s->rounds++;
+		progress(s, "pushed cases:", s->pushed, 0);
+	}
+out:
+	changeset_writer_free(b.w);
+	buf_release(&body);
+	buf_release(&resp);
+	return error;
+}
+
+static int push_all(struct syncer *s)
+{
+	char after[SCHEMA_CASE_ID_MAX + 1] = "";
+	int done = 0, error = 0;
+
+	while (!error && !done)
+		error = push_round(&done, s, after);
+	return error;
+}
+
+/* ---- pull ------------------------------------------------------------------------------- */
+
+/* Bring one case of a fetch answer in: fast-forward, or merge local work onto it. */
+static int apply_case(struct syncer *s, const struct changeset *cs, const struct changeset_case *c)
+{
+	struct sync_rules rules = {c->id, NULL, NULL, 1};
+	struct casefile_author me = {s->n->user, s->n->office, s->n->device, {0, 0}};
+	struct merge_result mr;
+	git_oid local, *commits = NULL;
+	size_t ncommits = 0, i;
+	int has_local, error;
+
+	error = sync_ingest(&commits, &ncommits, s->n->repo, cs, &c->head);
+	for (i = 0; !error && i < ncommits; i++)
+		error = sync_check_commit(s->n->repo, &commits[i], &rules);
+	free(commits);
+	if (error)
+		return error;
+	error = casedb_head(&local, s->n, c->id);
+	has_local = error == 0;
+	if (error && error != ERR_NOTFOUND)
+		return error;
+	error = 0;
+	memset(&mr, 0, sizeof(mr));
+	mr.head = c->head;
+	if (has_local) {
+		error = node_next_hlc(&me.hlc, s->n);
+		if (!error)
+			error = merge_commits(&mr, s->n->repo, c->id, &c->head, &local, &me);
+	}
+	if (!error && (!has_local || !git_oid_equal(&mr.head, &local))) {
+		error = casedb_advance(s->n, c->id, &mr.head);
+		s->pulled++;
+	}
+	if (!error && has_local && mr.kind == MERGE_MERGED) {
+		s->merged++;
+		s->conflicts += (long)mr.conflicts;
+	}
+	if (!error)
+		error = casedb_set_base(s->n, c->id, &c->head);
+	return error;
+}
+
+/* Apply a fetch answer in one transaction; the ids it carried are removed from `want`. */
+static int apply_fetch(size_t *taken, struct syncer *s, const struct buf *resp, json_t *want)
+{
+	struct changeset cs;
+	size_t i, j;
+	int error;
+
+	*taken = 0;
+	error = changeset_decode(&cs, (const uint8_t *)resp->ptr, resp->len);
+	if (error) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err_msg());
+		changeset_release(&cs);
+		return err_set(error, "the server's answer is malformed: %s", why);
+	}
+	error = store_begin(s->n->store);
+	for (i = 0; !error && i < cs.ncases; i++)
+		error = apply_case(s, &cs, &cs.cases[i]);
+	if (!error)
+		error = store_commit(s->n->store);
+	else
+		store_rollback(s->n->store);
+	for (i = 0; !error && i < cs.ncases; i++)
+		for (j = 0; j < json_array_size(want); j++)
+			if (!strcmp(json_string_value(json_array_get(want, j)), cs.cases[i].id)) {
+				json_array_remove(want, j);
+				(*taken)++;
+				break;
+			}
+	changeset_release(&cs);
+	return error;
+}
+
+/* {"cases":[{"id", "have":[base, head]}]} for the first FETCH_CASES of `want`. */
+static int fetch_body(struct buf *out, struct syncer *s, json_t *want)
+{
+	json_t *cases = json_array(), *doc;
+	char *text;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < json_array_size(want) && i < FETCH_CASES; i++) {
+		const char *id = json_string_value(json_array_get(want, i));
+		json_t *have = json_array();
+		git_oid oid;
+		int has_base = 0;
+
+		if (casedb_base(&oid, &has_base, s->n, id) == 0 && has_base)
+			json_array_append_new(have, json_string(git_oid_tostr_s(&oid)));
+		if (casedb_head(&oid, s->n, id) == 0)
+			json_array_append_new(have, json_string(git_oid_tostr_s(&oid)));
+		json_array_append_new(cases, json_pack("{s:s, s:o}", "id", id, "have", have));
+	}
+	doc = json_pack("{s:o}", "cases", cases);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
+	free(text);
+	json_decref(doc);
+	return error;
+}
+
+static int fetch_all(struct syncer *s, json_t *want)
+{
+	struct buf body = BUF_INIT(4u * 1024 * 1024), resp = BUF_INIT(NET_RESPONSE_MAX);
+	size_t taken = 1, total = json_array_size(want);
+	int error = 0;
+
+	while (!error && json_array_size(want) && taken) {
+		buf_reset(&body);
+		buf_reset(&resp);
+		error = fetch_body(&body, s, want);
+		if (!error)
+			error = call(&resp, s, "/v1/sync/fetch", "POST", "application/json", body.ptr,
+				body.len);
+		if (!error)
+			error = apply_fetch(&taken, s, &resp, want);
+		if (!error && json_array_size(want))
+			s->rounds++;
+		progress(s, "pulled changed cases:", (long)(total - json_array_size(want)),
+			(long)total);
+	}
+	/* what the server would not send is no longer visible to this office */
+	buf_release(&body);
+	buf_release(&resp);
+	return error;
+}
+
+static int load_cursor(uint64_t *out, struct node *n)
+{
+	struct buf v = BUF_INIT(64);
+	int error = store_meta_get(&v, n->store, "sync_cursor");
+
+	*out = 0;
+	if (!error)
+		*out = strtoull(v.ptr, NULL, 10);
+	buf_release(&v);
+	return error == ERR_NOTFOUND ? 0 : error;
+}
+
+static int save_cursor(struct node *n, uint64_t cursor)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)cursor);
+	return store_meta_set(n->store, "sync_cursor", v);
+}
+
+/* One page of the changes feed: fetch every case it names, then move the cursor. */
+static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
+{
+	struct buf resp = BUF_INIT(4u * 1024 * 1024);
+	char path[96];
+	json_t *doc = NULL, *changes, *want = json_array();
+	json_int_t next;
+	size_t i;
+	int error;
+
+	snprintf(path, sizeof(path), "/v1/sync/changes?since=%llu", (unsigned long long)*cursor);
+	error = call(&resp, s, path, "GET", NULL, NULL, 0);
+	if (!error) {
+		doc = json_loadb(resp.ptr, resp.len, 0, NULL);
+		changes = json_object_get(doc, "changes");
+		next = json_integer_value(json_object_get(doc, "cursor"));
+		*more = json_is_true(json_object_get(doc, "more"));
+		if (!json_is_array(changes) || next < 0)
+			error = err_set(ERR_INVALID, "the server's changes feed is malformed");
+	}
+	for (i = 0; !error && i < json_array_size(changes); i++) {
+		const char *id = json_string_value(json_object_get(json_array_get(changes, i), "id"));
+
+		if (id && !schema_check_case_id(id))
+			json_array_append_new(want, json_string(id));
+	}
+	if (!error)
+		error = fetch_all(s, want);
+	if (!error && (uint64_t)next != *cursor) {
+		*cursor = (uint64_t)next;
+		error = save_cursor(s->n, *cursor);
+	}
+	json_decref(want);
+	json_decref(doc);
+	buf_release(&resp);
+	return error;
+}
+
+static int pull_all(struct syncer *s)
+{
+	uint64_t cursor = 0;
+	int more = 1, error = load_cursor(&cursor, s->n);
+
+	while (!error && more)
+		error = pull_page(&more, &cursor, s);
+	return error;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+static const char sync_help[] =
+	"usage: fieldsync-agent sync\n"
+	"\n"
+	"Push every change HQ has not seen (signed with this device's key), pull what changed at\n"
+	"HQ and in other devices since the last sync, and merge: edits to different fields, notes\n"
+	"and lines of the narrative are all kept; where two versions of one value meet, the one\n"
+	"that reached HQ first stays and the other is kept as a conflict for a person to settle\n"
+	"('fieldsync-agent conflicts').  Safe to interrupt: the next sync goes on from there.\n"
+	"Prints a summary; --json prints {\"pushed\",\"pulled\",\"merged\",\"conflicts\",\"refused\"}.\n"
+	"Exits 1 with the reason if the server cannot be reached, refuses this device, or refuses\n"
+	"a case (each refused case is named with the server's reason; the rest still syncs).\n";
+
+static int record(struct syncer *s, int failed)
+{
+	char detail[256], now[HLC_STR_MAX];
+	int error;
+
+	snprintf(detail, sizeof(detail),
+		"pushed %ld, pulled %ld, merged %ld, conflicts %ld, refused %zu", s->pushed,
+		s->pulled, s->merged, s->conflicts, json_array_size(s->refused));
+	if (failed)
+		return 0;
+	hlc_iso8601(now, hlc_now_ms());
+	error = store_begin(s->n->store);
+	if (!error)
+		error = store_meta_set(s->n->store, "last_sync", now);
+	if (!error)
+		error = node_audit(s->n, "sync", s->d.url.ptr, "success", detail);
+	if (!error)
+		error = store_commit(s->n->store);
+	else
+		store_rollback(s->n->store);
+	return error;
+}
+
+static int sync_run(struct syncer *s)
+{
+	int error = device_tls_load(&s->d, s->n);
+
+	if (!error)
+		error = store_material_get(&s->key, s->n->store, "device_key");
+	if (!error)
+		error = net_open(&s->net, &s->d.tls);
+	if (!error)
+		error = push_all(s);
+	if (!error)
+		error = pull_all(s);
+	if (!error)
+		error = record(s, 0);
+	return error;
+}
+
+static int print_summary(const struct syncer *s, const struct cli *c)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(s->refused); i++) {
+		json_t *r = json_array_get(s->refused, i);
+
+		fprintf(stderr, "fieldsync-agent: case %s refused by the server: %s\n",
+			json_string_value(json_object_get(r, "id")),
+			json_string_value(json_object_get(r, "reason")));
+	}
+	if (c->json)
+		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O}", "pushed",
+			(json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
+			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "refused",
+			s->refused));
+	if (s->tty && s->rounds >= 2)
+		fputc('\n', stderr);
+	printf("pushed %ld case%s, pulled %ld, merged %ld, %ld new conflict%s%s\n", s->pushed,
+		s->pushed == 1 ? "" : "s", s->pulled, s->merged, s->conflicts,
+		s->conflicts == 1 ? "" : "s",
+		s->conflicts ? " (see 'fieldsync-agent conflicts')" : "");
+	return CLI_EXIT_OK;
+}
+
+int cmd_sync(struct cli *c)
+{
+	struct syncer s;
+	const char *pos[1];
+	int npos, rc, error;
+
+	if (cli_help(c, sync_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "sync", NULL, 0, pos, 0, &npos);
+	if (rc)
+		return rc;
+	memset(&s, 0, sizeof(s));
+	device_tls_init(&s.d);
+	buf_init(&s.key, 8192);
+	s.refused = json_array();
+	s.tty = isatty(STDERR_FILENO);
+	error = cli_open_node(&s.n, c);
+	if (!error)
+		error = node_require(s.n, NODE_PERM_CASE_WRITE, "sync", "");
+	if (!error) {
+		error = sync_run(&s);
+		if (error)
+			node_audit_failure(s.n, "sync", s.d.url.ptr ? s.d.url.ptr : "", error);
+	}
+	if (error) {
+		rc = cli_fail(c);
+	} else {
+		rc = print_summary(&s, c);
+		if (json_array_size(s.refused) && rc == CLI_EXIT_OK)
+			rc = CLI_EXIT_FAIL;
+	}
+	net_close(s.net);
+	buf_wipe_release(&s.key);
+	device_tls_release(&s.d);
+	json_decref(s.refused);
+	node_free(s.n);
+	return rc;
+}

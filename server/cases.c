@@ -1,0 +1,153 @@
+/*
+ * server/cases.c - `fieldsync-server case ...`: HQ's consolidated view of every office's cases
+ * and HQ's own edits, sharing and transfers.  Reading and editing run the agent's case
+ * commands on the server node (the same audited operations); sharing and transfer are HQ's.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "casedb.h"
+#include "commands.h"
+#include "hq.h"
+
+static const char case_help[] =
+	"usage: fieldsync-server case list [--status S]\n"
+	"       fieldsync-server case show ID | history ID | search QUERY\n"
+	"       fieldsync-server case edit ID [--set FIELD=VALUE]... [--narrative-file F]\n"
+	"       fieldsync-server case share ID OFFICE\n"
+	"       fieldsync-server case transfer ID OFFICE\n"
+	"\n"
+	"HQ's view of every office's cases as last synced, and HQ's own work on them; every read\n"
+	"and change is audited.  An HQ edit is a commit like any other: offices receive it at\n"
+	"their next sync and it merges with their work.  'share' lets OFFICE see and edit the\n"
+	"case besides its owner; 'transfer' makes OFFICE the owner (the old owner no longer\n"
+	"receives it unless it is shared back).  Use --json for one JSON document.\n";
+
+/* ERR_NOTFOUND unless `office` is an enrolled office that is not revoked. */
+static int office_active(struct node *n, const char *office)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	if (schema_check_office(office))
+		return err_set(ERR_INVALID, "'%s' is not an office code", office);
+	error = store_prepare(&st, n->store, "SELECT revoked_at IS NULL FROM offices WHERE code = ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, office, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		error = err_set(ERR_NOTFOUND, "no office '%s'", office);
+	else if (rc != SQLITE_ROW)
+		error = store_error(n->store, "cannot read offices");
+	else if (!sqlite3_column_int(st, 0))
+		error = err_set(ERR_PERM, "office '%s' is revoked", office);
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int exec_bound(struct node *n, const char *sql, const char *a, const char *b, const char *c)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store, sql);
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (c)
+		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Share: a row in case_shares and a new change sequence, so the office's next pull sees it. */
+static int share(struct node *n, const char *id, const char *office)
+{
+	char now[HLC_STR_MAX];
+	git_oid head;
+	int error;
+
+	hlc_iso8601(now, hlc_now_ms());
+	error = node_require(n, NODE_PERM_CASE_WRITE, "case.share", id);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = office_active(n, office);
+	if (!error)
+		error = casedb_head(&head, n, id);
+	if (!error)
+		error = exec_bound(n,
+			"INSERT OR IGNORE INTO case_shares(case_id, office, shared_at) VALUES (?, ?, ?)",
+			id, office, now);
+	if (!error)
+		error = exec_bound(n,
+			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
+			" WHERE case_id = ?",
+			id, NULL, NULL);
+	if (!error)
+		error = node_audit(n, "case.share", id, "success", office);
+	if (!error)
+		error = store_commit(n->store);
+	if (error) {
+		store_rollback(n->store);
+		return node_audit_failure(n, "case.share", id, error);
+	}
+	return 0;
+}
+
+static int transfer(struct node *n, const char *id, const char *office)
+{
+	struct casefile_change chg;
+	int error = office_active(n, office);
+
+	memset(&chg, 0, sizeof(chg));
+	chg.transfer = office;
+	if (error)
+		return node_audit_failure(n, "case.transfer", id, error);
+	return casedb_edit(n, id, &chg, NULL);
+}
+
+static int share_or_transfer(struct cli *c, const char *what)
+{
+	struct node *n = NULL;
+	int rc = CLI_EXIT_OK, error;
+
+	if (c->argc != 3)
+		return cli_usage_error(c, "case share|transfer ID OFFICE", "%s needs ID and OFFICE",
+			what);
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	error = !strcmp(what, "share") ? share(n, c->argv[1], c->argv[2])
+				       : transfer(n, c->argv[1], c->argv[2]);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "id", c->argv[1], what, c->argv[2],
+			"status", "ok"));
+	else
+		printf("case %s %s %s\n", c->argv[1],
+			!strcmp(what, "share") ? "shared with" : "transferred to", c->argv[2]);
+	node_free(n);
+	return rc;
+}
+
+int cmd_server_case(struct cli *c)
+{
+	if (c->argc == 0 || cli_help(c, case_help)) {
+		if (c->argc == 0)
+			return cli_usage_error(c, "case list|show|edit|history|search|share|transfer",
+				"which case command?");
+		return CLI_EXIT_OK;
+	}
+	if (!strcmp(c->argv[0], "share") || !strcmp(c->argv[0], "transfer"))
+		return share_or_transfer(c, c->argv[0]);
+	if (strcmp(c->argv[0], "list") && strcmp(c->argv[0], "show") &&
+		strcmp(c->argv[0], "edit") && strcmp(c->argv[0], "history") &&
+		strcmp(c->argv[0], "search"))
+		return cli_usage_error(c, "case list|show|edit|history|search|share|transfer",
+			"unknown case command '%s'", c->argv[0]);
+	return cmd_case(c);
+}

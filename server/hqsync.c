@@ -1,0 +1,445 @@
+/* server/hqsync.c - push, changes feed and fetch. */
+#include "hqsync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "casedb.h"
+#include "changeset.h"
+#include "crypto.h"
+#include "merge.h"
+#include "hq.h"
+#include "sync.h"
+
+static int json_out(struct buf *out, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
+
+	free(text);
+	json_decref(doc);
+	return error;
+}
+
+static int fail(int *status, struct buf *out, int code, int error)
+{
+	*status = code;
+	buf_reset(out);
+	return json_out(out, json_pack("{s:s}", "error", err_msg())) ? error : 0;
+}
+
+int hq_case_visible(int *visible, char owner_out[SCHEMA_OFFICE_MAX + 1], struct node *n,
+	const char *case_id, const char *office)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	error = store_prepare(&st, n->store,
+		"SELECT i.office, i.office = ?2 OR EXISTS (SELECT 1 FROM case_shares s"
+		"  WHERE s.case_id = i.case_id AND s.office = ?2) FROM case_index i"
+		" WHERE i.case_id = ?1");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, office, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*visible = !strcmp(office, HQ_OFFICE) || sqlite3_column_int(st, 1);
+		if (owner_out)
+			snprintf(owner_out, SCHEMA_OFFICE_MAX + 1, "%s",
+				(const char *)sqlite3_column_text(st, 0));
+	} else if (rc == SQLITE_DONE) {
+		error = err_set(ERR_NOTFOUND, "no case '%s'", case_id);
+	} else {
+		error = store_error(n->store, "cannot read case access");
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* One pushed case: store, validate, advance.  Sets *kind for the result. */
+static int push_case(const char **kind, size_t *conflicts, git_oid *result, struct node *n,
+	const struct hq_peer *peer, const struct changeset *cs, const struct changeset_case *c)
+{
+	struct sync_rules rules = {c->id, peer->device, peer->office, 0};
+	struct casefile_author hq = {n->user, n->office, n->device, {0, 0}};
+	struct merge_result mr = {{{0}}, 0, 0, 0};
+	char owner[SCHEMA_OFFICE_MAX + 1];
+	git_oid server_head, *commits = NULL;
+	size_t ncommits = 0, i;
+	int visible = 0, exists, error;
+
+	error = casedb_head(&server_head, n, c->id);
+	exists = error == 0;
+	if (error == ERR_NOTFOUND)
+		error = 0;
+	if (!error && exists)
+		error = hq_case_visible(&visible, owner, n, c->id, peer->office);
+	if (!error && exists && !visible)
+		error = err_set(ERR_PERM, "case '%s' belongs to office %s and is not shared with %s",
+			c->id, owner, peer->office);
+	if (!error)
+		error = sync_ingest(&commits, &ncommits, n->repo, cs, &c->head);
+	for (i = 0; !error && i < ncommits; i++)
+		error = sync_check_commit(n->repo, &commits[i], &rules);
+	if (!error && !exists) {
+		error = sync_head_office(owner, n->repo, &c->head);
+		if (!error && strcmp(owner, peer->office))
+			error = err_set(ERR_PERM, "new case '%s' names office %s, not %s", c->id, owner,
+				peer->office);
+		*kind = "created";
+		*conflicts = 0;
+		*result = c->head;
+	} else if (!error) {
+		error = node_next_hlc(&hq.hlc, n);
+		if (!error)
+			error = merge_commits(&mr, n->repo, c->id, &server_head, &c->head, &hq);
+		*kind = mr.kind == MERGE_MERGED ? "merged" : mr.kind == MERGE_FAST_FORWARD
+								     ? "fast-forward"
+								     : "up-to-date";
+		*conflicts = mr.conflicts;
+		*result = mr.head;
+	}
+	if (!error && !(exists && git_oid_equal(result, &server_head)))
+		error = casedb_advance(n, c->id, result);
+	free(commits);
+	return error;
+}
+
+static int savepoint(struct node *n, const char *sql)
+{
+	return store_exec(n->store, sql);
+}
+
+/* Every case of the change set, each in its own savepoint; the results as JSON. */
+static int push_cases(json_t *results, size_t *accepted, size_t *refused, struct node *n,
+	const struct hq_peer *peer, const struct changeset *cs)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; !error && i < cs->ncases; i++) {
+		const struct changeset_case *c = &cs->cases[i];
+		const char *kind = "";
+		size_t conflicts = 0;
+		git_oid head;
+		int rc;
+
+		error = savepoint(n, "SAVEPOINT push_case");
+		if (error)
+			break;
+		rc = push_case(&kind, &conflicts, &head, n, peer, cs, c);
+		if (rc == 0) {
+			error = savepoint(n, "RELEASE push_case");
+			json_array_append_new(results,
+				json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", c->id, "status",
+					"accepted", "kind", kind, "head", git_oid_tostr_s(&head),
+					"conflicts", (json_int_t)conflicts));
+			(*accepted)++;
+			continue;
+		}
+		if (rc == ERR_NOMEM || rc == ERR_IO || rc == ERR_GENERIC)
+			return rc;
+		json_array_append_new(results, json_pack("{s:s, s:s, s:s}", "id", c->id, "status",
+						       "refused", "reason", err_msg()));
+		(*refused)++;
+		error = savepoint(n, "ROLLBACK TO push_case");
+		if (!error)
+			error = savepoint(n, "RELEASE push_case");
+		if (!error)
+			error = node_audit(n, "sync.refused", c->id, "denied",
+				json_string_value(json_object_get(json_array_get(results,
+					json_array_size(results) - 1), "reason")));
+	}
+	return error;
+}
+
+/* A bundle seen before: its stored result. */
+static int stored_result(int *found, struct buf *out, struct node *n, const uint8_t *bundle)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	*found = 0;
+	error = store_prepare(&st, n->store, "SELECT result FROM bundles WHERE id = ?");
+	if (error)
+		return error;
+	sqlite3_bind_blob(st, 1, bundle, CHANGESET_BUNDLE_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*found = 1;
+		error = buf_puts(out, (const char *)sqlite3_column_text(st, 0));
+	} else if (rc != SQLITE_DONE) {
+		error = store_error(n->store, "cannot read bundles");
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int keep_bundle(struct node *n, const struct hq_peer *peer, const struct changeset *cs,
+	const char *result)
+{
+	sqlite3_stmt *st = NULL;
+	char now[HLC_STR_MAX];
+	int error;
+
+	hlc_iso8601(now, hlc_now_ms());
+	error = store_prepare(&st, n->store,
+		"INSERT INTO bundles(id, device, received_at, header, signature, result)"
+		" VALUES (?, ?, ?, ?, ?, ?)");
+	if (error)
+		return error;
+	sqlite3_bind_blob(st, 1, cs->bundle, CHANGESET_BUNDLE_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, peer->device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, cs->signed_part, (int)cs->signed_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, cs->sig, (int)cs->sig_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, result, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int check_sender(const struct changeset *cs, const struct hq_peer *peer)
+{
+	if (strcmp(cs->device, peer->device) || strcmp(cs->office, peer->office))
+		return err_set(ERR_PERM,
+			"the change set names device %s of office %s, but the certificate is device "
+			"%s of office %s",
+			cs->device, cs->office, peer->device, peer->office);
+	return changeset_verify(cs, peer->pub, peer->publen);
+}
+
+static int push_txn(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	const struct changeset *cs)
+{
+	json_t *results = json_array();
+	char bundle_hex[2 * CHANGESET_BUNDLE_LEN + 1], detail[160];
+	size_t accepted = 0, refused = 0;
+	int found = 0, error;
+
+	crypto_hex(bundle_hex, cs->bundle, CHANGESET_BUNDLE_LEN);
+	error = results ? store_begin(n->store) : err_set(ERR_NOMEM, "out of memory");
+	if (!error)
+		error = stored_result(&found, out, n, cs->bundle);
+	if (!error && !found)
+		error = push_cases(results, &accepted, &refused, n, peer, cs);
+	if (!error && !found)
+		error = json_out(out, json_pack("{s:s, s:I, s:I, s:O}", "bundle", bundle_hex,
+					      "accepted", (json_int_t)accepted, "refused",
+					      (json_int_t)refused, "cases", results));
+	if (!error && !found)
+		error = keep_bundle(n, peer, cs, out->ptr);
+	snprintf(detail, sizeof(detail), "bundle %s: %zu cases accepted, %zu refused, %zu objects%s",
+		bundle_hex, accepted, refused, cs->nobjects, found ? " (a retry: stored result)" : "");
+	if (!error)
+		error = node_audit(n, "sync.push", peer->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	json_decref(results);
+	if (error) {
+		store_rollback(n->store);
+		return fail(status, out, 500, node_audit_failure(n, "sync.push", peer->device, error));
+	}
+	*status = 200;
+	return 0;
+}
+
+int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	const uint8_t *body, size_t len)
+{
+	struct changeset cs;
+	int error;
+
+	error = changeset_decode(&cs, body, len);
+	if (!error)
+		error = check_sender(&cs, peer);
+	if (error) {
+		int code = error == ERR_PERM || error == ERR_AUTH ? 403 : error == ERR_TOOBIG ? 413 : 400;
+
+		changeset_release(&cs);
+		return fail(status, out, code, node_audit_failure(n, "sync.push", peer->device, error));
+	}
+	error = push_txn(status, out, n, peer, &cs);
+	changeset_release(&cs);
+	return error;
+}
+
+int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	uint64_t since, unsigned limit)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *changes = json_array();
+	sqlite3_int64 cursor = (sqlite3_int64)since, top = 0;
+	char detail[96];
+	int rc, error, rows = 0;
+
+	if (limit == 0 || limit > HQSYNC_CHANGES_MAX)
+		limit = HQSYNC_CHANGES_MAX;
+	error = changes ? store_begin(n->store) : err_set(ERR_NOMEM, "out of memory");
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"SELECT h.case_id, h.head, h.seq, i.office FROM case_heads h"
+			" JOIN case_index i ON i.case_id = h.case_id"
+			" WHERE h.seq > ?1 AND (i.office = ?2 OR EXISTS (SELECT 1 FROM case_shares s"
+			"   WHERE s.case_id = h.case_id AND s.office = ?2))"
+			" ORDER BY h.seq LIMIT ?3");
+	if (!error) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+		sqlite3_bind_text(st, 2, peer->office, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, (int)limit);
+	}
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		git_oid head;
+
+		if (sqlite3_column_bytes(st, 1) != GIT_OID_RAWSZ) {
+			error = err_set(ERR_CORRUPT, "a case head is malformed");
+			break;
+		}
+		git_oid_fromraw(&head, sqlite3_column_blob(st, 1));
+		cursor = sqlite3_column_int64(st, 2);
+		json_array_append_new(changes,
+			json_pack("{s:s, s:s, s:s}", "id", (const char *)sqlite3_column_text(st, 0),
+				"head", git_oid_tostr_s(&head), "office",
+				(const char *)sqlite3_column_text(st, 3)));
+		rows++;
+	}
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read the changes feed");
+	sqlite3_finalize(st);
+	st = NULL;
+	/* Fewer rows than the limit: every change up to the newest was seen (and filtered). */
+	if (!error && (unsigned)rows < limit)
+		error = store_prepare(&st, n->store, "SELECT coalesce(max(seq), 0) FROM case_heads");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		top = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (!error && (unsigned)rows < limit && top > cursor)
+		cursor = top;
+	snprintf(detail, sizeof(detail), "since %llu: %d changed cases", (unsigned long long)since,
+		rows);
+	if (!error)
+		error = node_audit(n, "sync.changes", peer->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	if (!error)
+		error = json_out(out, json_pack("{s:O, s:I, s:b}", "changes", changes, "cursor",
+					      (json_int_t)cursor, "more", (unsigned)rows == limit));
+	json_decref(changes);
+	if (error) {
+		store_rollback(n->store);
+		return fail(status, out, 500, error);
+	}
+	*status = 200;
+	return 0;
+}
+
+/* The ids a device says it has of one case (unknown ones are skipped by sync_collect). */
+static int parse_haves(git_oid *haves, size_t *n, json_t *list)
+{
+	size_t i;
+
+	*n = 0;
+	if (list && !json_is_array(list))
+		return err_set(ERR_INVALID, "'have' must be a list");
+	for (i = 0; i < json_array_size(list) && *n < 4; i++) {
+		const char *hex = json_string_value(json_array_get(list, i));
+
+		if (!hex || strlen(hex) != GIT_OID_HEXSZ || git_oid_fromstr(&haves[*n], hex) < 0)
+			return err_set(ERR_INVALID, "'have' holds a malformed id");
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Add one requested case if visible; *added says whether it went in. */
+static int fetch_case(int *added, struct changeset_writer *w, struct node *n,
+	const struct hq_peer *peer, json_t *item)
+{
+	struct changeset_case c;
+	const char *id = json_string_value(json_object_get(item, "id"));
+	git_oid haves[4];
+	size_t nhaves = 0;
+	int visible = 0, error;
+
+	*added = 0;
+	memset(&c, 0, sizeof(c));
+	if (!id || schema_check_case_id(id))
+		return err_set(ERR_INVALID, "a requested case id is malformed");
+	error = parse_haves(haves, &nhaves, json_object_get(item, "have"));
+	if (!error)
+		error = hq_case_visible(&visible, c.office, n, id, peer->office);
+	if (error == ERR_NOTFOUND || (!error && !visible))
+		return 0; /* never say more about a case the office may not see */
+	snprintf(c.id, sizeof(c.id), "%s", id);
+	if (!error)
+		error = casedb_head(&c.head, n, id);
+	if (!error)
+		error = sync_collect(w, n->repo, &c.head, haves, nhaves);
+	if (!error)
+		error = changeset_writer_add_case(w, &c);
+	*added = !error;
+	return error;
+}
+
+static int fetch_build(struct buf *out, size_t *sent, struct node *n, const struct hq_peer *peer,
+	json_t *cases)
+{
+	struct changeset_writer *w = NULL;
+	uint8_t bundle[CHANGESET_BUNDLE_LEN];
+	size_t i;
+	int more = 0, added = 0, error;
+
+	*sent = 0;
+	error = crypto_random(bundle, sizeof(bundle));
+	if (!error)
+		error = changeset_writer_new(&w);
+	for (i = 0; !error && i < json_array_size(cases); i++) {
+		if (changeset_writer_size(w) >= HQSYNC_FETCH_SPLIT) {
+			more = 1;
+			break;
+		}
+		error = fetch_case(&added, w, n, peer, json_array_get(cases, i));
+		*sent += (size_t)added;
+	}
+	if (!error)
+		error = changeset_writer_finish(out, w, bundle, n->device, n->office, 0, more, NULL, 0);
+	changeset_writer_free(w);
+	return error;
+}
+
+int hq_fetch(int *status, struct buf *out, int *is_changeset, struct node *n,
+	const struct hq_peer *peer, const char *body, size_t len)
+{
+	json_t *doc = json_loadb(body ? body : "", len, 0, NULL), *cases = json_object_get(doc, "cases");
+	char detail[96];
+	size_t sent = 0;
+	int error = 0;
+
+	*is_changeset = 0;
+	if (!json_is_array(cases) || json_array_size(cases) > HQSYNC_FETCH_CASES_MAX)
+		error = err_set(ERR_INVALID, "a fetch names a list of at most %d cases",
+			HQSYNC_FETCH_CASES_MAX);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = fetch_build(out, &sent, n, peer, cases);
+	snprintf(detail, sizeof(detail), "%zu of %zu requested cases sent", sent,
+		json_array_size(cases));
+	if (!error)
+		error = node_audit(n, "sync.pull", peer->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	json_decref(doc);
+	if (error) {
+		store_rollback(n->store);
+		return fail(status, out, error == ERR_INVALID ? 400 : 500,
+			node_audit_failure(n, "sync.pull", peer->device, error));
+	}
+	*status = 200;
+	*is_changeset = 1;
+	return 0;
+}
