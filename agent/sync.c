@@ -37,7 +37,7 @@ struct syncer {
 	struct buf key;	 /* the device key (DER), wiped */
 	long pushed;	 /* cases the server took */
 	long pulled;	 /* cases that changed here from the server */
-	long merged;	 /* of which merged with local work */
+	long merged;	 /* cases merged (at HQ on push, or here on pull) */
 	long conflicts;	 /* conflict versions those merges kept */
 	json_t *refused; /* [{"id", "reason"}] */
 	int tty;
@@ -122,6 +122,13 @@ static const char *reason_of(json_t *r)
 	return reason ? reason : "refused without a reason";
 }
 
+static int is_kind(json_t *r, const char *kind)
+{
+	const char *k = json_string_value(json_object_get(r, "kind"));
+
+	return k && !strcmp(k, kind);
+}
+
 /* Apply the server's answer to a push: new bases for the cases it took as they are. */
 static int push_results(struct syncer *s, const struct buf *resp)
 {
@@ -151,6 +158,10 @@ static int push_results(struct syncer *s, const struct buf *resp)
 			continue;
 		}
 		s->pushed++;
+		if (is_kind(r, "merged")) { /* merged at HQ with work that reached it first */
+			s->merged++;
+			s->conflicts += (long)json_integer_value(json_object_get(r, "conflicts"));
+		}
 		/* taken as it is: the server head is our head, whose objects we have */
 		if (head && git_oid_fromstr(&sh, head) == 0 && casedb_head(&local, s->n, id) == 0 &&
 			git_oid_equal(&sh, &local))

@@ -3,10 +3,10 @@
 #  1. a full offline session of case work on a fresh field-office node (encrypted store, users,
 #     cases, notes, search, history, audit trail, verification, nothing in clear on disk);
 #  2. HQ: the server's CA, two field offices, a server on loopback with mutual TLS, and
-#     devices of both offices enrolled with one-time tokens, each checking its channel.
-#
-# Change-set sync between the devices and HQ is not built yet (open issue): the case work
-# stays on the device that made it.
+#     devices of both offices enrolled with one-time tokens, each checking its channel;
+#  3. a full sync round: two devices of El Paso and one of San Diego (given a share of a case)
+#     edit offline, HQ edits too, everyone syncs, a real conflict is shown and settled, and
+#     the final case is identical on every node.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,13 +81,62 @@ echo "server listening on 127.0.0.1:$port"
 run enroll --server "https://127.0.0.1:$port" --token "$elp_token"
 run status
 
-export FIELDSYNC_HOME="$demo/sdg-laptop" FIELDSYNC_USER=carol FIELDSYNC_PASSPHRASE='carol: a long passphrase'
-run init --office SDG --user carol
-step "enroll with El Paso's second token (refused: wrong office)"
-"$agent" enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)" || true
-run enroll --server "https://127.0.0.1:$port" --token "$sdg_token"
-run status
+laptop="$demo/elp-laptop" desk="$demo/elp-desk" sdg="$demo/sdg-laptop"
+as_desk() { FIELDSYNC_HOME="$desk" FIELDSYNC_USER=dave FIELDSYNC_PASSPHRASE='dave: a long passphrase' "$@"; }
+as_sdg() { FIELDSYNC_HOME="$sdg" FIELDSYNC_USER=carol FIELDSYNC_PASSPHRASE='carol: a long passphrase' "$@"; }
+desk() { printf '\n\033[1m[elp-desk] $ fieldsync-agent %s\033[0m\n' "$*"; as_desk "$agent" "$@"; }
+sdg() { printf '\n\033[1m[sdg-laptop] $ fieldsync-agent %s\033[0m\n' "$*"; as_sdg "$agent" "$@"; }
+
+desk init --office ELP --user dave
+desk enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)"
+sdg init --office SDG --user carol
+step "enroll with El Paso's token on the San Diego device (refused: wrong office)"
+as_sdg "$agent" enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)" || true
+sdg enroll --server "https://127.0.0.1:$port" --token "$sdg_token"
 hqrun office list
+
+printf '\n\033[1m== Sync: the offline work of the laptop reaches HQ and the second device ==\033[0m\n'
+run sync
+desk sync
+desk case list
+hqrun case list
+hqrun case share "$id" SDG
+sdg sync
+
+printf '\n\033[1m== Offline on every side, then sync ==\033[0m\n'
+run case edit "$id" --set status=investigation --set priority=2
+desk case edit "$id" --set status=review
+desk note add "$id" --text "Plate numbers matched to the officer's shifts."
+sdg note add "$id" --text "San Diego: the same vehicles crossed here twice."
+hqrun case edit "$id" --set disposition=policy-failure
+run sync
+desk sync
+sdg sync
+run sync
+desk conflicts
+desk conflicts "$id"
+desk conflicts resolve "$id" fields/status --value investigation
+desk sync
+run sync
+sdg sync
+run case show "$id"
+
+printf '\n\033[1m== The same case everywhere ==\033[0m\n'
+head_of() { "$@" --json case show "$id" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["head"], d["fields"]["status"], len(d["notes"]), len(d["conflicts"]))'; }
+laptop_state=$(head_of "$agent")
+desk_state=$(as_desk head_of "$agent")
+sdg_state=$(as_sdg head_of "$agent")
+hq_state=$(head_of "$server" --home "$hq")
+printf 'elp-laptop  %s\nelp-desk    %s\nsdg-laptop  %s\nHQ          %s\n' "$laptop_state" \
+	"$desk_state" "$sdg_state" "$hq_state"
+if [ "$laptop_state" != "$desk_state" ] || [ "$laptop_state" != "$sdg_state" ] ||
+	[ "$laptop_state" != "$hq_state" ]; then
+	echo "quickstart: the nodes disagree after sync" >&2
+	exit 1
+fi
+echo "identical on all four nodes: head, status, notes, no conflicts left"
+run status
+
 kill -TERM "$hq_pid"
 wait "$hq_pid" || true
 trap - EXIT
