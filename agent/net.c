@@ -97,8 +97,7 @@ int net_call(long *status, struct buf *resp, struct net *n, const char *url, con
 {
 	struct curl_slist *headers = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", ct[128];
-	curl_off_t up = 0, down = 0, hdr = 0;
-	long reqsize = 0;
+	curl_off_t up = 0, down = 0;
 	CURLcode rc;
 	int error = 0;
 
@@ -125,11 +124,8 @@ int net_call(long *status, struct buf *resp, struct net *n, const char *url, con
 		curl_easy_getinfo(n->curl, CURLINFO_RESPONSE_CODE, status);
 	curl_easy_getinfo(n->curl, CURLINFO_SIZE_UPLOAD_T, &up);
 	curl_easy_getinfo(n->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
-	curl_easy_getinfo(n->curl, CURLINFO_HEADER_SIZE, &reqsize);
-	hdr = reqsize;
-	curl_easy_getinfo(n->curl, CURLINFO_REQUEST_SIZE, &reqsize);
-	n->sent += (double)up + (double)reqsize;
-	n->received += (double)down + (double)hdr;
+	n->sent += (double)up;
+	n->received += (double)down;
 	curl_easy_setopt(n->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
 	return error;

@@ -42,7 +42,7 @@ void net_close(struct net *n);
 int net_call(long *status, struct buf *resp, struct net *n, const char *url, const char *method,
 	const char *content_type, const void *body, size_t len) WUR;
 
-/* Bytes sent and received by the calls so far (headers and bodies, before TLS). */
+/* Body bytes sent and received by the calls so far (no headers, before TLS). */
 void net_counts(const struct net *n, double *sent, double *received);
 
 /* The "error" member of a JSON error body, or the whole body, for messages. */

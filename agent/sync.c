@@ -42,6 +42,8 @@ struct syncer {
 	json_t *refused; /* [{"id", "reason"}] */
 	int tty;
 	int rounds;
+	double sent, received; /* HTTP bytes (headers and bodies) each way */
+	double seconds;	       /* from the first request to the last */
 };
 
 /* "sync: <what> <done> of <total>", on one updating line on a terminal. */
@@ -376,6 +378,18 @@ static int save_cursor(struct node *n, uint64_t cursor)
 	return store_meta_set(n->store, "sync_cursor", v);
 }
 
+/* Whether a listed head is the server head we already hold (our own push, fast-forwarded). */
+static int already_have(struct syncer *s, const char *id, json_t *head)
+{
+	const char *hex = json_string_value(head);
+	git_oid listed, base;
+	int has_base = 0;
+
+	return hex && git_oid_fromstr(&listed, hex) == 0 &&
+	       casedb_base(&base, &has_base, s->n, id) == 0 && has_base &&
+	       git_oid_equal(&listed, &base);
+}
+
 /* One page of the changes feed: fetch every case it names, then move the cursor. */
 static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 {
@@ -397,9 +411,10 @@ static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 			error = err_set(ERR_INVALID, "the server's changes feed is malformed");
 	}
 	for (i = 0; !error && i < json_array_size(changes); i++) {
-		const char *id = json_string_value(json_object_get(json_array_get(changes, i), "id"));
+		json_t *ch = json_array_get(changes, i);
+		const char *id = json_string_value(json_object_get(ch, "id"));
 
-		if (id && !schema_check_case_id(id))
+		if (id && !schema_check_case_id(id) && !already_have(s, id, json_object_get(ch, "head")))
 			json_array_append_new(want, json_string(id));
 	}
 	if (!error)
@@ -463,16 +478,21 @@ static int record(struct syncer *s, int failed)
 
 static int sync_run(struct syncer *s)
 {
+	int64_t t0;
 	int error = device_tls_load(&s->d, s->n);
 
 	if (!error)
 		error = store_material_get(&s->key, s->n->store, "device_key");
 	if (!error)
 		error = net_open(&s->net, &s->d.tls);
+	t0 = hlc_now_ms();
 	if (!error)
 		error = push_all(s);
 	if (!error)
 		error = pull_all(s);
+	s->seconds = (double)(hlc_now_ms() - t0) / 1000.0;
+	if (s->net)
+		net_counts(s->net, &s->sent, &s->received);
 	if (!error)
 		error = record(s, 0);
 	return error;
@@ -490,10 +510,11 @@ static int print_summary(const struct syncer *s, const struct cli *c)
 			json_string_value(json_object_get(r, "reason")));
 	}
 	if (c->json)
-		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O}", "pushed",
-			(json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
+		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:{s:f, s:f}, s:f}",
+			"pushed", (json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
 			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "refused",
-			s->refused));
+			s->refused, "bytes", "sent", s->sent, "received", s->received, "seconds",
+			s->seconds));
 	if (s->tty && s->rounds >= 2)
 		fputc('\n', stderr);
 	printf("pushed %ld case%s, pulled %ld, merged %ld, %ld new conflict%s%s\n", s->pushed,

@@ -91,6 +91,8 @@ struct conn {
 	uint8_t serial[16];
 	uint8_t pub[160]; /* the certificate's public key (DER), for change-set signatures */
 	size_t publen;
+	uint64_t bytes_in, bytes_out; /* on the wire: TLS records, handshake included */
+	unsigned requests;
 };
 
 static void logf_(const char *level, const char *event, const char *peer, const char *fmt, ...)
@@ -145,8 +147,10 @@ static int conn_recv(void *ctx, unsigned char *buf, size_t len)
 		ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
 		int rc;
 
-		if (n >= 0)
+		if (n >= 0) {
+			c->bytes_in += (uint64_t)n;
 			return (int)n;
+		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return MBEDTLS_ERR_NET_RECV_FAILED;
 		rc = wait_fd(c, POLLIN);
@@ -163,8 +167,10 @@ static int conn_send(void *ctx, const unsigned char *buf, size_t len)
 		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		int rc;
 
-		if (n >= 0)
+		if (n >= 0) {
+			c->bytes_out += (uint64_t)n;
 			return (int)n;
+		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return MBEDTLS_ERR_NET_SEND_FAILED;
 		rc = wait_fd(c, POLLOUT);
@@ -552,6 +558,7 @@ static void serve_conn(struct worker *w, struct conn *c)
 			break;
 		} else {
 			keep = r.req.keep_alive;
+			c->requests++;
 			error = route(&out, w, c, &r.req);
 			keep = keep && !strstr(buf_cstr(&out), "Connection: close");
 		}
@@ -561,6 +568,10 @@ static void serve_conn(struct worker *w, struct conn *c)
 		http_reader_reset(&r);
 	}
 	mbedtls_ssl_close_notify(&ssl);
+	logf_("info", "conn.close", c->peer,
+		"device %s: %u requests, %llu bytes in, %llu bytes out (TLS, handshake included)",
+		c->device[0] ? c->device : "-", c->requests, (unsigned long long)c->bytes_in,
+		(unsigned long long)c->bytes_out);
 out:
 	http_reader_release(&r);
 	buf_wipe_release(&pending);

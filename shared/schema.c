@@ -30,6 +30,14 @@ static const struct schema_field fields[] = {
 	{"subject_name", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 1, "name of the subject (PII)"},
 	{"subject_id", SCHEMA_LINE, NULL, 0, 0, 64, 0, NULL, 0, "employee id of the subject (PII)"},
 	{"summary", SCHEMA_TEXT, NULL, 0, 0, 4096, 0, NULL, 1, "short synopsis"},
+	{"subject_unit", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 1,
+		"unit or duty station of the subject"},
+	{"complainant_name", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 0,
+		"name of the complainant (PII)"},
+	{"external_ref", SCHEMA_LINE, NULL, 0, 0, 64, 0, NULL, 1,
+		"reference number at the referring or receiving agency"},
+	{"referred_to", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 0,
+		"agency or office the case was referred to"},
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
