@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "casedb.h"
+#include "auditverify.h"
 #include "commands.h"
 #include "device.h"
 #include "users.h"
@@ -155,15 +156,25 @@ int cmd_user(struct cli *c)
 
 static const char audit_help[] =
 	"usage: fieldsync-agent audit log [--since TIME]\n"
+	"       fieldsync-agent audit verify\n"
+	"       fieldsync-agent audit verify --file F [--ca CA]\n"
 	"\n"
 	"Print this node's audit trail (auditor or admin): sequence, UTC time, user, action,\n"
 	"target, outcome and detail.  TIME is an ISO 8601 prefix such as 2026-11-27 or\n"
 	"2026-11-27T18:00.  With --json each entry carries 'leaf', the hex of the exact bytes\n"
 	"hashed for its RFC 6962 leaf, so anyone can recompute the tree.  Reading the log is itself\n"
-	"audited.\n";
+	"audited.\n"
+	"\n"
+	"'audit verify' recomputes every entry's leaf, the Merkle tree head, each checkpoint this\n"
+	"device signed and each receipt HQ countersigned (against the organisation's CA), and\n"
+	"prints OK with the size and head, or the first bad entry and why (exit 1).  With --file\n"
+	"it verifies an export made by 'fieldsync-server audit export', with only the CA\n"
+	"certificate given by --ca (no log-on needed) or this node's CA.\n";
 
 int cmd_audit(struct cli *c)
 {
+	if (c->argc > 0 && !strcmp(c->argv[0], "verify") && !cli_help(c, audit_help))
+		return auditverify_command(c, auditverify_node);
 	return cli_audit_command(c, audit_help);
 }
 

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "casedb.h"
+#include "auditsync.h"
 #include "changeset.h"
 #include "commands.h"
 #include "crypto.h"
@@ -44,6 +45,7 @@ struct syncer {
 	int rounds;
 	double sent, received; /* HTTP bytes (headers and bodies) each way */
 	double seconds;	       /* from the first request to the last */
+	long audited;	       /* audit entries uploaded */
 };
 
 /* "sync: <what> <done> of <total>", on one updating line on a terminal. */
@@ -459,8 +461,10 @@ static int record(struct syncer *s, int failed)
 	int error;
 
 	snprintf(detail, sizeof(detail),
-		"pushed %ld, pulled %ld, merged %ld, conflicts %ld, refused %zu", s->pushed,
-		s->pulled, s->merged, s->conflicts, json_array_size(s->refused));
+		"pushed %ld, pulled %ld, merged %ld, conflicts %ld, refused %zu, audit entries "
+		"uploaded %ld",
+		s->pushed, s->pulled, s->merged, s->conflicts, json_array_size(s->refused),
+		s->audited);
 	if (failed)
 		return 0;
 	hlc_iso8601(now, hlc_now_ms());
@@ -478,6 +482,7 @@ static int record(struct syncer *s, int failed)
 
 static int sync_run(struct syncer *s)
 {
+	struct buf ca = BUF_INIT(16384);
 	int64_t t0;
 	int error = device_tls_load(&s->d, s->n);
 
@@ -486,6 +491,12 @@ static int sync_run(struct syncer *s)
 	if (!error)
 		error = net_open(&s->net, &s->d.tls);
 	t0 = hlc_now_ms();
+	/* the audit trail first: HQ refuses a device whose log went back or was changed */
+	if (!error)
+		error = store_material_get(&ca, s->n->store, "ca_cert");
+	if (!error)
+		error = auditsync_upload(&s->audited, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
+	buf_release(&ca);
 	if (!error)
 		error = push_all(s);
 	if (!error)
@@ -510,11 +521,11 @@ static int print_summary(const struct syncer *s, const struct cli *c)
 			json_string_value(json_object_get(r, "reason")));
 	}
 	if (c->json)
-		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:{s:f, s:f}, s:f}",
+		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:I, s:{s:f, s:f}, s:f}",
 			"pushed", (json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
 			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "refused",
-			s->refused, "bytes", "sent", s->sent, "received", s->received, "seconds",
-			s->seconds));
+			s->refused, "audit_uploaded", (json_int_t)s->audited, "bytes", "sent", s->sent,
+			"received", s->received, "seconds", s->seconds));
 	if (s->tty && s->rounds >= 2)
 		fputc('\n', stderr);
 	printf("pushed %ld case%s, pulled %ld, merged %ld, %ld new conflict%s%s\n", s->pushed,

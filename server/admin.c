@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hq.h"
+#include "hqaudit.h"
 #include "pki.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
@@ -187,10 +188,13 @@ static const char office_help[] =
 	"       fieldsync-server office list\n"
 	"       fieldsync-server office revoke CODE\n"
 	"       fieldsync-server device revoke DEVICE\n"
+	"       fieldsync-server device release DEVICE\n"
 	"\n"
 	"An enrollment token is single-use, expires after 72 hours, is stored only as a hash and\n"
 	"carries the CA fingerprint the device pins.  Revoking an office or a device takes effect\n"
-	"for new and already open connections.\n"
+	"for new and already open connections.  A device whose audit trail failed HQ's check is\n"
+	"held (its syncs refused, a security alert in the audit trail); 'device release' lets it\n"
+	"sync again once someone has looked into it.\n"
 	"\n"
 	"Token options:\n"
 	"  --expires-in SECONDS     token lifetime (default 259200, 72 hours; at most 30 days)\n"
@@ -245,6 +249,24 @@ static int revoke_one(struct node *n, const char *what, const char *id)
 	return error;
 }
 
+static int release_device(struct node *n, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store,
+		"UPDATE devices SET held = NULL WHERE device = ? AND held IS NOT NULL");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	if (!error && sqlite3_changes(store_db(n->store)) == 0)
+		error = err_set(ERR_NOTFOUND, "no held device '%s'", device);
+	sqlite3_finalize(st);
+	if (!error)
+		error = node_audit(n, "device.release", device, "success", NULL);
+	return error;
+}
+
 static int list_offices(struct node *n, json_t *out)
 {
 	sqlite3_stmt *st = NULL;
@@ -294,7 +316,8 @@ static int seconds_opt(int64_t *out, const char *text, int64_t max)
 
 int cmd_server_office(struct cli *c)
 {
-	static const char usage[] = "office add|token|list|revoke [CODE] | device revoke DEVICE";
+	static const char usage[] =
+		"office add|token|list|revoke [CODE] | device revoke|release DEVICE";
 	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}, {"--expires-in", 1, 0, {0}, 0},
 		{"--cert-validity", 1, 0, {0}, 0}};
 	int64_t token_seconds = HQ_TOKEN_HOURS * 3600, cert_seconds = HQ_CERT_SECONDS;
@@ -315,8 +338,9 @@ int cmd_server_office(struct cli *c)
 		return cli_usage_error(c, usage, "--expires-in and --cert-validity take seconds");
 	if (npos < 2)
 		return cli_usage_error(c, usage, "which %s command?", pos[0]);
-	if (!strcmp(pos[0], "device") && (strcmp(pos[1], "revoke") || npos != 3))
-		return cli_usage_error(c, usage, "expected 'device revoke DEVICE'");
+	if (!strcmp(pos[0], "device") &&
+		((strcmp(pos[1], "revoke") && strcmp(pos[1], "release")) || npos != 3))
+		return cli_usage_error(c, usage, "expected 'device revoke|release DEVICE'");
 	if (!strcmp(pos[0], "office") && !((!strcmp(pos[1], "add") && npos == 3 && name) ||
 						 (!strcmp(pos[1], "token") && npos == 3) ||
 						 (!strcmp(pos[1], "revoke") && npos == 3) ||
@@ -333,6 +357,8 @@ int cmd_server_office(struct cli *c)
 		error = hq_token_new(token, n, pos[2], token_seconds, cert_seconds);
 	else if (!error && !strcmp(pos[1], "revoke"))
 		error = revoke_one(n, pos[0], pos[2]);
+	else if (!error && !strcmp(pos[1], "release"))
+		error = release_device(n, pos[2]);
 	else if (!error && !strcmp(pos[1], "list"))
 		error = list_offices(n, (list = c->json ? json_array() : NULL));
 	if (!error)
@@ -348,21 +374,14 @@ out:
 		rc = c->json ? cli_print_json(json_pack("{s:s, s:s}", "office", pos[2], "token", token))
 			     : (printf("%s\n", token), CLI_EXIT_OK);
 	} else if (strcmp(pos[1], "list") != 0) {
-		printf("%s %s revoked\n", pos[0], pos[2]);
+		printf("%s %s %s\n", pos[0], pos[2], !strcmp(pos[1], "release") ? "released" : "revoked");
 	}
 	crypto_wipe(token, sizeof(token));
 	node_free(n);
 	return rc;
 }
 
-static const char audit_help[] =
-	"usage: fieldsync-server audit log [--since TIME]\n"
-	"\n"
-	"Print the server's own audit trail: enrollments, refused connections and requests,\n"
-	"revocations, office changes.  TIME is an ISO 8601 prefix.  With --json each entry carries\n"
-	"the hex of the exact bytes hashed for its RFC 6962 leaf.\n";
-
 int cmd_server_audit(struct cli *c)
 {
-	return cli_audit_command(c, audit_help);
+	return hq_audit_command(c);
 }

@@ -40,6 +40,7 @@
 #include "http.h"
 #include "pki.h"
 #include "changeset.h"
+#include "hqaudit.h"
 #include "hqsync.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
@@ -389,7 +390,8 @@ static uint64_t query_u64(const char *url, const char *name, uint64_t dflt)
 	return dflt;
 }
 
-/* POST /v1/sync/push, GET /v1/sync/changes?since=N&limit=M, POST /v1/sync/fetch. */
+/* POST /v1/sync/push, GET /v1/sync/changes?since=N&limit=M, POST /v1/sync/fetch,
+ * POST /v1/audit/upload. */
 static int route_sync(struct buf *out, struct worker *w, struct conn *c,
 	const struct http_request *req)
 {
@@ -406,6 +408,11 @@ static int route_sync(struct buf *out, struct worker *w, struct conn *c,
 	} else if (!strncmp(url, "/v1/sync/changes", 16) && !strcmp(req->method, "GET")) {
 		error = hq_changes(&status, &body, w->node, &peer, query_u64(url, "since", 0),
 			(unsigned)query_u64(url, "limit", HQSYNC_CHANGES_MAX));
+	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
+		pthread_mutex_lock(&w->svc->push_lock);
+		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,
+			req->body.len);
+		pthread_mutex_unlock(&w->svc->push_lock);
 	} else if (!strcmp(url, "/v1/sync/fetch") && !strcmp(req->method, "POST")) {
 		error = hq_fetch(&status, &body, &is_cs, w->node, &peer, req->body.ptr,
 			req->body.len);
@@ -429,6 +436,7 @@ static int route_authenticated(struct buf *out, struct worker *w, struct conn *c
 	const struct http_request *req)
 {
 	const char *url = buf_cstr(&req->url);
+	char held[512];
 	int revoked = 1;
 
 	if (!c->cert_ok) {
@@ -442,7 +450,19 @@ static int route_authenticated(struct buf *out, struct worker *w, struct conn *c
 		audit_refusal(w, c, "request.refused", "device or office revoked");
 		return reply_error(out, 403, "this device or its office is revoked", 0);
 	}
-	if (!strncmp(url, "/v1/sync/", 9))
+	if (hq_device_held(held, sizeof(held), w->node, c->device))
+		return reply_error(out, 500, "cannot read the device record", 0);
+	if (held[0] && (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))) {
+		char msg[700];
+
+		snprintf(msg, sizeof(msg),
+			"this device is held after a failed audit-trail check (%s); an administrator "
+			"must review it and run 'fieldsync-server device release %s'",
+			held, c->device);
+		audit_refusal(w, c, "request.refused", "device held after a security alert");
+		return reply_error(out, 403, msg, req->keep_alive);
+	}
+	if (!strncmp(url, "/v1/sync/", 9) || !strcmp(url, "/v1/audit/upload"))
 		return route_sync(out, w, c, req);
 	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
 		return reply(out, 200,

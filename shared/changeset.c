@@ -243,6 +243,10 @@ int changeset_writer_finish(struct buf *out, struct changeset_writer *w,
 
 	if (w->finished)
 		return err_set(ERR_INVALID, "change set already finished");
+	/* what the decoder would refuse is not sent */
+	if (strlen(device) > CHANGESET_DEVICE_MAX || (office[0] && schema_check_office(office)))
+		return err_set(ERR_INVALID, "cannot write a change set for device '%s' of office '%s'",
+			device, office);
 	error = deflate_into(w, NULL, 0, Z_FINISH);
 	w->finished = 1;
 	if (!error)
@@ -407,8 +411,10 @@ static int inflate_all(uint8_t **out, size_t *outlen, const uint8_t *p, size_t l
 			}
 			cap = cap * 2 > CHANGESET_INFLATED_MAX ? CHANGESET_INFLATED_MAX : cap * 2;
 			nb = realloc(buf, cap);
-			if (!nb)
-				break;
+			if (!nb) {
+				error = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
 			buf = nb;
 		}
 		z.next_out = buf + used;

@@ -89,6 +89,33 @@ static const char *const migrations[] = {
 	"CREATE TABLE bundles (id BLOB PRIMARY KEY, device TEXT NOT NULL,"
 	"  received_at TEXT NOT NULL, header BLOB NOT NULL, signature BLOB NOT NULL,"
 	"  result TEXT NOT NULL);",
+
+	/* 3 -> 4: the tamper-evident audit trail */
+	/* every node: the signed checkpoints of its own log and HQ's receipts for them */
+	"CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
+	"  time TEXT NOT NULL, signature BLOB NOT NULL);"
+	"CREATE TABLE audit_receipts (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
+	"  time TEXT NOT NULL, signature BLOB NOT NULL, server_cert BLOB NOT NULL);"
+	/* server: every device's uploaded entries, append-only like the node's own log */
+	"CREATE TABLE remote_audit (device TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  office TEXT NOT NULL, time TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,"
+	"  target TEXT NOT NULL, outcome TEXT NOT NULL, entry BLOB NOT NULL, leaf BLOB NOT NULL,"
+	"  PRIMARY KEY (device, seq)) WITHOUT ROWID;"
+	"CREATE INDEX remote_audit_target ON remote_audit(target, time);"
+	"CREATE INDEX remote_audit_user ON remote_audit(user, time);"
+	"CREATE INDEX remote_audit_action ON remote_audit(action, time);"
+	"CREATE INDEX remote_audit_office ON remote_audit(office, time);"
+	"CREATE INDEX remote_audit_time ON remote_audit(time);"
+	"CREATE TRIGGER remote_audit_no_update BEFORE UPDATE ON remote_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER remote_audit_no_delete BEFORE DELETE ON remote_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	/* server: each device checkpoint it verified and countersigned */
+	"CREATE TABLE remote_checkpoints (device TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  root BLOB NOT NULL, time TEXT NOT NULL, signature BLOB NOT NULL,"
+	"  countersignature BLOB NOT NULL, PRIMARY KEY (device, size)) WITHOUT ROWID;"
+	/* server: a device whose trail failed verification is held until an admin looks */
+	"ALTER TABLE devices ADD COLUMN held TEXT;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

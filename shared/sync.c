@@ -50,8 +50,11 @@ static int add_tree_delta(struct changeset_writer *w, git_repository *repo, git_
 	size_t i, k, n = git_tree_entrycount(tree);
 	int error = 0;
 
-	if (changeset_writer_has(w, git_tree_id(tree)))
-		return 0;
+	/*
+	 * No early return when the tree was added already: it was added against other parents,
+	 * and an entry known there may be new against these (a commit that brings back an older
+	 * tree).  add_raw() still sends each object once.
+	 */
 	error = add_raw(w, odb, git_tree_id(tree));
 	for (i = 0; !error && i < n; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
@@ -207,11 +210,36 @@ static int refs_of_commit(struct walk *w, const struct changeset_object *o)
 	return error;
 }
 
-/* "<mode> <name>\0<20 bytes>"*: files and folders only, plain names. */
+/*
+ * Whether entry b comes after entry a in git's tree order: names compared bytewise, a folder's
+ * as if it ended in '/'.  One name twice (even a file and a folder) is out of order.
+ */
+static int in_order(const uint8_t *a, size_t al, int adir, const uint8_t *b, size_t bl, int bdir)
+{
+	size_t n = al < bl ? al : bl;
+	unsigned int ca, cb;
+	int c;
+
+	if (al == bl && !memcmp(a, b, al))
+		return 0;
+	c = memcmp(a, b, n);
+	if (c)
+		return c < 0;
+	ca = n < al ? a[n] : adir ? '/' : 0;
+	cb = n < bl ? b[n] : bdir ? '/' : 0;
+	return ca < cb;
+}
+
+/*
+ * "<mode> <name>\0<20 bytes>"*: files and folders only, plain names, in git's order (lookups by
+ * name assume it: a name twice or out of order would let them see another entry than the one
+ * validated).
+ */
 static int refs_of_tree(struct walk *w, const struct changeset_object *o)
 {
-	const uint8_t *p = o->data, *end = o->data + o->len;
-	int error = 0;
+	const uint8_t *p = o->data, *end = o->data + o->len, *prev = NULL;
+	size_t prev_len = 0;
+	int prev_dir = 0, error = 0;
 
 	while (!error && p < end) {
 		const uint8_t *sp = memchr(p, ' ', (size_t)(end - p)), *nul;
@@ -233,6 +261,12 @@ static int refs_of_tree(struct walk *w, const struct changeset_object *o)
 		if (nl == 0 || nl > 255 || memchr(sp + 1, '/', nl) || (nl == 1 && sp[1] == '.') ||
 			(nl == 2 && sp[1] == '.' && sp[2] == '.'))
 			return err_set(ERR_INVALID, "tree %.12s holds a bad name", git_oid_tostr_s(&o->id));
+		if (prev && !in_order(prev, prev_len, prev_dir, sp + 1, nl, type == GIT_OBJECT_TREE))
+			return err_set(ERR_INVALID, "tree %.12s names an entry twice or out of order",
+				git_oid_tostr_s(&o->id));
+		prev = sp + 1;
+		prev_len = nl;
+		prev_dir = type == GIT_OBJECT_TREE;
 		git_oid_fromraw(&id, nul + 1);
 		error = push(w, &id, type);
 		p = nul + 1 + GIT_OID_RAWSZ;
@@ -243,12 +277,26 @@ static int refs_of_tree(struct walk *w, const struct changeset_object *o)
 static int visit(struct walk *w, git_odb *odb, const struct changeset *cs, const struct pending *t)
 {
 	const struct changeset_object *o;
+	git_object_t stored;
+	uint32_t seen_type = 0;
+	size_t size;
 	git_oid written;
 	int added = 0, rc, error;
 
-	error = oidset_add(&added, &w->seen, &t->id, 0);
-	if (error || !added || git_odb_exists(odb, &t->id))
+	/* the type its referrer announces must hold wherever the object is: seen, stored, sent */
+	error = oidset_add(&added, &w->seen, &t->id, (uint32_t)t->type);
+	if (!error && !added && oidset_get(&w->seen, &t->id, &seen_type) &&
+		seen_type != (uint32_t)t->type)
+		error = err_set(ERR_INVALID, "object %.12s is not a %s", git_oid_tostr_s(&t->id),
+			git_object_type2string(t->type));
+	if (error || !added)
 		return error;
+	rc = git_odb_read_header(&size, &stored, odb, &t->id);
+	if (rc == 0 && stored != t->type)
+		return err_set(ERR_INVALID, "object %.12s is not a %s", git_oid_tostr_s(&t->id),
+			git_object_type2string(t->type));
+	if (rc != GIT_ENOTFOUND)
+		return rc < 0 ? odb_git_error(rc, "cannot look up a received object") : 0;
 	o = changeset_object(cs, &t->id);
 	if (!o)
 		return err_set(ERR_INVALID, "object %.12s is needed but was not sent",
@@ -409,6 +457,15 @@ static int check_fields(git_repository *repo, git_tree *fields, git_tree *pfield
 			error = schema_check_value(f, value);
 		free(value);
 	}
+	/* clearing a field removes its file: never allowed for a required one */
+	for (i = 0; !error && pfields && i < git_tree_entrycount(pfields); i++) {
+		const char *name = git_tree_entry_name(git_tree_entry_byindex(pfields, i));
+		const struct schema_field *f = schema_field(name);
+
+		if (f && f->required && !git_tree_entry_byname(fields, name))
+			error = err_set(ERR_INVALID, "'fields/%s' is required and cannot be removed",
+				name);
+	}
 	return error;
 }
 
@@ -445,6 +502,13 @@ static int check_notes(git_repository *repo, git_tree *notes, git_tree *pnotes)
 			return err_set(ERR_INVALID, "note '%s' was rewritten: notes are append-only",
 				name);
 		error = check_text_blob(repo, e, SCHEMA_NOTE_MAX + 1024, "note");
+	}
+	for (i = 0; !error && pnotes && i < git_tree_entrycount(pnotes); i++) {
+		const char *name = git_tree_entry_name(git_tree_entry_byindex(pnotes, i));
+
+		if (!git_tree_entry_byname(notes, name))
+			error = err_set(ERR_INVALID, "note '%s' was deleted: notes are append-only",
+				name);
 	}
 	return error;
 }
@@ -552,6 +616,11 @@ int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync
 		if (!unchanged(ptree, e))
 			error = check_top(repo, tree, ptree, e, r);
 	}
+	if (!error && ptree && git_tree_entry_byname(ptree, "notes") &&
+		!git_tree_entry_byname(tree, "notes"))
+		error = err_set(ERR_INVALID, "a commit of case '%s' deletes its notes: notes are "
+					     "append-only",
+			r->case_id);
 out:
 	git_tree_free(ptree);
 	git_tree_free(tree);

@@ -1,0 +1,219 @@
+/* agent/auditsync.c - uploading the audit trail to HQ, and `audit verify`. */
+#include "auditsync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "crypto.h"
+
+static int last_receipt(uint64_t *m, struct node *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_prepare(&st, n->store, "SELECT max(size) FROM audit_receipts");
+
+	*m = 0;
+	if (error)
+		return error;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*m = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		error = store_error(n->store, "cannot read receipts");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int entries_json(json_t *list, struct node *n, uint64_t from, uint64_t to)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_prepare(&st, n->store,
+		"SELECT entry FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq");
+
+	if (error)
+		return error;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(list, json_stringn((const char *)sqlite3_column_blob(st, 0),
+						    (size_t)sqlite3_column_bytes(st, 0)));
+	if (rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read the audit log");
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* One checkpoint to upload: size t over the first t leaves, extending the receipt at m. */
+struct upload {
+	uint64_t m, t;
+	uint8_t root[MERKLE_HASH_LEN];
+	char time[HLC_STR_MAX];
+	char origin[64];
+	struct buf sig, proof;
+};
+
+static int upload_body(struct buf *out, struct upload *u, struct node *n, const uint8_t *leaves,
+	const struct buf *key)
+{
+	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX);
+	json_t *entries = json_array(), *doc = NULL;
+	char root[2 * MERKLE_HASH_LEN + 1], *sig = NULL, *proof = NULL, *text = NULL;
+	int error;
+
+	hlc_iso8601(u->time, hlc_now_ms());
+	error = merkle_root(u->root, leaves, u->t);
+	if (!error && u->m)
+		error = merkle_consistency_proof(&u->proof, leaves, u->m, u->t);
+	if (!error)
+		error = checkpoint_message(&msg, "checkpoint", u->origin, u->t, u->root, u->time);
+	if (!error)
+		error = checkpoint_sign(&u->sig, (const uint8_t *)key->ptr, key->len, &msg);
+	if (!error)
+		error = entries_json(entries, n, u->m, u->t);
+	sig = malloc(2 * u->sig.len + 1);
+	proof = malloc(2 * u->proof.len + 1);
+	if (!error && (!sig || !proof))
+		error = err_set(ERR_NOMEM, "out of memory");
+	if (!error) {
+		crypto_hex(root, u->root, MERKLE_HASH_LEN);
+		crypto_hex(sig, (const uint8_t *)u->sig.ptr, u->sig.len);
+		crypto_hex(proof, (const uint8_t *)u->proof.ptr, u->proof.len);
+		doc = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:O}", "from", (json_int_t)u->m,
+			"size", (json_int_t)u->t, "root", root, "time", u->time, "signature", sig,
+			"proof", proof, "entries", entries);
+		text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
+	}
+	free(text);
+	free(sig);
+	free(proof);
+	json_decref(doc);
+	json_decref(entries);
+	buf_release(&msg);
+	return error;
+}
+
+/* Check HQ's receipt for what we sent and keep it with our checkpoint. */
+static int keep_receipt(struct node *n, const struct upload *u, const struct buf *resp,
+	const struct buf *ca)
+{
+	json_t *doc = json_loadb(resp->ptr ? resp->ptr : "", resp->len, 0, NULL);
+	const char *sig_hex = json_string_value(json_object_get(doc, "signature"));
+	const char *cert_hex = json_string_value(json_object_get(doc, "server_cert"));
+	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX);
+	uint8_t sig[CHECKPOINT_SIG_MAX], cert[4096];
+	size_t siglen = sig_hex ? strlen(sig_hex) / 2 : 0, certlen = cert_hex ? strlen(cert_hex) / 2 : 0;
+	sqlite3_stmt *st = NULL;
+	int error = 0;
+
+	if (!sig_hex || !cert_hex || siglen > sizeof(sig) || certlen > sizeof(cert) ||
+		(uint64_t)json_integer_value(json_object_get(doc, "size")) != u->t ||
+		crypto_unhex(sig, siglen, sig_hex) || crypto_unhex(cert, certlen, cert_hex))
+		error = err_set(ERR_INVALID, "HQ's audit receipt is malformed");
+	if (!error)
+		error = checkpoint_message(&msg, "receipt", u->origin, u->t, u->root, u->time);
+	if (!error)
+		error = checkpoint_verify(cert, certlen, (const uint8_t *)ca->ptr, ca->len, &msg, sig,
+			siglen);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"INSERT OR REPLACE INTO audit_checkpoints(size, root, time, signature)"
+			" VALUES (?, ?, ?, ?)");
+	if (!error) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->t);
+		sqlite3_bind_blob(st, 2, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, u->time, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, u->sig.ptr, (int)u->sig.len, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"INSERT OR REPLACE INTO audit_receipts(size, root, time, signature, server_cert)"
+			" VALUES (?, ?, ?, ?, ?)");
+	if (!error) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->t);
+		sqlite3_bind_blob(st, 2, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, u->time, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, sig, (int)siglen, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, cert, (int)certlen, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+		sqlite3_finalize(st);
+	}
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	buf_release(&msg);
+	json_decref(doc);
+	return error;
+}
+
+static int post(struct buf *resp, struct net *net, const char *base_url, const struct buf *body)
+{
+	struct buf url = BUF_INIT(4096);
+	long status = 0;
+	int error = buf_printf(&url, "%s/v1/audit/upload", base_url);
+
+	if (!error)
+		error = net_call(&status, resp, net, url.ptr, "POST", "application/json", body->ptr,
+			body->len);
+	if (!error && (status == 409 || status == 403 || status == 401))
+		error = err_set(ERR_AUTH, "HQ refused this device's audit trail: %s",
+			net_error_text(resp));
+	else if (!error && status != 200)
+		error = err_set(ERR_IO, "HQ answered %ld to the audit upload: %s", status,
+			net_error_text(resp));
+	buf_release(&url);
+	return error;
+}
+
+int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char *base_url,
+	const struct buf *key, const struct buf *cert, const struct buf *ca)
+{
+	struct buf leaves = BUF_INIT((size_t)1 << 36), body = BUF_INIT(64u * 1024 * 1024);
+	struct buf resp = BUF_INIT(64 * 1024);
+	struct upload u;
+	uint64_t count = 0;
+	int error;
+
+	(void)cert;
+	memset(&u, 0, sizeof(u));
+	buf_init(&u.sig, CHECKPOINT_SIG_MAX);
+	buf_init(&u.proof, MERKLE_MAX_PROOF * MERKLE_HASH_LEN);
+	snprintf(u.origin, sizeof(u.origin), "%s/%s", n->office, n->device);
+	*uploaded = 0;
+	error = checkpoint_own_leaves(&leaves, &count, n->store);
+	if (!error)
+		error = last_receipt(&u.m, n);
+	if (!error && u.m > count)
+		error = err_set(ERR_CORRUPT, "this device's audit log has %llu entries but HQ "
+					     "countersigned %llu: the log was truncated",
+			(unsigned long long)count, (unsigned long long)u.m);
+	while (!error && u.m < count) {
+		u.t = count - u.m > AUDITSYNC_BATCH ? u.m + AUDITSYNC_BATCH : count;
+		buf_reset(&body);
+		buf_reset(&resp);
+		buf_reset(&u.sig);
+		buf_reset(&u.proof);
+		error = upload_body(&body, &u, n, (const uint8_t *)leaves.ptr, key);
+		if (!error)
+			error = post(&resp, net, base_url, &body);
+		if (!error)
+			error = keep_receipt(n, &u, &resp, ca);
+		if (!error) {
+			*uploaded += (long)(u.t - u.m);
+			u.m = u.t;
+		}
+	}
+	buf_release(&leaves);
+	buf_release(&body);
+	buf_release(&resp);
+	buf_release(&u.sig);
+	buf_release(&u.proof);
+	return error;
+}

@@ -1,0 +1,1026 @@
+/* server/hqaudit.c - device trails at HQ: upload, verification, query, export. */
+#include "hqaudit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auditverify.h"
+#include "checkpoint.h"
+#include "crypto.h"
+#include "hq.h"
+#include "trail.h"
+
+#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
+
+static int json_out(struct buf *out, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
+
+	free(text);
+	json_decref(doc);
+	return error;
+}
+
+int hq_device_held(char *held_out, size_t size, struct node *n, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_prepare(&st, n->store, "SELECT held FROM devices WHERE device = ?");
+
+	held_out[0] = '\0';
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		snprintf(held_out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read devices");
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* What HQ holds of a device's trail. */
+struct held {
+	uint64_t count;	    /* entries stored */
+	uint64_t signed_at; /* size of the newest countersigned checkpoint */
+	struct buf cert;    /* the device certificate */
+};
+
+static int int64_query(uint64_t *out, struct node *n, const char *sql, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store, sql);
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		error = store_error(n->store, "cannot read the device trail");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int load_held(struct held *h, struct node *n, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	int error = int64_query(&h->count, n, "SELECT count(*) FROM remote_audit WHERE device = ?",
+		device);
+
+	if (!error)
+		error = int64_query(&h->signed_at, n,
+			"SELECT coalesce(max(size), 0) FROM remote_checkpoints WHERE device = ?", device);
+	if (!error)
+		error = store_prepare(&st, n->store, "SELECT cert FROM devices WHERE device = ?");
+	if (!error) {
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+		error = sqlite3_step(st) == SQLITE_ROW
+				? buf_put(&h->cert, sqlite3_column_blob(st, 0),
+					  (size_t)sqlite3_column_bytes(st, 0))
+				: err_set(ERR_NOTFOUND, "device %s is not enrolled", device);
+		sqlite3_finalize(st);
+	}
+	return error;
+}
+
+/* The stored entry `seq` of a device equals `entry`? */
+static int same_entry(int *same, struct node *n, const char *device, uint64_t seq,
+	const char *entry)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store,
+		"SELECT entry FROM remote_audit WHERE device = ? AND seq = ?");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	*same = sqlite3_step(st) == SQLITE_ROW &&
+		(size_t)sqlite3_column_bytes(st, 0) == strlen(entry) &&
+		!memcmp(sqlite3_column_blob(st, 0), entry, strlen(entry));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static const char *str_of(json_t *doc, const char *key)
+{
+	const char *s = json_string_value(json_object_get(doc, key));
+
+	return s ? s : "";
+}
+
+/* Store one new entry after checking it names this device and the expected sequence. */
+static int store_entry(struct node *n, const struct hq_peer *peer, uint64_t seq, const char *entry)
+{
+	json_t *doc = json_loads(entry, 0, NULL);
+	uint8_t leaf[MERKLE_HASH_LEN];
+	sqlite3_stmt *st = NULL;
+	int error = trail_check_entry(leaf, (const uint8_t *)entry, strlen(entry), seq, NULL);
+
+	if (!error && (strcmp(str_of(doc, "node"), peer->device) ||
+			      strcmp(str_of(doc, "office"), peer->office)))
+		error = err_set(ERR_AUTH, "audit entry %llu names node %s of office %s, not this device",
+			(unsigned long long)seq, str_of(doc, "node"), str_of(doc, "office"));
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"INSERT INTO remote_audit(device, seq, office, time, user, action, target,"
+			" outcome, entry, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (!error) {
+		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+		sqlite3_bind_text(st, 3, peer->office, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, str_of(doc, "time"), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 5, str_of(doc, "user"), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 6, str_of(doc, "action"), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 7, str_of(doc, "target"), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 8, str_of(doc, "outcome"), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(st, 9, entry, (int)strlen(entry), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 10, leaf, MERKLE_HASH_LEN, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+	}
+	sqlite3_finalize(st);
+	json_decref(doc);
+	return error;
+}
+
+static int device_leaves(struct buf *out, struct node *n, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_prepare(&st, n->store,
+		"SELECT leaf FROM remote_audit WHERE device = ? ORDER BY seq");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		error = buf_put(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read the device trail");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int stored_root(int *found, uint8_t root[MERKLE_HASH_LEN], struct node *n,
+	const char *device, uint64_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store,
+		"SELECT root FROM remote_checkpoints WHERE device = ? AND size = ?");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	*found = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == MERKLE_HASH_LEN;
+	if (*found)
+		memcpy(root, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* A parsed upload. */
+struct upload {
+	uint64_t from, size;
+	uint8_t root[MERKLE_HASH_LEN];
+	const char *time;
+	uint8_t sig[CHECKPOINT_SIG_MAX];
+	size_t siglen;
+	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	size_t prooflen;
+	json_t *entries;
+};
+
+static int parse_upload(struct upload *u, json_t *doc)
+{
+	const char *root = str_of(doc, "root"), *sig = str_of(doc, "signature");
+	const char *proof = str_of(doc, "proof");
+	json_int_t from = json_integer_value(json_object_get(doc, "from"));
+	json_int_t size = json_integer_value(json_object_get(doc, "size"));
+
+	u->entries = json_object_get(doc, "entries");
+	u->time = str_of(doc, "time");
+	u->siglen = strlen(sig) / 2;
+	u->prooflen = strlen(proof) / 2;
+	if (!doc || !json_is_array(u->entries) || from < 0 || size < from || !u->time[0] ||
+		strlen(root) != 2 * MERKLE_HASH_LEN || crypto_unhex(u->root, MERKLE_HASH_LEN, root) ||
+		u->siglen > sizeof(u->sig) || crypto_unhex(u->sig, u->siglen, sig) ||
+		u->prooflen > sizeof(u->proof) || crypto_unhex(u->proof, u->prooflen, proof))
+		return err_set(ERR_INVALID, "malformed audit upload");
+	if (json_array_size(u->entries) != (size_t)(size - from) ||
+		json_array_size(u->entries) > HQAUDIT_BATCH_MAX)
+		return err_set(ERR_INVALID, "the upload carries %zu entries for sizes %lld to %lld",
+			json_array_size(u->entries), (long long)from, (long long)size);
+	u->from = (uint64_t)from;
+	u->size = (uint64_t)size;
+	return 0;
+}
+
+/*
+ * Everything that makes a trail trustworthy.  ERR_AUTH: a security matter (alert and hold);
+ * ERR_INVALID: a malformed request.
+ */
+static int check_and_store(struct node *n, const struct hq_peer *peer, const struct upload *u,
+	const struct held *h, const struct buf *ca, const char *origin)
+{
+	struct buf leaves = BUF_INIT((size_t)1 << 36), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
+	uint8_t root[MERKLE_HASH_LEN], old_root[MERKLE_HASH_LEN];
+	uint64_t i;
+	int same = 0, found = 0, error = 0;
+
+	if (u->size < h->signed_at)
+		return err_set(ERR_AUTH,
+			"the device's audit log has %llu entries but HQ countersigned %llu: an older "
+			"copy of its database was restored or the log was truncated",
+			(unsigned long long)u->size, (unsigned long long)h->signed_at);
+	if (u->from > h->count)
+		return err_set(ERR_INVALID, "the upload starts at entry %llu; HQ holds %llu",
+			(unsigned long long)u->from, (unsigned long long)h->count);
+	for (i = u->from; !error && i < u->size; i++) {
+		const char *e = json_string_value(json_array_get(u->entries, i - u->from));
+
+		if (!e)
+			return err_set(ERR_INVALID, "audit entry %llu is not a string",
+				(unsigned long long)i);
+		if (i < h->count) {
+			error = same_entry(&same, n, peer->device, i, e);
+			if (!error && !same)
+				error = err_set(ERR_AUTH,
+					"audit entry %llu differs from the copy HQ holds: the device's "
+					"log was changed or an older copy of its database restored",
+					(unsigned long long)i);
+		} else {
+			error = store_entry(n, peer, i, e);
+		}
+	}
+	if (!error)
+		error = device_leaves(&leaves, n, peer->device);
+	if (!error && leaves.len / MERKLE_HASH_LEN < u->size)
+		error = err_set(ERR_INVALID, "HQ holds fewer entries than the checkpoint names");
+	if (!error)
+		error = merkle_root(root, (const uint8_t *)leaves.ptr, u->size);
+	if (!error && !crypto_equal(root, u->root, MERKLE_HASH_LEN))
+		error = err_set(ERR_AUTH, "the checkpoint's tree head does not match the entries");
+	if (!error)
+		error = checkpoint_message(&msg, "checkpoint", origin, u->size, u->root, u->time);
+	if (!error && checkpoint_verify((const uint8_t *)h->cert.ptr, h->cert.len,
+			      (const uint8_t *)ca->ptr, ca->len, &msg, u->sig, u->siglen))
+		error = err_set(ERR_AUTH, "the checkpoint is not signed by this device's key");
+	if (!error && u->from > 0) {
+		error = stored_root(&found, old_root, n, peer->device, u->from);
+		if (!error && !found)
+			error = err_set(ERR_AUTH, "the device's last receipt (size %llu) is not one HQ "
+						  "issued: a replayed or forged receipt",
+				(unsigned long long)u->from);
+		if (!error && merkle_verify_consistency(u->from, u->size, old_root, u->root,
+				      u->proof, u->prooflen))
+			error = err_set(ERR_AUTH, "the consistency proof from size %llu does not hold",
+				(unsigned long long)u->from);
+	}
+	buf_release(&leaves);
+	buf_release(&msg);
+	return error;
+}
+
+static int countersign(struct buf *out, struct node *n, const struct hq_peer *peer,
+	const struct upload *u, const char *origin)
+{
+	struct buf key = BUF_INIT(8192), cert = BUF_INIT(8192), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
+	struct buf sig = BUF_INIT(CHECKPOINT_SIG_MAX);
+	char root[2 * MERKLE_HASH_LEN + 1], *sig_hex = NULL, *cert_hex = NULL;
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	error = store_material_get(&key, n->store, "server_key");
+	if (!error)
+		error = store_material_get(&cert, n->store, "server_cert");
+	if (!error)
+		error = checkpoint_message(&msg, "receipt", origin, u->size, u->root, u->time);
+	if (!error)
+		error = checkpoint_sign(&sig, (const uint8_t *)key.ptr, key.len, &msg);
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"INSERT OR REPLACE INTO remote_checkpoints(device, size, root, time, signature,"
+			" countersignature) VALUES (?, ?, ?, ?, ?, ?)");
+	if (!error) {
+		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)u->size);
+		sqlite3_bind_blob(st, 3, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, u->time, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, u->sig, (int)u->siglen, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 6, sig.ptr, (int)sig.len, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+		sqlite3_finalize(st);
+	}
+	sig_hex = malloc(2 * sig.len + 1);
+	cert_hex = malloc(2 * cert.len + 1);
+	if (!error && (!sig_hex || !cert_hex))
+		error = err_set(ERR_NOMEM, "out of memory");
+	if (!error) {
+		crypto_hex(root, u->root, MERKLE_HASH_LEN);
+		crypto_hex(sig_hex, (const uint8_t *)sig.ptr, sig.len);
+		crypto_hex(cert_hex, (const uint8_t *)cert.ptr, cert.len);
+		error = json_out(out, json_pack("{s:I, s:s, s:s, s:s, s:s}", "size",
+					      (json_int_t)u->size, "root", root, "time", u->time,
+					      "signature", sig_hex, "server_cert", cert_hex));
+	}
+	free(sig_hex);
+	free(cert_hex);
+	buf_wipe_release(&key);
+	buf_release(&cert);
+	buf_release(&msg);
+	buf_release(&sig);
+	return error;
+}
+
+/* After a refused trail: the alert and the hold, in their own transaction. */
+static void alert(struct node *n, const struct hq_peer *peer, const char *reason)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_begin(n->store);
+
+	if (!error)
+		error = store_prepare(&st, n->store, "UPDATE devices SET held = ? WHERE device = ?");
+	if (!error) {
+		sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, peer->device, -1, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+		sqlite3_finalize(st);
+	}
+	if (!error)
+		error = node_audit(n, "security.alert", peer->device, "denied", reason);
+	if (!error)
+		error = store_commit(n->store);
+	if (error)
+		store_rollback(n->store);
+	{
+		char when[HLC_STR_MAX];
+
+		hlc_iso8601(when, hlc_now_ms());
+		fprintf(stderr, "ts=%s level=error event=security.alert peer=%s msg=\"device %s of "
+				"office %s: %s\"\n",
+			when, peer->addr, peer->device, peer->office, reason);
+	}
+}
+
+int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	const char *body, size_t len)
+{
+	json_t *doc = json_loadb(body ? body : "", len, 0, NULL);
+	struct held h;
+	struct upload u;
+	struct buf ca = BUF_INIT(8192);
+	char origin[64], reason[512], detail[160];
+	int error;
+
+	memset(&u, 0, sizeof(u));
+	memset(&h, 0, sizeof(h));
+	buf_init(&h.cert, 8192);
+	snprintf(origin, sizeof(origin), "%s/%s", peer->office, peer->device);
+	error = parse_upload(&u, doc);
+	if (!error)
+		error = store_material_get(&ca, n->store, "ca_cert");
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = load_held(&h, n, peer->device);
+	if (!error)
+		error = check_and_store(n, peer, &u, &h, &ca, origin);
+	if (!error)
+		error = countersign(out, n, peer, &u, origin);
+	snprintf(detail, sizeof(detail), "entries %llu to %llu, checkpoint at %llu",
+		(unsigned long long)u.from, (unsigned long long)u.size, (unsigned long long)u.size);
+	if (!error)
+		error = node_audit(n, "audit.upload", peer->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	snprintf(reason, sizeof(reason), "%s", err_msg());
+	if (error) {
+		store_rollback(n->store);
+		buf_reset(out);
+		if (error == ERR_AUTH)
+			alert(n, peer, reason);
+		else
+			node_audit_failure(n, "audit.upload", peer->device, error);
+		*status = error == ERR_AUTH ? 409 : error == ERR_INVALID ? 400 : 500;
+		error = json_out(out, json_pack("{s:s}", "error", reason));
+	} else {
+		*status = 200;
+	}
+	buf_release(&h.cert);
+	buf_release(&ca);
+	json_decref(doc);
+	return error;
+}
+
+/* ---- the consolidated trail: verify, query, export -------------------------------------- */
+
+static const char audit_help[] =
+	"usage: fieldsync-server audit log [--since TIME]\n"
+	"       fieldsync-server audit verify [--file F [--ca CA]]\n"
+	"       fieldsync-server audit query [--case ID] [--user U] [--office O] [--device D]\n"
+	"                                    [--action A] [--since T] [--until T] [--limit N]\n"
+	"                                    [--csv]\n"
+	"       fieldsync-server audit export (--device D | --hq) --out FILE\n"
+	"\n"
+	"log: the server's own trail.  verify: signs a checkpoint of the server's own log, then\n"
+	"recomputes every leaf, tree head, checkpoint signature and countersignature of the\n"
+	"server's log and of every device's trail held here; prints OK per trail with its size and\n"
+	"head, or the first bad entry and why (exit 1).  --file verifies an export with only the CA\n"
+	"certificate.  query: every office's events and HQ's own, newest last, as a table, --csv or\n"
+	"--json; T is an ISO 8601 prefix.  export: one trail (entries, checkpoints, receipts and\n"
+	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
+	"--ca CA.pem'.  Every use is itself audited.\n";
+
+/* Sign a checkpoint of HQ's own log as it stands. */
+static int hq_checkpoint(struct node *n, const char *origin)
+{
+	struct buf leaves = BUF_INIT((size_t)1 << 36), key = BUF_INIT(8192);
+	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX), sig = BUF_INIT(CHECKPOINT_SIG_MAX);
+	uint8_t root[MERKLE_HASH_LEN];
+	char now[HLC_STR_MAX];
+	sqlite3_stmt *st = NULL;
+	uint64_t count = 0;
+	int error;
+
+	hlc_iso8601(now, hlc_now_ms());
+	error = store_begin(n->store);
+	if (!error)
+		error = checkpoint_own_leaves(&leaves, &count, n->store);
+	if (!error)
+		error = merkle_root(root, (const uint8_t *)leaves.ptr, count);
+	if (!error)
+		error = store_material_get(&key, n->store, "server_key");
+	if (!error)
+		error = checkpoint_message(&msg, "checkpoint", origin, count, root, now);
+	if (!error)
+		error = checkpoint_sign(&sig, (const uint8_t *)key.ptr, key.len, &msg);
+	if (!error)
+		error = store_prepare(&st, n->store,
+			"INSERT OR IGNORE INTO audit_checkpoints(size, root, time, signature)"
+			" VALUES (?, ?, ?, ?)");
+	if (!error) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)count);
+		sqlite3_bind_blob(st, 2, root, MERKLE_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, sig.ptr, (int)sig.len, SQLITE_STATIC);
+		error = store_step_done(n->store, st);
+		sqlite3_finalize(st);
+	}
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	buf_release(&leaves);
+	buf_wipe_release(&key);
+	buf_release(&msg);
+	buf_release(&sig);
+	return error;
+}
+
+/* Entries of a device held at HQ, each checked against its stored leaf. */
+static int device_entries(struct buf *leaves, json_t *texts, struct node *n, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t next = 0;
+	int rc, error = store_prepare(&st, n->store,
+		"SELECT seq, entry, leaf FROM remote_audit WHERE device = ? ORDER BY seq");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint8_t leaf[MERKLE_HASH_LEN];
+
+		if ((uint64_t)sqlite3_column_int64(st, 0) != next ||
+			sqlite3_column_bytes(st, 2) != MERKLE_HASH_LEN) {
+			error = err_set(ERR_CORRUPT, "entry %llu of device %s is missing",
+				(unsigned long long)next, device);
+			break;
+		}
+		error = trail_check_entry(leaf, sqlite3_column_blob(st, 1),
+			(size_t)sqlite3_column_bytes(st, 1), next, sqlite3_column_blob(st, 2));
+		if (!error && leaves)
+			error = buf_put(leaves, leaf, MERKLE_HASH_LEN);
+		if (!error && texts)
+			json_array_append_new(texts,
+				json_stringn((const char *)sqlite3_column_blob(st, 1),
+					(size_t)sqlite3_column_bytes(st, 1)));
+		next++;
+	}
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read the device trail");
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Everything needed to check or export one trail. */
+struct trail_set {
+	struct trail_input in;
+	struct buf leaves;
+	struct trail_sig *cps, *rcs;
+	size_t ncp, nrc;
+	char origin[64];
+};
+
+static void trail_set_release(struct trail_set *t)
+{
+	trail_statements_free(t->cps, t->ncp);
+	trail_statements_free(t->rcs, t->nrc);
+	buf_release(&t->leaves);
+}
+
+static int load_device_trail(struct trail_set *t, json_t *texts, struct node *n,
+	const char *device, const char *office, const struct buf *dev_cert,
+	const struct buf *server_cert, const struct buf *ca)
+{
+	int error;
+
+	memset(t, 0, sizeof(*t));
+	buf_init(&t->leaves, (size_t)1 << 36);
+	snprintf(t->origin, sizeof(t->origin), "%s/%s", office, device);
+	error = device_entries(&t->leaves, texts, n, device);
+	if (!error)
+		error = trail_load_statements(&t->cps, &t->ncp, n->store,
+			"SELECT size, root, time, signature FROM remote_checkpoints WHERE device = ?"
+			" ORDER BY size",
+			device, (const uint8_t *)dev_cert->ptr, dev_cert->len);
+	if (!error)
+		error = trail_load_statements(&t->rcs, &t->nrc, n->store,
+			"SELECT size, root, time, countersignature FROM remote_checkpoints"
+			" WHERE device = ? ORDER BY size",
+			device, (const uint8_t *)server_cert->ptr, server_cert->len);
+	t->in.origin = t->origin;
+	t->in.leaves = (const uint8_t *)t->leaves.ptr;
+	t->in.n = t->leaves.len / MERKLE_HASH_LEN;
+	t->in.checkpoints = t->cps;
+	t->in.ncheckpoints = t->ncp;
+	t->in.receipts = t->rcs;
+	t->in.nreceipts = t->nrc;
+	t->in.ca = (const uint8_t *)ca->ptr;
+	t->in.calen = ca->len;
+	return error;
+}
+
+struct pki3 {
+	struct buf server_cert, ca;
+};
+
+static int pki3_load(struct pki3 *p, struct node *n)
+{
+	int error;
+
+	buf_init(&p->server_cert, 8192);
+	buf_init(&p->ca, 8192);
+	error = store_material_get(&p->server_cert, n->store, "server_cert");
+	if (!error)
+		error = store_material_get(&p->ca, n->store, "ca_cert");
+	return error;
+}
+
+static void pki3_release(struct pki3 *p)
+{
+	buf_release(&p->server_cert);
+	buf_release(&p->ca);
+}
+
+/* Verify one device's trail; a line (or a JSON object) either way.  Returns 0 or the error. */
+static int verify_device(json_t *list, const struct cli *c, struct node *n, const char *device,
+	const char *office, const struct buf *cert, const struct pki3 *p)
+{
+	struct trail_set t;
+	uint8_t root[MERKLE_HASH_LEN];
+	char hex[2 * MERKLE_HASH_LEN + 1] = "";
+	int error = load_device_trail(&t, NULL, n, device, office, cert, &p->server_cert, &p->ca);
+
+	if (!error)
+		error = trail_verify(root, &t.in);
+	if (!error)
+		crypto_hex(hex, root, MERKLE_HASH_LEN);
+	if (c->json)
+		json_array_append_new(list,
+			error ? json_pack("{s:s, s:s, s:s, s:s}", "device", device, "office", office,
+					"status", "failed", "error", err_msg())
+			      : json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "device", device, "office",
+					office, "status", "ok", "size", (json_int_t)t.in.n, "root", hex,
+					"countersigned",
+					(json_int_t)(t.nrc ? t.rcs[t.nrc - 1].size : 0)));
+	else if (error)
+		printf("FAILED  %s: %s\n", t.origin, err_msg());
+	else
+		printf("OK  %s: %llu entries, tree head %s, %zu checkpoints countersigned\n",
+			t.origin, (unsigned long long)t.in.n, hex, t.nrc);
+	trail_set_release(&t);
+	return error;
+}
+
+static int verify_devices(int *failed, json_t *list, const struct cli *c, struct node *n,
+	const struct pki3 *p)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_prepare(&st, n->store,
+		"SELECT device, office, cert FROM devices ORDER BY office, device");
+
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct buf cert = BUF_INIT(8192);
+		char device[64], office[16];
+
+		snprintf(device, sizeof(device), "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(office, sizeof(office), "%s", (const char *)sqlite3_column_text(st, 1));
+		error = buf_put(&cert, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+		if (!error && verify_device(list, c, n, device, office, &cert, p))
+			*failed = 1;
+		buf_release(&cert);
+	}
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot read devices");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int verify_all(struct cli *c)
+{
+	struct node *n = NULL;
+	struct pki3 p;
+	struct trail_report r;
+	json_t *devices = json_array();
+	char origin[64], hex[2 * MERKLE_HASH_LEN + 1];
+	int failed = 0, rc = CLI_EXIT_OK, error;
+
+	memset(&p, 0, sizeof(p));
+	if (cli_open_node(&n, c)) {
+		json_decref(devices);
+		return cli_fail(c);
+	}
+	snprintf(origin, sizeof(origin), "%s/%s", n->office, n->device);
+	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.verify", "");
+	if (!error)
+		error = pki3_load(&p, n);
+	if (!error)
+		error = node_audit(n, "audit.verify", "", "success", "every trail");
+	if (!error)
+		error = hq_checkpoint(n, origin);
+	if (!error)
+		error = trail_verify_node(&r, n->store, origin, (const uint8_t *)p.server_cert.ptr,
+			p.server_cert.len, (const uint8_t *)p.ca.ptr, p.ca.len);
+	if (error) {
+		rc = cli_fail(c);
+		goto out;
+	}
+	crypto_hex(hex, r.root, MERKLE_HASH_LEN);
+	if (!c->json)
+		printf("OK  %s (HQ): %llu entries, tree head %s, %zu signed checkpoints\n", origin,
+			(unsigned long long)r.size, hex, r.checkpoints);
+	error = verify_devices(&failed, devices, c, n, &p);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:I, s:s, s:I, s:O}", "status",
+			failed ? "failed" : "ok", "size", (json_int_t)r.size, "root", hex,
+			"checkpoints", (json_int_t)r.checkpoints, "devices", devices));
+	if (!error && failed) {
+		fprintf(stderr, "fieldsync-server: error: a device trail failed verification\n");
+		rc = CLI_EXIT_FAIL;
+	}
+out:
+	json_decref(devices);
+	pki3_release(&p);
+	node_free(n);
+	return rc;
+}
+
+/* ---- query ---------------------------------------------------------------------------- */
+
+struct filter {
+	const char *column;
+	const char *option;
+	const char *op;
+};
+
+static const struct filter filters[] = {
+	{"target", "--case", "="}, {"user", "--user", "="}, {"office", "--office", "="},
+	{"device", "--device", "="}, {"action", "--action", "="}, {"time", "--since", ">="},
+	{"time", "--until", "<"},
+};
+#define N_FILTERS (sizeof(filters) / sizeof(filters[0]))
+
+static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, const char *hq_device)
+{
+	size_t i;
+	int error, first = 1;
+
+	/* one arm per table so that each uses its own indexes; filters go into both arms */
+	error = buf_puts(sql, "SELECT * FROM (SELECT device, seq, office, time, user, action, target,"
+			      " outcome, entry FROM remote_audit");
+	for (i = 0; !error && i < N_FILTERS; i++)
+		if (cli_opt(opts, nopts, filters[i].option)) {
+			error = buf_printf(sql, " %s %s %s ?%zu", first ? "WHERE" : "AND",
+				filters[i].column, filters[i].op, i + 1);
+			first = 0;
+		}
+	if (!error)
+		error = buf_printf(sql, " UNION ALL SELECT '%s', seq, 'HQ', time, user, action,"
+					" target, outcome, entry FROM audit_log",
+			hq_device);
+	first = 1;
+	for (i = 0; !error && i < N_FILTERS; i++) {
+		const char *col = filters[i].column;
+
+		if (!cli_opt(opts, nopts, filters[i].option))
+			continue;
+		if (!strcmp(col, "office"))
+			error = buf_printf(sql, " %s 'HQ' = ?%zu", first ? "WHERE" : "AND", i + 1);
+		else if (!strcmp(col, "device"))
+			error = buf_printf(sql, " %s '%s' = ?%zu", first ? "WHERE" : "AND", hq_device,
+				i + 1);
+		else
+			error = buf_printf(sql, " %s %s %s ?%zu", first ? "WHERE" : "AND", col,
+				filters[i].op, i + 1);
+		first = 0;
+	}
+	if (!error)
+		error = buf_printf(sql, ") ORDER BY time, device, seq LIMIT ?%zu", N_FILTERS + 1);
+	return error;
+}
+
+static void csv_field(const char *s, int last)
+{
+	int quote = strpbrk(s, ",\"\n\r") != NULL;
+
+	if (quote) {
+		putchar('"');
+		for (; *s; s++) {
+			if (*s == '"')
+				putchar('"');
+			putchar(*s);
+		}
+		putchar('"');
+	} else {
+		fputs(s, stdout);
+	}
+	putchar(last ? '\n' : ',');
+}
+
+static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt *st)
+{
+	json_t *entry = json_loadb((const char *)sqlite3_column_blob(st, 8),
+		(size_t)sqlite3_column_bytes(st, 8), 0, NULL);
+	const char *cols[8];
+	int k;
+
+	for (k = 0; k < 8; k++)
+		cols[k] = sqlite3_column_text(st, k) ? (const char *)sqlite3_column_text(st, k) : "";
+	if (c->json) {
+		json_array_append_new(list,
+			json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "time", cols[3],
+				"office", cols[2], "device", cols[0], "seq",
+				(json_int_t)sqlite3_column_int64(st, 1), "user", cols[4], "action",
+				cols[5], "target", cols[6], "outcome", cols[7], "detail",
+				str_of(entry, "detail")));
+	} else if (csv) {
+		csv_field(cols[3], 0);
+		csv_field(cols[2], 0);
+		csv_field(cols[0], 0);
+		csv_field(cols[4], 0);
+		csv_field(cols[5], 0);
+		csv_field(cols[6], 0);
+		csv_field(cols[7], 0);
+		csv_field(str_of(entry, "detail"), 1);
+	} else {
+		printf("%-24s %-4s %.8s  %-10s %-16s %-20s %-8s %s\n", cols[3], cols[2], cols[0],
+			cols[4], cols[5], cols[6], cols[7], str_of(entry, "detail"));
+	}
+	json_decref(entry);
+	return 0;
+}
+
+static int audit_query(struct cli *c)
+{
+	static const char usage[] = "audit query [--case ID] [--user U] [--office O] [--device D] "
+				    "[--action A] [--since T] [--until T] [--limit N] [--csv]";
+	struct cli_opt opts[] = {{"--case", 1, 0, {0}, 0}, {"--user", 1, 0, {0}, 0},
+		{"--office", 1, 0, {0}, 0}, {"--device", 1, 0, {0}, 0}, {"--action", 1, 0, {0}, 0},
+		{"--since", 1, 0, {0}, 0}, {"--until", 1, 0, {0}, 0}, {"--limit", 1, 0, {0}, 0},
+		{"--csv", 0, 0, {0}, 0}};
+	struct buf sql = BUF_INIT(4096), detail = BUF_INIT(AUDIT_DETAIL_MAX);
+	struct node *n = NULL;
+	sqlite3_stmt *st = NULL;
+	json_t *list = json_array();
+	const char *pos[2], *lim = NULL;
+	long limit = 1000;
+	size_t i;
+	int npos, rc, error, csv, rows = 0;
+
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 1, &npos);
+	if (rc) {
+		json_decref(list);
+		return rc;
+	}
+	lim = cli_opt(opts, N_OPTS(opts), "--limit");
+	if (lim) {
+		char *end = NULL;
+
+		limit = strtol(lim, &end, 10);
+		if (!end || *end || limit < 1 || limit > 10000000) {
+			json_decref(list);
+			return cli_usage_error(c, usage, "--limit takes 1 to 10000000");
+		}
+	}
+	csv = cli_opt(opts, N_OPTS(opts), "--csv") != NULL;
+	if (cli_open_node(&n, c)) {
+		json_decref(list);
+		return cli_fail(c);
+	}
+	error = 0;
+	for (i = 0; !error && i < N_FILTERS; i++)
+		if (cli_opt(opts, N_OPTS(opts), filters[i].option))
+			error = buf_printf(&detail, "%s%s=%s", detail.len ? " " : "",
+				filters[i].option + 2, cli_opt(opts, N_OPTS(opts), filters[i].option));
+	if (!error)
+		error = node_require(n, NODE_PERM_AUDIT_READ, "audit.query", "");
+	if (!error)
+		error = node_audit(n, "audit.query", "", "success", detail.len ? detail.ptr : NULL);
+	if (!error)
+		error = query_sql(&sql, opts, N_OPTS(opts), n->device);
+	if (!error)
+		error = store_prepare(&st, n->store, sql.ptr);
+	for (i = 0; !error && i < N_FILTERS; i++)
+		if (cli_opt(opts, N_OPTS(opts), filters[i].option))
+			sqlite3_bind_text(st, (int)i + 1, cli_opt(opts, N_OPTS(opts), filters[i].option),
+				-1, SQLITE_STATIC);
+	if (!error)
+		sqlite3_bind_int64(st, (int)N_FILTERS + 1, limit);
+	if (!error && csv)
+		printf("time,office,device,user,action,target,outcome,detail\n");
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		error = print_event(c, csv, list, st);
+		rows++;
+	}
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(n->store, "cannot query the audit trail");
+	sqlite3_finalize(st);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:O, s:i}", "events", list, "count", rows));
+	else
+		rc = CLI_EXIT_OK;
+	json_decref(list);
+	buf_release(&sql);
+	buf_release(&detail);
+	node_free(n);
+	return rc;
+}
+
+/* ---- export --------------------------------------------------------------------------- */
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wx");
+	int error = 0;
+
+	if (!f)
+		return err_set(ERR_IO, "cannot create '%s' (it must not exist yet)", path);
+	if (fputs(text, f) < 0 || fputc('\n', f) < 0)
+		error = err_set(ERR_IO, "cannot write '%s'", path);
+	if (fclose(f) && !error)
+		error = err_set(ERR_IO, "cannot write '%s'", path);
+	return error;
+}
+
+static json_t *sigs_json(const struct trail_sig *s, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, trail_sig_json(&s[i]));
+	return a;
+}
+
+static int own_entries(void *ctx, const struct audit_record *r)
+{
+	return json_array_append_new(ctx, json_stringn((const char *)r->entry, r->entry_len))
+		       ? err_set(ERR_NOMEM, "out of memory")
+		       : 0;
+}
+
+/* The export document of HQ's own log or of one device's trail. */
+static int export_doc(json_t **out, struct node *n, const char *device, const struct pki3 *p)
+{
+	struct trail_set t;
+	json_t *texts = json_array();
+	char origin[64];
+	int error = 0;
+
+	memset(&t, 0, sizeof(t));
+	buf_init(&t.leaves, 64);
+	if (!device) {
+		snprintf(origin, sizeof(origin), "%s/%s", n->office, n->device);
+		error = hq_checkpoint(n, origin);
+		if (!error)
+			error = audit_foreach(n->store, NULL, NULL, own_entries, texts);
+		if (!error)
+			error = trail_load_statements(&t.cps, &t.ncp, n->store,
+				"SELECT size, root, time, signature FROM audit_checkpoints ORDER BY size",
+				NULL, (const uint8_t *)p->server_cert.ptr, p->server_cert.len);
+	} else {
+		struct buf cert = BUF_INIT(8192);
+		sqlite3_stmt *st = NULL;
+		char office[16] = "";
+
+		error = store_prepare(&st, n->store, "SELECT office, cert FROM devices WHERE device = ?");
+		if (!error) {
+			sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				snprintf(office, sizeof(office), "%s", (const char *)sqlite3_column_text(st, 0));
+				error = buf_put(&cert, sqlite3_column_blob(st, 1),
+					(size_t)sqlite3_column_bytes(st, 1));
+			} else {
+				error = err_set(ERR_NOTFOUND, "no device '%s'", device);
+			}
+			sqlite3_finalize(st);
+		}
+		buf_release(&t.leaves);
+		if (!error)
+			error = load_device_trail(&t, texts, n, device, office, &cert, &p->server_cert,
+				&p->ca);
+		snprintf(origin, sizeof(origin), "%s/%s", office, device);
+		buf_release(&cert);
+	}
+	if (!error)
+		*out = json_pack("{s:s, s:s, s:O, s:o, s:o}", "format", "fieldsync-audit-1", "origin",
+			origin, "entries", texts, "checkpoints", sigs_json(t.cps, t.ncp), "receipts",
+			sigs_json(t.rcs, t.nrc));
+	json_decref(texts);
+	trail_set_release(&t);
+	return error;
+}
+
+static int audit_export(struct cli *c)
+{
+	static const char usage[] = "audit export (--device D | --hq) --out FILE";
+	struct cli_opt opts[] = {{"--device", 1, 0, {0}, 0}, {"--hq", 0, 0, {0}, 0},
+		{"--out", 1, 0, {0}, 0}};
+	const char *pos[2], *device, *path;
+	struct node *n = NULL;
+	struct pki3 p;
+	json_t *doc = NULL;
+	char *text = NULL;
+	int npos, rc, error;
+
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 1, &npos);
+	if (rc)
+		return rc;
+	device = cli_opt(opts, N_OPTS(opts), "--device");
+	path = cli_opt(opts, N_OPTS(opts), "--out");
+	if (!path || (!device) == !cli_opt(opts, N_OPTS(opts), "--hq"))
+		return cli_usage_error(c, usage, "give --out and one of --device or --hq");
+	memset(&p, 0, sizeof(p));
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.export", device ? device : "HQ");
+	if (!error)
+		error = pki3_load(&p, n);
+	if (!error)
+		error = node_audit(n, "audit.export", device ? device : "HQ", "success", path);
+	if (!error)
+		error = export_doc(&doc, n, device, &p);
+	text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
+	if (!error && !text)
+		error = err_set(ERR_NOMEM, "out of memory");
+	if (!error)
+		error = write_file(path, text);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:I}", "file", path, "entries",
+			(json_int_t)json_array_size(json_object_get(doc, "entries"))));
+	else
+		printf("wrote %zu entries, %zu checkpoints, %zu receipts to %s\n",
+			json_array_size(json_object_get(doc, "entries")),
+			json_array_size(json_object_get(doc, "checkpoints")),
+			json_array_size(json_object_get(doc, "receipts")), path);
+	free(text);
+	json_decref(doc);
+	pki3_release(&p);
+	node_free(n);
+	return rc;
+}
+
+int hq_audit_command(struct cli *c)
+{
+	if (cli_help(c, audit_help))
+		return CLI_EXIT_OK;
+	if (c->argc > 0 && !strcmp(c->argv[0], "verify"))
+		return auditverify_command(c, verify_all);
+	if (c->argc > 0 && !strcmp(c->argv[0], "query"))
+		return audit_query(c);
+	if (c->argc > 0 && !strcmp(c->argv[0], "export"))
+		return audit_export(c);
+	return cli_audit_command(c, audit_help);
+}

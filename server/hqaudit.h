@@ -1,0 +1,36 @@
+/*
+ * server/hqaudit.h - HQ's side of the audit trail (DESIGN.md section 7): receiving each
+ * device's entries with its signed checkpoint, verifying them against everything HQ already
+ * holds of that device, countersigning, and refusing (with a security alert and a hold on the
+ * device) a trail that went back or was changed.  Also the consolidated trail for security
+ * staff: verify, query, export.
+ */
+#ifndef FIELDSYNC_SERVER_HQAUDIT_H
+#define FIELDSYNC_SERVER_HQAUDIT_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "hqsync.h"
+#include "node.h"
+
+#define HQAUDIT_BATCH_MAX 20000 /* entries per upload */
+
+/*
+ * POST /v1/audit/upload: {"from","size","root","time","signature","proof","entries":[...]}.
+ * On success a receipt {"size","root","time","signature","server_cert"} (hex).  A trail that is
+ * shorter than or inconsistent with what HQ countersigned, or a checkpoint that does not
+ * verify, is refused with 409 and the reason, recorded as a security alert, and the device is
+ * held (every sync refused) until an administrator releases it.
+ */
+int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	const char *body, size_t len) WUR;
+
+/* The reason a device is held, or "" (held_out has room for 512 bytes). */
+int hq_device_held(char *held_out, size_t size, struct node *n, const char *device) WUR;
+
+/* fieldsync-server audit log|verify|query|export and device release. */
+int hq_audit_command(struct cli *c);
+
+#endif
