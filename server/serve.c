@@ -47,7 +47,8 @@
 #define HANDSHAKE_MS 10000
 #define REQUEST_MS 10000
 #define QUEUE_MAX 256
-#define BODY_MAX CHANGESET_ENCODED_MAX
+#define BODY_MAX (64u * 1024 * 1024 + 65536) /* a change set, or a 64 MiB upload measured */
+#define UNAUTH_BODY_MAX ENROLL_BODY_MAX
 #define WORKERS_MAX 64
 
 static volatile sig_atomic_t stopping;
@@ -562,6 +563,9 @@ static void serve_conn(struct worker *w, struct conn *c)
 		goto out;
 	}
 	identify(c, &ssl);
+	/* Without a valid certificate only enrollment is open: a small body is all it needs. */
+	http_reader_release(&r);
+	http_reader_init(&r, c->cert_ok ? BODY_MAX : UNAUTH_BODY_MAX);
 	while (keep && !stopping) {
 		c->deadline_ms = now_ms() + REQUEST_MS;
 		error = read_request(&r, &ssl, &pending);

@@ -63,4 +63,12 @@ if grep -q 'level=\(warn\|error\)' "$tmp/server.log"; then
 	echo "run.sh: the server logged warnings or errors during the benchmark:" >&2
 	grep 'level=\(warn\|error\)' "$tmp/server.log" | head -n 10 >&2
 fi
+
+echo
+echo "== upload: 64 MiB over mutual TLS vs mbedTLS raw AEAD"
+python3 tests/bench/bench_upload.py build-bench || status=1
+
+echo
+echo "== sync: workload W vs git push; no-op sync at 1,000 and ${FIELDSYNC_BENCH_BIG:-100000} cases"
+bash tests/bench/bench_sync.sh || status=1
 exit "$status"
