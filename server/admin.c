@@ -253,7 +253,7 @@ static int release_device(struct node *n, const char *device)
 {
 	sqlite3_stmt *st = NULL;
 	int error = store_prepare(&st, n->store,
-		"UPDATE devices SET held = NULL WHERE device = ? AND held IS NOT NULL");
+		"UPDATE devices SET held = NULL, epoch = epoch + 1 WHERE device = ? AND held IS NOT NULL");
 
 	if (error)
 		return error;
@@ -263,7 +263,8 @@ static int release_device(struct node *n, const char *device)
 		error = err_set(ERR_NOTFOUND, "no held device '%s'", device);
 	sqlite3_finalize(st);
 	if (!error)
-		error = node_audit(n, "device.release", device, "success", NULL);
+		error = node_audit(n, "device.release", device, "success",
+			"its trail starts a new epoch at HQ; the earlier one is kept");
 	return error;
 }
 

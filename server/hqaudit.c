@@ -45,12 +45,14 @@ int hq_device_held(char *held_out, size_t size, struct node *n, const char *devi
 
 /* What HQ holds of a device's trail. */
 struct held {
+	int64_t epoch;	    /* the device's current trail epoch */
 	uint64_t count;	    /* entries stored */
 	uint64_t signed_at; /* size of the newest countersigned checkpoint */
 	struct buf cert;    /* the device certificate */
 };
 
-static int int64_query(uint64_t *out, struct node *n, const char *sql, const char *device)
+static int int64_query(uint64_t *out, struct node *n, const char *sql, const char *device,
+	int64_t epoch)
 {
 	sqlite3_stmt *st = NULL;
 	int error = store_prepare(&st, n->store, sql);
@@ -58,6 +60,7 @@ static int int64_query(uint64_t *out, struct node *n, const char *sql, const cha
 	if (error)
 		return error;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, epoch);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*out = (uint64_t)sqlite3_column_int64(st, 0);
 	else
@@ -69,37 +72,42 @@ static int int64_query(uint64_t *out, struct node *n, const char *sql, const cha
 static int load_held(struct held *h, struct node *n, const char *device)
 {
 	sqlite3_stmt *st = NULL;
-	int error = int64_query(&h->count, n, "SELECT count(*) FROM remote_audit WHERE device = ?",
-		device);
+	int error = store_prepare(&st, n->store, "SELECT cert, epoch FROM devices WHERE device = ?");
 
-	if (!error)
-		error = int64_query(&h->signed_at, n,
-			"SELECT coalesce(max(size), 0) FROM remote_checkpoints WHERE device = ?", device);
-	if (!error)
-		error = store_prepare(&st, n->store, "SELECT cert FROM devices WHERE device = ?");
 	if (!error) {
 		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
 		error = sqlite3_step(st) == SQLITE_ROW
 				? buf_put(&h->cert, sqlite3_column_blob(st, 0),
 					  (size_t)sqlite3_column_bytes(st, 0))
 				: err_set(ERR_NOTFOUND, "device %s is not enrolled", device);
+		h->epoch = sqlite3_column_int64(st, 1);
 		sqlite3_finalize(st);
 	}
+	if (!error)
+		error = int64_query(&h->count, n,
+			"SELECT count(*) FROM remote_audit WHERE device = ? AND epoch = ?", device,
+			h->epoch);
+	if (!error)
+		error = int64_query(&h->signed_at, n,
+			"SELECT coalesce(max(size), 0) FROM remote_checkpoints WHERE device = ?"
+			" AND epoch = ?",
+			device, h->epoch);
 	return error;
 }
 
 /* The stored entry `seq` of a device equals `entry`? */
-static int same_entry(int *same, struct node *n, const char *device, uint64_t seq,
-	const char *entry)
+static int same_entry(int *same, struct node *n, const char *device, int64_t epoch,
+	uint64_t seq, const char *entry)
 {
 	sqlite3_stmt *st = NULL;
 	int error = store_prepare(&st, n->store,
-		"SELECT entry FROM remote_audit WHERE device = ? AND seq = ?");
+		"SELECT entry FROM remote_audit WHERE device = ? AND epoch = ? AND seq = ?");
 
 	if (error)
 		return error;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 2, epoch);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
 	*same = sqlite3_step(st) == SQLITE_ROW &&
 		(size_t)sqlite3_column_bytes(st, 0) == strlen(entry) &&
 		!memcmp(sqlite3_column_blob(st, 0), entry, strlen(entry));
@@ -115,7 +123,8 @@ static const char *str_of(json_t *doc, const char *key)
 }
 
 /* Store one new entry after checking it names this device and the expected sequence. */
-static int store_entry(struct node *n, const struct hq_peer *peer, uint64_t seq, const char *entry)
+static int store_entry(struct node *n, const struct hq_peer *peer, int64_t epoch, uint64_t seq,
+	const char *entry)
 {
 	json_t *doc = json_loads(entry, 0, NULL);
 	uint8_t leaf[MERKLE_HASH_LEN];
@@ -129,10 +138,11 @@ static int store_entry(struct node *n, const struct hq_peer *peer, uint64_t seq,
 	if (!error)
 		error = store_prepare(&st, n->store,
 			"INSERT INTO remote_audit(device, seq, office, time, user, action, target,"
-			" outcome, entry, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+			" outcome, entry, leaf, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!error) {
 		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+		sqlite3_bind_int64(st, 11, epoch);
 		sqlite3_bind_text(st, 3, peer->office, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, str_of(doc, "time"), -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 5, str_of(doc, "user"), -1, SQLITE_TRANSIENT);
@@ -148,15 +158,16 @@ static int store_entry(struct node *n, const struct hq_peer *peer, uint64_t seq,
 	return error;
 }
 
-static int device_leaves(struct buf *out, struct node *n, const char *device)
+static int device_leaves(struct buf *out, struct node *n, const char *device, int64_t epoch)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, error = store_prepare(&st, n->store,
-		"SELECT leaf FROM remote_audit WHERE device = ? ORDER BY seq");
+		"SELECT leaf FROM remote_audit WHERE device = ? AND epoch = ? ORDER BY seq");
 
 	if (error)
 		return error;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, epoch);
 	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		error = buf_put(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
 	if (!error && rc != SQLITE_DONE)
@@ -166,16 +177,17 @@ static int device_leaves(struct buf *out, struct node *n, const char *device)
 }
 
 static int stored_root(int *found, uint8_t root[MERKLE_HASH_LEN], struct node *n,
-	const char *device, uint64_t size)
+	const char *device, int64_t epoch, uint64_t size)
 {
 	sqlite3_stmt *st = NULL;
 	int error = store_prepare(&st, n->store,
-		"SELECT root FROM remote_checkpoints WHERE device = ? AND size = ?");
+		"SELECT root FROM remote_checkpoints WHERE device = ? AND epoch = ? AND size = ?");
 
 	if (error)
 		return error;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	sqlite3_bind_int64(st, 2, epoch);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
 	*found = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == MERKLE_HASH_LEN;
 	if (*found)
 		memcpy(root, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
@@ -247,18 +259,18 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 			return err_set(ERR_INVALID, "audit entry %llu is not a string",
 				(unsigned long long)i);
 		if (i < h->count) {
-			error = same_entry(&same, n, peer->device, i, e);
+			error = same_entry(&same, n, peer->device, h->epoch, i, e);
 			if (!error && !same)
 				error = err_set(ERR_AUTH,
 					"audit entry %llu differs from the copy HQ holds: the device's "
 					"log was changed or an older copy of its database restored",
 					(unsigned long long)i);
 		} else {
-			error = store_entry(n, peer, i, e);
+			error = store_entry(n, peer, h->epoch, i, e);
 		}
 	}
 	if (!error)
-		error = device_leaves(&leaves, n, peer->device);
+		error = device_leaves(&leaves, n, peer->device, h->epoch);
 	if (!error && leaves.len / MERKLE_HASH_LEN < u->size)
 		error = err_set(ERR_INVALID, "HQ holds fewer entries than the checkpoint names");
 	if (!error)
@@ -271,7 +283,7 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 			      (const uint8_t *)ca->ptr, ca->len, &msg, u->sig, u->siglen))
 		error = err_set(ERR_AUTH, "the checkpoint is not signed by this device's key");
 	if (!error && u->from > 0) {
-		error = stored_root(&found, old_root, n, peer->device, u->from);
+		error = stored_root(&found, old_root, n, peer->device, h->epoch, u->from);
 		if (!error && !found)
 			error = err_set(ERR_AUTH, "the device's last receipt (size %llu) is not one HQ "
 						  "issued: a replayed or forged receipt",
@@ -287,7 +299,7 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 }
 
 static int countersign(struct buf *out, struct node *n, const struct hq_peer *peer,
-	const struct upload *u, const char *origin)
+	const struct upload *u, const char *origin, int64_t epoch)
 {
 	struct buf key = BUF_INIT(8192), cert = BUF_INIT(8192), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
 	struct buf sig = BUF_INIT(CHECKPOINT_SIG_MAX);
@@ -305,9 +317,10 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 	if (!error)
 		error = store_prepare(&st, n->store,
 			"INSERT OR REPLACE INTO remote_checkpoints(device, size, root, time, signature,"
-			" countersignature) VALUES (?, ?, ?, ?, ?, ?)");
+			" countersignature, epoch) VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (!error) {
 		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, epoch);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)u->size);
 		sqlite3_bind_blob(st, 3, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, u->time, -1, SQLITE_STATIC);
@@ -334,6 +347,25 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 	buf_release(&cert);
 	buf_release(&msg);
 	buf_release(&sig);
+	return error;
+}
+
+int hq_audit_state(int *status, struct buf *out, struct node *n, const struct hq_peer *peer)
+{
+	struct held h;
+	int error;
+
+	memset(&h, 0, sizeof(h));
+	buf_init(&h.cert, 8192);
+	error = load_held(&h, n, peer->device);
+	if (!error)
+		error = json_out(out, json_pack("{s:I, s:I, s:I}", "epoch", (json_int_t)h.epoch, "size",
+					      (json_int_t)h.count, "countersigned",
+					      (json_int_t)h.signed_at));
+	buf_release(&h.cert);
+	*status = error ? 500 : 200;
+	if (error)
+		error = json_out(out, json_pack("{s:s}", "error", err_msg()));
 	return error;
 }
 
@@ -391,7 +423,7 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	if (!error)
 		error = check_and_store(n, peer, &u, &h, &ca, origin);
 	if (!error)
-		error = countersign(out, n, peer, &u, origin);
+		error = countersign(out, n, peer, &u, origin, h.epoch);
 	snprintf(detail, sizeof(detail), "entries %llu to %llu, checkpoint at %llu",
 		(unsigned long long)u.from, (unsigned long long)u.size, (unsigned long long)u.size);
 	if (!error)
@@ -425,7 +457,7 @@ static const char audit_help[] =
 	"       fieldsync-server audit query [--case ID] [--user U] [--office O] [--device D]\n"
 	"                                    [--action A] [--since T] [--until T] [--limit N]\n"
 	"                                    [--csv]\n"
-	"       fieldsync-server audit export (--device D | --hq) --out FILE\n"
+	"       fieldsync-server audit export (--device D [--epoch N] | --hq) --out FILE\n"
 	"\n"
 	"log: the server's own trail.  verify: signs a checkpoint of the server's own log, then\n"
 	"recomputes every leaf, tree head, checkpoint signature and countersignature of the\n"
@@ -434,7 +466,9 @@ static const char audit_help[] =
 	"certificate.  query: every office's events and HQ's own, newest last, as a table, --csv or\n"
 	"--json; T is an ISO 8601 prefix.  export: one trail (entries, checkpoints, receipts and\n"
 	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
-	"--ca CA.pem'.  Every use is itself audited.\n";
+	"--ca CA.pem'; a device released after an alert starts a new epoch of its trail at HQ (the\n"
+	"earlier one is kept: --epoch picks it; default the current one).  Every use is itself\n"
+	"audited.\n";
 
 /* Sign a checkpoint of HQ's own log as it stands. */
 static int hq_checkpoint(struct node *n, const char *origin)
@@ -483,16 +517,18 @@ static int hq_checkpoint(struct node *n, const char *origin)
 }
 
 /* Entries of a device held at HQ, each checked against its stored leaf. */
-static int device_entries(struct buf *leaves, json_t *texts, struct node *n, const char *device)
+static int device_entries(struct buf *leaves, json_t *texts, struct node *n, const char *device,
+	int64_t epoch)
 {
 	sqlite3_stmt *st = NULL;
 	uint64_t next = 0;
 	int rc, error = store_prepare(&st, n->store,
-		"SELECT seq, entry, leaf FROM remote_audit WHERE device = ? ORDER BY seq");
+		"SELECT seq, entry, leaf FROM remote_audit WHERE device = ? AND epoch = ? ORDER BY seq");
 
 	if (error)
 		return error;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, epoch);
 	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint8_t leaf[MERKLE_HASH_LEN];
 
@@ -535,25 +571,30 @@ static void trail_set_release(struct trail_set *t)
 }
 
 static int load_device_trail(struct trail_set *t, json_t *texts, struct node *n,
-	const char *device, const char *office, const struct buf *dev_cert,
+	const char *device, int64_t epoch, const char *office, const struct buf *dev_cert,
 	const struct buf *server_cert, const struct buf *ca)
 {
+	char sql[2][200];
 	int error;
 
 	memset(t, 0, sizeof(*t));
 	buf_init(&t->leaves, (size_t)1 << 36);
 	snprintf(t->origin, sizeof(t->origin), "%s/%s", office, device);
-	error = device_entries(&t->leaves, texts, n, device);
+	snprintf(sql[0], sizeof(sql[0]),
+		"SELECT size, root, time, signature FROM remote_checkpoints WHERE device = ?"
+		" AND epoch = %lld ORDER BY size",
+		(long long)epoch);
+	snprintf(sql[1], sizeof(sql[1]),
+		"SELECT size, root, time, countersignature FROM remote_checkpoints WHERE device = ?"
+		" AND epoch = %lld ORDER BY size",
+		(long long)epoch);
+	error = device_entries(&t->leaves, texts, n, device, epoch);
 	if (!error)
-		error = trail_load_statements(&t->cps, &t->ncp, n->store,
-			"SELECT size, root, time, signature FROM remote_checkpoints WHERE device = ?"
-			" ORDER BY size",
-			device, (const uint8_t *)dev_cert->ptr, dev_cert->len);
+		error = trail_load_statements(&t->cps, &t->ncp, n->store, sql[0], device,
+			(const uint8_t *)dev_cert->ptr, dev_cert->len);
 	if (!error)
-		error = trail_load_statements(&t->rcs, &t->nrc, n->store,
-			"SELECT size, root, time, countersignature FROM remote_checkpoints"
-			" WHERE device = ? ORDER BY size",
-			device, (const uint8_t *)server_cert->ptr, server_cert->len);
+		error = trail_load_statements(&t->rcs, &t->nrc, n->store, sql[1], device,
+			(const uint8_t *)server_cert->ptr, server_cert->len);
 	t->in.origin = t->origin;
 	t->in.leaves = (const uint8_t *)t->leaves.ptr;
 	t->in.n = t->leaves.len / MERKLE_HASH_LEN;
@@ -590,12 +631,13 @@ static void pki3_release(struct pki3 *p)
 
 /* Verify one device's trail; a line (or a JSON object) either way.  Returns 0 or the error. */
 static int verify_device(json_t *list, const struct cli *c, struct node *n, const char *device,
-	const char *office, const struct buf *cert, const struct pki3 *p)
+	int64_t epoch, const char *office, const struct buf *cert, const struct pki3 *p)
 {
 	struct trail_set t;
 	uint8_t root[MERKLE_HASH_LEN];
 	char hex[2 * MERKLE_HASH_LEN + 1] = "";
-	int error = load_device_trail(&t, NULL, n, device, office, cert, &p->server_cert, &p->ca);
+	int error = load_device_trail(&t, NULL, n, device, epoch, office, cert, &p->server_cert,
+		&p->ca);
 
 	if (!error)
 		error = trail_verify(root, &t.in);
@@ -603,17 +645,19 @@ static int verify_device(json_t *list, const struct cli *c, struct node *n, cons
 		crypto_hex(hex, root, MERKLE_HASH_LEN);
 	if (c->json)
 		json_array_append_new(list,
-			error ? json_pack("{s:s, s:s, s:s, s:s}", "device", device, "office", office,
-					"status", "failed", "error", err_msg())
-			      : json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "device", device, "office",
-					office, "status", "ok", "size", (json_int_t)t.in.n, "root", hex,
-					"countersigned",
+			error ? json_pack("{s:s, s:I, s:s, s:s, s:s}", "device", device, "epoch",
+					(json_int_t)epoch, "office", office, "status", "failed", "error",
+					err_msg())
+			      : json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:I}", "device", device,
+					"epoch", (json_int_t)epoch, "office", office, "status", "ok",
+					"size", (json_int_t)t.in.n, "root", hex, "countersigned",
 					(json_int_t)(t.nrc ? t.rcs[t.nrc - 1].size : 0)));
 	else if (error)
-		printf("FAILED  %s: %s\n", t.origin, err_msg());
+		printf("FAILED  %s (epoch %lld): %s\n", t.origin, (long long)epoch, err_msg());
 	else
-		printf("OK  %s: %llu entries, tree head %s, %zu checkpoints countersigned\n",
-			t.origin, (unsigned long long)t.in.n, hex, t.nrc);
+		printf("OK  %s%s: %llu entries, tree head %s, %zu checkpoints countersigned\n",
+			t.origin, epoch ? " (after a release)" : "", (unsigned long long)t.in.n, hex,
+			t.nrc);
 	trail_set_release(&t);
 	return error;
 }
@@ -623,7 +667,7 @@ static int verify_devices(int *failed, json_t *list, const struct cli *c, struct
 {
 	sqlite3_stmt *st = NULL;
 	int rc, error = store_prepare(&st, n->store,
-		"SELECT device, office, cert FROM devices ORDER BY office, device");
+		"SELECT device, office, cert, epoch FROM devices ORDER BY office, device");
 
 	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct buf cert = BUF_INIT(8192);
@@ -631,9 +675,12 @@ static int verify_devices(int *failed, json_t *list, const struct cli *c, struct
 
 		snprintf(device, sizeof(device), "%s", (const char *)sqlite3_column_text(st, 0));
 		snprintf(office, sizeof(office), "%s", (const char *)sqlite3_column_text(st, 1));
+		int64_t epoch, last = sqlite3_column_int64(st, 3);
+
 		error = buf_put(&cert, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-		if (!error && verify_device(list, c, n, device, office, &cert, p))
-			*failed = 1;
+		for (epoch = 0; !error && epoch <= last; epoch++)
+			if (verify_device(list, c, n, device, epoch, office, &cert, p))
+				*failed = 1;
 		buf_release(&cert);
 	}
 	if (!error && rc != SQLITE_DONE)
@@ -910,7 +957,8 @@ static int own_entries(void *ctx, const struct audit_record *r)
 }
 
 /* The export document of HQ's own log or of one device's trail. */
-static int export_doc(json_t **out, struct node *n, const char *device, const struct pki3 *p)
+static int export_doc(json_t **out, struct node *n, const char *device, int64_t epoch,
+	const struct pki3 *p)
 {
 	struct trail_set t;
 	json_t *texts = json_array();
@@ -933,13 +981,16 @@ static int export_doc(json_t **out, struct node *n, const char *device, const st
 		sqlite3_stmt *st = NULL;
 		char office[16] = "";
 
-		error = store_prepare(&st, n->store, "SELECT office, cert FROM devices WHERE device = ?");
+		error = store_prepare(&st, n->store,
+			"SELECT office, cert, epoch FROM devices WHERE device = ?");
 		if (!error) {
 			sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
 			if (sqlite3_step(st) == SQLITE_ROW) {
 				snprintf(office, sizeof(office), "%s", (const char *)sqlite3_column_text(st, 0));
 				error = buf_put(&cert, sqlite3_column_blob(st, 1),
 					(size_t)sqlite3_column_bytes(st, 1));
+				if (epoch < 0)
+					epoch = sqlite3_column_int64(st, 2);
 			} else {
 				error = err_set(ERR_NOTFOUND, "no device '%s'", device);
 			}
@@ -947,8 +998,8 @@ static int export_doc(json_t **out, struct node *n, const char *device, const st
 		}
 		buf_release(&t.leaves);
 		if (!error)
-			error = load_device_trail(&t, texts, n, device, office, &cert, &p->server_cert,
-				&p->ca);
+			error = load_device_trail(&t, texts, n, device, epoch, office, &cert,
+				&p->server_cert, &p->ca);
 		snprintf(origin, sizeof(origin), "%s/%s", office, device);
 		buf_release(&cert);
 	}
@@ -963,9 +1014,10 @@ static int export_doc(json_t **out, struct node *n, const char *device, const st
 
 static int audit_export(struct cli *c)
 {
-	static const char usage[] = "audit export (--device D | --hq) --out FILE";
+	static const char usage[] = "audit export (--device D [--epoch N] | --hq) --out FILE";
 	struct cli_opt opts[] = {{"--device", 1, 0, {0}, 0}, {"--hq", 0, 0, {0}, 0},
-		{"--out", 1, 0, {0}, 0}};
+		{"--out", 1, 0, {0}, 0}, {"--epoch", 1, 0, {0}, 0}};
+	int64_t epoch = -1;
 	const char *pos[2], *device, *path;
 	struct node *n = NULL;
 	struct pki3 p;
@@ -980,6 +1032,13 @@ static int audit_export(struct cli *c)
 	path = cli_opt(opts, N_OPTS(opts), "--out");
 	if (!path || (!device) == !cli_opt(opts, N_OPTS(opts), "--hq"))
 		return cli_usage_error(c, usage, "give --out and one of --device or --hq");
+	if (cli_opt(opts, N_OPTS(opts), "--epoch")) {
+		char *end = NULL;
+
+		epoch = strtoll(cli_opt(opts, N_OPTS(opts), "--epoch"), &end, 10);
+		if (!end || *end || epoch < 0)
+			return cli_usage_error(c, usage, "--epoch takes a number");
+	}
 	memset(&p, 0, sizeof(p));
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
@@ -989,7 +1048,7 @@ static int audit_export(struct cli *c)
 	if (!error)
 		error = node_audit(n, "audit.export", device ? device : "HQ", "success", path);
 	if (!error)
-		error = export_doc(&doc, n, device, &p);
+		error = export_doc(&doc, n, device, epoch, &p);
 	text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
 	if (!error && !text)
 		error = err_set(ERR_NOMEM, "out of memory");

@@ -248,6 +248,17 @@ static int push_txn(int *status, struct buf *out, struct node *n, const struct h
 	return 0;
 }
 
+/* Record a refusal decided here as "denied"; returns `code` with the message kept. */
+static int audit_denied(struct node *n, const char *action, const char *target, int code)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (node_audit(n, action, target, "denied", msg))
+		return err_code();
+	return err_set(code, "%s", msg);
+}
+
 int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
 	const uint8_t *body, size_t len)
 {
@@ -261,7 +272,12 @@ int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *
 		int code = error == ERR_PERM || error == ERR_AUTH ? 403 : error == ERR_TOOBIG ? 413 : 400;
 
 		changeset_release(&cs);
-		return fail(status, out, code, node_audit_failure(n, "sync.push", peer->device, error));
+		/* node_audit_failure() skips ERR_PERM (audited where decided): check_sender decides it */
+		if (error == ERR_PERM)
+			error = audit_denied(n, "sync.push", peer->device, error);
+		else
+			error = node_audit_failure(n, "sync.push", peer->device, error);
+		return fail(status, out, code, error);
 	}
 	error = push_txn(status, out, n, peer, &cs);
 	changeset_release(&cs);

@@ -409,6 +409,8 @@ static int route_sync(struct buf *out, struct worker *w, struct conn *c,
 	} else if (!strncmp(url, "/v1/sync/changes", 16) && !strcmp(req->method, "GET")) {
 		error = hq_changes(&status, &body, w->node, &peer, query_u64(url, "since", 0),
 			(unsigned)query_u64(url, "limit", HQSYNC_CHANGES_MAX));
+	} else if (!strcmp(url, "/v1/audit/state") && !strcmp(req->method, "GET")) {
+		error = hq_audit_state(&status, &body, w->node, &peer);
 	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
 		pthread_mutex_lock(&w->svc->push_lock);
 		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,
@@ -463,7 +465,7 @@ static int route_authenticated(struct buf *out, struct worker *w, struct conn *c
 		audit_refusal(w, c, "request.refused", "device held after a security alert");
 		return reply_error(out, 403, msg, req->keep_alive);
 	}
-	if (!strncmp(url, "/v1/sync/", 9) || !strcmp(url, "/v1/audit/upload"))
+	if (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))
 		return route_sync(out, w, c, req);
 	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
 		return reply(out, 200,

@@ -97,10 +97,11 @@ static const char *const migrations[] = {
 	"CREATE TABLE audit_receipts (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
 	"  time TEXT NOT NULL, signature BLOB NOT NULL, server_cert BLOB NOT NULL);"
 	/* server: every device's uploaded entries, append-only like the node's own log */
-	"CREATE TABLE remote_audit (device TEXT NOT NULL, seq INTEGER NOT NULL,"
-	"  office TEXT NOT NULL, time TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,"
-	"  target TEXT NOT NULL, outcome TEXT NOT NULL, entry BLOB NOT NULL, leaf BLOB NOT NULL,"
-	"  PRIMARY KEY (device, seq)) WITHOUT ROWID;"
+	/* (a released device starts a new epoch: its earlier trail stays as it was) */
+	"CREATE TABLE remote_audit (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL, office TEXT NOT NULL, time TEXT NOT NULL, user TEXT NOT NULL,"
+	"  action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, entry BLOB NOT NULL,"
+	"  leaf BLOB NOT NULL, PRIMARY KEY (device, epoch, seq)) WITHOUT ROWID;"
 	"CREATE INDEX remote_audit_target ON remote_audit(target, time);"
 	"CREATE INDEX remote_audit_user ON remote_audit(user, time);"
 	"CREATE INDEX remote_audit_action ON remote_audit(action, time);"
@@ -111,11 +112,13 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER remote_audit_no_delete BEFORE DELETE ON remote_audit"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	/* server: each device checkpoint it verified and countersigned */
-	"CREATE TABLE remote_checkpoints (device TEXT NOT NULL, size INTEGER NOT NULL,"
-	"  root BLOB NOT NULL, time TEXT NOT NULL, signature BLOB NOT NULL,"
-	"  countersignature BLOB NOT NULL, PRIMARY KEY (device, size)) WITHOUT ROWID;"
-	/* server: a device whose trail failed verification is held until an admin looks */
-	"ALTER TABLE devices ADD COLUMN held TEXT;",
+	"CREATE TABLE remote_checkpoints (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL, root BLOB NOT NULL, time TEXT NOT NULL, signature BLOB NOT NULL,"
+	"  countersignature BLOB NOT NULL, PRIMARY KEY (device, epoch, size)) WITHOUT ROWID;"
+	/* server: a device whose trail failed verification is held until an admin looks; its
+	 * release starts a new epoch of its trail */
+	"ALTER TABLE devices ADD COLUMN held TEXT;"
+	"ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
