@@ -40,8 +40,7 @@
 #include "http.h"
 #include "pki.h"
 #include "changeset.h"
-#include "hqaudit.h"
-#include "hqsync.h"
+#include "routes.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
 #define HANDSHAKE_MS 10000
@@ -77,6 +76,7 @@ struct service {
 struct worker {
 	struct service *svc;
 	struct node *node;
+	struct route_ctx ctx;
 	pthread_t thread;
 };
 
@@ -84,34 +84,10 @@ struct worker {
 struct conn {
 	int fd;
 	int64_t deadline_ms;
-	char peer[64];
-	int has_cert;	  /* the client sent a certificate */
-	int cert_ok;	  /* ...that chains to our CA and is in its validity */
-	char why[160];	  /* why it is not ok */
-	char office[SCHEMA_OFFICE_MAX + 1];
-	char device[NODE_DEVICE_MAX + 1];
-	uint8_t serial[16];
-	uint8_t pub[160]; /* the certificate's public key (DER), for change-set signatures */
-	size_t publen;
+	struct route_peer id;
 	uint64_t bytes_in, bytes_out; /* on the wire: TLS records, handshake included */
 	unsigned requests;
 };
-
-static void logf_(const char *level, const char *event, const char *peer, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void logf_(const char *level, const char *event, const char *peer, const char *fmt, ...)
-{
-	char when[HLC_STR_MAX], msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	hlc_iso8601(when, hlc_now_ms());
-	fprintf(stderr, "ts=%s level=%s event=%s peer=%s msg=\"%s\"\n", when, level, event,
-		peer ? peer : "-", msg);
-}
 
 static int64_t now_ms(void)
 {
@@ -275,225 +251,40 @@ static void identify(struct conn *c, mbedtls_ssl_context *ssl)
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(ssl);
 	uint32_t flags = mbedtls_ssl_get_verify_result(ssl);
 
-	c->has_cert = peer != NULL;
+	c->id.has_cert = peer != NULL;
 	if (!peer) {
-		snprintf(c->why, sizeof(c->why), "a client certificate is required");
+		snprintf(c->id.why, sizeof(c->id.why), "a client certificate is required");
 		return;
 	}
 	if (flags) {
 		if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
-			snprintf(c->why, sizeof(c->why), "client certificate expired");
+			snprintf(c->id.why, sizeof(c->id.why), "client certificate expired");
 		else if (flags & MBEDTLS_X509_BADCERT_FUTURE)
-			snprintf(c->why, sizeof(c->why), "client certificate not yet valid");
+			snprintf(c->id.why, sizeof(c->id.why), "client certificate not yet valid");
 		else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
-			snprintf(c->why, sizeof(c->why),
+			snprintf(c->id.why, sizeof(c->id.why),
 				"client certificate not issued by this organisation's CA");
 		else
-			snprintf(c->why, sizeof(c->why), "client certificate refused (flags 0x%x)",
+			snprintf(c->id.why, sizeof(c->id.why), "client certificate refused (flags 0x%x)",
 				(unsigned)flags);
 		return;
 	}
-	if (pki_identity(c->office, c->device, c->serial, peer->raw.p, peer->raw.len)) {
-		snprintf(c->why, sizeof(c->why), "client certificate without a device identity");
+	if (pki_identity(c->id.office, c->id.device, c->id.serial, peer->raw.p, peer->raw.len)) {
+		snprintf(c->id.why, sizeof(c->id.why), "client certificate without a device identity");
 		return;
 	}
 	{
-		unsigned char tmp[sizeof(c->pub)];
+		unsigned char tmp[sizeof(c->id.pub)];
 		int n = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)&peer->pk, tmp, sizeof(tmp));
 
 		if (n <= 0) {
-			snprintf(c->why, sizeof(c->why), "client certificate key unreadable");
+			snprintf(c->id.why, sizeof(c->id.why), "client certificate key unreadable");
 			return;
 		}
-		memcpy(c->pub, tmp + sizeof(tmp) - n, (size_t)n);
-		c->publen = (size_t)n;
+		memcpy(c->id.pub, tmp + sizeof(tmp) - n, (size_t)n);
+		c->id.publen = (size_t)n;
 	}
-	c->cert_ok = 1;
-}
-
-static int reply(struct buf *out, int status, json_t *doc, int keep_alive)
-{
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	int error = http_response(out, status, "application/json", text ? text : "{}",
-		text ? strlen(text) : 2, keep_alive);
-
-	free(text);
-	json_decref(doc);
-	return error;
-}
-
-static int reply_error(struct buf *out, int status, const char *msg, int keep_alive)
-{
-	return reply(out, status, json_pack("{s:s}", "error", msg), keep_alive);
-}
-
-static void audit_refusal(struct worker *w, struct conn *c, const char *action,
-	const char *reason)
-{
-	char detail[256];
-
-	snprintf(detail, sizeof(detail), "%s (from %s)", reason, c->peer);
-	if (node_audit(w->node, action, c->device[0] ? c->device : c->peer, "denied", detail))
-		logf_("error", "audit", c->peer, "cannot record refusal: %s", err_msg());
-	logf_("warn", action, c->peer, "%s", reason);
-}
-
-static int route_enroll(struct buf *out, struct worker *w, struct conn *c,
-	const struct http_request *req)
-{
-	struct enroll_request er;
-	struct enroll_response resp;
-	struct buf body = BUF_INIT(ENROLL_BODY_MAX);
-	int error, status;
-
-	enroll_request_init(&er);
-	enroll_response_init(&resp);
-	error = enroll_request_decode(&er, req->body.ptr ? req->body.ptr : "", req->body.len);
-	if (error)
-		node_audit_failure(w->node, "device.enroll", c->peer, error);
-	else
-		error = hq_enroll(&resp, w->node, &er, c->peer);
-	if (!error)
-		error = enroll_response_encode(&body, &resp);
-	if (!error) {
-		logf_("info", "device.enroll", c->peer, "device %s of office %s enrolled", resp.device,
-			resp.office);
-		error = http_response(out, 200, "application/json", body.ptr, body.len,
-			req->keep_alive);
-	} else {
-		status = error == ERR_AUTH ? 403 : error == ERR_PERM ? 403 : error == ERR_EXISTS ? 409
-													       : 400;
-		logf_("warn", "device.enroll", c->peer, "refused: %s", err_msg());
-		error = reply_error(out, status, err_msg(), req->keep_alive);
-	}
-	enroll_request_release(&er);
-	enroll_response_release(&resp);
-	buf_release(&body);
-	return error;
-}
-
-/* An unsigned number from the query string ("name=N"), or `dflt`. */
-static uint64_t query_u64(const char *url, const char *name, uint64_t dflt)
-{
-	const char *q = strchr(url, '?'), *p;
-	size_t nl = strlen(name);
-	uint64_t v = 0;
-
-	for (p = q; p; p = strchr(p + 1, '&')) {
-		const char *d = p + 1;
-
-		if (strncmp(d, name, nl) || d[nl] != '=')
-			continue;
-		for (d += nl + 1; *d >= '0' && *d <= '9' && v < UINT64_MAX / 10; d++)
-			v = v * 10 + (uint64_t)(*d - '0');
-		return v;
-	}
-	return dflt;
-}
-
-/* POST /v1/sync/push, GET /v1/sync/changes?since=N&limit=M, POST /v1/sync/fetch,
- * POST /v1/audit/upload. */
-static int route_sync(struct buf *out, struct worker *w, struct conn *c,
-	const struct http_request *req)
-{
-	struct hq_peer peer = {c->office, c->device, c->pub, c->publen, c->peer};
-	struct buf body = BUF_INIT(CHANGESET_ENCODED_MAX);
-	const char *url = buf_cstr(&req->url);
-	int status = 500, is_cs = 0, error;
-
-	if (!strcmp(url, "/v1/sync/push") && !strcmp(req->method, "POST")) {
-		pthread_mutex_lock(&w->svc->push_lock);
-		error = hq_push(&status, &body, w->node, &peer, (const uint8_t *)req->body.ptr,
-			req->body.len);
-		pthread_mutex_unlock(&w->svc->push_lock);
-	} else if (!strncmp(url, "/v1/sync/changes", 16) && !strcmp(req->method, "GET")) {
-		error = hq_changes(&status, &body, w->node, &peer, query_u64(url, "since", 0),
-			(unsigned)query_u64(url, "limit", HQSYNC_CHANGES_MAX));
-	} else if (!strcmp(url, "/v1/audit/state") && !strcmp(req->method, "GET")) {
-		error = hq_audit_state(&status, &body, w->node, &peer);
-	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
-		pthread_mutex_lock(&w->svc->push_lock);
-		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,
-			req->body.len);
-		pthread_mutex_unlock(&w->svc->push_lock);
-	} else if (!strcmp(url, "/v1/sync/fetch") && !strcmp(req->method, "POST")) {
-		error = hq_fetch(&status, &body, &is_cs, w->node, &peer, req->body.ptr,
-			req->body.len);
-	} else {
-		buf_release(&body);
-		return reply_error(out, 404, "no such route", req->keep_alive);
-	}
-	if (!error && status != 200)
-		logf_("warn", "sync", c->peer, "device %s: %s", c->device, buf_cstr(&body));
-	if (!error)
-		error = http_response(out, status, is_cs ? "application/octet-stream" : "application/json",
-			body.ptr ? body.ptr : "", body.len, req->keep_alive);
-	else
-		error = reply_error(out, 500, err_msg(), 0);
-	buf_release(&body);
-	return error;
-}
-
-/* Routes that need a valid, unrevoked client certificate. */
-static int route_authenticated(struct buf *out, struct worker *w, struct conn *c,
-	const struct http_request *req)
-{
-	const char *url = buf_cstr(&req->url);
-	char held[512];
-	int revoked = 1;
-
-	if (!c->cert_ok) {
-		audit_refusal(w, c, "request.refused", c->why);
-		return reply_error(out, 401, c->why, 0);
-	}
-	/* On every request: a revocation also ends connections already open. */
-	if (hq_serial_revoked(&revoked, w->node, c->serial))
-		return reply_error(out, 500, "cannot check revocation", 0);
-	if (revoked) {
-		audit_refusal(w, c, "request.refused", "device or office revoked");
-		return reply_error(out, 403, "this device or its office is revoked", 0);
-	}
-	if (hq_device_held(held, sizeof(held), w->node, c->device))
-		return reply_error(out, 500, "cannot read the device record", 0);
-	if (held[0] && (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))) {
-		char msg[700];
-
-		snprintf(msg, sizeof(msg),
-			"this device is held after a failed audit-trail check (%s); an administrator "
-			"must review it and run 'fieldsync-server device release %s'",
-			held, c->device);
-		audit_refusal(w, c, "request.refused", "device held after a security alert");
-		return reply_error(out, 403, msg, req->keep_alive);
-	}
-	if (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))
-		return route_sync(out, w, c, req);
-	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
-		return reply(out, 200,
-			json_pack("{s:s, s:s, s:s}", "status", "ok", "office", c->office, "device",
-				c->device),
-			req->keep_alive);
-	return reply_error(out, 404, "no such route", req->keep_alive);
-}
-
-static int route(struct buf *out, struct worker *w, struct conn *c, const struct http_request *req)
-{
-	const char *url = buf_cstr(&req->url);
-	struct buf b64 = BUF_INIT(16384);
-	int error;
-
-	if (!strcmp(url, "/v1/ca") && !strcmp(req->method, "GET")) {
-		error = enroll_b64_encode(&b64, (const uint8_t *)w->svc->ca_der.ptr,
-			w->svc->ca_der.len);
-		if (!error)
-			error = reply(out, 200, json_pack("{s:s}", "ca", b64.ptr), req->keep_alive);
-		buf_release(&b64);
-		return error;
-	}
-	if (!strcmp(url, "/v1/enroll"))
-		return strcmp(req->method, "POST")
-			       ? reply_error(out, 405, "use POST", req->keep_alive)
-			       : route_enroll(out, w, c, req);
-	return route_authenticated(out, w, c, req);
+	c->id.cert_ok = 1;
 }
 
 static int ssl_write_all(mbedtls_ssl_context *ssl, const struct buf *out)
@@ -561,13 +352,13 @@ static void serve_conn(struct worker *w, struct conn *c)
 		char msg[128];
 
 		mbedtls_strerror(rc, msg, sizeof(msg));
-		audit_refusal(w, c, "tls.refused", msg);
+		routes_refusal(&w->ctx, &c->id, "tls.refused", msg);
 		goto out;
 	}
 	identify(c, &ssl);
 	/* Without a valid certificate only enrollment is open: a small body is all it needs. */
 	http_reader_release(&r);
-	http_reader_init(&r, c->cert_ok ? BODY_MAX : UNAUTH_BODY_MAX);
+	http_reader_init(&r, c->id.cert_ok ? BODY_MAX : UNAUTH_BODY_MAX);
 	while (keep && !stopping) {
 		c->deadline_ms = now_ms() + REQUEST_MS;
 		error = read_request(&r, &ssl, &pending);
@@ -575,17 +366,17 @@ static void serve_conn(struct worker *w, struct conn *c)
 			break; /* the client closed between requests */
 		buf_reset(&out);
 		if (error == ERR_TOOBIG || error == ERR_INVALID) {
-			audit_refusal(w, c, "request.refused", err_msg());
-			error = reply_error(&out, error == ERR_TOOBIG ? 413 : 400, err_msg(), 0);
+			routes_refusal(&w->ctx, &c->id, "request.refused", err_msg());
+			error = routes_error(&out, error == ERR_TOOBIG ? 413 : 400, err_msg(), 0);
 			keep = 0;
 		} else if (error) {
 			if (r.req.url.len || pending.len)
-				audit_refusal(w, c, "request.refused", "request not complete by the deadline");
+				routes_refusal(&w->ctx, &c->id, "request.refused", "request not complete by the deadline");
 			break;
 		} else {
 			keep = r.req.keep_alive;
 			c->requests++;
-			error = route(&out, w, c, &r.req);
+			error = routes_handle(&out, &w->ctx, &c->id, &r.req);
 			keep = keep && !strstr(buf_cstr(&out), "Connection: close");
 		}
 		c->deadline_ms = now_ms() + REQUEST_MS; /* a long merge must not eat the reply's time */
@@ -594,9 +385,9 @@ static void serve_conn(struct worker *w, struct conn *c)
 		http_reader_reset(&r);
 	}
 	mbedtls_ssl_close_notify(&ssl);
-	logf_("info", "conn.close", c->peer,
+	serve_log("info", "conn.close", c->id.peer,
 		"device %s: %u requests, %llu bytes in, %llu bytes out (TLS, handshake included)",
-		c->device[0] ? c->device : "-", c->requests, (unsigned long long)c->bytes_in,
+		c->id.device[0] ? c->id.device : "-", c->requests, (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out);
 out:
 	http_reader_release(&r);
@@ -632,9 +423,9 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (getpeername(c.fd, (struct sockaddr *)&ss, &sl) == 0 &&
-			getnameinfo((struct sockaddr *)&ss, sl, c.peer, sizeof(c.peer), NULL, 0,
+			getnameinfo((struct sockaddr *)&ss, sl, c.id.peer, sizeof(c.id.peer), NULL, 0,
 				NI_NUMERICHOST) != 0)
-			snprintf(c.peer, sizeof(c.peer), "?");
+			snprintf(c.id.peer, sizeof(c.id.peer), "?");
 		serve_conn(w, &c);
 	}
 	return NULL;
@@ -780,13 +571,16 @@ int cmd_server_run(struct cli *c)
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < nworkers; i++) {
 		workers[i].svc = &svc;
+		workers[i].ctx.node = workers[i].node;
+		workers[i].ctx.ca_der = &svc.ca_der;
+		workers[i].ctx.push_lock = &svc.push_lock;
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
 			break;
 		started++;
 	}
 	if (node_audit(workers[0].node, "server.start", bound, "success", NULL))
-		logf_("error", "audit", NULL, "%s", err_msg());
-	logf_("info", "listening", NULL, "listening on %s with %d workers", bound, started);
+		serve_log("error", "audit", NULL, "%s", err_msg());
+	serve_log("info", "listening", NULL, "listening on %s with %d workers", bound, started);
 	accept_loop(&svc);
 	pthread_mutex_lock(&svc.lock);
 	stopping = 1;
@@ -801,8 +595,8 @@ int cmd_server_run(struct cli *c)
 		svc.count--;
 	}
 	if (node_audit(workers[0].node, "server.stop", bound, "success", NULL))
-		logf_("error", "audit", NULL, "%s", err_msg());
-	logf_("info", "stopped", NULL, "clean shutdown");
+		serve_log("error", "audit", NULL, "%s", err_msg());
+	serve_log("info", "stopped", NULL, "clean shutdown");
 	rc = CLI_EXIT_OK;
 out:
 	if (svc.listen_fd >= 0)
