@@ -260,6 +260,8 @@ int cmd_status(struct cli *c)
 	const char *pos[1];
 	long long cases = 0, conflicts = 0, unpushed = 0;
 	struct buf last = BUF_INIT(64);
+	char expires[HLC_STR_MAX] = "";
+	int64_t until = 0;
 	char channel[512] = "not enrolled";
 	int npos, rc, enrolled;
 
@@ -272,6 +274,8 @@ int cmd_status(struct cli *c)
 		return cli_fail(c);
 	device_tls_init(&d);
 	enrolled = device_tls_load(&d, n) == 0;
+	if (enrolled && device_cert_expiry(&until, n) == 0)
+		hlc_iso8601(expires, until * 1000);
 	if (enrolled)
 		check_channel(channel, sizeof(channel), &d);
 	if (store_meta_get(&last, n->store, "last_sync") == ERR_NOTFOUND)
@@ -282,11 +286,13 @@ int cmd_status(struct cli *c)
 		node_audit(n, "node.status", "", "success", NULL)) {
 		rc = cli_fail(c);
 	} else if (c->json) {
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:b, s:s?, s:s}",
-			"office", n->office, "device", n->device, "user", n->user, "role", n->role,
-			"cases", (json_int_t)cases, "unpushed", (json_int_t)unpushed, "conflicts",
+		rc = cli_print_json(json_pack(
+			"{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:b, s:s?, s:s?, s:s}", "office",
+			n->office, "device", n->device, "user", n->user, "role", n->role, "cases",
+			(json_int_t)cases, "unpushed", (json_int_t)unpushed, "conflicts",
 			(json_int_t)conflicts, "last_sync", last.len ? last.ptr : NULL, "enrolled",
-			enrolled, "server", enrolled ? d.url.ptr : NULL, "channel", channel));
+			enrolled, "server", enrolled ? d.url.ptr : NULL, "certificate_expires",
+			expires[0] ? expires : NULL, "channel", channel));
 	} else {
 		printf("office     %s\ndevice     %s\nuser       %s (%s)\ncases      %lld\n"
 		       "unpushed   %lld case%s with changes HQ has not seen\n"
@@ -294,6 +300,9 @@ int cmd_status(struct cli *c)
 			n->office, n->device, n->user, n->role, cases, unpushed,
 			unpushed == 1 ? "" : "s", last.len ? last.ptr : "never", conflicts,
 			enrolled ? d.url.ptr : "(not enrolled)", channel);
+		if (expires[0])
+			printf("cert       valid until %s (renewed by sync in its last third)\n",
+				expires);
 	}
 	buf_release(&last);
 	device_tls_release(&d);

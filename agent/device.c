@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
 
 #include "crypto.h"
 #include "enroll.h"
@@ -212,5 +214,156 @@ int device_enroll(struct node *n, const char *url, const char *token)
 	buf_release(&ca_der);
 	buf_release(&probe);
 	enroll_response_release(&resp);
+	return error;
+}
+
+/* The validity of a certificate (DER), in seconds since the epoch. */
+static int cert_validity(int64_t *from, int64_t *to, const struct buf *der)
+{
+	mbedtls_x509_crt crt;
+	struct tm tm;
+	int error = 0;
+
+	mbedtls_x509_crt_init(&crt);
+	if (mbedtls_x509_crt_parse_der(&crt, (const unsigned char *)der->ptr, der->len)) {
+		error = err_set(ERR_CORRUPT, "this device's certificate does not parse");
+	} else {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = crt.valid_from.year - 1900;
+		tm.tm_mon = crt.valid_from.mon - 1;
+		tm.tm_mday = crt.valid_from.day;
+		tm.tm_hour = crt.valid_from.hour;
+		tm.tm_min = crt.valid_from.min;
+		tm.tm_sec = crt.valid_from.sec;
+		*from = (int64_t)timegm(&tm);
+		tm.tm_year = crt.valid_to.year - 1900;
+		tm.tm_mon = crt.valid_to.mon - 1;
+		tm.tm_mday = crt.valid_to.day;
+		tm.tm_hour = crt.valid_to.hour;
+		tm.tm_min = crt.valid_to.min;
+		tm.tm_sec = crt.valid_to.sec;
+		*to = (int64_t)timegm(&tm);
+	}
+	mbedtls_x509_crt_free(&crt);
+	return error;
+}
+
+int device_cert_expiry(int64_t *not_after, struct node *n)
+{
+	struct buf der = BUF_INIT(ENROLL_DER_MAX);
+	int64_t from = 0;
+	int error = material_get(&der, n, "device_cert");
+
+	if (!error)
+		error = cert_validity(&from, not_after, &der);
+	buf_release(&der);
+	return error;
+}
+
+/* The public key (DER) of a certificate. */
+static int cert_pubkey(struct buf *out, const struct buf *der)
+{
+	mbedtls_x509_crt crt;
+	unsigned char tmp[256];
+	int len, error = 0;
+
+	mbedtls_x509_crt_init(&crt);
+	if (mbedtls_x509_crt_parse_der(&crt, (const unsigned char *)der->ptr, der->len))
+		error = err_set(ERR_INVALID, "the renewed certificate does not parse");
+	else if ((len = mbedtls_pk_write_pubkey_der(&crt.pk, tmp, sizeof(tmp))) <= 0)
+		error = err_set(ERR_INVALID, "the renewed certificate holds no usable key");
+	else
+		error = buf_put(out, tmp + sizeof(tmp) - len, (size_t)len);
+	mbedtls_x509_crt_free(&crt);
+	return error;
+}
+
+/* Ask HQ for the new certificate of our key. */
+static int post_renew(struct enroll_response *resp, struct net *net, const char *url,
+	const struct buf *key, struct node *n)
+{
+	struct buf csr = BUF_INIT(ENROLL_DER_MAX), b64 = BUF_INIT(2 * ENROLL_DER_MAX);
+	struct buf body = BUF_INIT(4 * ENROLL_DER_MAX), answer = BUF_INIT(4 * ENROLL_DER_MAX);
+	struct buf full = BUF_INIT(2048);
+	json_t *doc = NULL;
+	long status = 0;
+	int error;
+
+	error = pki_csr_create(&csr, (const uint8_t *)key->ptr, key->len, n->device);
+	if (!error)
+		error = enroll_b64_encode(&b64, (const uint8_t *)csr.ptr, csr.len);
+	if (!error)
+		error = buf_printf(&body, "{\"csr\":\"%s\"}", b64.ptr);
+	if (!error)
+		error = buf_printf(&full, "%s/v1/renew", url);
+	if (!error)
+		error = net_call(&status, &answer, net, full.ptr, "POST", "application/json", body.ptr,
+			body.len);
+	if (!error && status != 200)
+		error = err_set(status == 403 ? ERR_AUTH : ERR_IO, "HQ refused the renewal: %s",
+			net_error_text(&answer));
+	if (!error) {
+		doc = json_loadb(answer.ptr, answer.len, 0, NULL);
+		error = json_string_value(json_object_get(doc, "certificate"))
+				? enroll_b64_decode(&resp->cert,
+					  json_string_value(json_object_get(doc, "certificate")))
+				: err_set(ERR_INVALID, "HQ's renewal answer is malformed");
+	}
+	json_decref(doc);
+	buf_release(&csr);
+	buf_release(&b64);
+	buf_release(&body);
+	buf_release(&answer);
+	buf_release(&full);
+	return error;
+}
+
+int device_renew_if_due(int *renewed, struct node *n, struct net *net, const char *url)
+{
+	struct enroll_response resp;
+	struct buf cert = BUF_INIT(ENROLL_DER_MAX), key = BUF_INIT(4096), ca = BUF_INIT(ENROLL_DER_MAX);
+	struct buf mine = BUF_INIT(256), theirs = BUF_INIT(256);
+	int64_t from = 0, to = 0, now = (int64_t)time(NULL);
+	int error;
+
+	*renewed = 0;
+	enroll_response_init(&resp);
+	error = material_get(&cert, n, "device_cert");
+	if (!error)
+		error = cert_validity(&from, &to, &cert);
+	/* renew in the last third of the lifetime: months of margin for a device long offline */
+	if (error || to - now > (to - from) / 3)
+		goto out;
+	error = material_get(&key, n, "device_key");
+	if (!error)
+		error = material_get(&ca, n, "ca_cert");
+	if (!error)
+		error = post_renew(&resp, net, url, &key, n);
+	if (!error)
+		error = check_issued(&resp, n, &ca);
+	if (!error)
+		error = crypto_ec_pubkey(&mine, (const uint8_t *)key.ptr, key.len);
+	if (!error)
+		error = cert_pubkey(&theirs, &resp.cert);
+	if (!error && (mine.len != theirs.len || memcmp(mine.ptr, theirs.ptr, mine.len)))
+		error = err_set(ERR_AUTH, "the renewed certificate is not for this device's key");
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = material_put(n, "device_cert", &resp.cert);
+	if (!error)
+		error = node_audit(n, "device.renew", n->device, "success", url);
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	*renewed = !error;
+out:
+	enroll_response_release(&resp);
+	buf_release(&cert);
+	buf_wipe_release(&key);
+	buf_release(&ca);
+	buf_release(&mine);
+	buf_release(&theirs);
 	return error;
 }

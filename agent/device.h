@@ -6,6 +6,8 @@
 #ifndef FIELDSYNC_AGENT_DEVICE_H
 #define FIELDSYNC_AGENT_DEVICE_H
 
+#include <stdint.h>
+
 #include "buf.h"
 #include "net.h"
 #include "node.h"
@@ -31,5 +33,15 @@ int device_tls_load(struct device_tls *d, struct node *n) WUR;
  * Audited.  ERR_EXISTS (already enrolled), ERR_AUTH (CA mismatch, refused token), ERR_IO.
  */
 int device_enroll(struct node *n, const char *url, const char *token) WUR;
+
+/* When this device's certificate stops being valid (seconds since the epoch). */
+int device_cert_expiry(int64_t *not_after, struct node *n) WUR;
+
+/*
+ * Renew the device certificate (same key, same subject) over the open connection `net` when
+ * less than a third of its lifetime remains; *renewed says whether it was.  Audited.
+ * ERR_AUTH (HQ refused), ERR_IO.
+ */
+int device_renew_if_due(int *renewed, struct node *n, struct net *net, const char *url) WUR;
 
 #endif

@@ -480,6 +480,30 @@ static int record(struct syncer *s, int failed)
 	return error;
 }
 
+/* A certificate in the last third of its life is renewed; a failure is said, not fatal. */
+static void renew(struct syncer *s)
+{
+	int64_t until = 0;
+	char when[HLC_STR_MAX];
+	int renewed = 0;
+
+	if (device_renew_if_due(&renewed, s->n, s->net, s->d.url.ptr) == 0) {
+		if (renewed && device_cert_expiry(&until, s->n) == 0) {
+			hlc_iso8601(when, until * 1000);
+			fprintf(stderr, "sync: this device's certificate was renewed; valid until %s\n",
+				when);
+		}
+		return;
+	}
+	if (device_cert_expiry(&until, s->n) == 0)
+		hlc_iso8601(when, until * 1000);
+	else
+		snprintf(when, sizeof(when), "(unknown)");
+	fprintf(stderr, "fieldsync-agent: warning: certificate renewal failed: %s; the certificate "
+			"expires %s\n",
+		err_msg(), when);
+}
+
 static int sync_run(struct syncer *s)
 {
 	struct buf ca = BUF_INIT(16384);
@@ -491,6 +515,8 @@ static int sync_run(struct syncer *s)
 	if (!error)
 		error = net_open(&s->net, &s->d.tls);
 	t0 = hlc_now_ms();
+	if (!error)
+		renew(s);
 	/* the audit trail first: HQ refuses a device whose log went back or was changed */
 	if (!error)
 		error = store_material_get(&ca, s->n->store, "ca_cert");

@@ -1,6 +1,9 @@
 /* server/hq.c - HQ server state: key file, PKI material, offices, tokens, enrollment. */
 #include "hq.h"
 
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_csr.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -278,7 +281,8 @@ int hq_serial_revoked(int *revoked, struct node *n, const uint8_t serial[16])
 
 	error = store_prepare(&st, n->store,
 		"SELECT d.revoked_at IS NOT NULL OR o.revoked_at IS NOT NULL"
-		" FROM devices d JOIN offices o ON o.code = d.office WHERE d.serial = ?");
+		" FROM devices d JOIN offices o ON o.code = d.office"
+		" WHERE d.serial = ?1 OR d.prev_serial = ?1");
 	if (error)
 		return error;
 	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
@@ -289,6 +293,109 @@ int hq_serial_revoked(int *revoked, struct node *n, const uint8_t serial[16])
 		*revoked = 1; /* a certificate the server has no record of */
 	else
 		error = store_error(n->store, "cannot check revocation");
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* The public key (DER) of a CSR, to hold a renewal to the key the device already has. */
+static int csr_pubkey(struct buf *out, const uint8_t *csr, size_t len)
+{
+	mbedtls_x509_csr req;
+	unsigned char tmp[256];
+	int n, error = 0;
+
+	mbedtls_x509_csr_init(&req);
+	if (mbedtls_x509_csr_parse_der(&req, csr, len)) {
+		error = err_set(ERR_INVALID, "the renewal request is not a CSR");
+	} else {
+		n = mbedtls_pk_write_pubkey_der(&req.pk, tmp, sizeof(tmp));
+		error = n <= 0 ? err_set(ERR_INVALID, "the renewal request holds no usable key")
+			       : buf_put(out, tmp + sizeof(tmp) - n, (size_t)n);
+	}
+	mbedtls_x509_csr_free(&req);
+	return error;
+}
+
+static int record_renewal(struct node *n, const char *device, const uint8_t serial[16],
+	const struct buf *cert)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store,
+		"UPDATE devices SET prev_serial = serial, serial = ?, cert = ? WHERE device = ?"
+		" AND revoked_at IS NULL");
+
+	if (error)
+		return error;
+	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, cert->ptr, (int)cert->len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, device, -1, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
+	if (!error && sqlite3_changes(store_db(n->store)) != 1)
+		error = err_set(ERR_AUTH, "device %s is not enrolled or is revoked", device);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int hq_renew(struct buf *cert_out, struct node *n, const char *office, const char *device,
+	const uint8_t *pub, size_t publen, const uint8_t *csr, size_t csrlen)
+{
+	struct buf ca_key = BUF_INIT(ENROLL_DER_MAX), ca = BUF_INIT(ENROLL_DER_MAX);
+	struct buf key = BUF_INIT(256);
+	struct pki_validity v;
+	uint8_t serial[16];
+	int error;
+
+	pki_validity_days(&v, (int64_t)time(NULL), 0);
+	v.not_after = (int64_t)time(NULL) + HQ_CERT_SECONDS;
+	error = csr_pubkey(&key, csr, csrlen);
+	if (!error && (key.len != publen || memcmp(key.ptr, pub, publen)))
+		error = err_set(ERR_AUTH, "a renewal keeps the device's key: the request names another");
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = hq_pki_get(&ca_key, n, "ca_key");
+	if (!error)
+		error = hq_pki_get(&ca, n, "ca_cert");
+	if (!error)
+		error = pki_issue_device(cert_out, serial, (const uint8_t *)ca_key.ptr, ca_key.len,
+			(const uint8_t *)ca.ptr, ca.len, csr, csrlen, office, device, &v);
+	if (!error)
+		error = record_renewal(n, device, serial, cert_out);
+	if (!error)
+		error = node_audit(n, "device.renew", device, "success", office);
+	if (!error)
+		error = store_commit(n->store);
+	buf_wipe_release(&ca_key);
+	buf_release(&ca);
+	buf_release(&key);
+	if (error) {
+		store_rollback(n->store);
+		return node_audit_failure(n, "device.renew", device, error);
+	}
+	return 0;
+}
+
+int hq_serial_in_use(struct node *n, const uint8_t serial[16])
+{
+	sqlite3_stmt *st = NULL;
+	int pending, error;
+
+	/* a read first: the write happens once per renewal, not on every request */
+	error = store_prepare(&st, n->store,
+		"SELECT 1 FROM devices WHERE serial = ? AND prev_serial IS NOT NULL");
+	if (error)
+		return error;
+	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
+	pending = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (!pending)
+		return 0;
+	error = store_prepare(&st, n->store,
+		"UPDATE devices SET prev_serial = NULL WHERE serial = ? AND prev_serial IS NOT NULL");
+	if (error)
+		return error;
+	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
+	error = store_step_done(n->store, st);
 	sqlite3_finalize(st);
 	return error;
 }

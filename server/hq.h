@@ -50,6 +50,17 @@ int hq_enroll(struct enroll_response *resp, struct node *n, const struct enroll_
 /* 1 if the certificate serial belongs to a device that is revoked or whose office is. */
 int hq_serial_revoked(int *revoked, struct node *n, const uint8_t serial[16]) WUR;
 
+/*
+ * Renew the certificate of an enrolled device for another HQ_CERT_SECONDS: the CSR must carry
+ * the key of the certificate the device presented (`pub`, DER), the subject stays HQ's.  The
+ * previous certificate stays valid until the new one is first used.  Audited.  ERR_AUTH.
+ */
+int hq_renew(struct buf *cert_out, struct node *n, const char *office, const char *device,
+	const uint8_t *pub, size_t publen, const uint8_t *csr, size_t csrlen) WUR;
+
+/* A request came with the certificate of `serial`: a renewed device's previous one retires. */
+int hq_serial_in_use(struct node *n, const uint8_t serial[16]) WUR;
+
 int cmd_server_init(struct cli *c);
 int cmd_server_office(struct cli *c);
 int cmd_server_run(struct cli *c);

@@ -155,6 +155,36 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 	return error;
 }
 
+/* POST /v1/renew {"csr": base64 DER} -> {"certificate": base64 DER}: same key, same subject. */
+static int route_renew(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
+	const struct http_request *req)
+{
+	json_t *doc = json_loadb(req->body.ptr ? req->body.ptr : "", req->body.len, 0, NULL);
+	const char *csr64 = json_string_value(json_object_get(doc, "csr"));
+	struct buf csr = BUF_INIT(ENROLL_DER_MAX), cert = BUF_INIT(ENROLL_DER_MAX);
+	struct buf b64 = BUF_INIT(2 * ENROLL_DER_MAX);
+	int error = csr64 ? enroll_b64_decode(&csr, csr64)
+			  : err_set(ERR_INVALID, "a renewal names a CSR in 'csr'");
+
+	if (!error)
+		error = hq_renew(&cert, w->node, c->office, c->device, c->pub, c->publen,
+			(const uint8_t *)csr.ptr, csr.len);
+	if (!error)
+		error = enroll_b64_encode(&b64, (const uint8_t *)cert.ptr, cert.len);
+	if (!error) {
+		serve_log("info", "device.renew", c->peer, "device %s of office %s renewed", c->device,
+			c->office);
+		error = reply(out, 200, json_pack("{s:s}", "certificate", b64.ptr), req->keep_alive);
+	} else {
+		error = routes_error(out, error == ERR_AUTH ? 403 : 400, err_msg(), req->keep_alive);
+	}
+	json_decref(doc);
+	buf_release(&csr);
+	buf_release(&cert);
+	buf_release(&b64);
+	return error;
+}
+
 /* Routes that need a valid, unrevoked client certificate. */
 static int route_authenticated(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
 	const struct http_request *req)
@@ -188,6 +218,10 @@ static int route_authenticated(struct buf *out, const struct route_ctx *w, const
 	}
 	if (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))
 		return route_sync(out, w, c, req);
+	if (hq_serial_in_use(w->node, c->serial))
+		return routes_error(out, 500, "cannot record the certificate in use", 0);
+	if (!strcmp(url, "/v1/renew") && !strcmp(req->method, "POST"))
+		return route_renew(out, w, c, req);
 	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
 		return reply(out, 200,
 			json_pack("{s:s, s:s, s:s}", "status", "ok", "office", c->office, "device",

@@ -118,7 +118,9 @@ static const char *const migrations[] = {
 	/* server: a device whose trail failed verification is held until an admin looks; its
 	 * release starts a new epoch of its trail */
 	"ALTER TABLE devices ADD COLUMN held TEXT;"
-	"ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
+	"ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+	/* server: after a renewal the previous certificate stays valid until the new one is used */
+	"ALTER TABLE devices ADD COLUMN prev_serial BLOB;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
