@@ -451,7 +451,10 @@ static const char sync_help[] =
 	"and lines of the narrative are all kept; where two versions of one value meet, the one\n"
 	"that reached HQ first stays and the other is kept as a conflict for a person to settle\n"
 	"('fieldsync-agent conflicts').  Safe to interrupt: the next sync goes on from there.\n"
-	"Prints a summary; --json prints {\"pushed\",\"pulled\",\"merged\",\"conflicts\",\"refused\"}.\n"
+	"Every sync first uploads this device's new audit entries with a signed checkpoint and\n"
+	"keeps HQ's receipt, and renews the device certificate in the last third of its life.\n"
+	"Prints a summary; --json prints {\"pushed\",\"pulled\",\"merged\",\"conflicts\",\"refused\",\n"
+	"\"audit_uploaded\",\"bytes\":{\"sent\",\"received\"},\"seconds\"}.\n"
 	"Exits 1 with the reason if the server cannot be reached, refuses this device, or refuses\n"
 	"a case (each refused case is named with the server's reason; the rest still syncs).\n";
 

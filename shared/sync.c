@@ -589,6 +589,41 @@ static int check_attribution(git_commit *c, const struct sync_rules *r)
 	return error;
 }
 
+/*
+ * Parent `n` of `c` must be a commit of the same case: a parent from another case would bring
+ * that case's whole history (perhaps another office's) along to everyone who sees this one.
+ */
+static int check_parent(git_repository *repo, git_commit *c, unsigned int n,
+	const struct sync_rules *r)
+{
+	git_commit *p = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	char *s = NULL;
+	int rc, error = 0;
+
+	rc = git_commit_parent(&p, c, n);
+	if (rc >= 0)
+		rc = git_commit_tree(&tree, p);
+	if (rc >= 0)
+		rc = git_tree_entry_bypath(&e, tree, "meta/id");
+	if (rc == GIT_ENOTFOUND || (rc >= 0 && git_tree_entry_type(e) != GIT_OBJECT_BLOB))
+		error = err_set(ERR_INVALID, "a parent of commit %.12s of case '%s' is not a case",
+			git_oid_tostr_s(git_commit_id(c)), r->case_id);
+	else if (rc < 0)
+		error = odb_git_error(rc, "cannot read a parent of a received commit");
+	if (!error)
+		error = blob_string(&s, repo, git_tree_entry_id(e), SCHEMA_CASE_ID_MAX, "meta/id");
+	if (!error && strcmp(s, r->case_id))
+		error = err_set(ERR_INVALID, "commit %.12s of case '%s' descends from case '%s'",
+			git_oid_tostr_s(git_commit_id(c)), r->case_id, s);
+	free(s);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	git_commit_free(p);
+	return error;
+}
+
 int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync_rules *r)
 {
 	git_commit *c = NULL, *p = NULL;
@@ -608,6 +643,8 @@ int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync
 		goto out;
 	}
 	error = check_attribution(c, r);
+	for (i = 0; !error && i < git_commit_parentcount(c); i++)
+		error = check_parent(repo, c, (unsigned int)i, r);
 	if (!error && (!git_tree_entry_byname(tree, "meta") || !git_tree_entry_byname(tree, "fields")))
 		error = err_set(ERR_INVALID, "a commit of case '%s' lacks meta/ or fields/", r->case_id);
 	for (i = 0; !error && i < git_tree_entrycount(tree); i++) {

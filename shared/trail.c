@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_crt.h>
+
 #include "audit.h"
 #include "checkpoint.h"
 #include "hlc.h"
 #include "crypto.h"
+#include "pki.h"
 
 #define TRAIL_FORMAT "fieldsync-audit-1"
 #define TRAIL_CERT_MAX 4096
@@ -46,6 +50,47 @@ static void frontier_root(uint8_t out[MERKLE_HASH_LEN], const struct frontier *f
 		merkle_node_hash(out, f->hash[i], out);
 }
 
+/* 1 if `cert` (DER) is a server certificate: an end entity for TLS server authentication. */
+static int is_server_cert(const uint8_t *cert, size_t len)
+{
+	mbedtls_x509_crt crt;
+	int yes;
+
+	mbedtls_x509_crt_init(&crt);
+	yes = mbedtls_x509_crt_parse_der(&crt, cert, len) == 0 && !crt.ca_istrue &&
+	      (crt.ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) &&
+	      mbedtls_x509_crt_check_extended_key_usage(&crt, MBEDTLS_OID_SERVER_AUTH,
+		      MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0;
+	mbedtls_x509_crt_free(&crt);
+	return yes;
+}
+
+/*
+ * A certificate of the CA is not enough: it must be the signer's.  Otherwise one enrolled
+ * device could sign another's checkpoints, or countersign them in HQ's place, and an export
+ * file (which carries its own certificates) would prove nothing.  A checkpoint is signed by the
+ * device of the origin (the office and device of its certificate) or, for HQ's own log, by the
+ * server; a receipt only by the server.
+ */
+static int check_signer(const char *origin, const char *kind, const struct trail_sig *s)
+{
+	char office[SCHEMA_OFFICE_MAX + 1], device[PKI_DEVICE_LEN + 1];
+	char who[SCHEMA_OFFICE_MAX + PKI_DEVICE_LEN + 2];
+	uint8_t serial[PKI_SERIAL_LEN];
+	int server = is_server_cert(s->cert, s->certlen);
+
+	if (!strcmp(kind, "receipt"))
+		return server ? 0 : err_set(ERR_AUTH, "a receipt must be signed by HQ's server key");
+	if (server && !strncmp(origin, "HQ/", 3))
+		return 0;
+	if (pki_identity(office, device, serial, s->cert, s->certlen))
+		return err_set(ERR_AUTH, "it is not signed by a device certificate");
+	snprintf(who, sizeof(who), "%s/%s", office, device);
+	if (strcmp(who, origin))
+		return err_set(ERR_AUTH, "it is signed by %s, not by the device of this trail", who);
+	return 0;
+}
+
 static int check_sig(const struct trail_input *in, const char *kind, const struct trail_sig *s)
 {
 	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX);
@@ -55,6 +100,8 @@ static int check_sig(const struct trail_input *in, const char *kind, const struc
 	if (!error)
 		error = checkpoint_verify(s->cert, s->certlen, in->ca, in->calen, &msg, s->sig,
 			s->siglen);
+	if (!error)
+		error = check_signer(in->origin, kind, s);
 	if (error) {
 		snprintf(why, sizeof(why), "%s", err_msg());
 		error = err_set(ERR_AUTH, "the %s of %s at size %llu does not verify: %s", kind,
@@ -276,6 +323,13 @@ int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], cha
 		in.calen = calen;
 		error = trail_verify(root_out, &in);
 	}
+	/* An export holds only signed entries: any past the newest checkpoint were added later. */
+	if (!error && in.n > (ncp ? cps[ncp - 1].size : 0))
+		error = err_set(ERR_CORRUPT,
+			"audit entries from %llu on (%llu of them) are covered by no signed checkpoint of "
+			"%s: they were added to the file after it was signed",
+			(unsigned long long)(ncp ? cps[ncp - 1].size : 0),
+			(unsigned long long)(in.n - (ncp ? cps[ncp - 1].size : 0)), o);
 	if (!error) {
 		*size_out = in.n;
 		snprintf(origin, origin_size, "%s", o);
