@@ -139,8 +139,10 @@ int changeset_writer_add_object(struct changeset_writer *w, git_object_t type, c
 	error = deflate_into(w, head, sizeof(head), Z_NO_FLUSH);
 	if (!error && len)
 		error = deflate_into(w, data, len, Z_NO_FLUSH);
-	if (error)
+	if (error) {
+		w->finished = 1; /* a record may be half in the stream: this writer is done */
 		return error;
+	}
 	w->nobjects++;
 	w->inflated += RECORD_HEAD + len;
 	return 0;
@@ -455,6 +457,8 @@ static int decode_objects(struct changeset *cs, const uint8_t *data, size_t len,
 	if (count > CHANGESET_OBJECTS_MAX)
 		return err_set(ERR_TOOBIG, "change set holds %u objects (at most %u)", count,
 			CHANGESET_OBJECTS_MAX);
+	if (count > len / RECORD_HEAD) /* before allocating for a count the bytes cannot hold */
+		return err_set(ERR_INVALID, "change set names %u objects but holds fewer", count);
 	cs->objects = calloc(count ? count : 1, sizeof(*cs->objects));
 	if (!cs->objects)
 		return err_set(ERR_NOMEM, "out of memory");
