@@ -14,6 +14,14 @@ import unittest
 AGENT = os.environ.get("FIELDSYNC_AGENT") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "agent", "fieldsync-agent")
 LONG = os.environ.get("FIELDSYNC_LONG", "") not in ("", "0")
+# The sanitizer tree runs a sample of each heavy trial (tests/run.sh sets FIELDSYNC_SAMPLE=1);
+# the CI counts run in the normal tree.
+SAMPLE = not LONG and os.environ.get("FIELDSYNC_SAMPLE", "") not in ("", "0")
+
+
+def trials(ci, long, sample):
+    """How many trials of a heavy test to run: long mode, sanitizer sample, or the CI count."""
+    return long if LONG else sample if SAMPLE else ci
 
 PASS = {"alice": "alice passphrase 1", "bob": "bob passphrase 22", "carol": "carol passphrase 3"}
 

@@ -15,7 +15,7 @@ import unittest
 
 import fstest
 
-KILLS = 1000 if fstest.LONG else 120
+KILLS = fstest.trials(120, 1000, 30)
 MARKER = "CRASHMARK5521"
 
 
