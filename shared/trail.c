@@ -357,6 +357,10 @@ static int own_entry(void *ctx, const struct audit_record *r)
 	if (r->seq != c->next)
 		return err_set(ERR_CORRUPT, "audit entry %llu is missing (found %llu next)",
 			(unsigned long long)c->next, (unsigned long long)r->seq);
+	/* a blanked leaf would read as "nothing stored to compare with" */
+	if (!r->leaf)
+		return err_set(ERR_CORRUPT, "audit entry %llu has lost its stored leaf hash",
+			(unsigned long long)r->seq);
 	error = trail_check_entry(leaf, r->entry, r->entry_len, r->seq, r->leaf);
 	if (!error)
 		error = buf_put(c->leaves, leaf, MERKLE_HASH_LEN);

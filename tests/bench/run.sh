@@ -6,9 +6,13 @@ cd "$top"
 bash packaging/install-deps.sh >/dev/null
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
-	--target bench_store bench_tls fieldsync-server >/dev/null
+	--target bench_store bench_tls bench_audit fieldsync-server >/dev/null
 echo "== store: encrypted vs plain SQLite"
 build-bench/tests/bench_store "${FIELDSYNC_BENCH_CASES:-10000}"
+
+echo
+echo "== audit trail: append, verify, query by case, proof sizes (about 4 minutes)"
+build-bench/tests/bench_audit "${FIELDSYNC_BENCH_AUDIT_EVENTS:-1000000}"
 
 # bench_tls needs a running server: a throw-away one in a temporary directory, on a free port.
 echo
