@@ -206,6 +206,10 @@ static int add_office(struct node *n, const char *code, const char *name)
 	char now[HLC_STR_MAX];
 	int error = schema_check_office(code);
 
+	if (!error && !strcmp(code, HQ_OFFICE))
+		error = err_set(ERR_INVALID, "'%s' names headquarters itself, not a field office",
+			code);
+
 	if (!error)
 		error = schema_check_text("--name", name, strlen(name), 200);
 	if (!error)

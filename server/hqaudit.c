@@ -369,6 +369,45 @@ int hq_audit_state(int *status, struct buf *out, struct node *n, const struct hq
 	return error;
 }
 
+/*
+ * The first upload of a new epoch (after a release): record where the device's trail now
+ * departs from the one HQ held before, so the rewrite itself stays on the record.
+ */
+static int note_new_epoch(struct node *n, const char *device, int64_t epoch)
+{
+	sqlite3_stmt *st = NULL;
+	char detail[256];
+	int error = store_prepare(&st, n->store,
+		"SELECT (SELECT min(a.seq) FROM remote_audit a JOIN remote_audit b"
+		"   ON b.device = a.device AND b.seq = a.seq AND b.epoch = ?2"
+		"   WHERE a.device = ?1 AND a.epoch = ?3 AND a.entry != b.entry),"
+		" (SELECT count(*) FROM remote_audit WHERE device = ?1 AND epoch = ?2),"
+		" (SELECT count(*) FROM remote_audit WHERE device = ?1 AND epoch = ?3)");
+
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, epoch - 1);
+	sqlite3_bind_int64(st, 3, epoch);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		error = store_error(n->store, "cannot compare the device's trails");
+	else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		snprintf(detail, sizeof(detail),
+			"epoch %lld (%lld entries) agrees with every entry of epoch %lld (%lld entries) "
+			"it holds",
+			(long long)epoch, sqlite3_column_int64(st, 2), (long long)epoch - 1,
+			sqlite3_column_int64(st, 1));
+	else
+		snprintf(detail, sizeof(detail),
+			"epoch %lld (%lld entries) departs from epoch %lld (%lld entries) at entry %lld",
+			(long long)epoch, sqlite3_column_int64(st, 2), (long long)epoch - 1,
+			sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	if (!error)
+		error = node_audit(n, "audit.epoch", device, "success", detail);
+	return error;
+}
+
 /* After a refused trail: the alert and the hold, in their own transaction. */
 static void alert(struct node *n, const struct hq_peer *peer, const char *reason)
 {
@@ -422,6 +461,8 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 		error = load_held(&h, n, peer->device);
 	if (!error)
 		error = check_and_store(n, peer, &u, &h, &ca, origin);
+	if (!error && h.epoch > 0 && h.count == 0)
+		error = note_new_epoch(n, peer->device, h.epoch);
 	if (!error)
 		error = countersign(out, n, peer, &u, origin, h.epoch);
 	snprintf(detail, sizeof(detail), "entries %llu to %llu, checkpoint at %llu",
@@ -761,8 +802,10 @@ static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, 
 	int error, first = 1;
 
 	/* one arm per table so that each uses its own indexes; filters go into both arms */
-	error = buf_puts(sql, "SELECT * FROM (SELECT device, seq, office, time, user, action, target,"
-			      " outcome, entry FROM remote_audit");
+	/* DISTINCT: after a release the device's trail is held twice (two epochs); an event
+	 * both hold is one event, while entries that differ between them all show */
+	error = buf_puts(sql, "SELECT * FROM (SELECT DISTINCT device, seq, office, time, user, action,"
+			      " target, outcome, entry FROM remote_audit");
 	for (i = 0; !error && i < N_FILTERS; i++)
 		if (cli_opt(opts, nopts, filters[i].option)) {
 			error = buf_printf(sql, " %s %s %s ?%zu", first ? "WHERE" : "AND",
@@ -970,12 +1013,22 @@ static int export_doc(json_t **out, struct node *n, const char *device, int64_t 
 	if (!device) {
 		snprintf(origin, sizeof(origin), "%s/%s", n->office, n->device);
 		error = hq_checkpoint(n, origin);
+		/* one snapshot for entries and statements; entries logged after the newest
+		 * checkpoint (by other commands meanwhile) wait for the next export */
+		if (!error)
+			error = store_begin(n->store);
 		if (!error)
 			error = audit_foreach(n->store, NULL, NULL, own_entries, texts);
 		if (!error)
 			error = trail_load_statements(&t.cps, &t.ncp, n->store,
 				"SELECT size, root, time, signature FROM audit_checkpoints ORDER BY size",
 				NULL, (const uint8_t *)p->server_cert.ptr, p->server_cert.len);
+		if (!error)
+			error = store_commit(n->store);
+		else
+			store_rollback(n->store);
+		while (!error && t.ncp && json_array_size(texts) > t.cps[t.ncp - 1].size)
+			json_array_remove(texts, json_array_size(texts) - 1);
 	} else {
 		struct buf cert = BUF_INIT(8192);
 		sqlite3_stmt *st = NULL;

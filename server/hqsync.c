@@ -47,7 +47,8 @@ int hq_case_visible(int *visible, char owner_out[SCHEMA_OFFICE_MAX + 1], struct 
 	sqlite3_bind_text(st, 2, office, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		*visible = !strcmp(office, HQ_OFFICE) || sqlite3_column_int(st, 1);
+		/* devices only: HQ reads cases through its own node, never through this path */
+		*visible = sqlite3_column_int(st, 1);
 		if (owner_out)
 			snprintf(owner_out, SCHEMA_OFFICE_MAX + 1, "%s",
 				(const char *)sqlite3_column_text(st, 0));

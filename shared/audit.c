@@ -140,7 +140,8 @@ int audit_foreach(struct store *s, const char *since, const char *target,
 		r.outcome = (const char *)sqlite3_column_text(st, 5);
 		r.entry = sqlite3_column_blob(st, 6);
 		r.entry_len = (size_t)sqlite3_column_bytes(st, 6);
-		r.leaf = sqlite3_column_blob(st, 7);
+		/* a leaf of another length is no leaf: readers compare 32 bytes */
+		r.leaf = sqlite3_column_bytes(st, 7) == 32 ? sqlite3_column_blob(st, 7) : NULL;
 		error = fn(ctx, &r);
 		if (error)
 			break;

@@ -103,7 +103,7 @@ int node_audit(struct node *n, const char *action, const char *target, const cha
 
 int node_audit_failure(struct node *n, const char *action, const char *target, int code)
 {
-	char msg[256];
+	char msg[AUDIT_DETAIL_MAX];
 
 	snprintf(msg, sizeof(msg), "%s", err_msg());
 	store_rollback(n->store);

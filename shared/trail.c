@@ -163,14 +163,37 @@ int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in
 	return error;
 }
 
+/*
+ * The "seq" member of an entry's canonical JSON, found without parsing the whole entry (a
+ * third of the time of verifying a million entries went to the parser).  A key is preceded by
+ * '{' or ',' outside any string, and a string cannot hold an unescaped quote, so the first
+ * '{"seq":' or ',"seq":' is the member.  -1 if there is none.
+ */
+static int64_t entry_seq(const uint8_t *entry, size_t len)
+{
+	static const char key[] = "\"seq\":";
+	const size_t kl = sizeof(key) - 1;
+	size_t i;
+	int64_t v = -1;
+
+	for (i = 1; i + kl <= len; i++) {
+		if ((entry[i - 1] != ',' && entry[i - 1] != '{') || memcmp(entry + i, key, kl))
+			continue;
+		for (i += kl, v = 0; i < len && entry[i] >= '0' && entry[i] <= '9'; i++) {
+			if (v > (INT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (entry[i] - '0');
+		}
+		return i < len && (entry[i] == ',' || entry[i] == '}') ? v : -1;
+	}
+	return -1;
+}
+
 int trail_check_entry(uint8_t leaf_out[MERKLE_HASH_LEN], const uint8_t *entry, size_t len,
 	uint64_t seq, const uint8_t *leaf)
 {
-	json_t *doc = json_loadb((const char *)entry, len, 0, NULL);
-	json_t *s = json_object_get(doc, "seq");
-	int ok = json_is_integer(s) && (uint64_t)json_integer_value(s) == seq;
+	int ok = entry_seq(entry, len) == (int64_t)seq;
 
-	json_decref(doc);
 	merkle_leaf_hash(leaf_out, entry, len);
 	if (!ok)
 		return err_set(ERR_CORRUPT, "audit entry %llu is not the entry with that sequence "
