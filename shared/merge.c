@@ -1,6 +1,7 @@
 /* shared/merge.c - the deterministic three-way merge of case trees (DESIGN.md section 4). */
 #include "merge.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,9 @@ struct merge_ctx {
 	struct list result; /* the merged tree's files, in path order */
 	struct list kept;   /* conflict versions to add to it */
 	size_t text_merges;
+	/* paths some commit of ours' / theirs' side changed since the base, even if the last one
+	 * set them back to the base's value (NULL: judge by the final values alone) */
+	const struct list *touched_ours, *touched_theirs;
 };
 
 /* ---- flattened trees -------------------------------------------------------------------- */
@@ -296,15 +300,27 @@ out:
 }
 
 /* Apply the rules of merge.h to one path; base `b`, ours `o`, theirs `t` (NULL: absent). */
+/*
+ * Whether a side changed a path: its final value differs from the base's, or one of its
+ * commits wrote the path (a value set back to the base's is a value someone chose: HQ setting a
+ * status back to "intake" while an office set "review" must not vanish).
+ */
+static int changed(const struct list *touched, const struct entry *x, const struct entry *b)
+{
+	const char *path = (x ? x : b)->path;
+
+	return !same(x, b) || (touched && list_find(touched, path));
+}
+
 static int decide(struct merge_ctx *m, const struct entry *b, const struct entry *o,
 	const struct entry *t)
 {
 	const struct entry *keep = NULL;
 	int error = 0;
 
-	if (same(o, t) || same(t, b)) /* nobody or only ours changed it, or both alike */
+	if (same(o, t) || !changed(m->touched_theirs, t, b)) /* alike, or only ours changed it */
 		keep = o;
-	else if (same(o, b)) /* only theirs changed it */
+	else if (!changed(m->touched_ours, o, b)) /* only theirs changed it */
 		keep = t;
 	else if (!o || !t) /* modified against deleted: the modification */
 		keep = o ? o : t;
@@ -432,9 +448,23 @@ static int write_tree(git_oid *out, git_repository *repo, const struct list *l)
 	return rc < 0 ? odb_git_error(rc, "cannot write the merged case tree") : 0;
 }
 
+static int merge_trees_touched(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_out,
+	git_repository *repo, const git_oid *base, const git_oid *ours, const git_oid *theirs,
+	const git_oid *theirs_commit, const char *theirs_author, const struct list *touched_ours,
+	const struct list *touched_theirs);
+
 int merge_trees(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_out,
 	git_repository *repo, const git_oid *base, const git_oid *ours, const git_oid *theirs,
 	const git_oid *theirs_commit, const char *theirs_author)
+{
+	return merge_trees_touched(tree_out, conflicts_out, text_merges_out, repo, base, ours,
+		theirs, theirs_commit, theirs_author, NULL, NULL);
+}
+
+static int merge_trees_touched(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_out,
+	git_repository *repo, const git_oid *base, const git_oid *ours, const git_oid *theirs,
+	const git_oid *theirs_commit, const char *theirs_author, const struct list *touched_ours,
+	const struct list *touched_theirs)
 {
 	struct merge_ctx m;
 	struct list lb = {NULL, 0, 0}, lo = {NULL, 0, 0}, lt = {NULL, 0, 0};
@@ -446,6 +476,8 @@ int merge_trees(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_ou
 	m.repo = repo;
 	m.theirs_commit = theirs_commit;
 	m.theirs_author = theirs_author;
+	m.touched_ours = touched_ours;
+	m.touched_theirs = touched_theirs;
 	if (!repo || !ours || !theirs || !theirs_commit || !theirs_author ||
 		strchr(theirs_author, '\n')) {
 		error = err_set(ERR_INVALID, "merge_trees: missing or malformed argument");
@@ -595,8 +627,8 @@ out:
 }
 
 /* The tree of the merge base of `o` and `t` into *base; *has_base 0 when there is none. */
-static int base_tree(git_oid *base, int *has_base, git_repository *repo, const git_commit *o,
-	const git_commit *t)
+static int base_tree(git_oid *base, git_oid *base_commit, int *has_base, git_repository *repo,
+	const git_commit *o, const git_commit *t)
 {
 	git_commit *c = NULL;
 	git_oid id;
@@ -613,9 +645,110 @@ static int base_tree(git_oid *base, int *has_base, git_repository *repo, const g
 		goto out;
 	}
 	git_oid_cpy(base, git_commit_tree_id(c));
+	git_oid_cpy(base_commit, &id);
 	*has_base = 1;
 out:
 	git_commit_free(c);
+	return error;
+}
+
+/* The files under `prefix` where trees `a` and `b` differ (either may be NULL: empty). */
+static int diff_paths(struct list *out, git_repository *repo, git_tree *a, git_tree *b,
+	const char *prefix, int depth);
+
+static int diff_entry(struct list *out, git_repository *repo, const git_tree_entry *ea,
+	const git_tree_entry *eb, const char *prefix, int depth)
+{
+	const git_tree_entry *e = ea ? ea : eb;
+	git_tree *sa = NULL, *sb = NULL;
+	char sub[MERGE_PATH_MAX];
+	int rc = 0, error = 0;
+
+	if (ea && eb && git_oid_equal(git_tree_entry_id(ea), git_tree_entry_id(eb)))
+		return 0;
+	if ((ea && git_tree_entry_type(ea) == GIT_OBJECT_BLOB) ||
+		(eb && git_tree_entry_type(eb) == GIT_OBJECT_BLOB))
+		error = list_push(out, prefix, git_tree_entry_name(e), git_tree_entry_id(e),
+			GIT_FILEMODE_BLOB);
+	if (ea && git_tree_entry_type(ea) == GIT_OBJECT_TREE)
+		rc = git_tree_lookup(&sa, repo, git_tree_entry_id(ea));
+	if (rc >= 0 && eb && git_tree_entry_type(eb) == GIT_OBJECT_TREE)
+		rc = git_tree_lookup(&sb, repo, git_tree_entry_id(eb));
+	if (rc < 0)
+		error = odb_git_error(rc, "cannot read a case tree");
+	if (!error && (sa || sb)) {
+		snprintf(sub, sizeof(sub), "%s%s/", prefix, git_tree_entry_name(e));
+		error = diff_paths(out, repo, sa, sb, sub, depth + 1);
+	}
+	git_tree_free(sa);
+	git_tree_free(sb);
+	return error;
+}
+
+static int diff_paths(struct list *out, git_repository *repo, git_tree *a, git_tree *b,
+	const char *prefix, int depth)
+{
+	size_t i;
+	int error = 0;
+
+	if (depth > 16)
+		return err_set(ERR_CORRUPT, "a case tree is nested too deep");
+	for (i = 0; !error && a && i < git_tree_entrycount(a); i++) {
+		const git_tree_entry *ea = git_tree_entry_byindex(a, i);
+
+		error = diff_entry(out, repo, ea, b ? git_tree_entry_byname(b, git_tree_entry_name(ea))
+						   : NULL, prefix, depth);
+	}
+	for (i = 0; !error && b && i < git_tree_entrycount(b); i++) {
+		const git_tree_entry *eb = git_tree_entry_byindex(b, i);
+
+		if (!a || !git_tree_entry_byname(a, git_tree_entry_name(eb)))
+			error = diff_entry(out, repo, NULL, eb, prefix, depth);
+	}
+	return error;
+}
+
+/*
+ * Every file path some commit between `base` (NULL: the beginning) and `head` changed against
+ * its first parent, sorted.  A merge commit on the way counts what it brought in, which can
+ * only turn a silent choice into a kept conflict, never lose one.
+ */
+static int touched_paths(struct list *out, git_repository *repo, const git_oid *head,
+	const git_oid *base)
+{
+	git_revwalk *walk = NULL;
+	git_commit *c = NULL, *p = NULL;
+	git_tree *tree = NULL, *ptree = NULL;
+	git_oid id;
+	int rc, error = 0;
+
+	rc = git_revwalk_new(&walk, repo);
+	if (rc >= 0)
+		rc = git_revwalk_push(walk, head);
+	if (rc >= 0 && base)
+		rc = git_revwalk_hide(walk, base);
+	while (rc >= 0 && !error && (rc = git_revwalk_next(&id, walk)) == 0) {
+		rc = git_commit_lookup(&c, repo, &id);
+		if (rc >= 0)
+			rc = git_commit_tree(&tree, c);
+		if (rc >= 0 && git_commit_parentcount(c) > 0)
+			rc = git_commit_parent(&p, c, 0);
+		if (rc >= 0 && p)
+			rc = git_commit_tree(&ptree, p);
+		if (rc >= 0)
+			error = diff_paths(out, repo, tree, ptree, "", 0);
+		git_tree_free(ptree);
+		git_tree_free(tree);
+		git_commit_free(p);
+		git_commit_free(c);
+		ptree = tree = NULL;
+		p = c = NULL;
+	}
+	if (!error && rc != GIT_ITEROVER && rc < 0)
+		error = odb_git_error(rc, "cannot walk a case history");
+	git_revwalk_free(walk);
+	if (!error && out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
 	return error;
 }
 
@@ -624,7 +757,8 @@ static int merge_diverged(struct merge_result *r, git_repository *repo, const ch
 	const git_commit *o, const git_commit *t, const struct casefile_author *merger)
 {
 	struct buf author = BUF_INIT(3 * SCHEMA_USER_MAX + 64);
-	git_oid base, tree;
+	struct list touched_o = {NULL, 0, 0}, touched_t = {NULL, 0, 0};
+	git_oid base, base_commit, tree;
 	int has_base = 0, error;
 
 	error = check_case(repo, o, case_id);
@@ -633,13 +767,19 @@ static int merge_diverged(struct merge_result *r, git_repository *repo, const ch
 	if (!error)
 		error = author_of(&author, t);
 	if (!error)
-		error = base_tree(&base, &has_base, repo, o, t);
+		error = base_tree(&base, &base_commit, &has_base, repo, o, t);
 	if (!error)
-		error = merge_trees(&tree, &r->conflicts, &r->text_merges, repo,
+		error = touched_paths(&touched_o, repo, git_commit_id(o), has_base ? &base_commit : NULL);
+	if (!error)
+		error = touched_paths(&touched_t, repo, git_commit_id(t), has_base ? &base_commit : NULL);
+	if (!error)
+		error = merge_trees_touched(&tree, &r->conflicts, &r->text_merges, repo,
 			has_base ? &base : NULL, git_commit_tree_id(o), git_commit_tree_id(t),
-			git_commit_id(t), author.ptr);
+			git_commit_id(t), author.ptr, &touched_o, &touched_t);
 	if (!error)
 		error = write_merge(&r->head, repo, &tree, o, t, merger);
+	list_release(&touched_o);
+	list_release(&touched_t);
 	buf_release(&author);
 	return error;
 }

@@ -5,7 +5,9 @@
  * same tree everywhere.
  *
  * "Ours" is always the version that reached the server first (the server head) and stays in
- * place; "theirs" is the other one.  Per file path of the flattened trees:
+ * place; "theirs" is the other one.  A side changed a path if its final value differs from the
+ * base's or (in merge_commits) one of its commits since the base wrote it: a value set back to
+ * the base's is still a value someone chose.  Per file path of the flattened trees:
  *   - changed on one side only (added, modified or deleted): that side's version;
  *   - changed identically on both sides: that version;
  *   - a text file (narrative.md, allegations/<id>/narrative.md) changed on both sides: a

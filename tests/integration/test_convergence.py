@@ -188,13 +188,13 @@ class Convergence(unittest.TestCase):
             self.fail("%d failing seed(s) (rerun one with FIELDSYNC_SEED=N):\n\n%s" %
                       (len(failures), "\n\n".join(failures)))
 
-    @unittest.expectedFailure  # reported: shared/merge.c sees a value set back as "unchanged"
     def test_value_set_back_meets_a_concurrent_edit(self):
         """HQ sets a status back to its earlier value while a device changes it concurrently.
 
-        The merge compares each path with the merge base only, so HQ's deliberate value
-        (equal to the base's) counts as "no change" and the device's value replaces it with
-        no conflict kept: HQ's value reached the server first and is silently lost.
+        HQ's deliberate value equals the merge base's; judged by final values alone it would
+        count as "no change" and the device's value would replace it with no conflict kept.
+        The merge also asks which paths each side's commits wrote, so HQ's value (first at
+        the server) stays and the device's is kept as a conflict.
         """
         e1, e2, hq = self.actors["e1"].node, self.actors["e2"].node, self.actors["HQ"]
         cid = e1.new_case("Set back", "ethics")  # status starts as "intake"
