@@ -190,6 +190,12 @@ class EnrollEdges(fstest.NodeTest):
     def server_audit(self):
         return self.hq.ok("--json", "audit", "log").json()["entries"]
 
+    def test_no_field_office_may_be_called_hq(self):
+        # a device of an office "HQ" would look like headquarters to the sync routes
+        r = self.hq.run("office", "add", "HQ", "--name", "Not headquarters")
+        self.assertFails(r, 1, "headquarters")
+        self.assertEqual(self.hq.ok("--json", "office", "list").json()["offices"], [])
+
     def test_server_chooses_the_subject(self):
         token = self.hq.token("ELP", "El Paso")
         self.hq.token("SDG", "San Diego")
