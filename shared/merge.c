@@ -305,10 +305,9 @@ out:
  * commits wrote the path (a value set back to the base's is a value someone chose: HQ setting a
  * status back to "intake" while an office set "review" must not vanish).
  */
-static int changed(const struct list *touched, const struct entry *x, const struct entry *b)
+static int changed(const struct list *touched, const struct entry *x, const struct entry *b,
+	const char *path)
 {
-	const char *path = (x ? x : b)->path;
-
 	return !same(x, b) || (touched && list_find(touched, path));
 }
 
@@ -316,11 +315,12 @@ static int decide(struct merge_ctx *m, const struct entry *b, const struct entry
 	const struct entry *t)
 {
 	const struct entry *keep = NULL;
+	const char *path = (b ? b : o ? o : t)->path; /* join calls with at least one */
 	int error = 0;
 
-	if (same(o, t) || !changed(m->touched_theirs, t, b)) /* alike, or only ours changed it */
+	if (same(o, t) || !changed(m->touched_theirs, t, b, path)) /* alike, or only ours did */
 		keep = o;
-	else if (!changed(m->touched_ours, o, b)) /* only theirs changed it */
+	else if (!changed(m->touched_ours, o, b, path)) /* only theirs changed it */
 		keep = t;
 	else if (!o || !t) /* modified against deleted: the modification */
 		keep = o ? o : t;
