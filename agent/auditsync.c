@@ -162,7 +162,9 @@ static int post(struct buf *resp, struct net *net, const char *base_url, const s
 	if (!error)
 		error = net_call(&status, resp, net, url.ptr, "POST", "application/json", body->ptr,
 			body->len);
-	if (!error && (status == 409 || status == 403 || status == 401))
+	if (!error && status == 422)
+		error = err_set(ERR_CONFLICT, "%s", net_error_text(resp));
+	else if (!error && (status == 409 || status == 403 || status == 401))
 		error = err_set(ERR_AUTH, "HQ refused this device's audit trail: %s",
 			net_error_text(resp));
 	else if (!error && status != 200)
@@ -172,41 +174,14 @@ static int post(struct buf *resp, struct net *net, const char *base_url, const s
 	return error;
 }
 
-/* How much of this device's trail HQ holds in its current epoch. */
-static int hq_state(uint64_t *size, struct net *net, const char *base_url)
-{
-	struct buf url = BUF_INIT(4096), resp = BUF_INIT(4096);
-	json_t *doc = NULL;
-	long status = 0;
-	int error = buf_printf(&url, "%s/v1/audit/state", base_url);
-
-	if (!error)
-		error = net_call(&status, &resp, net, url.ptr, "GET", NULL, NULL, 0);
-	if (!error && (status == 403 || status == 401))
-		error = err_set(ERR_AUTH, "HQ refused this device: %s", net_error_text(&resp));
-	else if (!error && status != 200)
-		error = err_set(ERR_IO, "HQ answered %ld: %s", status, net_error_text(&resp));
-	if (!error) {
-		doc = json_loadb(resp.ptr, resp.len, 0, NULL);
-		if (!json_is_integer(json_object_get(doc, "size")))
-			error = err_set(ERR_INVALID, "HQ's audit state is malformed");
-		else
-			*size = (uint64_t)json_integer_value(json_object_get(doc, "size"));
-	}
-	json_decref(doc);
-	buf_release(&url);
-	buf_release(&resp);
-	return error;
-}
-
 int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char *base_url,
 	const struct buf *key, const struct buf *cert, const struct buf *ca)
 {
 	struct buf leaves = BUF_INIT((size_t)1 << 36), body = BUF_INIT(64u * 1024 * 1024);
 	struct buf resp = BUF_INIT(64 * 1024);
 	struct upload u;
-	uint64_t count = 0, hq_size = 0;
-	int error;
+	uint64_t count = 0;
+	int restarted = 0, error;
 
 	(void)cert;
 	memset(&u, 0, sizeof(u));
@@ -217,11 +192,7 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 	error = checkpoint_own_leaves(&leaves, &count, n->store);
 	if (!error)
 		error = last_receipt(&u.m, n);
-	if (!error)
-		error = hq_state(&hq_size, net, base_url);
-	/* HQ holds nothing of this trail (a new epoch after a release): everything goes again */
-	if (!error && hq_size == 0)
-		u.m = 0;
+
 	if (!error && u.m > count)
 		error = err_set(ERR_CORRUPT, "this device's audit log has %llu entries but HQ "
 					     "countersigned %llu: the log was truncated",
@@ -235,6 +206,13 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 		error = upload_body(&body, &u, n, (const uint8_t *)leaves.ptr, key);
 		if (!error)
 			error = post(&resp, net, base_url, &body);
+		/* HQ holds nothing of this trail (a new epoch after a release): all of it again */
+		if (error == ERR_CONFLICT && u.m > 0 && !restarted) {
+			restarted = 1;
+			u.m = 0;
+			error = 0;
+			continue;
+		}
 		if (!error)
 			error = keep_receipt(n, &u, &resp, ca);
 		if (!error) {

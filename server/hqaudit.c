@@ -249,6 +249,9 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 			"the device's audit log has %llu entries but HQ countersigned %llu: an older "
 			"copy of its database was restored or the log was truncated",
 			(unsigned long long)u->size, (unsigned long long)h->signed_at);
+	if (u->from > 0 && h->count == 0)
+		return err_set(ERR_CONFLICT, "HQ holds no entry of this device's trail yet (a new "
+					     "epoch after a release): upload from entry 0");
 	if (u->from > h->count)
 		return err_set(ERR_INVALID, "the upload starts at entry %llu; HQ holds %llu",
 			(unsigned long long)u->from, (unsigned long long)h->count);
@@ -479,8 +482,11 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 			alert(n, peer, reason);
 		else
 			node_audit_failure(n, "audit.upload", peer->device, error);
-		*status = error == ERR_AUTH ? 409 : error == ERR_INVALID ? 400 : 500;
-		error = json_out(out, json_pack("{s:s}", "error", reason));
+		*status = error == ERR_AUTH ? 409 : error == ERR_INVALID ? 400
+			  : error == ERR_CONFLICT ? 422 : 500;
+		error = json_out(out, error == ERR_CONFLICT
+					      ? json_pack("{s:s, s:i}", "error", reason, "restart_from", 0)
+					      : json_pack("{s:s}", "error", reason));
 	} else {
 		*status = 200;
 	}

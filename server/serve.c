@@ -325,7 +325,11 @@ static int read_request(struct http_reader *r, mbedtls_ssl_context *ssl, struct 
 		if (rc <= 0)
 			return rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ? ERR_NOTFOUND
 										   : ERR_IO;
-		if (buf_put(pending, chunk, (size_t)rc))
+		/* straight to the parser; only what it leaves (a next pipelined request) waits */
+		error = http_reader_feed(&used, r, (const char *)chunk, (size_t)rc);
+		if (error)
+			return error;
+		if (used < (size_t)rc && buf_put(pending, chunk + used, (size_t)rc - used))
 			return ERR_TOOBIG;
 	}
 	return 0;

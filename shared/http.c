@@ -90,6 +90,10 @@ static int on_headers_complete(http_parser *p)
 	}
 	if (p->content_length != ULLONG_MAX && p->content_length > q->body.max)
 		return fail(p, ERR_TOOBIG, "request body larger than the limit");
+	/* room for the announced body at once (it is within the cap): no copies while it grows */
+	if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
+		buf_grow(&q->body, (size_t)p->content_length))
+		return fail(p, ERR_NOMEM, "out of memory for the request body");
 	snprintf(q->method, sizeof(q->method), "%s", http_method_str((enum http_method)p->method));
 	q->keep_alive = http_should_keep_alive(p);
 	return 0;
