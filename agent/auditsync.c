@@ -8,19 +8,27 @@
 #include "checkpoint.h"
 #include "crypto.h"
 
-static int last_receipt(uint64_t *m, struct node *n)
+/* The newest receipt's size and, if kept, the tree's frontier at that size. */
+static int last_receipt(uint64_t *m, int *has_frontier, struct merkle_frontier *f, struct node *n)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store, "SELECT max(size) FROM audit_receipts");
+	int rc, error = store_prepare(&st, n->store,
+		"SELECT size, frontier FROM audit_receipts ORDER BY size DESC LIMIT 1");
 
 	*m = 0;
+	*has_frontier = 0;
 	if (error)
 		return error;
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*m = (uint64_t)sqlite3_column_int64(st, 0);
-	else
+		*has_frontier = sqlite3_column_type(st, 1) == SQLITE_BLOB &&
+				merkle_frontier_decode(f, sqlite3_column_blob(st, 1),
+					(size_t)sqlite3_column_bytes(st, 1)) == 0 &&
+				f->size == *m;
+	} else if (rc != SQLITE_DONE) {
 		error = store_error(n->store, "cannot read receipts");
+	}
 	sqlite3_finalize(st);
 	return error;
 }
@@ -47,24 +55,32 @@ static int entries_json(json_t *list, struct node *n, uint64_t from, uint64_t to
 /* One checkpoint to upload: size t over the first t leaves, extending the receipt at m. */
 struct upload {
 	uint64_t m, t;
+	struct merkle_frontier f;    /* the tree at m */
+	struct merkle_frontier next; /* ...and at t */
 	uint8_t root[MERKLE_HASH_LEN];
 	char time[HLC_STR_MAX];
 	char origin[64];
 	struct buf sig, proof;
 };
 
-static int upload_body(struct buf *out, struct upload *u, struct node *n, const uint8_t *leaves,
+static int upload_body(struct buf *out, struct upload *u, struct node *n, const uint8_t *added,
 	const struct buf *key)
 {
 	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX);
 	json_t *entries = json_array(), *doc = NULL;
 	char root[2 * MERKLE_HASH_LEN + 1], *sig = NULL, *proof = NULL, *text = NULL;
+	uint64_t i;
 	int error;
 
 	hlc_iso8601(u->time, hlc_now_ms());
-	error = merkle_root(u->root, leaves, u->t);
-	if (!error && u->m)
-		error = merkle_consistency_proof(&u->proof, leaves, u->m, u->t);
+	/* only the leaves added since the receipt: the frontier stands for all the older ones */
+	u->next = u->f;
+	for (i = u->m; i < u->t; i++)
+		merkle_frontier_add(&u->next, added + (i - u->m) * MERKLE_HASH_LEN);
+	merkle_frontier_root(u->root, &u->next);
+	error = 0;
+	if (u->m)
+		error = merkle_consistency_proof_frontier(&u->proof, &u->f, added, u->t);
 	if (!error)
 		error = checkpoint_message(&msg, "checkpoint", u->origin, u->t, u->root, u->time);
 	if (!error)
@@ -98,6 +114,7 @@ static int upload_body(struct buf *out, struct upload *u, struct node *n, const 
 static int keep_receipt(struct node *n, const struct upload *u, const struct buf *resp,
 	const struct buf *ca)
 {
+	struct buf frontier = BUF_INIT(8 + 64 * MERKLE_HASH_LEN);
 	json_t *doc = json_loadb(resp->ptr ? resp->ptr : "", resp->len, 0, NULL);
 	const char *sig_hex = json_string_value(json_object_get(doc, "signature"));
 	const char *cert_hex = json_string_value(json_object_get(doc, "server_cert"));
@@ -111,6 +128,8 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 		(uint64_t)json_integer_value(json_object_get(doc, "size")) != u->t ||
 		crypto_unhex(sig, siglen, sig_hex) || crypto_unhex(cert, certlen, cert_hex))
 		error = err_set(ERR_INVALID, "HQ's audit receipt is malformed");
+	if (!error)
+		error = merkle_frontier_encode(&frontier, &u->next);
 	if (!error)
 		error = checkpoint_message(&msg, "receipt", u->origin, u->t, u->root, u->time);
 	if (!error)
@@ -133,14 +152,15 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 	}
 	if (!error)
 		error = store_prepare(&st, n->store,
-			"INSERT OR REPLACE INTO audit_receipts(size, root, time, signature, server_cert)"
-			" VALUES (?, ?, ?, ?, ?)");
+			"INSERT OR REPLACE INTO audit_receipts(size, root, time, signature, server_cert,"
+			" frontier) VALUES (?, ?, ?, ?, ?, ?)");
 	if (!error) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->t);
 		sqlite3_bind_blob(st, 2, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, u->time, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, sig, (int)siglen, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 5, cert, (int)certlen, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 6, frontier.ptr, (int)frontier.len, SQLITE_STATIC);
 		error = store_step_done(n->store, st);
 		sqlite3_finalize(st);
 	}
@@ -148,6 +168,7 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 		error = store_commit(n->store);
 	else
 		store_rollback(n->store);
+	buf_release(&frontier);
 	buf_release(&msg);
 	json_decref(doc);
 	return error;
@@ -174,13 +195,47 @@ static int post(struct buf *resp, struct net *net, const char *base_url, const s
 	return error;
 }
 
+/*
+ * The entries from the newest receipt on, and the tree's frontier there: with a kept frontier
+ * only the new leaves are read (a sync's cost follows what happened since, not the log's size).
+ */
+static int load_from_receipt(struct buf *leaves, uint64_t *count, struct upload *u,
+	struct node *n, int from_start)
+{
+	uint64_t i;
+	int has_frontier = 0, error = 0;
+
+	buf_reset(leaves);
+	merkle_frontier_init(&u->f);
+	u->m = 0;
+	if (!from_start)
+		error = last_receipt(&u->m, &has_frontier, &u->f, n);
+	if (!error && u->m && !has_frontier) { /* a receipt from before frontiers were kept */
+		error = checkpoint_own_leaves_from(leaves, count, n->store, 0);
+		for (i = 0; !error && i < u->m && i < *count; i++)
+			merkle_frontier_add(&u->f, (const uint8_t *)leaves->ptr + i * MERKLE_HASH_LEN);
+		if (!error && *count >= u->m)
+			memmove(leaves->ptr, leaves->ptr + u->m * MERKLE_HASH_LEN,
+				leaves->len - u->m * MERKLE_HASH_LEN);
+		if (!error && *count >= u->m)
+			leaves->len -= u->m * MERKLE_HASH_LEN;
+	} else if (!error) {
+		error = checkpoint_own_leaves_from(leaves, count, n->store, u->m);
+	}
+	if (!error && u->m > *count)
+		error = err_set(ERR_CORRUPT, "this device's audit log has %llu entries but HQ "
+					     "countersigned %llu: the log was truncated",
+			(unsigned long long)*count, (unsigned long long)u->m);
+	return error;
+}
+
 int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char *base_url,
 	const struct buf *key, const struct buf *cert, const struct buf *ca)
 {
 	struct buf leaves = BUF_INIT((size_t)1 << 36), body = BUF_INIT(64u * 1024 * 1024);
 	struct buf resp = BUF_INIT(64 * 1024);
 	struct upload u;
-	uint64_t count = 0;
+	uint64_t count = 0, base;
 	int restarted = 0, error;
 
 	(void)cert;
@@ -189,28 +244,23 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 	buf_init(&u.proof, MERKLE_MAX_PROOF * MERKLE_HASH_LEN);
 	snprintf(u.origin, sizeof(u.origin), "%s/%s", n->office, n->device);
 	*uploaded = 0;
-	error = checkpoint_own_leaves(&leaves, &count, n->store);
-	if (!error)
-		error = last_receipt(&u.m, n);
-
-	if (!error && u.m > count)
-		error = err_set(ERR_CORRUPT, "this device's audit log has %llu entries but HQ "
-					     "countersigned %llu: the log was truncated",
-			(unsigned long long)count, (unsigned long long)u.m);
+	error = load_from_receipt(&leaves, &count, &u, n, 0);
+	base = u.m; /* leaves holds entries base.. */
 	while (!error && u.m < count) {
 		u.t = count - u.m > AUDITSYNC_BATCH ? u.m + AUDITSYNC_BATCH : count;
 		buf_reset(&body);
 		buf_reset(&resp);
 		buf_reset(&u.sig);
 		buf_reset(&u.proof);
-		error = upload_body(&body, &u, n, (const uint8_t *)leaves.ptr, key);
+		error = upload_body(&body, &u, n,
+			(const uint8_t *)leaves.ptr + (u.m - base) * MERKLE_HASH_LEN, key);
 		if (!error)
 			error = post(&resp, net, base_url, &body);
 		/* HQ holds nothing of this trail (a new epoch after a release): all of it again */
 		if (error == ERR_CONFLICT && u.m > 0 && !restarted) {
 			restarted = 1;
-			u.m = 0;
-			error = 0;
+			error = load_from_receipt(&leaves, &count, &u, n, 1);
+			base = 0;
 			continue;
 		}
 		if (!error)
@@ -218,6 +268,7 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 		if (!error) {
 			*uploaded += (long)(u.t - u.m);
 			u.m = u.t;
+			u.f = u.next;
 		}
 	}
 	buf_release(&leaves);

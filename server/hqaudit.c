@@ -123,11 +123,10 @@ static const char *str_of(json_t *doc, const char *key)
 }
 
 /* Store one new entry after checking it names this device and the expected sequence. */
-static int store_entry(struct node *n, const struct hq_peer *peer, int64_t epoch, uint64_t seq,
-	const char *entry)
+static int store_entry(uint8_t leaf[MERKLE_HASH_LEN], struct node *n, const struct hq_peer *peer,
+	int64_t epoch, uint64_t seq, const char *entry)
 {
 	json_t *doc = json_loads(entry, 0, NULL);
-	uint8_t leaf[MERKLE_HASH_LEN];
 	sqlite3_stmt *st = NULL;
 	int error = trail_check_entry(leaf, (const uint8_t *)entry, strlen(entry), seq, NULL);
 
@@ -195,6 +194,28 @@ static int stored_root(int *found, uint8_t root[MERKLE_HASH_LEN], struct node *n
 	return 0;
 }
 
+/* The frontier HQ kept with the checkpoint of `size`, if any. */
+static int stored_frontier(int *found, struct merkle_frontier *f, struct node *n,
+	const char *device, int64_t epoch, uint64_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_prepare(&st, n->store,
+		"SELECT frontier FROM remote_checkpoints WHERE device = ? AND epoch = ? AND size = ?");
+
+	*found = 0;
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, epoch);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
+		*found = merkle_frontier_decode(f, sqlite3_column_blob(st, 0),
+				 (size_t)sqlite3_column_bytes(st, 0)) == 0 &&
+			 f->size == size;
+	sqlite3_finalize(st);
+	return 0;
+}
+
 /* A parsed upload. */
 struct upload {
 	uint64_t from, size;
@@ -236,13 +257,13 @@ static int parse_upload(struct upload *u, json_t *doc)
  * Everything that makes a trail trustworthy.  ERR_AUTH: a security matter (alert and hold);
  * ERR_INVALID: a malformed request.
  */
-static int check_and_store(struct node *n, const struct hq_peer *peer, const struct upload *u,
-	const struct held *h, const struct buf *ca, const char *origin)
+static int check_and_store(struct merkle_frontier *f, struct node *n, const struct hq_peer *peer,
+	const struct upload *u, const struct held *h, const struct buf *ca, const char *origin)
 {
 	struct buf leaves = BUF_INIT((size_t)1 << 36), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
-	uint8_t root[MERKLE_HASH_LEN], old_root[MERKLE_HASH_LEN];
+	uint8_t root[MERKLE_HASH_LEN], old_root[MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN];
 	uint64_t i;
-	int same = 0, found = 0, error = 0;
+	int same = 0, found = 0, extend = 0, error = 0;
 
 	if (u->size < h->signed_at)
 		return err_set(ERR_AUTH,
@@ -255,6 +276,12 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 	if (u->from > h->count)
 		return err_set(ERR_INVALID, "the upload starts at entry %llu; HQ holds %llu",
 			(unsigned long long)u->from, (unsigned long long)h->count);
+	/* the usual upload continues where the last receipt ended: extend its frontier with the
+	 * new leaves instead of rereading the device's whole trail */
+	merkle_frontier_init(f);
+	if (u->from == h->count && h->count == h->signed_at)
+		error = h->count ? stored_frontier(&extend, f, n, peer->device, h->epoch, h->count)
+				 : (extend = 1, 0);
 	for (i = u->from; !error && i < u->size; i++) {
 		const char *e = json_string_value(json_array_get(u->entries, i - u->from));
 
@@ -269,15 +296,21 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 					"log was changed or an older copy of its database restored",
 					(unsigned long long)i);
 		} else {
-			error = store_entry(n, peer, h->epoch, i, e);
+			error = store_entry(leaf, n, peer, h->epoch, i, e);
+			if (!error && extend)
+				merkle_frontier_add(f, leaf);
 		}
 	}
-	if (!error)
+	if (!error && !extend) {
+		merkle_frontier_init(f);
 		error = device_leaves(&leaves, n, peer->device, h->epoch);
-	if (!error && leaves.len / MERKLE_HASH_LEN < u->size)
-		error = err_set(ERR_INVALID, "HQ holds fewer entries than the checkpoint names");
+		if (!error && leaves.len / MERKLE_HASH_LEN < u->size)
+			error = err_set(ERR_INVALID, "HQ holds fewer entries than the checkpoint names");
+		for (i = 0; !error && i < u->size; i++)
+			merkle_frontier_add(f, (const uint8_t *)leaves.ptr + i * MERKLE_HASH_LEN);
+	}
 	if (!error)
-		error = merkle_root(root, (const uint8_t *)leaves.ptr, u->size);
+		merkle_frontier_root(root, f);
 	if (!error && !crypto_equal(root, u->root, MERKLE_HASH_LEN))
 		error = err_set(ERR_AUTH, "the checkpoint's tree head does not match the entries");
 	if (!error)
@@ -302,8 +335,9 @@ static int check_and_store(struct node *n, const struct hq_peer *peer, const str
 }
 
 static int countersign(struct buf *out, struct node *n, const struct hq_peer *peer,
-	const struct upload *u, const char *origin, int64_t epoch)
+	const struct upload *u, const char *origin, int64_t epoch, const struct merkle_frontier *f)
 {
+	struct buf fb = BUF_INIT(8 + 64 * MERKLE_HASH_LEN);
 	struct buf key = BUF_INIT(8192), cert = BUF_INIT(8192), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
 	struct buf sig = BUF_INIT(CHECKPOINT_SIG_MAX);
 	char root[2 * MERKLE_HASH_LEN + 1], *sig_hex = NULL, *cert_hex = NULL;
@@ -320,10 +354,12 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 	if (!error)
 		error = store_prepare(&st, n->store,
 			"INSERT OR REPLACE INTO remote_checkpoints(device, size, root, time, signature,"
-			" countersignature, epoch) VALUES (?, ?, ?, ?, ?, ?, ?)");
+			" countersignature, epoch, frontier) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!error) {
 		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 7, epoch);
+		if (merkle_frontier_encode(&fb, f) == 0)
+			sqlite3_bind_blob(st, 8, fb.ptr, (int)fb.len, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)u->size);
 		sqlite3_bind_blob(st, 3, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, u->time, -1, SQLITE_STATIC);
@@ -350,6 +386,7 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 	buf_release(&cert);
 	buf_release(&msg);
 	buf_release(&sig);
+	buf_release(&fb);
 	return error;
 }
 
@@ -447,6 +484,7 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	json_t *doc = json_loadb(body ? body : "", len, 0, NULL);
 	struct held h;
 	struct upload u;
+	struct merkle_frontier f;
 	struct buf ca = BUF_INIT(8192);
 	char origin[64], reason[512], detail[160];
 	int error;
@@ -463,11 +501,11 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	if (!error)
 		error = load_held(&h, n, peer->device);
 	if (!error)
-		error = check_and_store(n, peer, &u, &h, &ca, origin);
+		error = check_and_store(&f, n, peer, &u, &h, &ca, origin);
 	if (!error && h.epoch > 0 && h.count == 0)
 		error = note_new_epoch(n, peer->device, h.epoch);
 	if (!error)
-		error = countersign(out, n, peer, &u, origin, h.epoch);
+		error = countersign(out, n, peer, &u, origin, h.epoch, &f);
 	snprintf(detail, sizeof(detail), "entries %llu to %llu, checkpoint at %llu",
 		(unsigned long long)u.from, (unsigned long long)u.size, (unsigned long long)u.size);
 	if (!error)

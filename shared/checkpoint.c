@@ -60,11 +60,18 @@ out:
 
 int checkpoint_own_leaves(struct buf *out, uint64_t *n, struct store *s)
 {
+	return checkpoint_own_leaves_from(out, n, s, 0);
+}
+
+int checkpoint_own_leaves_from(struct buf *out, uint64_t *n, struct store *s, uint64_t from)
+{
 	sqlite3_stmt *st = NULL;
-	uint64_t count = 0;
+	uint64_t count = from;
 	int rc, error;
 
-	error = store_prepare(&st, s, "SELECT seq, leaf FROM audit_log ORDER BY seq");
+	error = store_prepare(&st, s, "SELECT seq, leaf FROM audit_log WHERE seq >= ? ORDER BY seq");
+	if (!error)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
 	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((uint64_t)sqlite3_column_int64(st, 0) != count ||
 			sqlite3_column_bytes(st, 1) != MERKLE_HASH_LEN) {

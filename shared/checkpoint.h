@@ -44,4 +44,7 @@ int checkpoint_verify(const uint8_t *cert, size_t certlen, const uint8_t *ca, si
 /* The leaf hashes of the node's own log in order (n * 32 bytes appended to `out`). */
 int checkpoint_own_leaves(struct buf *out, uint64_t *n, struct store *s) WUR;
 
+/* The same from entry `from` on; *n gets the size of the whole log. */
+int checkpoint_own_leaves_from(struct buf *out, uint64_t *n, struct store *s, uint64_t from) WUR;
+
 #endif

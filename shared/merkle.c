@@ -319,3 +319,134 @@ int merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_m[MERKL
 out:
 	return error;
 }
+
+/* ---- the frontier: a tree of any size in at most 64 hashes -------------------------------- */
+
+void merkle_frontier_init(struct merkle_frontier *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+void merkle_frontier_add(struct merkle_frontier *f, const uint8_t leaf[MERKLE_HASH_LEN])
+{
+	uint64_t i = f->size;
+
+	memcpy(f->hash[f->count++], leaf, LEN);
+	/* leaf number i closes one perfect subtree per trailing one bit of i */
+	for (; i & 1; i >>= 1) {
+		merkle_node_hash(f->hash[f->count - 2], f->hash[f->count - 2], f->hash[f->count - 1]);
+		f->count--;
+	}
+	f->size++;
+}
+
+void merkle_frontier_root(uint8_t out[MERKLE_HASH_LEN], const struct merkle_frontier *f)
+{
+	int i;
+
+	if (f->count == 0) {
+		crypto_sha256(out, NULL, 0);
+		return;
+	}
+	memcpy(out, f->hash[f->count - 1], LEN);
+	for (i = f->count - 2; i >= 0; i--)
+		merkle_node_hash(out, f->hash[i], out);
+}
+
+int merkle_frontier_encode(struct buf *out, const struct merkle_frontier *f)
+{
+	uint8_t size[8];
+	int k;
+
+	for (k = 0; k < 8; k++)
+		size[k] = (uint8_t)(f->size >> (56 - 8 * k));
+	if (buf_put(out, size, 8) || buf_put(out, f->hash, (size_t)f->count * LEN))
+		return err_set(ERR_TOOBIG, "frontier does not fit");
+	return 0;
+}
+
+int merkle_frontier_decode(struct merkle_frontier *f, const uint8_t *data, size_t len)
+{
+	uint64_t size = 0, bits;
+	int k, count = 0;
+
+	if (len < 8)
+		return err_set(ERR_CORRUPT, "a stored frontier is malformed");
+	for (k = 0; k < 8; k++)
+		size = size << 8 | data[k];
+	for (bits = size; bits; bits &= bits - 1)
+		count++;
+	if (len != 8 + (size_t)count * LEN)
+		return err_set(ERR_CORRUPT, "a stored frontier is malformed");
+	merkle_frontier_init(f);
+	f->size = size;
+	f->count = count;
+	memcpy(f->hash, data + 8, (size_t)count * LEN);
+	return 0;
+}
+
+/*
+ * The hash of leaves [lo, lo + n): below the old size m it must be one of the old tree's
+ * frontier subtrees (the only old nodes a consistency proof ever names), at or above m it is
+ * made from the new leaves.
+ */
+static int range_hash(uint8_t out[LEN], const struct merkle_frontier *f, const uint8_t *new_leaves,
+	uint64_t lo, uint64_t n)
+{
+	uint64_t start = 0, width;
+	int i;
+
+	if (lo >= f->size) {
+		subtree_hash(out, new_leaves + (lo - f->size) * LEN, n);
+		return 0;
+	}
+	/* walk the decomposition of f->size: subtree i covers the i-th set bit, largest first */
+	start = 0;
+	for (i = 0; i < f->count; i++) {
+		uint64_t rest = f->size - start;
+
+		width = (uint64_t)1 << (63 - __builtin_clzll(rest));
+		if (start == lo && width == n) {
+			memcpy(out, f->hash[i], LEN);
+			return 0;
+		}
+		start += width;
+	}
+	return err_set(ERR_INVALID, "leaves %" PRIu64 "..%" PRIu64 " are not a subtree the old "
+				    "tree's frontier holds",
+		lo, lo + n);
+}
+
+int merkle_consistency_proof_frontier(struct buf *out, const struct merkle_frontier *f,
+	const uint8_t *new_leaves, uint64_t n)
+{
+	uint8_t path[MERKLE_MAX_PROOF * LEN];
+	size_t pos = sizeof(path);
+	uint64_t lo = 0, old = f->size, size = n, k;
+	int whole = 1, error = 0;
+
+	if (old == 0 || old > n || (n > old && !new_leaves))
+		return err_set(ERR_INVALID, "no consistency proof from tree size %" PRIu64 " to %" PRIu64,
+			old, n);
+	while (!error && old != size) {
+		k = split_point(size);
+		pos -= LEN;
+		if (old <= k) {
+			error = range_hash(path + pos, f, new_leaves, lo + k, size - k);
+			size = k;
+		} else {
+			error = range_hash(path + pos, f, new_leaves, lo, k);
+			lo += k;
+			old -= k;
+			size -= k;
+			whole = 0;
+		}
+	}
+	if (!error && !whole) {
+		pos -= LEN;
+		error = range_hash(path + pos, f, new_leaves, lo, size);
+	}
+	if (!error)
+		error = buf_put(out, path + pos, sizeof(path) - pos);
+	return error;
+}

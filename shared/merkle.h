@@ -90,4 +90,31 @@ int merkle_consistency_proof(struct buf *out, const uint8_t *leaves, uint64_t m,
 int merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_m[MERKLE_HASH_LEN],
 	const uint8_t root_n[MERKLE_HASH_LEN], const uint8_t *proof, size_t proof_len) WUR;
 
+/*
+ * The frontier of a tree: the hashes of its perfect subtrees, one per set bit of its size,
+ * largest first.  It gives the head of the tree and extends by one leaf at a time, so a log
+ * that keeps the frontier of its last checkpoint never rereads its old leaves.
+ */
+struct merkle_frontier {
+	uint64_t size;
+	int count;
+	uint8_t hash[64][MERKLE_HASH_LEN];
+};
+
+void merkle_frontier_init(struct merkle_frontier *f);
+void merkle_frontier_add(struct merkle_frontier *f, const uint8_t leaf[MERKLE_HASH_LEN]);
+void merkle_frontier_root(uint8_t out[MERKLE_HASH_LEN], const struct merkle_frontier *f);
+
+/* Stored form: the size (8 bytes, big-endian) and the hashes.  ERR_CORRUPT when malformed. */
+int merkle_frontier_encode(struct buf *out, const struct merkle_frontier *f) WUR;
+int merkle_frontier_decode(struct merkle_frontier *f, const uint8_t *data, size_t len) WUR;
+
+/*
+ * The same proof as merkle_consistency_proof() from the old tree (its frontier `f`, size m) to
+ * the tree of n leaves, given only the n - m leaves added since: a consistency proof names
+ * no old node but the old frontier's.  ERR_INVALID as for merkle_consistency_proof().
+ */
+int merkle_consistency_proof_frontier(struct buf *out, const struct merkle_frontier *f,
+	const uint8_t *new_leaves, uint64_t n) WUR;
+
 #endif

@@ -94,8 +94,10 @@ static const char *const migrations[] = {
 	/* every node: the signed checkpoints of its own log and HQ's receipts for them */
 	"CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
 	"  time TEXT NOT NULL, signature BLOB NOT NULL);"
+	/* (frontier: the tree's perfect subtrees at that size, so the next upload reads only the
+	 * entries added since) */
 	"CREATE TABLE audit_receipts (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
-	"  time TEXT NOT NULL, signature BLOB NOT NULL, server_cert BLOB NOT NULL);"
+	"  time TEXT NOT NULL, signature BLOB NOT NULL, server_cert BLOB NOT NULL, frontier BLOB);"
 	/* server: every device's uploaded entries, append-only like the node's own log */
 	/* (a released device starts a new epoch: its earlier trail stays as it was) */
 	"CREATE TABLE remote_audit (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
@@ -114,7 +116,8 @@ static const char *const migrations[] = {
 	/* server: each device checkpoint it verified and countersigned */
 	"CREATE TABLE remote_checkpoints (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
 	"  size INTEGER NOT NULL, root BLOB NOT NULL, time TEXT NOT NULL, signature BLOB NOT NULL,"
-	"  countersignature BLOB NOT NULL, PRIMARY KEY (device, epoch, size)) WITHOUT ROWID;"
+	"  countersignature BLOB NOT NULL, frontier BLOB, PRIMARY KEY (device, epoch, size))"
+	"  WITHOUT ROWID;"
 	/* server: a device whose trail failed verification is held until an admin looks; its
 	 * release starts a new epoch of its trail */
 	"ALTER TABLE devices ADD COLUMN held TEXT;"

@@ -607,6 +607,46 @@ static void test_verifier_arguments(void **state)
 
 /* ---- scale --------------------------------------------------------------------------------- */
 
+/* The frontier gives every prefix's head, survives its stored form, and makes the same
+ * consistency proofs from the old frontier and the new leaves alone, for every pair. */
+static void test_frontier_heads_and_proofs(void **state)
+{
+	uint8_t *d = make_leaves(MAX_N);
+	uint64_t m, n, i;
+
+	(void)state;
+	for (m = 1; m <= MAX_N; m++) {
+		struct merkle_frontier f, g;
+		struct buf enc = BUF_INIT(4096);
+		uint8_t a[H], b[H];
+
+		merkle_frontier_init(&f);
+		for (i = 0; i < m; i++)
+			merkle_frontier_add(&f, d + i * H);
+		merkle_frontier_root(a, &f);
+		assert_int_equal(merkle_root(b, d, m), 0);
+		assert_memory_equal(a, b, H);
+		assert_int_equal(merkle_frontier_encode(&enc, &f), 0);
+		assert_int_equal(merkle_frontier_decode(&g, (uint8_t *)enc.ptr, enc.len), 0);
+		merkle_frontier_root(b, &g);
+		assert_memory_equal(a, b, H);
+		assert_int_not_equal(merkle_frontier_decode(&g, (uint8_t *)enc.ptr, enc.len - 1), 0);
+		buf_release(&enc);
+		for (n = m; n <= MAX_N; n++) {
+			struct buf want = BUF_INIT(4096), got = BUF_INIT(4096);
+
+			assert_int_equal(merkle_consistency_proof(&want, d, m, n), 0);
+			assert_int_equal(merkle_consistency_proof_frontier(&got, &f, d + m * H, n), 0);
+			assert_int_equal(got.len, want.len);
+			if (want.len)
+				assert_memory_equal(got.ptr, want.ptr, want.len);
+			buf_release(&want);
+			buf_release(&got);
+		}
+	}
+	free(d);
+}
+
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -664,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_consistency_rejects_spoiled),
 		cmocka_unit_test(test_generator_arguments),
 		cmocka_unit_test(test_verifier_arguments),
+		cmocka_unit_test(test_frontier_heads_and_proofs),
 		cmocka_unit_test(test_million_leaves),
 	};
 
