@@ -84,9 +84,11 @@ static int load_held(struct held *h, struct node *n, const char *device)
 		sqlite3_finalize(st);
 	}
 	if (!error)
+		/* entries are dense from 0: the last sequence number is an index lookup where
+		 * count(*) would read the whole trail */
 		error = int64_query(&h->count, n,
-			"SELECT count(*) FROM remote_audit WHERE device = ? AND epoch = ?", device,
-			h->epoch);
+			"SELECT coalesce(max(seq) + 1, 0) FROM remote_audit WHERE device = ? AND epoch = ?",
+			device, h->epoch);
 	if (!error)
 		error = int64_query(&h->signed_at, n,
 			"SELECT coalesce(max(size), 0) FROM remote_checkpoints WHERE device = ?"
