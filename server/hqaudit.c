@@ -392,25 +392,6 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 	return error;
 }
 
-int hq_audit_state(int *status, struct buf *out, struct node *n, const struct hq_peer *peer)
-{
-	struct held h;
-	int error;
-
-	memset(&h, 0, sizeof(h));
-	buf_init(&h.cert, 8192);
-	error = load_held(&h, n, peer->device);
-	if (!error)
-		error = json_out(out, json_pack("{s:I, s:I, s:I}", "epoch", (json_int_t)h.epoch, "size",
-					      (json_int_t)h.count, "countersigned",
-					      (json_int_t)h.signed_at));
-	buf_release(&h.cert);
-	*status = error ? 500 : 200;
-	if (error)
-		error = json_out(out, json_pack("{s:s}", "error", err_msg()));
-	return error;
-}
-
 /*
  * The first upload of a new epoch (after a release): record where the device's trail now
  * departs from the one HQ held before, so the rewrite itself stays on the record.

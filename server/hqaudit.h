@@ -27,9 +27,6 @@
 int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
 	const char *body, size_t len) WUR;
 
-/* GET /v1/audit/state: {"epoch","size","countersigned"} of the device's trail at HQ. */
-int hq_audit_state(int *status, struct buf *out, struct node *n, const struct hq_peer *peer) WUR;
-
 /* The reason a device is held, or "" (held_out has room for 512 bytes). */
 int hq_device_held(char *held_out, size_t size, struct node *n, const char *device) WUR;
 

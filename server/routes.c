@@ -130,8 +130,6 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 	} else if (!strncmp(url, "/v1/sync/changes", 16) && !strcmp(req->method, "GET")) {
 		error = hq_changes(&status, &body, w->node, &peer, query_u64(url, "since", 0),
 			(unsigned)query_u64(url, "limit", HQSYNC_CHANGES_MAX));
-	} else if (!strcmp(url, "/v1/audit/state") && !strcmp(req->method, "GET")) {
-		error = hq_audit_state(&status, &body, w->node, &peer);
 	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
 		pthread_mutex_lock(w->push_lock);
 		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,

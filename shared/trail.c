@@ -18,38 +18,6 @@
 #define TRAIL_CERT_MAX 4096
 #define HLC_TIME_MAX HLC_STR_MAX
 
-/* Perfect subtrees of the leaves seen so far, largest first: the RFC 6962 head of any prefix. */
-struct frontier {
-	uint8_t hash[64][MERKLE_HASH_LEN];
-	uint64_t size[64];
-	int count;
-};
-
-static void frontier_add(struct frontier *f, const uint8_t leaf[MERKLE_HASH_LEN])
-{
-	memcpy(f->hash[f->count], leaf, MERKLE_HASH_LEN);
-	f->size[f->count++] = 1;
-	while (f->count >= 2 && f->size[f->count - 1] == f->size[f->count - 2]) {
-		merkle_node_hash(f->hash[f->count - 2], f->hash[f->count - 2], f->hash[f->count - 1]);
-		f->size[f->count - 2] *= 2;
-		f->count--;
-	}
-}
-
-/* The head of the leaves added so far: the subtrees folded from the right. */
-static void frontier_root(uint8_t out[MERKLE_HASH_LEN], const struct frontier *f)
-{
-	int i;
-
-	if (f->count == 0) {
-		crypto_sha256(out, NULL, 0);
-		return;
-	}
-	memcpy(out, f->hash[f->count - 1], MERKLE_HASH_LEN);
-	for (i = f->count - 2; i >= 0; i--)
-		merkle_node_hash(out, f->hash[i], out);
-}
-
 /* 1 if `cert` (DER) is a server certificate: an end entity for TLS server authentication. */
 static int is_server_cert(const uint8_t *cert, size_t len)
 {
@@ -133,7 +101,7 @@ static int check_at(size_t *next, const struct trail_input *in, const char *kind
 
 int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in)
 {
-	struct frontier *f = calloc(1, sizeof(*f));
+	struct merkle_frontier *f = calloc(1, sizeof(*f));
 	uint8_t head[MERKLE_HASH_LEN];
 	size_t nc = 0, nr = 0;
 	uint64_t i;
@@ -142,7 +110,7 @@ int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in
 	for (i = 0; !error && i <= in->n; i++) {
 		if ((nc < in->ncheckpoints && in->checkpoints[nc].size == i) ||
 			(nr < in->nreceipts && in->receipts[nr].size == i)) {
-			frontier_root(head, f);
+			merkle_frontier_root(head, f);
 			error = check_at(&nc, in, "checkpoint", in->checkpoints, in->ncheckpoints, i,
 				head);
 			if (!error)
@@ -150,7 +118,7 @@ int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in
 					head);
 		}
 		if (i < in->n)
-			frontier_add(f, in->leaves + i * MERKLE_HASH_LEN);
+			merkle_frontier_add(f, in->leaves + i * MERKLE_HASH_LEN);
 	}
 	if (!error && (nc < in->ncheckpoints || nr < in->nreceipts))
 		error = err_set(ERR_CORRUPT,
@@ -158,7 +126,7 @@ int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in
 			"entries were removed",
 			in->origin, (unsigned long long)in->n);
 	if (!error)
-		frontier_root(root_out, f);
+		merkle_frontier_root(root_out, f);
 	free(f);
 	return error;
 }
