@@ -69,6 +69,8 @@ int device_tls_load(struct device_tls *d, struct node *n)
 	if (!error)
 		error = pki_der_to_pem(&d->key_pem, "EC PRIVATE KEY", (const uint8_t *)der.ptr,
 			der.len);
+	if (!error)
+		crypto_lock(d->key_pem.ptr, d->key_pem.cap); /* held for the whole sync */
 	buf_wipe_release(&der);
 	d->tls.ca_pem = &d->ca_pem;
 	d->tls.cert_pem = &d->cert_pem;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "crypto.h"
 #include "odb.h"
 
 #define VERSION "0.1.0"
@@ -119,6 +120,9 @@ int main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	c.prog = "fieldsync-agent";
+	/* keys live in this process: no core file, no dumping (before anything is unlocked) */
+	if (crypto_harden_process())
+		return cli_fail(&c);
 	c.kdf = &CRYPTO_KDF_DEFAULT;
 	for (i = 1; i < argc; i++) {
 		taken = take_global(&c, argc, argv, &i);

@@ -516,6 +516,8 @@ static int sync_run(struct syncer *s)
 	if (!error)
 		error = store_material_get(&s->key, s->n->store, "device_key");
 	if (!error)
+		crypto_lock(s->key.ptr, s->key.len); /* held for the whole sync */
+	if (!error)
 		error = net_open(&s->net, &s->d.tls);
 	t0 = hlc_now_ms();
 	if (!error)

@@ -79,18 +79,18 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 		error = 0;
 	if (!error && exists)
 		error = hq_case_visible(&visible, owner, n, c->id, peer->office);
-	if (!error && exists && !visible)
-		error = err_set(ERR_PERM, "case '%s' belongs to office %s and is not shared with %s",
-			c->id, owner, peer->office);
+	/* An existing case of another office is refused after the same checks and in the same
+	 * words as a new case claiming one: the answer must not tell whether the case exists. */
 	if (!error)
 		error = sync_ingest(&commits, &ncommits, n->repo, cs, &c->head);
 	for (i = 0; !error && i < ncommits; i++)
 		error = sync_check_commit(n->repo, &commits[i], &rules);
-	if (!error && !exists) {
+	if (!error && !exists)
 		error = sync_head_office(owner, n->repo, &c->head);
-		if (!error && strcmp(owner, peer->office))
-			error = err_set(ERR_PERM, "new case '%s' names office %s, not %s", c->id, owner,
-				peer->office);
+	if (!error && (exists ? !visible : strcmp(owner, peer->office) != 0))
+		error = err_set(ERR_PERM, "case '%s' is not a case office %s may write", c->id,
+			peer->office);
+	if (!error && !exists) {
 		*kind = "created";
 		*conflicts = 0;
 		*result = c->head;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hq.h"
+#include "crypto.h"
 #include "odb.h"
 
 static const char help[] =
@@ -77,6 +78,9 @@ int main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	c.prog = "fieldsync-server";
+	/* keys live in this process: no core file, no dumping (before anything is unlocked) */
+	if (crypto_harden_process())
+		return cli_fail(&c);
 	c.kdf = &CRYPTO_KDF_LOW; /* slots wrap with a 256-bit random key file, not a passphrase */
 	c.open_node = hq_open;
 	for (i = 1; i < argc; i++) {

@@ -43,9 +43,23 @@ static int reply(struct buf *out, int status, json_t *doc, int keep_alive)
 	return error;
 }
 
+/* A JSON error answer with more header lines. */
+static int error_with(struct buf *out, int status, const char *extra, const char *msg,
+	int keep_alive)
+{
+	json_t *doc = json_pack("{s:s}", "error", msg);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int error = http_response_with(out, status, "application/json", extra,
+		text ? text : "{}", text ? strlen(text) : 2, keep_alive);
+
+	free(text);
+	json_decref(doc);
+	return error;
+}
+
 int routes_error(struct buf *out, int status, const char *msg, int keep_alive)
 {
-	return reply(out, status, json_pack("{s:s}", "error", msg), keep_alive);
+	return error_with(out, status, NULL, msg, keep_alive);
 }
 
 void routes_refusal(const struct route_ctx *w, const struct route_peer *c, const char *action,
@@ -53,10 +67,33 @@ void routes_refusal(const struct route_ctx *w, const struct route_peer *c, const
 {
 	char detail[256];
 
+	serve_log("warn", action, c->peer, "%s", reason);
+	if (!c->cert_ok && !peers_refusal_record(w->peers, c->peer))
+		return; /* counted: recorded with the others by routes_fold() */
 	snprintf(detail, sizeof(detail), "%s (from %s)", reason, c->peer);
 	if (node_audit(w->node, action, c->device[0] ? c->device : c->peer, "denied", detail))
 		serve_log("error", "audit", c->peer, "cannot record refusal: %s", err_msg());
-	serve_log("warn", action, c->peer, "%s", reason);
+}
+
+void routes_fold(void *ctx, const char *addr, const char *what, uint64_t count)
+{
+	const struct route_ctx *w = ctx;
+	char detail[256];
+	int enroll = !strcmp(what, "enroll");
+
+	if (enroll)
+		snprintf(detail, sizeof(detail),
+			"%llu enrollment attempts from %s refused while throttled",
+			(unsigned long long)count, addr);
+	else
+		snprintf(detail, sizeof(detail),
+			"%llu further refusals of unauthenticated connections from %s (over %d a "
+			"minute, not recorded one by one)",
+			(unsigned long long)count, addr, PEERS_REFUSALS_PER_MINUTE);
+	if (node_audit(w->node, enroll ? "device.enroll" : "request.refused", addr, "denied",
+		    detail))
+		serve_log("error", "audit", addr, "cannot record refusals: %s", err_msg());
+	serve_log("warn", enroll ? "device.enroll" : "request.refused", addr, "%s", detail);
 }
 
 static int route_enroll(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
@@ -67,13 +104,30 @@ static int route_enroll(struct buf *out, const struct route_ctx *w, const struct
 	struct buf body = BUF_INIT(ENROLL_BODY_MAX);
 	int error, status;
 
+	unsigned retry_after = 0;
+	int first = 0;
+
 	enroll_request_init(&er);
 	enroll_response_init(&resp);
+	if (peers_enroll_check(&retry_after, &first, w->peers, c->peer)) {
+		char hdr[64], detail[256];
+
+		if (first) {
+			snprintf(detail, sizeof(detail), "%s; later attempts are counted", err_msg());
+			if (node_audit(w->node, "device.enroll", c->peer, "denied", detail))
+				serve_log("error", "audit", c->peer, "%s", err_msg());
+			serve_log("warn", "device.enroll", c->peer, "%s", detail);
+		}
+		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry_after);
+		error = error_with(out, 429, hdr, err_msg(), req->keep_alive);
+		goto out;
+	}
 	error = enroll_request_decode(&er, req->body.ptr ? req->body.ptr : "", req->body.len);
 	if (error)
 		node_audit_failure(w->node, "device.enroll", c->peer, error);
 	else
 		error = hq_enroll(&resp, w->node, &er, c->peer);
+	peers_enroll_result(w->peers, c->peer, error != 0);
 	if (!error)
 		error = enroll_response_encode(&body, &resp);
 	if (!error) {
@@ -87,29 +141,75 @@ static int route_enroll(struct buf *out, const struct route_ctx *w, const struct
 		serve_log("warn", "device.enroll", c->peer, "refused: %s", err_msg());
 		error = routes_error(out, status, err_msg(), req->keep_alive);
 	}
+out:
 	enroll_request_release(&er);
 	enroll_response_release(&resp);
 	buf_release(&body);
 	return error;
 }
 
-/* An unsigned number from the query string ("name=N"), or `dflt`. */
-static uint64_t query_u64(const char *url, const char *name, uint64_t dflt)
+/*
+ * The feed's query string: since=N (0 to 2^63-1) and limit=M (1 to HQSYNC_CHANGES_MAX), each
+ * at most once, digits only; anything else is refused with the parameter named.
+ */
+static int changes_query(uint64_t *since, unsigned *limit, const char *query)
 {
-	const char *q = strchr(url, '?'), *p;
-	size_t nl = strlen(name);
-	uint64_t v = 0;
+	const char *p = query;
+	int seen_since = 0, seen_limit = 0;
 
-	for (p = q; p; p = strchr(p + 1, '&')) {
-		const char *d = p + 1;
+	*since = 0;
+	*limit = HQSYNC_CHANGES_MAX;
+	while (p && *p) {
+		const char *eq = strchr(p, '='), *amp = strchr(p, '&'), *d;
+		size_t nl = eq && (!amp || eq < amp) ? (size_t)(eq - p) : 0;
+		uint64_t v = 0, max;
+		int *seen;
 
-		if (strncmp(d, name, nl) || d[nl] != '=')
-			continue;
-		for (d += nl + 1; *d >= '0' && *d <= '9' && v < UINT64_MAX / 10; d++)
+		if (nl == 5 && !strncmp(p, "since", 5)) {
+			seen = &seen_since;
+			max = INT64_MAX;
+		} else if (nl == 5 && !strncmp(p, "limit", 5)) {
+			seen = &seen_limit;
+			max = HQSYNC_CHANGES_MAX;
+		} else {
+			size_t len = amp ? (size_t)(amp - p) : strlen(p);
+
+			return err_set(ERR_INVALID, "unknown query parameter '%.*s'",
+				(int)(len > 64 ? 64 : len), p);
+		}
+		if (*seen)
+			return err_set(ERR_INVALID, "query parameter '%.5s' given twice", p);
+		*seen = 1;
+		d = eq + 1;
+		if (!(*d >= '0' && *d <= '9'))
+			return err_set(ERR_INVALID, "query parameter '%.5s' takes a decimal number", p);
+		for (; *d >= '0' && *d <= '9'; d++) {
+			if (v > (max - (uint64_t)(*d - '0')) / 10)
+				return err_set(ERR_INVALID, "query parameter '%.5s' out of range (%s%llu)",
+					p, seen == &seen_limit ? "1 to " : "0 to ",
+					(unsigned long long)max);
 			v = v * 10 + (uint64_t)(*d - '0');
-		return v;
+		}
+		if (*d && *d != '&')
+			return err_set(ERR_INVALID, "query parameter '%.5s' takes a decimal number", p);
+		if (seen == &seen_limit && v == 0)
+			return err_set(ERR_INVALID, "query parameter 'limit' out of range (1 to %d)",
+				HQSYNC_CHANGES_MAX);
+		if (seen == &seen_since)
+			*since = v;
+		else
+			*limit = (unsigned)v;
+		p = *d ? d + 1 : d;
 	}
-	return dflt;
+	return 0;
+}
+
+/* The path of a URL without its query string, compared whole. */
+static int path_is(const char *url, const char *path)
+{
+	size_t n = strlen(path);
+
+	return !strncmp(url, path, n) && (url[n] == '\0' || url[n] == '?');
 }
 
 /* POST /v1/sync/push, GET /v1/sync/changes?since=N&limit=M, POST /v1/sync/fetch,
@@ -127,9 +227,16 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 		error = hq_push(&status, &body, w->node, &peer, (const uint8_t *)req->body.ptr,
 			req->body.len);
 		pthread_mutex_unlock(w->push_lock);
-	} else if (!strncmp(url, "/v1/sync/changes", 16) && !strcmp(req->method, "GET")) {
-		error = hq_changes(&status, &body, w->node, &peer, query_u64(url, "since", 0),
-			(unsigned)query_u64(url, "limit", HQSYNC_CHANGES_MAX));
+	} else if (path_is(url, "/v1/sync/changes") && !strcmp(req->method, "GET")) {
+		uint64_t since;
+		unsigned limit;
+		const char *q = strchr(url, '?');
+
+		if (changes_query(&since, &limit, q ? q + 1 : "")) {
+			buf_release(&body);
+			return routes_error(out, 400, err_msg(), req->keep_alive);
+		}
+		error = hq_changes(&status, &body, w->node, &peer, since, limit);
 	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
 		pthread_mutex_lock(w->push_lock);
 		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "http.h"
 #include "node.h"
+#include "peers.h"
 #include "schema.h"
 
 /* What the client's certificate proved (filled after the handshake). */
@@ -33,6 +34,7 @@ struct route_ctx {
 	struct node *node;
 	const struct buf *ca_der;    /* served at GET /v1/ca */
 	pthread_mutex_t *push_lock;  /* pushes and audit uploads one at a time */
+	struct peers *peers;	     /* per-address limits; NULL: none */
 };
 
 /* Answer one request into `out` (a whole HTTP response).  Returns 0, or an error when no
@@ -43,9 +45,17 @@ int routes_handle(struct buf *out, const struct route_ctx *w, const struct route
 /* A JSON error response {"error": msg}. */
 int routes_error(struct buf *out, int status, const char *msg, int keep_alive) WUR;
 
-/* Record a refused connection or request in the audit trail and the log. */
+/*
+ * Record a refused connection or request in the audit trail and the log.  Refusals of a
+ * client without a valid certificate beyond PEERS_REFUSALS_PER_MINUTE per address are only
+ * counted, and recorded together by routes_fold().
+ */
 void routes_refusal(const struct route_ctx *w, const struct route_peer *c, const char *action,
 	const char *reason);
+
+/* peers_flush() callback: one audit entry for the refusals of `addr` not recorded one by one;
+ * ctx is the struct route_ctx. */
+void routes_fold(void *ctx, const char *addr, const char *what, uint64_t count);
 
 /* One logfmt line on stderr: ts, level, event, peer, msg. */
 void serve_log(const char *level, const char *event, const char *peer, const char *fmt, ...)

@@ -6,11 +6,24 @@
  * for resumption.  A client certificate is asked for on every connection and required on every
  * route but the CA download and enrollment; the identity (office, device) comes from the
  * verified certificate only, and revocation is checked on every request, so it also bites on
- * resumed sessions and on connections already open.  A fixed pool of workers, each with its
- * own database connection, serves connections from a bounded queue; beyond it, connections
- * wait in the listen backlog.  Every read and write runs against a deadline for the whole
- * handshake or request, so a slow client cannot hold a worker.
+ * resumed sessions and on connections already open.
+ *
+ * No thread ever waits on a client.  Every socket is non-blocking; one event thread waits for
+ * all of them (epoll, one-shot) and for new connections, and hands a connection that can make
+ * progress to the pool of workers (each with its own database connection).  A worker runs one
+ * step: as much of the handshake, of reading the request, of answering it or of writing the
+ * answer as the socket allows at once, then gives the connection back to the event thread.
+ * So a client that is slow or silent, in the handshake or mid-request, holds a connection
+ * slot but no worker.  Each connection has a deadline (the whole handshake; the whole request
+ * without a certificate; each stretch without progress with one); the event thread hands an
+ * expired connection to a worker, which records it and closes it.  Limits: a cap on
+ * connections in all, a cap per client address on connections without a proven identity
+ * (server/peers.h), and a request that waited too long for a worker is answered 503 with
+ * Retry-After instead of being served late.  The HTTP exchange itself (several requests per
+ * connection, and which refusals close it) is http_conn in shared/http.h, the same loop the
+ * fuzz targets drive.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -23,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,25 +45,30 @@
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
+#include "changeset.h"
 #include "hlc.h"
 #include "hq.h"
 #include "http.h"
+#include "peers.h"
 #include "pki.h"
-#include "changeset.h"
 #include "routes.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
 #define HANDSHAKE_MS 10000
 #define REQUEST_MS 10000
-#define QUEUE_MAX 256
+#define QUEUE_WAIT_MS 3000 /* a request that waited longer for a worker gets a 503 */
+#define LINGER_MS 5	   /* a worker waits this long for more of a request before parking it */
 #define BODY_MAX (64u * 1024 * 1024 + 65536) /* a change set, or a 64 MiB upload measured */
 #define UNAUTH_BODY_MAX ENROLL_BODY_MAX
 #define WORKERS_MAX 64
+#define PEER_LIMIT_DEFAULT 32
+#define CONNS_DEFAULT 4096
 
 static volatile sig_atomic_t stopping;
 
@@ -61,16 +81,42 @@ struct tls {
 	mbedtls_ssl_ticket_context tickets;
 };
 
+enum conn_state { CONN_HANDSHAKE, CONN_READ, CONN_WRITE };
+
+/* One connection: its transport, what its certificate proved, its HTTP exchange. */
+struct conn {
+	struct conn *prev, *next; /* every open connection (service lock) */
+	struct conn *qnext;	  /* the run queue */
+	struct service *svc;
+	int fd;
+	enum conn_state state;
+	int parked;	     /* waiting in epoll: only the event thread may touch it */
+	int expired;	     /* its deadline passed while parked */
+	int counted;	     /* counted by peers_conn_open() */
+	int64_t deadline_ms;
+	int64_t queued_ms;   /* when it was handed to the workers */
+	size_t out_off;	     /* bytes of hc.out already written */
+	mbedtls_ssl_context ssl;
+	struct http_conn hc;
+	struct route_peer id;
+	uint64_t bytes_in, bytes_out; /* on the wire: TLS records, handshake included */
+	int overloaded;		      /* this step's request waited too long for a worker */
+	struct worker *w;	      /* the worker running the current step */
+};
+
 struct service {
 	struct tls tls;
 	struct buf ca_der;
-	int listen_fd;
-	pthread_mutex_t lock;
+	struct peers *peers;
+	int listen_fd, epoll_fd;
+	unsigned max_conns;
+	pthread_mutex_t lock;	   /* the lists, the queue, every conn's `parked` */
 	pthread_mutex_t push_lock; /* pushes one at a time: "first to reach the server" is exact */
-	pthread_cond_t not_empty; /* workers wait here, woken one at a time */
-	pthread_cond_t not_full;  /* the accept loop waits here */
-	int queue[QUEUE_MAX];
-	size_t head, count;
+	pthread_cond_t not_empty;  /* workers wait here, woken one at a time */
+	struct conn *all;	   /* every open connection */
+	unsigned nconns;
+	struct conn *qhead, *qtail; /* connections ready for a step */
+	struct route_ctx house;	    /* the event thread's own node: folded refusals */
 };
 
 struct worker {
@@ -78,15 +124,6 @@ struct worker {
 	struct node *node;
 	struct route_ctx ctx;
 	pthread_t thread;
-};
-
-/* One connection's transport and what its certificate proved. */
-struct conn {
-	int fd;
-	int64_t deadline_ms;
-	struct route_peer id;
-	uint64_t bytes_in, bytes_out; /* on the wire: TLS records, handshake included */
-	unsigned requests;
 };
 
 static int64_t now_ms(void)
@@ -97,43 +134,23 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait until fd is ready or the connection's deadline passes. */
-static int wait_fd(struct conn *c, short events)
-{
-	struct pollfd p = {c->fd, events, 0};
-	int64_t left;
-	int rc;
-
-	for (;;) {
-		left = c->deadline_ms - now_ms();
-		if (left <= 0 || stopping)
-			return MBEDTLS_ERR_SSL_TIMEOUT;
-		rc = poll(&p, 1, (int)(left > 200 ? 200 : left));
-		if (rc > 0)
-			return 0;
-		if (rc < 0 && errno != EINTR)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-	}
-}
-
-/* Read or write at once when the socket is ready; poll against the deadline only if not. */
+/* The TLS layer's transport: never waits (the event thread does). */
 static int conn_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct conn *c = ctx;
 
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
-		int rc;
 
 		if (n >= 0) {
 			c->bytes_in += (uint64_t)n;
 			return (int)n;
 		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-		rc = wait_fd(c, POLLIN);
-		if (rc)
-			return rc;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return MBEDTLS_ERR_SSL_WANT_READ;
+		return MBEDTLS_ERR_NET_RECV_FAILED;
 	}
 }
 
@@ -143,17 +160,16 @@ static int conn_send(void *ctx, const unsigned char *buf, size_t len)
 
 	for (;;) {
 		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		int rc;
 
 		if (n >= 0) {
 			c->bytes_out += (uint64_t)n;
 			return (int)n;
 		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-		rc = wait_fd(c, POLLOUT);
-		if (rc)
-			return rc;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
+		return MBEDTLS_ERR_NET_SEND_FAILED;
 	}
 }
 
@@ -187,6 +203,11 @@ static int tls_setup(struct tls *t, struct node *n)
 		rc = mbedtls_x509_crt_parse_der(&t->ca, (const uint8_t *)ca.ptr, ca.len);
 	if (!rc)
 		rc = mbedtls_pk_parse_key(&t->key, (const uint8_t *)key.ptr, key.len, NULL, 0);
+	/* the private scalar stays for the life of the service: out of swap (wiped on exit by
+	 * mbedtls_pk_free) */
+	if (!rc && mbedtls_pk_get_type(&t->key) == MBEDTLS_PK_ECKEY)
+		crypto_lock(mbedtls_pk_ec(t->key)->d.p,
+			mbedtls_pk_ec(t->key)->d.n * sizeof(mbedtls_mpi_uint));
 	if (!rc)
 		rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
 			MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
@@ -287,160 +308,6 @@ static void identify(struct conn *c, mbedtls_ssl_context *ssl)
 	c->id.cert_ok = 1;
 }
 
-static int ssl_write_all(mbedtls_ssl_context *ssl, const struct buf *out)
-{
-	size_t off = 0;
-
-	while (off < out->len) {
-		int rc = mbedtls_ssl_write(ssl, (const unsigned char *)out->ptr + off, out->len - off);
-
-		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
-			continue;
-		if (rc < 0)
-			return rc;
-		off += (size_t)rc;
-	}
-	return 0;
-}
-
-/* Read one request (or fail at the deadline); leftover bytes stay in `pending`. */
-static int read_request(struct http_reader *r, mbedtls_ssl_context *ssl, struct buf *pending)
-{
-	unsigned char chunk[16384];
-	size_t used;
-	int rc, error;
-
-	while (!r->req.complete) {
-		if (pending->len) {
-			error = http_reader_feed(&used, r, pending->ptr, pending->len);
-			memmove(pending->ptr, pending->ptr + used, pending->len - used);
-			pending->len -= used;
-			if (error)
-				return error;
-			continue;
-		}
-		rc = mbedtls_ssl_read(ssl, chunk, sizeof(chunk));
-		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
-			continue;
-		if (rc <= 0)
-			return rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ? ERR_NOTFOUND
-										   : ERR_IO;
-		/* straight to the parser; only what it leaves (a next pipelined request) waits */
-		error = http_reader_feed(&used, r, (const char *)chunk, (size_t)rc);
-		if (error)
-			return error;
-		if (used < (size_t)rc && buf_put(pending, chunk + used, (size_t)rc - used))
-			return ERR_TOOBIG;
-	}
-	return 0;
-}
-
-static void serve_conn(struct worker *w, struct conn *c)
-{
-	mbedtls_ssl_context ssl;
-	struct http_reader r;
-	struct buf pending = BUF_INIT(BODY_MAX + 65536), out = BUF_INIT(BODY_MAX + 4096);
-	int rc, error, keep = 1;
-
-	mbedtls_ssl_init(&ssl);
-	http_reader_init(&r, BODY_MAX);
-	c->deadline_ms = now_ms() + HANDSHAKE_MS;
-	rc = mbedtls_ssl_setup(&ssl, &w->svc->tls.conf);
-	if (!rc) {
-		mbedtls_ssl_set_bio(&ssl, c, conn_send, conn_recv, NULL);
-		while ((rc = mbedtls_ssl_handshake(&ssl)) == MBEDTLS_ERR_SSL_WANT_READ ||
-			rc == MBEDTLS_ERR_SSL_WANT_WRITE)
-			;
-	}
-	if (rc) {
-		char msg[128];
-
-		mbedtls_strerror(rc, msg, sizeof(msg));
-		routes_refusal(&w->ctx, &c->id, "tls.refused", msg);
-		goto out;
-	}
-	identify(c, &ssl);
-	/* Without a valid certificate only enrollment is open: a small body is all it needs. */
-	http_reader_release(&r);
-	http_reader_init(&r, c->id.cert_ok ? BODY_MAX : UNAUTH_BODY_MAX);
-	while (keep && !stopping) {
-		c->deadline_ms = now_ms() + REQUEST_MS;
-		error = read_request(&r, &ssl, &pending);
-		if (error == ERR_NOTFOUND)
-			break; /* the client closed between requests */
-		buf_reset(&out);
-		if (error == ERR_TOOBIG || error == ERR_INVALID) {
-			routes_refusal(&w->ctx, &c->id, "request.refused", err_msg());
-			error = routes_error(&out, error == ERR_TOOBIG ? 413 : 400, err_msg(), 0);
-			keep = 0;
-		} else if (error) {
-			if (r.req.url.len || pending.len)
-				routes_refusal(&w->ctx, &c->id, "request.refused", "request not complete by the deadline");
-			break;
-		} else {
-			keep = r.req.keep_alive;
-			c->requests++;
-			error = routes_handle(&out, &w->ctx, &c->id, &r.req);
-			keep = keep && !strstr(buf_cstr(&out), "Connection: close");
-		}
-		c->deadline_ms = now_ms() + REQUEST_MS; /* a long merge must not eat the reply's time */
-		if (error || ssl_write_all(&ssl, &out))
-			break;
-		http_reader_reset(&r);
-	}
-	mbedtls_ssl_close_notify(&ssl);
-	serve_log("info", "conn.close", c->id.peer,
-		"device %s: %u requests, %llu bytes in, %llu bytes out (TLS, handshake included)",
-		c->id.device[0] ? c->id.device : "-", c->requests, (unsigned long long)c->bytes_in,
-		(unsigned long long)c->bytes_out);
-out:
-	http_reader_release(&r);
-	buf_wipe_release(&pending);
-	buf_wipe_release(&out);
-	mbedtls_ssl_free(&ssl);
-	close(c->fd);
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct service *s = w->svc;
-
-	for (;;) {
-		struct conn c;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int one = 1;
-
-		pthread_mutex_lock(&s->lock);
-		while (s->count == 0 && !stopping)
-			pthread_cond_wait(&s->not_empty, &s->lock);
-		if (s->count == 0) {
-			pthread_mutex_unlock(&s->lock);
-			break;
-		}
-		memset(&c, 0, sizeof(c));
-		c.fd = s->queue[s->head];
-		s->head = (s->head + 1) % QUEUE_MAX;
-		s->count--;
-		pthread_cond_signal(&s->not_full);
-		pthread_mutex_unlock(&s->lock);
-		setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (getpeername(c.fd, (struct sockaddr *)&ss, &sl) == 0 &&
-			getnameinfo((struct sockaddr *)&ss, sl, c.id.peer, sizeof(c.id.peer), NULL, 0,
-				NI_NUMERICHOST) != 0)
-			snprintf(c.id.peer, sizeof(c.id.peer), "?");
-		serve_conn(w, &c);
-	}
-	return NULL;
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
 static int listen_on(int *fd_out, char *bound, size_t size, const char *addr)
 {
 	struct addrinfo hints, *ai = NULL;
@@ -461,7 +328,7 @@ static int listen_on(int *fd_out, char *bound, size_t size, const char *addr)
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc)
 		return err_set(ERR_INVALID, "cannot resolve '%s': %s", addr, gai_strerror(rc));
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 		bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024)) {
 		rc = errno;
@@ -479,140 +346,631 @@ static int listen_on(int *fd_out, char *bound, size_t size, const char *addr)
 	return 0;
 }
 
-/* Accept until SIGTERM/SIGINT, handing connections to the workers. */
-static void accept_loop(struct service *s)
+/* ---- the run queue and parking (service lock held by the callers marked so) ------------- */
+
+static void enqueue_locked(struct service *s, struct conn *c)
 {
-	struct pollfd p = {s->listen_fd, POLLIN, 0};
+	c->qnext = NULL;
+	c->queued_ms = now_ms();
+	if (s->qtail)
+		s->qtail->qnext = c;
+	else
+		s->qhead = c;
+	s->qtail = c;
+	pthread_cond_signal(&s->not_empty);
+}
 
-	while (!stopping) {
-		int fd;
+/* Give a connection back to the event thread until its socket is ready for `events`. */
+static void park(struct conn *c, uint32_t events)
+{
+	struct service *s = c->svc;
+	struct epoll_event ev;
 
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		fd = accept(s->listen_fd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		pthread_mutex_lock(&s->lock);
-		while (s->count == QUEUE_MAX && !stopping)
-			pthread_cond_wait(&s->not_full, &s->lock);
-		if (stopping) {
-			pthread_mutex_unlock(&s->lock);
-			close(fd);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events | EPOLLONESHOT | EPOLLRDHUP;
+	ev.data.ptr = c;
+	pthread_mutex_lock(&s->lock);
+	c->parked = 1;
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+		/* cannot wait for it: let a worker end it */
+		c->parked = 0;
+		c->expired = 1;
+		enqueue_locked(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Wait up to LINGER_MS in the worker for the socket, when more is likely to come at once. */
+static int linger(const struct conn *c, short events)
+{
+	struct pollfd p = {c->fd, events, 0};
+
+	return poll(&p, 1, LINGER_MS) > 0;
+}
+
+/* Close and free a connection a worker holds. */
+static void conn_close(struct conn *c, int notify)
+{
+	struct service *s = c->svc;
+
+	if (notify && c->state != CONN_HANDSHAKE)
+		(void)mbedtls_ssl_close_notify(&c->ssl); /* one try: the socket never waits */
+	if (c->state != CONN_HANDSHAKE || c->bytes_in)
+		serve_log("info", "conn.close", c->id.peer,
+			"device %s: %u requests, %llu bytes in, %llu bytes out (TLS, handshake "
+			"included)",
+			c->id.device[0] ? c->id.device : "-", c->hc.requests,
+			(unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+	if (c->counted)
+		peers_conn_release(s->peers, c->id.peer);
+	pthread_mutex_lock(&s->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	pthread_mutex_unlock(&s->lock);
+	close(c->fd);
+	http_conn_release(&c->hc);
+	mbedtls_ssl_free(&c->ssl);
+	free(c);
+}
+
+/* ---- the HTTP exchange's callbacks ---------------------------------------------------------- */
+
+static int handle(void *ctx, struct buf *out, const struct http_request *req)
+{
+	struct conn *c = ctx;
+
+	if (c->overloaded) {
+		serve_log("warn", "overload", c->id.peer, "request waited over %d ms for a worker",
+			QUEUE_WAIT_MS);
+		return http_response_with(out, 503, "application/json", "Retry-After: 2\r\n",
+			"{\"error\":\"the server is overloaded: try again shortly\"}", 55, 0);
+	}
+	return routes_handle(out, &c->w->ctx, &c->id, req);
+}
+
+static void refused(void *ctx, int status, const char *why)
+{
+	struct conn *c = ctx;
+	char msg[320];
+
+	snprintf(msg, sizeof(msg), "%d: %s", status, why);
+	routes_refusal(&c->w->ctx, &c->id, "request.refused", msg);
+}
+
+/* ---- one step of a connection, run by a worker --------------------------------------------- */
+
+/* What a step did: moved the connection to another state (go on), or parked or closed it. */
+enum { AGAIN, GONE };
+
+static int step_expired(struct conn *c)
+{
+	if (c->state == CONN_HANDSHAKE) {
+		if (c->bytes_in)
+			routes_refusal(&c->w->ctx, &c->id, "tls.refused",
+				"handshake not complete by the deadline");
+	} else if (c->state == CONN_READ && http_conn_partial(&c->hc)) {
+		struct buf out = BUF_INIT(1024);
+
+		routes_refusal(&c->w->ctx, &c->id, "request.refused",
+			"request not complete by the deadline");
+		/* one try at telling the client: the socket never waits */
+		if (!routes_error(&out, 408, "request not complete by the deadline", 0))
+			(void)mbedtls_ssl_write(&c->ssl, (const unsigned char *)out.ptr, out.len);
+		buf_release(&out);
+	}
+	conn_close(c, 1);
+	return GONE;
+}
+
+static int step_handshake(struct conn *c)
+{
+	int rc = mbedtls_ssl_handshake(&c->ssl);
+	char msg[128];
+
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+		park(c, EPOLLIN);
+		return GONE;
+	}
+	if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		park(c, EPOLLOUT);
+		return GONE;
+	}
+	if (rc) {
+		/* a connection closed before it said anything (a port check) is no refusal */
+		mbedtls_strerror(rc, msg, sizeof(msg));
+		if (c->bytes_in)
+			routes_refusal(&c->w->ctx, &c->id, "tls.refused", msg);
+		conn_close(c, 0);
+		return GONE;
+	}
+	identify(c, &c->ssl);
+	if (c->id.cert_ok && c->counted) {
+		/* a proven device no longer counts against its address's cap */
+		peers_conn_release(c->svc->peers, c->id.peer);
+		c->counted = 0;
+	}
+	/* Without a valid certificate only enrollment is open: a small body is all it needs. */
+	http_conn_release(&c->hc);
+	http_conn_init(&c->hc, c->id.cert_ok ? BODY_MAX : UNAUTH_BODY_MAX, BODY_MAX + 65536);
+	c->state = CONN_READ;
+	c->deadline_ms = now_ms() + REQUEST_MS;
+	return AGAIN;
+}
+
+static int step_write(struct conn *c)
+{
+	struct http_conn *hc = &c->hc;
+
+	while (c->out_off < hc->out.len) {
+		int rc = mbedtls_ssl_write(&c->ssl, (const unsigned char *)hc->out.ptr + c->out_off,
+			hc->out.len - c->out_off);
+
+		if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) {
+			if (linger(c, rc == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN))
+				continue;
+			park(c, rc == MBEDTLS_ERR_SSL_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+			return GONE;
+		}
+		if (rc < 0) {
+			conn_close(c, 0);
+			return GONE;
+		}
+		c->out_off += (size_t)rc;
+		if (c->id.cert_ok)
+			c->deadline_ms = now_ms() + REQUEST_MS; /* progress */
+	}
+	if (hc->closing || stopping) {
+		conn_close(c, 1);
+		return GONE;
+	}
+	http_conn_sent(hc);
+	c->out_off = 0;
+	c->state = CONN_READ;
+	c->deadline_ms = now_ms() + REQUEST_MS;
+	return AGAIN;
+}
+
+static int step_read(struct conn *c)
+{
+	unsigned char chunk[16384];
+
+	for (;;) {
+		int rc = http_conn_step(&c->hc, &(struct http_handler){handle, refused, c});
+
+		if (rc < 0) {
+			serve_log("error", "request", c->id.peer, "no answer could be built: %s",
+				err_msg());
+			conn_close(c, 1);
+			return GONE;
+		}
+		if (rc == 1) {
+			c->state = CONN_WRITE;
+			c->out_off = 0;
+			c->deadline_ms = now_ms() + REQUEST_MS; /* a long merge must not eat the reply's time */
+			return AGAIN;
+		}
+		c->overloaded = 0; /* only the request that waited is refused */
+		rc = mbedtls_ssl_read(&c->ssl, chunk, sizeof(chunk));
+		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+			/* mid-request from a device, the rest is usually a moment away */
+			if (c->id.cert_ok && http_conn_partial(&c->hc) &&
+				linger(c, rc == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT))
+				continue;
+			park(c, rc == MBEDTLS_ERR_SSL_WANT_READ ? EPOLLIN : EPOLLOUT);
+			return GONE;
+		}
+		if (rc <= 0) {
+			/* closed by the client (between requests, or cutting one short) */
+			if (rc != 0 && rc != MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+				serve_log("info", "conn.reset", c->id.peer, "read failed (-0x%04x)",
+					(unsigned)-rc);
+			conn_close(c, rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY);
+			return GONE;
+		}
+		if (c->id.cert_ok)
+			c->deadline_ms = now_ms() + REQUEST_MS; /* progress */
+		if (http_conn_input(&c->hc, (const char *)chunk, (size_t)rc)) {
+			refused(c, 413, err_msg());
+			conn_close(c, 1);
+			return GONE;
+		}
+	}
+}
+
+/* Run a connection as far as its socket allows without waiting; then it is parked or closed
+ * (and belongs to the event thread, or is gone: not to be touched again here). */
+static void conn_step(struct worker *w, struct conn *c)
+{
+	int next = AGAIN;
+
+	c->w = w;
+	if (c->expired || stopping) {
+		(void)step_expired(c);
+		return;
+	}
+	c->overloaded = now_ms() - c->queued_ms > QUEUE_WAIT_MS;
+	while (next == AGAIN) {
+		switch (c->state) {
+		case CONN_HANDSHAKE:
+			next = step_handshake(c);
+			break;
+		case CONN_READ:
+			next = step_read(c);
+			break;
+		default:
+			next = step_write(c);
 			break;
 		}
-		s->queue[(s->head + s->count) % QUEUE_MAX] = fd;
-		s->count++;
-		pthread_cond_signal(&s->not_empty);
+	}
+}
+
+/* ---- workers ------------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct service *s = w->svc;
+
+	for (;;) {
+		struct conn *c;
+
+		pthread_mutex_lock(&s->lock);
+		while (!s->qhead && !stopping)
+			pthread_cond_wait(&s->not_empty, &s->lock);
+		if (stopping) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		c = s->qhead;
+		s->qhead = c->qnext;
+		if (!s->qhead)
+			s->qtail = NULL;
+		pthread_mutex_unlock(&s->lock);
+		conn_step(w, c);
+	}
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* ---- the event thread ---------------------------------------------------------------------- */
+
+/* A connection refused at the door: logged, and recorded unless its address is over its
+ * allowance of refusals (then counted for one folded entry). */
+static void door_refusal(struct service *s, const char *addr, const char *why)
+{
+	struct route_peer id;
+
+	memset(&id, 0, sizeof(id));
+	snprintf(id.peer, sizeof(id.peer), "%s", addr);
+	routes_refusal(&s->house, &id, "tls.refused", why);
+}
+
+static void accept_new(struct service *s)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct epoll_event ev;
+		struct conn *c;
+		char addr[64] = "?";
+		int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl,
+			SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				serve_log("error", "accept", NULL, "out of file descriptors");
+			return; /* EAGAIN: all taken */
+		}
+		if (getnameinfo((struct sockaddr *)&ss, sl, addr, sizeof(addr), NULL, 0,
+			    NI_NUMERICHOST) != 0)
+			snprintf(addr, sizeof(addr), "?");
+		if (s->nconns >= s->max_conns) {
+			/* overload is answered at once, not queued */
+			serve_log("warn", "overload", addr, "%u connections open: refused", s->nconns);
+			close(fd);
+			continue;
+		}
+		if (peers_conn_open(s->peers, addr)) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "connection refused: %s", err_msg());
+			close(fd);
+			door_refusal(s, addr, why);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			peers_conn_release(s->peers, addr);
+			close(fd);
+			continue;
+		}
+		c->svc = s;
+		c->fd = fd;
+		c->counted = 1;
+		c->state = CONN_HANDSHAKE;
+		c->deadline_ms = now_ms() + HANDSHAKE_MS;
+		snprintf(c->id.peer, sizeof(c->id.peer), "%s", addr);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		mbedtls_ssl_init(&c->ssl);
+		http_conn_init(&c->hc, UNAUTH_BODY_MAX, UNAUTH_BODY_MAX);
+		if (mbedtls_ssl_setup(&c->ssl, &s->tls.conf)) {
+			serve_log("error", "accept", addr, "out of memory for a TLS context");
+			mbedtls_ssl_free(&c->ssl);
+			http_conn_release(&c->hc);
+			peers_conn_release(s->peers, addr);
+			close(fd);
+			free(c);
+			continue;
+		}
+		mbedtls_ssl_set_bio(&c->ssl, c, conn_send, conn_recv, NULL);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+		ev.data.ptr = c;
+		pthread_mutex_lock(&s->lock);
+		c->next = s->all;
+		if (s->all)
+			s->all->prev = c;
+		s->all = c;
+		s->nconns++;
+		c->parked = 1;
+		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			c->parked = 0;
+			c->expired = 1;
+			enqueue_locked(s, c);
+		}
 		pthread_mutex_unlock(&s->lock);
 	}
 }
 
+/* Hand every parked connection past its deadline to the workers, to be recorded and closed. */
+static void expire(struct service *s)
+{
+	int64_t now = now_ms();
+	struct conn *c;
+
+	pthread_mutex_lock(&s->lock);
+	for (c = s->all; c; c = c->next) {
+		if (!c->parked || c->deadline_ms > now)
+			continue;
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+		c->parked = 0;
+		c->expired = 1;
+		enqueue_locked(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Until SIGTERM/SIGINT: accept, wake the connections that can go on, expire the others. */
+static void event_loop(struct service *s, const void *listen_marker)
+{
+	struct epoll_event evs[256];
+	int64_t last_expire = 0, last_fold = now_ms();
+
+	while (!stopping) {
+		int n = epoll_wait(s->epoll_fd, evs, 256, 100), i;
+		int64_t now;
+
+		for (i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+
+			if (evs[i].data.ptr == listen_marker) {
+				accept_new(s);
+				continue;
+			}
+			pthread_mutex_lock(&s->lock);
+			if (c->parked) {
+				c->parked = 0;
+				enqueue_locked(s, c);
+			}
+			pthread_mutex_unlock(&s->lock);
+		}
+		now = now_ms();
+		if (now - last_expire >= 100) {
+			expire(s);
+			last_expire = now;
+		}
+		if (now - last_fold >= 5000) {
+			peers_flush(s->peers, 0, routes_fold, &s->house);
+			last_fold = now;
+		}
+	}
+}
+
+/* Let the process hold as many sockets as the system allows it. */
+static unsigned raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > 1u << 20 ? 1u << 20 : (unsigned)rl.rlim_cur;
+}
+
 static const char run_help[] =
-	"usage: fieldsync-server run [--listen HOST:PORT] [--workers N]\n"
+	"usage: fieldsync-server run [--listen HOST:PORT] [--workers N] [--max-connections N]\n"
+	"                            [--peer-limit N]\n"
 	"\n"
 	"Serve mutual TLS in the foreground, logging to stderr, until SIGTERM or SIGINT.  The\n"
 	"listen address defaults to the one given at init; port 0 picks a free port (the log line\n"
 	"'listening' names it).  Routes: GET /v1/ca and POST /v1/enroll without a client\n"
-	"certificate; everything else (GET /v1/health, ...) with one.\n";
+	"certificate; everything else (GET /v1/health, ...) with one.\n"
+	"\n"
+	"  --workers N          threads that handle requests, each with its own database\n"
+	"                       connection (default 8, at most 64); no worker ever waits on a\n"
+	"                       client: handshakes and slow clients wait in one event loop\n"
+	"  --max-connections N  connections held open at once (default 4096, bounded by the open\n"
+	"                       file limit); beyond it new connections are closed at once\n"
+	"  --peer-limit N       connections one client address may hold before it has proved a\n"
+	"                       device identity (default 32); beyond it they are closed at once\n"
+	"\n"
+	"A request that waited more than 3 s for a worker is answered 503 with Retry-After.  After\n"
+	"5 failed enrollments an address backs off (429 with Retry-After, 1 s doubling to 300 s);\n"
+	"refusals of clients without a certificate beyond 10 a minute per address are recorded in\n"
+	"the audit trail as one entry with their count.\n";
+
+/* A whole number option in [lo, hi]; *v is left alone when the option is absent. */
+static int opt_uint(unsigned *v, struct cli *c, const struct cli_opt *opts, size_t n,
+	const char *name, unsigned lo, unsigned hi)
+{
+	const char *s = cli_opt(opts, n, name);
+	char *end = NULL;
+	long long x;
+
+	if (!s)
+		return 0;
+	x = strtoll(s, &end, 10);
+	if (!end || end == s || *end || x < (long long)lo || x > (long long)hi)
+		return cli_usage_error(c, "run", "%s takes %u to %u", name, lo, hi);
+	*v = (unsigned)x;
+	return 0;
+}
+
+static void service_stop_all(struct service *s)
+{
+	while (s->all) {
+		struct conn *c = s->all;
+
+		c->w = NULL;
+		conn_close(c, 1);
+	}
+}
 
 int cmd_server_run(struct cli *c)
 {
-	struct cli_opt opts[] = {{"--listen", 1, 0, {0}, 0}, {"--workers", 1, 0, {0}, 0}};
+	struct cli_opt opts[] = {{"--listen", 1, 0, {0}, 0}, {"--workers", 1, 0, {0}, 0},
+		{"--max-connections", 1, 0, {0}, 0}, {"--peer-limit", 1, 0, {0}, 0}};
 	struct worker workers[WORKERS_MAX];
 	struct service svc;
+	struct node *house = NULL;
 	struct buf listen = BUF_INIT(256);
+	struct epoll_event ev;
 	char bound[300];
-	const char *pos[1], *wopt;
+	const char *pos[1];
 	struct sigaction sa;
-	int npos, rc, nworkers = 8, started = 0, i, error;
+	unsigned nworkers = 8, max_conns = CONNS_DEFAULT, peer_limit = PEER_LIMIT_DEFAULT, fds;
+	int npos, rc, started = 0, i, error, listen_marker = 0;
 
 	if (cli_help(c, run_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, "run [--listen HOST:PORT] [--workers N]", opts, N_OPTS(opts), pos, 0,
-		&npos);
+	rc = cli_parse_opts(c,
+		"run [--listen HOST:PORT] [--workers N] [--max-connections N] [--peer-limit N]", opts,
+		N_OPTS(opts), pos, 0, &npos);
+	if (!rc)
+		rc = opt_uint(&nworkers, c, opts, N_OPTS(opts), "--workers", 1, WORKERS_MAX);
+	if (!rc)
+		rc = opt_uint(&max_conns, c, opts, N_OPTS(opts), "--max-connections", 1, 1u << 20);
+	if (!rc)
+		rc = opt_uint(&peer_limit, c, opts, N_OPTS(opts), "--peer-limit", 1, 1u << 20);
 	if (rc)
 		return rc;
-	wopt = cli_opt(opts, N_OPTS(opts), "--workers");
-	if (wopt) {
-		char *end = NULL;
-		long v = strtol(wopt, &end, 10);
-
-		if (!end || *end || v < 1 || v > WORKERS_MAX)
-			return cli_usage_error(c, "run [--workers N]", "--workers takes 1 to %d",
-				WORKERS_MAX);
-		nworkers = (int)v;
-	}
+	fds = raise_fd_limit();
 	memset(&svc, 0, sizeof(svc));
 	memset(workers, 0, sizeof(workers));
 	tls_init(&svc.tls);
 	buf_init(&svc.ca_der, 8192);
-	svc.listen_fd = -1;
+	svc.listen_fd = svc.epoll_fd = -1;
+	/* room for the workers' databases, the log and the listener */
+	svc.max_conns = fds > 64 + nworkers * 8 && max_conns > fds - 64 - nworkers * 8
+				? fds - 64 - nworkers * 8
+				: max_conns;
 	pthread_mutex_init(&svc.lock, NULL);
 	pthread_mutex_init(&svc.push_lock, NULL);
 	pthread_cond_init(&svc.not_empty, NULL);
-	pthread_cond_init(&svc.not_full, NULL);
-	error = hq_open(&workers[0].node, c);
+	error = peers_new(&svc.peers, peer_limit);
+	if (!error)
+		error = hq_open(&house, c);
 	if (!error)
 		error = cli_opt(opts, N_OPTS(opts), "--listen")
 				? buf_puts(&listen, cli_opt(opts, N_OPTS(opts), "--listen"))
-				: store_meta_get(&listen, workers[0].node->store, "listen");
+				: store_meta_get(&listen, house->store, "listen");
 	if (!error)
-		error = tls_setup(&svc.tls, workers[0].node);
+		error = tls_setup(&svc.tls, house);
 	if (!error)
-		error = hq_pki_get(&svc.ca_der, workers[0].node, "ca_cert");
-	for (i = 1; !error && i < nworkers; i++)
+		error = hq_pki_get(&svc.ca_der, house, "ca_cert");
+	for (i = 0; !error && i < (int)nworkers; i++)
 		error = hq_open(&workers[i].node, c);
 	if (!error)
 		error = listen_on(&svc.listen_fd, bound, sizeof(bound), listen.ptr);
+	if (!error) {
+		svc.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = &listen_marker;
+		if (svc.epoll_fd < 0 ||
+			epoll_ctl(svc.epoll_fd, EPOLL_CTL_ADD, svc.listen_fd, &ev))
+			error = err_set_errno(ERR_IO, errno, "cannot set up the event loop");
+	}
 	if (error) {
 		rc = cli_fail(c);
 		goto out;
 	}
+	svc.house.node = house;
+	svc.house.ca_der = &svc.ca_der;
+	svc.house.push_lock = &svc.push_lock;
+	svc.house.peers = svc.peers;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	for (i = 0; i < nworkers; i++) {
+	for (i = 0; i < (int)nworkers; i++) {
 		workers[i].svc = &svc;
 		workers[i].ctx.node = workers[i].node;
 		workers[i].ctx.ca_der = &svc.ca_der;
 		workers[i].ctx.push_lock = &svc.push_lock;
+		workers[i].ctx.peers = svc.peers;
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
 			break;
 		started++;
 	}
-	if (node_audit(workers[0].node, "server.start", bound, "success", NULL))
+	if (node_audit(house, "server.start", bound, "success", NULL))
 		serve_log("error", "audit", NULL, "%s", err_msg());
-	serve_log("info", "listening", NULL, "listening on %s with %d workers", bound, started);
-	accept_loop(&svc);
+	serve_log("info", "listening", NULL,
+		"listening on %s with %d workers, up to %u connections, %u per address without a "
+		"certificate",
+		bound, started, svc.max_conns, peer_limit);
+	event_loop(&svc, &listen_marker);
 	pthread_mutex_lock(&svc.lock);
 	stopping = 1;
 	pthread_cond_broadcast(&svc.not_empty);
-	pthread_cond_broadcast(&svc.not_full);
 	pthread_mutex_unlock(&svc.lock);
 	for (i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
-	while (svc.count) { /* queued, never served */
-		close(svc.queue[svc.head]);
-		svc.head = (svc.head + 1) % QUEUE_MAX;
-		svc.count--;
-	}
-	if (node_audit(workers[0].node, "server.stop", bound, "success", NULL))
+	service_stop_all(&svc); /* parked or queued, never finished */
+	peers_flush(svc.peers, 1, routes_fold, &svc.house);
+	if (node_audit(house, "server.stop", bound, "success", NULL))
 		serve_log("error", "audit", NULL, "%s", err_msg());
 	serve_log("info", "stopped", NULL, "clean shutdown");
 	rc = CLI_EXIT_OK;
 out:
+	if (svc.epoll_fd >= 0)
+		close(svc.epoll_fd);
 	if (svc.listen_fd >= 0)
 		close(svc.listen_fd);
-	for (i = 0; i < nworkers; i++)
+	for (i = 0; i < (int)nworkers; i++)
 		node_free(workers[i].node);
+	node_free(house);
+	peers_free(svc.peers);
 	tls_release(&svc.tls);
 	buf_release(&svc.ca_der);
 	buf_release(&listen);
 	pthread_mutex_destroy(&svc.lock);
 	pthread_mutex_destroy(&svc.push_lock);
 	pthread_cond_destroy(&svc.not_empty);
-	pthread_cond_destroy(&svc.not_full);
 	return rc;
 }

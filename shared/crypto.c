@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 
 #include <argon2.h>
 #include <mbedtls/ecp.h>
@@ -224,6 +227,23 @@ void crypto_wipe(void *p, size_t len)
 {
 	if (p && len)
 		mbedtls_platform_zeroize(p, len);
+}
+
+void crypto_lock(void *p, size_t len)
+{
+	if (p && len)
+		(void)mlock(p, len);
+}
+
+int crypto_harden_process(void)
+{
+	struct rlimit none = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		return err_set_errno(ERR_IO, errno, "cannot turn core dumps off");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return err_set_errno(ERR_IO, errno, "cannot make the process non-dumpable");
+	return 0;
 }
 
 int crypto_equal(const void *a, const void *b, size_t len)

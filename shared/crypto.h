@@ -89,6 +89,20 @@ int crypto_ec_verify(const uint8_t *pub, size_t publen, const uint8_t hash[CRYPT
 /* Wipe memory in a way the compiler keeps. */
 void crypto_wipe(void *p, size_t len);
 
+/*
+ * Keep the pages holding `len` bytes at p out of swap (mlock).  Best effort: a memory-lock
+ * limit may refuse it, and the bytes are still wiped by their owner; cannot fail.  The pages
+ * stay locked until the process ends (a lock is per page, not per holder).
+ */
+void crypto_lock(void *p, size_t len);
+
+/*
+ * For a process that holds keys, first thing in main(): no core file may be written
+ * (RLIMIT_CORE 0, soft and hard) and the process is not dumpable (PR_SET_DUMPABLE 0: no
+ * core, no ptrace or /proc/PID/mem by other processes of the same user).  ERR_IO.
+ */
+int crypto_harden_process(void) WUR;
+
 /* Constant-time comparison: 1 if equal. */
 int crypto_equal(const void *a, const void *b, size_t len);
 

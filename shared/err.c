@@ -91,6 +91,8 @@ const char *err_name(int code)
 		return "conflict";
 	case ERR_READONLY:
 		return "read-only";
+	case ERR_BUSY:
+		return "busy";
 	default:
 		return "error";
 	}

@@ -26,6 +26,7 @@ enum {
 	ERR_IO = -11,	   /* a file or system call failed */
 	ERR_CONFLICT = -12,
 	ERR_READONLY = -13,
+	ERR_BUSY = -14, /* over a rate or concurrency limit: try again later */
 };
 
 /*

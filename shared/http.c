@@ -83,6 +83,8 @@ static int on_headers_complete(http_parser *p)
 	struct http_reader *r = reader_of(p);
 	struct http_request *q = &r->req;
 
+	if (p->http_major != 1 || p->http_minor > 1)
+		return fail(p, ERR_INVALID, "HTTP version not supported (HTTP/1.0 and 1.1 only)");
 	if (q->nheaders && buf_putc(&q->header_text, '\0'))
 		return fail(p, ERR_TOOBIG, "request headers too large");
 	if (q->nheaders && q->headers[q->nheaders - 1].value == (size_t)-1) {
@@ -152,7 +154,9 @@ void http_reader_reset(struct http_reader *r)
 	request_init(&r->req, max_body);
 	r->in_value = 0;
 	r->error = 0;
-	http_parser_pause(&r->parser, 0);
+	memset(&r->scan, 0, sizeof(r->scan));
+	/* http_parser_init() clears the pause and any error: http_parser_pause() must not be
+	 * called here, it asserts on a parser in an error state (a refused request) */
 	http_parser_init(&r->parser, HTTP_REQUEST);
 	r->parser.data = r;
 }
@@ -161,6 +165,68 @@ void http_reader_release(struct http_reader *r)
 {
 	if (r)
 		request_release(&r->req);
+}
+
+/* One line of the head ended (at its CRLF): is it well formed? */
+static int scan_line_end(struct http_head_scan *h)
+{
+	if (h->col == 0) {
+		if (h->started)
+			h->done = 1;
+		return 0; /* an empty line before the request line is skipped (RFC 9112 2.2) */
+	}
+	if (h->line == 0 && (h->spaces != 2 || h->last == ' '))
+		return err_set(ERR_INVALID, "malformed request line");
+	if (h->line > 0 && !h->colon)
+		return err_set(ERR_INVALID, "header line without a colon");
+	h->line++;
+	h->col = 0;
+	h->colon = 0;
+	h->last = 0;
+	return 0;
+}
+
+/* Check the head's bytes in data, up to the blank line that ends it. */
+static int scan_head(struct http_head_scan *h, const char *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && !h->done; i++) {
+		char c = data[i];
+
+		if (h->cr) {
+			h->cr = 0;
+			if (c != '\n')
+				return err_set(ERR_INVALID, "bare CR in the request head");
+			if (scan_line_end(h))
+				return ERR_INVALID;
+			continue;
+		}
+		if (c == '\r') {
+			h->cr = 1;
+			continue;
+		}
+		if (c == '\n')
+			return err_set(ERR_INVALID, "bare LF in the request head (lines end in CRLF)");
+		h->col++;
+		if (h->line == 0) {
+			h->started = 1;
+			if (c == '\t' || (c == ' ' && (h->col == 1 || h->last == ' ')))
+				return err_set(ERR_INVALID, "malformed request line");
+			if (c == ' ')
+				h->spaces++;
+		} else if (h->col == 1 && (c == ' ' || c == '\t')) {
+			return err_set(ERR_INVALID, "folded header line (obsolete line folding)");
+		} else if (!h->colon && c == ':') {
+			if (h->col == 1)
+				return err_set(ERR_INVALID, "header line without a name");
+			h->colon = 1;
+		} else if (!h->colon && (c == ' ' || c == '\t')) {
+			return err_set(ERR_INVALID, "whitespace in a header name");
+		}
+		h->last = c;
+	}
+	return 0;
 }
 
 int http_reader_feed(size_t *consumed, struct http_reader *r, const char *data, size_t len)
@@ -173,6 +239,10 @@ int http_reader_feed(size_t *consumed, struct http_reader *r, const char *data, 
 		return 0;
 	if (r->error)
 		return r->error;
+	if (!r->scan.done && scan_head(&r->scan, data, len)) {
+		r->error = ERR_INVALID;
+		return r->error;
+	}
 	n = http_parser_execute(&r->parser, &r->settings, data, len);
 	e = HTTP_PARSER_ERRNO(&r->parser);
 	*consumed = n;
@@ -235,16 +305,160 @@ const char *http_status_text(int status)
 	}
 }
 
-int http_response(struct buf *out, int status, const char *content_type, const void *body,
-	size_t len, int keep_alive)
+int http_response_with(struct buf *out, int status, const char *content_type, const char *extra,
+	const void *body, size_t len, int keep_alive)
 {
 	int error = buf_printf(out,
 		"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		"Cache-Control: no-store\r\nConnection: %s\r\n\r\n",
-		status, http_status_text(status), content_type, len,
+		"Cache-Control: no-store\r\n%sConnection: %s\r\n\r\n",
+		status, http_status_text(status), content_type, len, extra ? extra : "",
 		keep_alive ? "keep-alive" : "close");
 
 	if (!error && len)
 		error = buf_put(out, body, len);
 	return error;
+}
+
+int http_response(struct buf *out, int status, const char *content_type, const void *body,
+	size_t len, int keep_alive)
+{
+	return http_response_with(out, status, content_type, NULL, body, len, keep_alive);
+}
+
+int http_response_closes(const struct buf *out)
+{
+	static const char mark[] = "\r\nConnection: close\r\n\r\n";
+	size_t i, end = 0;
+
+	for (i = 0; !end && i + 4 <= out->len; i++)
+		if (!memcmp(out->ptr + i, "\r\n\r\n", 4))
+			end = i + 4;
+	/* Connection is the last header line we write; no header block at all closes too */
+	return !end || end < sizeof(mark) - 1 ||
+	       memcmp(out->ptr + end - (sizeof(mark) - 1), mark, sizeof(mark) - 1) == 0;
+}
+
+/* Turn the "Connection: keep-alive" of a response built by http_response() into "close". */
+static void set_close(struct buf *out)
+{
+	static const char ka[] = "Connection: keep-alive\r\n\r\n", cl[] = "Connection: close\r\n\r\n";
+	size_t i, end = 0;
+
+	for (i = 0; !end && i + 4 <= out->len; i++)
+		if (!memcmp(out->ptr + i, "\r\n\r\n", 4))
+			end = i + 4;
+	if (end < sizeof(ka) - 1 || memcmp(out->ptr + end - (sizeof(ka) - 1), ka, sizeof(ka) - 1))
+		return;
+	memcpy(out->ptr + end - (sizeof(ka) - 1), cl, sizeof(cl) - 1);
+	memmove(out->ptr + end - (sizeof(ka) - sizeof(cl)), out->ptr + end, out->len - end);
+	out->len -= sizeof(ka) - sizeof(cl);
+	out->ptr[out->len] = '\0';
+}
+
+void http_conn_init(struct http_conn *hc, size_t max_body, size_t max_pending)
+{
+	memset(hc, 0, sizeof(*hc));
+	http_reader_init(&hc->reader, max_body);
+	buf_init(&hc->pending, max_pending);
+	/* an answer is at most a body the size of the largest request, plus its header */
+	buf_init(&hc->out, max_body + 65536);
+}
+
+void http_conn_release(struct http_conn *hc)
+{
+	if (!hc)
+		return;
+	http_reader_release(&hc->reader);
+	buf_wipe_release(&hc->pending);
+	buf_wipe_release(&hc->out);
+}
+
+int http_conn_input(struct http_conn *hc, const char *data, size_t len)
+{
+	size_t used = 0;
+	int error;
+
+	/* straight to the parser while it wants bytes; only what it leaves waits in pending */
+	if (!hc->pending.len && !hc->reader.req.complete && !hc->reader.error && !hc->closing) {
+		error = http_reader_feed(&used, &hc->reader, data, len);
+		if (error)
+			used = len; /* refused: what follows is never parsed (see http_conn_step) */
+	}
+	if (used < len && buf_put(&hc->pending, data + used, len - used))
+		return err_set(ERR_TOOBIG, "too many pipelined bytes");
+	return 0;
+}
+
+/* The answer to a request refused before the handler; the connection closes after it. */
+static int refuse(struct http_conn *hc, const struct http_handler *h, int code)
+{
+	char why[256], body[300];
+	int status = code == ERR_TOOBIG ? 413 : 400;
+	size_t i;
+
+	snprintf(why, sizeof(why), "%s", err_msg()[0] ? err_msg() : "malformed request");
+	if (code == ERR_TOOBIG && strstr(why, "URL"))
+		status = 414;
+	else if (code == ERR_TOOBIG && strstr(why, "header"))
+		status = 431;
+	if (h->refused)
+		h->refused(h->ctx, status, why);
+	/* our own messages: printable ASCII, nothing a JSON string would need escaped */
+	for (i = 0; why[i]; i++)
+		if (why[i] < 0x20 || why[i] > 0x7e || why[i] == '"' || why[i] == '\\')
+			why[i] = '?';
+	snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+	hc->closing = 1;
+	buf_reset(&hc->out);
+	return http_response(&hc->out, status, "application/json", body, strlen(body), 0);
+}
+
+int http_conn_step(struct http_conn *hc, const struct http_handler *h)
+{
+	struct http_reader *r = &hc->reader;
+	size_t used;
+	int error;
+
+	if (hc->closing)
+		return 0; /* an answer that closes was the last */
+	if (!r->req.complete && !r->error && hc->pending.len) {
+		error = http_reader_feed(&used, r, hc->pending.ptr, hc->pending.len);
+		if (!error) {
+			memmove(hc->pending.ptr, hc->pending.ptr + used, hc->pending.len - used);
+			hc->pending.len -= used;
+		}
+	}
+	if (r->error)
+		return refuse(hc, h, r->error) ? ERR_NOMEM : 1;
+	if (!r->req.complete)
+		return 0;
+	if (r->parser.upgrade) {
+		err_set(ERR_INVALID, "protocol upgrades are not supported");
+		return refuse(hc, h, ERR_INVALID) ? ERR_NOMEM : 1;
+	}
+	buf_reset(&hc->out);
+	error = h->handle(h->ctx, &hc->out, &r->req);
+	if (error)
+		return error;
+	hc->requests++;
+	hc->closing = !r->req.keep_alive || http_response_closes(&hc->out);
+	/* after an error, the client's idea of the exchange and ours may differ: start anew */
+	if (!hc->closing && hc->out.len > 9 && hc->out.ptr[9] >= '4') {
+		set_close(&hc->out);
+		hc->closing = 1;
+	}
+	return 1;
+}
+
+void http_conn_sent(struct http_conn *hc)
+{
+	buf_reset(&hc->out);
+	if (!hc->closing)
+		http_reader_reset(&hc->reader);
+}
+
+int http_conn_partial(const struct http_conn *hc)
+{
+	return hc->pending.len || hc->reader.req.url.len || hc->reader.req.nheaders ||
+	       hc->reader.parser.nread;
 }

@@ -36,7 +36,20 @@ struct http_request {
 	int complete;
 };
 
+/* Where the strict check of a request's head is (see http_reader_feed). */
+struct http_head_scan {
+	int done;     /* the blank line that ends the head was seen */
+	int started;  /* the request line began (empty lines before it are skipped) */
+	int cr;	      /* the last byte was CR */
+	unsigned line; /* 0: the request line */
+	size_t col;   /* bytes in the current line */
+	int spaces;   /* spaces in the request line */
+	int colon;    /* the header line's colon was seen */
+	char last;    /* the previous byte of the line */
+};
+
 struct http_reader {
+	struct http_head_scan scan;
 	http_parser parser;
 	http_parser_settings settings;
 	struct http_request req;
@@ -47,7 +60,8 @@ struct http_reader {
 /* Ready to read one request with a body of at most max_body bytes; cannot fail. */
 void http_reader_init(struct http_reader *r, size_t max_body);
 
-/* Forget the current request and read the next one (same limits); cannot fail. */
+/* Forget the current request (complete, refused or half read) and read the next one with the
+ * same limits; cannot fail. */
 void http_reader_reset(struct http_reader *r);
 
 void http_reader_release(struct http_reader *r);
@@ -56,6 +70,11 @@ void http_reader_release(struct http_reader *r);
  * Feed bytes.  *consumed is how many were used: fewer than len once a request is complete
  * (the rest belongs to the next one).  Returns 0 (check r->req.complete), ERR_INVALID for a
  * malformed request, ERR_TOOBIG for one over a limit (the message names the limit).
+ *
+ * The head is held to RFC 9112's strict grammar, beyond what http-parser checks: every line
+ * ends in CRLF (no bare LF or CR), the request line is three parts split by single spaces,
+ * no obsolete line folding, no whitespace in or after a header name, HTTP/1.0 or 1.1 only.
+ * What a lenient parser would guess at is refused instead.
  */
 int http_reader_feed(size_t *consumed, struct http_reader *r, const char *data, size_t len) WUR;
 
@@ -66,10 +85,71 @@ const char *http_header(const struct http_request *req, const char *name);
 const char *http_status_text(int status);
 
 /*
- * Append a complete response: status line, Content-Type, Content-Length, Connection, then
- * the body.
+ * Append a complete response: status line, Content-Type, Content-Length, Cache-Control,
+ * Connection, then the body.
  */
 int http_response(struct buf *out, int status, const char *content_type, const void *body,
 	size_t len, int keep_alive) WUR;
+
+/* The same with more header lines (`extra`: "Name: value\r\n" each, or NULL). */
+int http_response_with(struct buf *out, int status, const char *content_type, const char *extra,
+	const void *body, size_t len, int keep_alive) WUR;
+
+/* 1 if the response in `out` (as built above) closes the connection. */
+int http_response_closes(const struct buf *out);
+
+/*
+ * One connection's HTTP exchange, apart from its transport: the bytes received go in, one
+ * answer at a time comes out, and whether the connection may carry another request.  The
+ * server's connection handling and the fuzz targets run this same loop:
+ *
+ *	http_conn_init(&hc, max_body, max_pending);
+ *	on bytes received:  http_conn_input(&hc, data, len);
+ *	                    while ((rc = http_conn_step(&hc, &handler)) == 1) {
+ *	                            send hc.out;
+ *	                            if (hc.closing) close;
+ *	                            http_conn_sent(&hc);
+ *	                    }
+ *	                    if (rc < 0) close;
+ *
+ * A request refused before it reaches the handler (malformed, over a limit, an upgrade) gets
+ * its 4xx answer with "Connection: close" and the connection closes after it: the bytes after
+ * a broken request cannot be trusted to start the next one.
+ */
+struct http_handler {
+	/* Answer one complete request into out (a whole response); an error closes at once. */
+	int (*handle)(void *ctx, struct buf *out, const struct http_request *req);
+	/* A request refused before `handle`: status 400, 413 or 431 and why. */
+	void (*refused)(void *ctx, int status, const char *why);
+	void *ctx;
+};
+
+struct http_conn {
+	struct http_reader reader;
+	struct buf pending; /* received, not yet parsed (pipelined requests) */
+	struct buf out;	    /* the answer to send */
+	int closing;	    /* close once `out` is sent */
+	unsigned requests;  /* answered so far */
+};
+
+/* Ready for the first request; cannot fail. */
+void http_conn_init(struct http_conn *hc, size_t max_body, size_t max_pending);
+void http_conn_release(struct http_conn *hc);
+
+/* Bytes received.  ERR_TOOBIG when more is pipelined than max_pending. */
+int http_conn_input(struct http_conn *hc, const char *data, size_t len) WUR;
+
+/*
+ * Parse what was received: 1 when an answer is ready in hc->out (send it, then call
+ * http_conn_sent()), 0 when more bytes are needed, a negative error when the connection must
+ * close now without an answer.
+ */
+int http_conn_step(struct http_conn *hc, const struct http_handler *h) WUR;
+
+/* The answer in hc->out was sent: go on with the next request. */
+void http_conn_sent(struct http_conn *hc);
+
+/* 1 if part of a request has arrived (a connection closed now cuts a request short). */
+int http_conn_partial(const struct http_conn *hc);
 
 #endif

@@ -271,6 +271,7 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 	int64_t locked;
 	int lock_fd = -1, error;
 
+	crypto_lock(key, sizeof(key));
 	error = node_alloc(&n, home);
 	if (error)
 		return error;
@@ -403,6 +404,7 @@ int node_init(struct node **out, const char *home, const char *office, const cha
 	uint8_t key[CRYPTO_KEY_LEN], dev[NODE_DEVICE_MAX / 2];
 	int lock_fd = -1, created = 0, error;
 
+	crypto_lock(key, sizeof(key));
 	error = schema_check_office(office);
 	if (!error)
 		error = schema_check_user(user);

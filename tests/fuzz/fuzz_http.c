@@ -1,7 +1,10 @@
 /*
- * tests/fuzz/fuzz_http.c - libFuzzer target for HTTP request reading: arbitrary bytes, fed
- * in pieces whose sizes come from the first input byte, through as many requests as they
- * hold.  Must never crash, leak or accept a request over the limits.
+ * tests/fuzz/fuzz_http.c - libFuzzer target for one connection's HTTP exchange (http_conn,
+ * the loop the server runs): arbitrary bytes, delivered in pieces whose sizes come from the
+ * first input byte, through as many requests as they hold, each answered and the connection
+ * going on or closing exactly as the server's would.  Must never crash, leak, hit an
+ * assertion in http-parser, accept a request over the limits, or answer with anything but a
+ * well-formed response; after an answer that closes, nothing more is parsed.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,35 +12,72 @@
 
 #include "http.h"
 
+#define MAX_BODY 4096
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int handle(void *ctx, struct buf *out, const struct http_request *req)
+{
+	(void)ctx;
+	if (req->body.len > MAX_BODY || req->url.len > HTTP_URL_MAX ||
+		req->nheaders > HTTP_HEADERS_MAX || !req->complete)
+		abort();
+	(void)http_header(req, "content-length");
+	return http_response(out, 200, "text/plain", req->url.ptr, req->url.len, req->keep_alive);
+}
+
+static void refused(void *ctx, int status, const char *why)
+{
+	(void)why;
+	if (status < 400 || status > 499)
+		abort();
+	++*(int *)ctx;
+}
+
+/* An answer is one whole response: a status line, a header block, Content-Length bytes. */
+static void check_answer(const struct buf *out)
+{
+	size_t i;
+
+	if (out->len < 12 || memcmp(out->ptr, "HTTP/1.1 ", 9) != 0)
+		abort();
+	for (i = 0; i + 4 <= out->len; i++)
+		if (!memcmp(out->ptr + i, "\r\n\r\n", 4))
+			return;
+	abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct http_reader r;
-	size_t step, off = 1, n;
-	int requests = 0;
+	int nrefused = 0;
+	struct http_handler h = {handle, refused, &nrefused};
+	struct http_conn hc;
+	size_t step, off = 1;
+	int rc = 0, closed = 0;
 
 	if (size < 1)
 		return 0;
 	step = (size_t)(data[0] % 64) + 1;
-	http_reader_init(&r, 4096);
-	while (off < size && requests < 64) {
+	http_conn_init(&hc, MAX_BODY, 64 * 1024);
+	while (off < size && !closed) {
 		size_t chunk = size - off < step ? size - off : step;
 
-		if (http_reader_feed(&n, &r, (const char *)data + off, chunk))
-			break;
-		off += n;
-		if (r.req.complete) {
-			if (r.req.body.len > 4096 || r.req.url.len > HTTP_URL_MAX ||
-				r.req.nheaders > HTTP_HEADERS_MAX)
-				abort();
-			(void)http_header(&r.req, "content-length");
-			http_reader_reset(&r);
-			requests++;
-		} else if (n < chunk) {
-			break;
+		if (http_conn_input(&hc, (const char *)data + off, chunk))
+			break; /* the server closes a connection that pipelines too much */
+		off += chunk;
+		while (!closed && (rc = http_conn_step(&hc, &h)) == 1) {
+			check_answer(&hc.out);
+			if (hc.closing)
+				closed = 1;
+			else
+				http_conn_sent(&hc);
 		}
+		if (rc < 0)
+			break;
 	}
-	http_reader_release(&r);
+	/* once a refusal closed the connection, a further step answers nothing */
+	if (closed && nrefused && http_conn_step(&hc, &h) != 0)
+		abort();
+	http_conn_release(&hc);
 	return 0;
 }

@@ -2,9 +2,11 @@
  * tests/fuzz/fuzz_request.c - libFuzzer target for the server's whole request handling: bytes
  * are read as HTTP requests (as many as they hold) and each complete one is routed exactly as
  * a worker would (server/routes.c) against a real HQ store made once in a temporary directory,
- * with an enrolled device.  The first byte picks who the TLS layer proved the client to be: no
- * certificate, a refused certificate, or the enrolled device.  Must never crash, leak, or
- * answer anything but a well-formed HTTP response.
+ * with an enrolled device, through the same connection loop the server runs (http_conn:
+ * several requests per connection, going on or closing as the server does).  The first byte
+ * picks who the TLS layer proved the client to be: no certificate, a refused certificate, or
+ * the enrolled device; the second how the bytes are split into reads.  Must never crash,
+ * leak, or answer anything but a well-formed HTTP response.
  */
 #define _XOPEN_SOURCE 700
 #include <stdint.h>
@@ -89,6 +91,8 @@ static void cleanup(void)
 {
 	node_free(node);
 	node = NULL;
+	peers_free(ctx.peers);
+	ctx.peers = NULL;
 	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -128,16 +132,42 @@ static int setup(void)
 	ctx.node = node;
 	ctx.ca_der = &ca;
 	ctx.push_lock = &lock;
+	/* the same limits as the server: throttled enrollment, folded refusals */
+	if (peers_new(&ctx.peers, 32))
+		return -1;
 	return 0;
 }
 
+static int handle(void *arg, struct buf *out, const struct http_request *req)
+{
+	const struct route_peer *peer = arg;
+
+	return routes_handle(out, &ctx, peer, req);
+}
+
+static void refused(void *arg, int status, const char *why)
+{
+	const struct route_peer *peer = arg;
+	char msg[320];
+
+	if (status < 400 || status > 499)
+		abort();
+	snprintf(msg, sizeof(msg), "%d: %s", status, why);
+	routes_refusal(&ctx, peer, "request.refused", msg);
+}
+
+/*
+ * The connection loop of server/serve.c without its sockets: the bytes after the first arrive
+ * in pieces whose size the second byte picks, and requests are answered one after another on
+ * the same connection until one closes it, as a worker would.
+ */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
-	struct http_reader r;
-	struct buf out = BUF_INIT(64u * 1024 * 1024);
-	size_t off = 1, n;
-	int requests = 0;
+	struct http_conn hc;
+	struct http_handler h;
+	size_t off = 2, step;
+	int rc = 0, closed = 0;
 
 	if (!ready) {
 		if (setup()) {
@@ -146,23 +176,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		ready = 1;
 	}
-	if (size < 1)
+	if (size < 2)
 		return 0;
-	http_reader_init(&r, 1024 * 1024);
-	while (off < size && requests < 8) {
-		if (http_reader_feed(&n, &r, (const char *)data + off, size - off))
+	h.handle = handle;
+	h.refused = refused;
+	h.ctx = &peers[data[0] % 3];
+	step = data[1] ? (size_t)data[1] * 16 : size;
+	http_conn_init(&hc, peers[data[0] % 3].cert_ok ? 1024 * 1024 : ENROLL_BODY_MAX,
+		2 * 1024 * 1024);
+	while (off < size && !closed && hc.requests < 16) {
+		size_t chunk = size - off < step ? size - off : step;
+
+		if (http_conn_input(&hc, (const char *)data + off, chunk))
 			break;
-		off += n;
-		if (!r.req.complete)
+		off += chunk;
+		while (!closed && hc.requests < 16 && (rc = http_conn_step(&hc, &h)) == 1) {
+			if (hc.out.len < 12 || memcmp(hc.out.ptr, "HTTP/1.1 ", 9) != 0)
+				abort(); /* an answer that is not an HTTP response */
+			if (hc.closing)
+				closed = 1;
+			else
+				http_conn_sent(&hc);
+		}
+		if (rc < 0)
 			break;
-		buf_reset(&out);
-		if (routes_handle(&out, &ctx, &peers[data[0] % 3], &r.req) == 0 &&
-			(out.len < 12 || memcmp(out.ptr, "HTTP/1.1 ", 9) != 0))
-			abort(); /* an answer that is not an HTTP response */
-		http_reader_reset(&r);
-		requests++;
 	}
-	http_reader_release(&r);
-	buf_release(&out);
+	http_conn_release(&hc);
 	return 0;
 }

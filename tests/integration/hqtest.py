@@ -79,14 +79,16 @@ class Server:
             self.logf.close()
         return self.proc.returncode if self.proc else None
 
-    def tls_get(self, path, certfile=None, keyfile=None, timeout=10):
-        """GET over TLS without verifying the server; returns (status, body)."""
+    def tls_get(self, path, certfile=None, keyfile=None, timeout=10, source=None):
+        """GET over TLS without verifying the server; returns (status, body).  `source` is
+        the loopback address to connect from (127.0.0.1 by default)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         if certfile:
             ctx.load_cert_chain(certfile, keyfile)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as raw:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout,
+                                      source_address=(source, 0) if source else None) as raw:
             with ctx.wrap_socket(raw) as s:
                 s.sendall(("GET %s HTTP/1.1\r\nHost: hq\r\nConnection: close\r\n\r\n" %
                            path).encode())

@@ -144,13 +144,16 @@ class Enroll(fstest.NodeTest):
     def test_300_simultaneous_connections(self):
         results = []
 
-        def one():
+        def one(i):
             try:
-                results.append(self.hq.tls_get("/v1/health", timeout=60)[0])
+                # ten client addresses, 30 each: under the cap on unauthenticated
+                # connections per address (32)
+                src = "127.0.0.%d" % (10 + i % 10)
+                results.append(self.hq.tls_get("/v1/health", timeout=60, source=src)[0])
             except (OSError, ValueError, IndexError) as e:
                 results.append(repr(e))
 
-        threads = [threading.Thread(target=one) for _ in range(300)]
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(300)]
         for t in threads:
             t.start()
         for t in threads:

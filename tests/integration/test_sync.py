@@ -314,7 +314,8 @@ class Offices(SyncTest):
         doc = r.json()
         self.assertEqual([x["id"] for x in doc["refused"]], [cid], doc)
         self.assertIn(cid, doc["refused"][0]["reason"])
-        self.assertIn("SDG", doc["refused"][0]["reason"])
+        # in the same words as for a case that does not exist: the owner is not named
+        self.assertIn("is not a case office ELP may write", doc["refused"][0]["reason"])
         self.assertIn("case %s refused by the server" % cid, r.err)
         self.assertEqual(doc["pushed"], 1, doc)
         self.assertEqual(self.hq_show(kept)["fields"]["priority"], "4")
@@ -322,7 +323,7 @@ class Offices(SyncTest):
         self.assertNotEqual(self.hq_show(cid)["fields"].get("priority"), "1")
         refusals = [e for e in self.hq_audit() if e["action"] == "sync.refused"]
         self.assertEqual([(e["target"], e["outcome"]) for e in refusals], [(cid, "denied")])
-        self.assertIn("SDG", refusals[0]["detail"])
+        self.assertIn("may write", refusals[0]["detail"])
         # the text form names it too
         r = self.a.run("sync")
         self.assertEqual(r.rc, 1, r)

@@ -149,7 +149,8 @@ class BadPush(fstest.NodeTest):
     def test_commit_for_another_offices_case(self):
         doc = self.forge("other-office", self.sdg_case)
         self.assertEqual(doc["case"], self.sdg_case)
-        self.assertCaseRefused(doc, "belongs to office SDG")
+        self.assertCaseRefused(doc, "is not a case office ELP may write")
+        self.assertNotIn("belongs", doc["body"]["cases"][0]["reason"], doc)
         # SDG's own next sync sees nothing new either
         r = self.s.ok("--json", "sync").json()
         self.assertEqual(r["pulled"], 0, r)
@@ -157,7 +158,8 @@ class BadPush(fstest.NodeTest):
     def test_new_case_claiming_another_office(self):
         doc = self.forge("other-office")
         self.assertTrue(doc["case"].startswith("SDG-"), doc)
-        self.assertCaseRefused(doc, "names office SDG, not ELP")
+        # the same words as for an existing case of another office: existence is not told
+        self.assertCaseRefused(doc, "case '%s' is not a case office ELP may write" % doc["case"])
 
     def edited_case(self):
         """The ELP case with two notes, synced: the base of the forged edits below."""
