@@ -12,17 +12,23 @@ static const char case_help[] =
 	"usage: fieldsync-agent case new --title T --category C [--set FIELD=VALUE]...\n"
 	"                                [--narrative-file F]\n"
 	"       fieldsync-agent case edit ID [--set FIELD=VALUE]... [--narrative-file F]\n"
-	"       fieldsync-agent case show ID\n"
+	"       fieldsync-agent case show ID [--at REV]\n"
 	"       fieldsync-agent case list [--status S]\n"
 	"       fieldsync-agent case search QUERY\n"
-	"       fieldsync-agent case history ID\n"
+	"       fieldsync-agent case history ID [--diff]\n"
+	"       fieldsync-agent case diff ID REV [REV2]\n"
 	"       fieldsync-agent case fields\n"
 	"\n"
 	"Every change is one commit in the case's history, attributed to you, this device and\n"
 	"office, and recorded in the audit trail; every read is audited too.  --set FIELD= (empty)\n"
 	"clears an optional field.  The narrative file ('-' for stdin) replaces the narrative; it\n"
 	"is stored one sentence per line so that concurrent edits merge.  'case fields' lists the\n"
-	"fields and their allowed values.\n";
+	"fields and their allowed values.\n"
+	"'case history' lists the revisions newest first (by hybrid logical clock, then commit\n"
+	"id); --diff adds what each changed: fields as old -> new, the narrative as a unified\n"
+	"diff.  'case diff ID REV' shows what REV changed, 'case diff ID REV REV2' the changes\n"
+	"from REV to REV2; 'case show ID --at REV' the case as it was at REV.  A REV is a commit\n"
+	"id of the case's history or a unique prefix of one (at least 4 hex digits).\n";
 
 /* Fill a change from --set, --title/--category and --narrative-file. */
 static int collect_change(struct casefile_change *chg, struct buf *narrative, char **owned,
@@ -141,12 +147,29 @@ static void view_print(const struct casefile_view *v)
 	printf("\nhead %s\n", git_oid_tostr_s(&v->head));
 }
 
-static int case_show(struct cli *c, struct node *n, const char *id)
+/* The commit of case `id` that `rev` names (a full id or a unique prefix). */
+static int find_rev(git_oid *out, struct node *n, const char *id, const char *rev)
+{
+	struct casefile_rev *revs = NULL;
+	size_t count = 0;
+	int error;
+
+	error = casedb_history(&revs, &count, n, id);
+	if (!error)
+		error = casefile_find_rev(out, revs, count, rev);
+	casefile_history_free(revs, count);
+	return error;
+}
+
+static int case_show(struct cli *c, struct node *n, const char *id, const char *at)
 {
 	struct casefile_view v;
+	git_oid rev;
 	int rc = CLI_EXIT_OK;
 
-	if (casedb_view(&v, n, id))
+	if (at && (find_rev(&rev, n, id, at) || casefile_read(&v, n->repo, &rev)))
+		return cli_fail(c);
+	if (!at && casedb_view(&v, n, id))
 		return cli_fail(c);
 	if (c->json)
 		rc = cli_print_json(view_json(&v));
@@ -191,33 +214,69 @@ static int case_rows(struct cli *c, struct node *n, const char *status, const ch
 	return list ? cli_print_json(json_pack("{s:o}", "cases", list)) : CLI_EXIT_OK;
 }
 
-static int case_history(struct cli *c, struct node *n, const char *id)
+static int case_history(struct cli *c, struct node *n, const char *id, int with_diff)
 {
+	struct buf diff = BUF_INIT(64u * SCHEMA_NARRATIVE_MAX);
 	struct casefile_rev *revs = NULL;
-	json_t *list = NULL;
+	json_t *list = NULL, *row;
 	char when[HLC_STR_MAX];
 	size_t count = 0, i;
-	int rc = CLI_EXIT_OK;
+	int error = 0, rc = CLI_EXIT_OK;
 
 	if (casedb_history(&revs, &count, n, id))
 		return cli_fail(c);
 	list = c->json ? json_array() : NULL;
-	for (i = 0; i < count; i++) {
+	for (i = 0; i < count && !error; i++) {
 		hlc_iso8601(when, revs[i].hlc.wall_ms);
-		if (list)
-			json_array_append_new(list,
-				json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "commit",
-					git_oid_tostr_s(&revs[i].id), "time", when, "user", revs[i].user,
-					"office", revs[i].office, "device", revs[i].device, "summary",
-					revs[i].summary));
-		else
-			printf("%s  %-12s %s/%.8s  %s  (%.12s)\n", when, revs[i].user,
+		buf_reset(&diff);
+		if (with_diff)
+			error = casefile_diff(&diff, n->repo, NULL, &revs[i].id);
+		if (error)
+			break;
+		if (list) {
+			row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "commit",
+				git_oid_tostr_s(&revs[i].id), "time", when, "user", revs[i].user,
+				"office", revs[i].office, "device", revs[i].device, "summary",
+				revs[i].summary);
+			if (row && with_diff)
+				json_object_set_new(row, "diff", json_string(buf_cstr(&diff)));
+			json_array_append_new(list, row);
+		} else {
+			printf("%s  %-12s %s/%.8s  %s  (%.12s)\n%s", when, revs[i].user,
 				revs[i].office, revs[i].device, revs[i].summary,
-				git_oid_tostr_s(&revs[i].id));
+				git_oid_tostr_s(&revs[i].id), buf_cstr(&diff));
+		}
 	}
-	if (list)
-		rc = cli_print_json(json_pack("{s:s, s:o}", "id", id, "history", list));
+	if (error)
+		rc = cli_fail(c);
+	else if (list)
+		rc = cli_print_json(json_pack("{s:s, s:O}", "id", id, "history", list));
+	json_decref(list);
+	buf_wipe_release(&diff);
 	casefile_history_free(revs, count);
+	return rc;
+}
+
+static int case_diff(struct cli *c, struct node *n, const char *id, const char *r1,
+	const char *r2)
+{
+	struct buf diff = BUF_INIT(64u * SCHEMA_NARRATIVE_MAX);
+	git_oid a, b;
+	int error, rc = CLI_EXIT_OK;
+
+	error = find_rev(&a, n, id, r1);
+	if (!error && r2)
+		error = find_rev(&b, n, id, r2);
+	if (!error)
+		error = casefile_diff(&diff, n->repo, r2 ? &a : NULL, r2 ? &b : &a);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s?, s:s}", "id", id, "from", r2 ? r1 : NULL,
+			"to", r2 ? r2 : r1, "diff", buf_cstr(&diff)));
+	else
+		fputs(buf_cstr(&diff), stdout);
+	buf_wipe_release(&diff);
 	return rc;
 }
 
@@ -256,21 +315,23 @@ static int case_fields(struct cli *c)
 
 int cmd_case(struct cli *c)
 {
-	static const char usage[] = "case new|edit|show|list|search|history|fields ...";
+	static const char usage[] = "case new|edit|show|list|search|history|diff|fields ...";
 	struct cli_opt opts[] = {
 		{"--title", 1, 0, {0}, 0},
 		{"--category", 1, 0, {0}, 0},
 		{"--set", 1, 1, {0}, 0},
 		{"--narrative-file", 1, 0, {0}, 0},
 		{"--status", 1, 0, {0}, 0},
+		{"--at", 1, 0, {0}, 0},
+		{"--diff", 0, 0, {0}, 0},
 	};
-	const char *pos[2], *sub;
+	const char *pos[4], *sub;
 	struct node *n = NULL;
 	int npos, rc, want_id, writes;
 
 	if (cli_help(c, case_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 2, &npos);
+	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 4, &npos);
 	if (rc)
 		return rc;
 	if (npos < 1)
@@ -278,6 +339,19 @@ int cmd_case(struct cli *c)
 	sub = pos[0];
 	if (!strcmp(sub, "fields"))
 		return case_fields(c);
+	if (opts[5].count && strcmp(sub, "show"))
+		return cli_usage_error(c, usage, "--at goes with 'case show'");
+	if (opts[6].count && strcmp(sub, "history"))
+		return cli_usage_error(c, usage, "--diff goes with 'case history'");
+	if (!strcmp(sub, "diff")) {
+		if (npos < 3)
+			return cli_usage_error(c, "case diff ID REV [REV2]", "give a case id and a revision");
+		if (cli_open_node(&n, c))
+			return cli_fail(c);
+		rc = case_diff(c, n, pos[1], pos[2], npos > 3 ? pos[3] : NULL);
+		node_free(n);
+		return rc;
+	}
 	want_id = !strcmp(sub, "edit") || !strcmp(sub, "show") || !strcmp(sub, "history") ||
 		  !strcmp(sub, "search");
 	writes = !strcmp(sub, "new") || !strcmp(sub, "edit");
@@ -300,9 +374,9 @@ int cmd_case(struct cli *c)
 	if (writes)
 		rc = case_write(c, n, npos == 2 ? pos[1] : NULL, opts, N_OPTS(opts));
 	else if (!strcmp(sub, "show"))
-		rc = case_show(c, n, pos[1]);
+		rc = case_show(c, n, pos[1], cli_opt(opts, N_OPTS(opts), "--at"));
 	else if (!strcmp(sub, "history"))
-		rc = case_history(c, n, pos[1]);
+		rc = case_history(c, n, pos[1], opts[6].count > 0);
 	else
 		rc = case_rows(c, n, cli_opt(opts, N_OPTS(opts), "--status"),
 			!strcmp(sub, "search") ? pos[1] : NULL);

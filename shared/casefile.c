@@ -1,6 +1,7 @@
 /* shared/casefile.c - case trees and commits. */
 #include "casefile.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,13 +191,26 @@ static int remove_path(git_index *idx, const char *path)
 	return 0;
 }
 
-static int remove_conflicts(git_index *idx, const char *path)
+/* Remove the kept versions of `path`, or only its version `version` (not NULL). */
+static int remove_conflicts(git_index *idx, const char *path, const char *version)
 {
-	char dir[256];
-	int rc;
+	char dir[512];
+	int rc, n;
 
-	snprintf(dir, sizeof(dir), "conflicts/%s", path);
-	rc = git_index_remove_directory(idx, dir, 0);
+	if (version && (strchr(version, '/') || !version[0] || !strcmp(version, "..")))
+		return err_set(ERR_INVALID, "'%s' is not the name of a kept version", version);
+	if (version)
+		n = snprintf(dir, sizeof(dir), "conflicts/%s/%s", path, version);
+	else
+		n = snprintf(dir, sizeof(dir), "conflicts/%s", path);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return err_set(ERR_TOOBIG, "the path '%s' is too long", path);
+	if (version)
+		rc = git_index_remove(idx, dir, 0);
+	else
+		rc = git_index_remove_directory(idx, dir, 0);
+	if (version && rc == GIT_ENOTFOUND)
+		return err_set(ERR_NOTFOUND, "no kept version '%s' at '%s'", version, path);
 	return rc < 0 ? odb_git_error(rc, "cannot remove the kept versions") : 0;
 }
 
@@ -384,7 +398,7 @@ int casefile_commit(git_oid *head_out, char note_id_out[CASEFILE_NOTE_ID_MAX],
 	if (!error && chg->note)
 		error = add_note(note_id_out, idx, repo, chg, a);
 	if (!error && chg->resolve)
-		error = remove_conflicts(idx, chg->resolve);
+		error = remove_conflicts(idx, chg->resolve, chg->resolve_version);
 	if (!error && chg->transfer)
 		error = add_blob(idx, repo, "meta/office", chg->transfer, strlen(chg->transfer));
 	if (error)
@@ -571,12 +585,65 @@ struct conflict_walk {
 	int error;
 };
 
+/* A decimal size; ERR_CORRUPT for anything else. */
+static int parse_size(size_t *out, const char **p)
+{
+	size_t v = 0;
+	int digits = 0;
+
+	while (**p == ' ')
+		(*p)++;
+	for (; **p >= '0' && **p <= '9'; (*p)++, digits++) {
+		if (v > (SIZE_MAX - 9) / 10)
+			return err_set(ERR_CORRUPT, "a kept conflict region is malformed");
+		v = v * 10 + (size_t)(**p - '0');
+	}
+	if (!digits)
+		return err_set(ERR_CORRUPT, "a kept conflict region is malformed");
+	*out = v;
+	return 0;
+}
+
+/*
+ * A region record (merge.h): "<line> <b> <o> <t>" and a body of b + o + t bytes; the body is
+ * split into base, current and value (the other lines).
+ */
+static int parse_region(struct casefile_conflict *c, const char *spec)
+{
+	size_t lens[3], total, i;
+	const char *p = spec;
+	char *body = c->value;
+	int error;
+
+	error = parse_size(&c->line, &p);
+	for (i = 0; i < 3 && !error; i++)
+		error = parse_size(&lens[i], &p);
+	if (error)
+		return error;
+	total = strlen(body);
+	if (lens[0] > total || lens[1] > total - lens[0] ||
+		lens[2] != total - lens[0] - lens[1])
+		return err_set(ERR_CORRUPT, "a kept conflict region is malformed");
+	c->base = strndup(body, lens[0]);
+	c->current = strndup(body + lens[0], lens[1]);
+	c->value = strdup(body + lens[0] + lens[1]);
+	if (!c->base || !c->current || !c->value) {
+		free(c->value);
+		c->value = body; /* released with the view */
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	free(body);
+	c->region = 1;
+	return 0;
+}
+
 static int conflict_cb(const char *root, const git_tree_entry *e, void *payload)
 {
-	static const char *const keys[] = {"Author", "Commit"};
+	static const char *const keys[] = {"Author", "Commit", "Current-Author", "Current-Commit",
+		"Region"};
 	struct conflict_walk *w = payload;
 	struct casefile_conflict *c;
-	char *text = NULL, *vals[2];
+	char *text = NULL, *vals[5];
 	size_t rl = strlen(root);
 
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB || rl < 2)
@@ -596,13 +663,20 @@ static int conflict_cb(const char *root, const git_tree_entry *e, void *payload)
 	memset(c, 0, sizeof(*c));
 	w->error = blob_text(&text, w->repo, git_tree_entry_id(e));
 	if (!w->error)
-		w->error = parse_headed(text, keys, vals, 2, &c->value);
+		w->error = parse_headed(text, keys, vals, 5, &c->value);
 	free(text);
 	if (w->error)
 		return -1;
 	w->v->nconflicts++;
 	c->author = vals[0];
 	c->commit = vals[1];
+	c->current_author = vals[2];
+	c->current_commit = vals[3];
+	if (vals[4][0])
+		w->error = parse_region(c, vals[4]);
+	free(vals[4]);
+	if (w->error)
+		return -1;
 	c->path = strndup(root, rl - 1); /* walk roots end with '/' */
 	c->name = strdup(git_tree_entry_name(e));
 	if (!c->path || !c->name) {
@@ -715,6 +789,10 @@ void casefile_view_release(struct casefile_view *v)
 		free(v->conflicts[i].value);
 		free(v->conflicts[i].author);
 		free(v->conflicts[i].commit);
+		free(v->conflicts[i].current_author);
+		free(v->conflicts[i].current_commit);
+		free(v->conflicts[i].base);
+		free(v->conflicts[i].current);
 	}
 	free(v->conflicts);
 	memset(v, 0, sizeof(*v));
@@ -756,6 +834,18 @@ int casefile_parse_message(struct casefile_rev *rev, const char *msg)
 	return error;
 }
 
+/* Newest first: hybrid logical clock, then commit id, both descending. */
+static int cmp_revs(const void *pa, const void *pb)
+{
+	const struct casefile_rev *a = pa, *b = pb;
+
+	if (a->hlc.wall_ms != b->hlc.wall_ms)
+		return a->hlc.wall_ms < b->hlc.wall_ms ? 1 : -1;
+	if (a->hlc.counter != b->hlc.counter)
+		return a->hlc.counter < b->hlc.counter ? 1 : -1;
+	return -git_oid_cmp(&a->id, &b->id);
+}
+
 int casefile_history(struct casefile_rev **out, size_t *count, git_repository *repo,
 	const git_oid *head, size_t max)
 {
@@ -774,7 +864,7 @@ int casefile_history(struct casefile_rev **out, size_t *count, git_repository *r
 		error = odb_git_error(rc, "cannot walk the case history");
 		goto out;
 	}
-	while (n < max && (rc = git_revwalk_next(&id, walk)) == 0) {
+	while ((rc = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 
 		if (n == cap) {
@@ -806,6 +896,15 @@ int casefile_history(struct casefile_rev **out, size_t *count, git_repository *r
 		error = odb_git_error(rc, "cannot walk the case history");
 		goto out;
 	}
+	if (n)
+		qsort(revs, n, sizeof(*revs), cmp_revs);
+	while (n > max) {
+		n--;
+		free(revs[n].summary);
+		free(revs[n].user);
+		free(revs[n].office);
+		free(revs[n].device);
+	}
 	*out = revs;
 	*count = n;
 	revs = NULL;
@@ -827,4 +926,184 @@ void casefile_history_free(struct casefile_rev *revs, size_t count)
 		free(revs[i].device);
 	}
 	free(revs);
+}
+
+int casefile_find_rev(git_oid *out, const struct casefile_rev *revs, size_t count,
+	const char *rev)
+{
+	size_t i, len = rev ? strlen(rev) : 0, found = count;
+	char hex[GIT_OID_HEXSZ + 1];
+
+	if (len < 4 || len > GIT_OID_HEXSZ || strspn(rev, "0123456789abcdefABCDEF") != len)
+		return err_set(ERR_INVALID, "'%s' is not a revision (4 to 40 hex digits)",
+			rev ? rev : "");
+	for (i = 0; i < count; i++) {
+		git_oid_tostr(hex, sizeof(hex), &revs[i].id);
+		if (strncasecmp(hex, rev, len) != 0)
+			continue;
+		if (found != count)
+			return err_set(ERR_INVALID, "revision '%s' is ambiguous: give more digits",
+				rev);
+		found = i;
+	}
+	if (found == count)
+		return err_set(ERR_NOTFOUND, "no revision '%s' in the history of the case", rev);
+	git_oid_cpy(out, &revs[found].id);
+	return 0;
+}
+
+/* One line of a patch as "<origin><text>", with a note when the text has no final newline. */
+static int unified_line(struct buf *out, const git_diff_line *l)
+{
+	int error = 0;
+
+	if (l->origin == GIT_DIFF_LINE_CONTEXT || l->origin == GIT_DIFF_LINE_ADDITION ||
+		l->origin == GIT_DIFF_LINE_DELETION) {
+		char o = l->origin;
+
+		error = buf_put(out, &o, 1);
+		if (!error)
+			error = buf_put(out, l->content, l->content_len);
+		if (!error && (!l->content_len || l->content[l->content_len - 1] != '\n'))
+			error = buf_put(out, "\n", 1);
+	} else if (l->origin == GIT_DIFF_LINE_CONTEXT_EOFNL || l->origin == GIT_DIFF_LINE_ADD_EOFNL ||
+		   l->origin == GIT_DIFF_LINE_DEL_EOFNL) {
+		error = buf_puts(out, "\\ No newline at end of file\n");
+	}
+	return error;
+}
+
+int casefile_unified(struct buf *out, const char *a, size_t a_len, const char *b, size_t b_len,
+	const char *a_label, const char *b_label, size_t context, size_t first_line)
+{
+	git_diff_options opts;
+	git_patch *patch = NULL;
+	size_t h, nh, k, nl, shift = first_line ? first_line - 1 : 0;
+	int rc, error = 0;
+
+	rc = git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	if (rc >= 0) {
+		opts.context_lines = (uint32_t)context;
+		opts.flags |= GIT_DIFF_FORCE_TEXT;
+		rc = git_patch_from_buffers(&patch, a, a_len, NULL, b, b_len, NULL, &opts);
+	}
+	if (rc < 0) {
+		error = odb_git_error(rc, "cannot compare two texts");
+		goto out;
+	}
+	nh = git_patch_num_hunks(patch);
+	if (nh)
+		error = buf_printf(out, "--- %s\n+++ %s\n", a_label, b_label);
+	for (h = 0; h < nh && !error; h++) {
+		const git_diff_hunk *hunk;
+
+		rc = git_patch_get_hunk(&hunk, &nl, patch, h);
+		if (rc < 0) {
+			error = odb_git_error(rc, "cannot compare two texts");
+			break;
+		}
+		error = buf_printf(out, "@@ -%zu,%d +%zu,%d @@\n", (size_t)hunk->old_start + shift,
+			hunk->old_lines, (size_t)hunk->new_start + shift, hunk->new_lines);
+		for (k = 0; k < nl && !error; k++) {
+			const git_diff_line *l;
+
+			rc = git_patch_get_line_in_hunk(&l, patch, h, k);
+			error = rc < 0 ? odb_git_error(rc, "cannot compare two texts")
+				       : unified_line(out, l);
+		}
+	}
+out:
+	git_patch_free(patch);
+	return error;
+}
+
+/* Field changes of `a` -> `b` as "  name: old -> new". */
+static int diff_fields(struct buf *out, const struct casefile_view *a,
+	const struct casefile_view *b)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < SCHEMA_MAX_FIELDS && i < schema_count() && !error; i++) {
+		const char *o = a ? a->fields[i] : NULL, *n = b->fields[i];
+
+		if ((!o && !n) || (o && n && !strcmp(o, n)))
+			continue;
+		error = buf_printf(out, "  %s: %s -> %s\n", schema_at(i)->name,
+			o ? o : "(unset)", n ? n : "(unset)");
+	}
+	return error;
+}
+
+/* Notes and kept conflict versions present in one view and not the other. */
+static int diff_lists(struct buf *out, const struct casefile_view *a,
+	const struct casefile_view *b)
+{
+	size_t i, j;
+	int error = 0;
+
+	for (i = 0; i < b->nnotes && !error; i++) {
+		for (j = 0; a && j < a->nnotes && strcmp(a->notes[j].id, b->notes[i].id); j++)
+			;
+		if (!a || j == a->nnotes)
+			error = buf_printf(out, "  note added: %s by %s\n", b->notes[i].id,
+				b->notes[i].author);
+	}
+	for (i = 0; i < b->nconflicts && !error; i++) {
+		for (j = 0; a && j < a->nconflicts && (strcmp(a->conflicts[j].path,
+			b->conflicts[i].path) || strcmp(a->conflicts[j].name, b->conflicts[i].name)); j++)
+			;
+		if (!a || j == a->nconflicts)
+			error = buf_printf(out, "  conflict kept: %s (%s) by %s\n",
+				b->conflicts[i].path, b->conflicts[i].name, b->conflicts[i].author);
+	}
+	for (i = 0; a && i < a->nconflicts && !error; i++) {
+		for (j = 0; j < b->nconflicts && (strcmp(a->conflicts[i].path,
+			b->conflicts[j].path) || strcmp(a->conflicts[i].name, b->conflicts[j].name)); j++)
+			;
+		if (j == b->nconflicts)
+			error = buf_printf(out, "  conflict settled: %s (%s)\n", a->conflicts[i].path,
+				a->conflicts[i].name);
+	}
+	return error;
+}
+
+int casefile_diff(struct buf *out, git_repository *repo, const git_oid *from, const git_oid *to)
+{
+	struct casefile_view a, b;
+	git_commit *c = NULL;
+	git_oid parent;
+	int rc, have_a = 0, error;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	if (!from) {
+		rc = git_commit_lookup(&c, repo, to);
+		if (rc < 0) {
+			error = odb_git_error(rc, "cannot read a revision of the case");
+			goto out;
+		}
+		if (git_commit_parentcount(c) > 0) {
+			git_oid_cpy(&parent, git_commit_parent_id(c, 0));
+			from = &parent;
+		}
+	}
+	error = casefile_read(&b, repo, to);
+	if (!error && from)
+		error = casefile_read(&a, repo, from);
+	if (error)
+		goto out;
+	have_a = from != NULL;
+	error = diff_fields(out, have_a ? &a : NULL, &b);
+	if (!error)
+		error = casefile_unified(out, have_a ? a.narrative : "",
+			have_a ? strlen(a.narrative) : 0, b.narrative, strlen(b.narrative),
+			"narrative.md (before)", "narrative.md (after)", 3, 1);
+	if (!error)
+		error = diff_lists(out, have_a ? &a : NULL, &b);
+out:
+	casefile_view_release(&a);
+	casefile_view_release(&b);
+	git_commit_free(c);
+	return error;
 }

@@ -47,6 +47,8 @@ struct casefile_change {
 	size_t note_len;
 	const char *resolve;  /* NULL, or a path whose kept conflict versions a person settled:
 			       * conflicts/<resolve>/ is removed ("fields/status", "narrative.md") */
+	const char *resolve_version; /* with resolve: only conflicts/<resolve>/<this> is removed
+				      * (one region of a text; the others stay) */
 	const char *transfer; /* NULL, or the office the case now belongs to (an HQ action) */
 };
 
@@ -86,9 +88,15 @@ struct casefile_note {
 struct casefile_conflict {
 	char *path;   /* the contested path, e.g. "fields/status" */
 	char *name;   /* which kept version */
-	char *value;  /* the losing value */
-	char *author; /* who wrote it */
+	char *value;  /* the losing value (of a region: its other lines) */
+	char *author; /* who wrote it: "user (office/device)" */
 	char *commit; /* the commit it came from */
+	char *current_author; /* who wrote the version in place ("" if not recorded) */
+	char *current_commit;
+	int region;	      /* 1: one conflicting region of a text file (merge.h) */
+	size_t line;	      /* of a region: 1-based line of the text where it stood when kept */
+	char *base;	      /* of a region: its base lines */
+	char *current;	      /* of a region: its lines in place when kept */
 };
 
 /* Everything a person sees of a case at one head. */
@@ -122,13 +130,38 @@ struct casefile_rev {
 };
 
 /*
- * The history of the case at `head`, newest first (topological, then time), at most `max`
- * entries.  The caller frees with casefile_history_free().
+ * The history of the case at `head`, newest first: by hybrid logical clock, then by commit id
+ * (both descending), at most `max` entries (the newest).  The caller frees with
+ * casefile_history_free().
  */
 int casefile_history(struct casefile_rev **out, size_t *count, git_repository *repo,
 	const git_oid *head, size_t max) WUR;
 
 void casefile_history_free(struct casefile_rev *revs, size_t count);
+
+/*
+ * The revision of `revs` whose hex id is `rev` or starts with it (at least 4 digits).
+ * ERR_NOTFOUND (none), ERR_INVALID (not hex, too short, or more than one matches).
+ */
+int casefile_find_rev(git_oid *out, const struct casefile_rev *revs, size_t count,
+	const char *rev) WUR;
+
+/*
+ * What changed from commit `from` (NULL: its first parent, or nothing for the first commit)
+ * to commit `to`, as text appended to `out`: each field "name: old -> new", the narrative as
+ * a unified diff (3 lines of context), notes and kept conflict versions added or removed.
+ * ERR_NOTFOUND (missing object), ERR_CORRUPT, ERR_TOOBIG (out's cap).
+ */
+int casefile_diff(struct buf *out, git_repository *repo, const git_oid *from, const git_oid *to)
+	WUR;
+
+/*
+ * A unified diff of text `a` to `b` with `context` lines around each change, appended to
+ * `out` under the headers "--- <a_label>" and "+++ <b_label>"; nothing when they are equal.
+ * Line numbers start at `first_line` (a region of a longer text).  ERR_TOOBIG, ERR_GENERIC.
+ */
+int casefile_unified(struct buf *out, const char *a, size_t a_len, const char *b, size_t b_len,
+	const char *a_label, const char *b_label, size_t context, size_t first_line) WUR;
 
 /* Parse the attribution trailers of a commit message. ERR_INVALID if any is missing. */
 int casefile_parse_message(struct casefile_rev *rev, const char *message) WUR;

@@ -27,6 +27,11 @@ struct entry {
 	char *path;
 	git_oid id;
 	git_filemode_t mode;
+	/* in a list of touched paths: the commit that changed the path, its place in the walk
+	 * (newest first) and whether it is a merge commit */
+	git_oid commit;
+	size_t seq;
+	int merge;
 };
 
 struct list {
@@ -39,6 +44,8 @@ struct merge_ctx {
 	git_repository *repo;
 	const git_oid *theirs_commit;
 	const char *theirs_author;
+	const git_oid *ours_commit; /* NULL: in-place versions are not labelled */
+	const char *ours_author;
 	struct list result; /* the merged tree's files, in path order */
 	struct list kept;   /* conflict versions to add to it */
 	size_t text_merges;
@@ -88,6 +95,9 @@ static int list_push(struct list *l, const char *prefix, const char *name, const
 	l->v[l->n].path = path;
 	git_oid_cpy(&l->v[l->n].id, id);
 	l->v[l->n].mode = mode;
+	memset(&l->v[l->n].commit, 0, sizeof(l->v[l->n].commit));
+	l->v[l->n].seq = 0;
+	l->v[l->n].merge = 0;
 	l->n++;
 	return 0;
 }
@@ -158,6 +168,203 @@ out:
 	return error;
 }
 
+/* ---- line merge with conflict regions --------------------------------------------------- */
+
+/*
+ * Why libgit2's diff3 output is parsed rather than a merge of our own: git_merge_file is the
+ * xdiff merge git itself runs, so where it finds no conflict the text is git's by
+ * construction, and its conflict regions are git's.  Its output is text with markers; a user's
+ * line can look like a marker, so the marker size is chosen longer than the longest run of
+ * '<', '|', '=' or '>' that opens any line of the three inputs (git does the same for nested
+ * merges).  No input line can then be read as a marker.
+ */
+#define MARKER_MIN 7
+#define MARKER_MAX 250 /* a longer run of marker characters: the text is kept whole */
+
+static const char *next_line(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl ? nl + 1 : end;
+}
+
+/* The longest run of one marker character opening a line of `p`. */
+static size_t marker_run(const char *p, size_t len)
+{
+	const char *end = p + len, *q;
+	size_t best = 0, run;
+
+	for (; p < end; p = next_line(p, end)) {
+		if (*p != '<' && *p != '|' && *p != '=' && *p != '>')
+			continue;
+		for (q = p, run = 0; q < end && *q == *p; q++)
+			run++;
+		if (run > best)
+			best = run;
+	}
+	return best;
+}
+
+/* Whether the line at `p` is a marker of `c` of size `m`: m times c, then space or line end. */
+static int is_marker(const char *p, const char *end, char c, size_t m)
+{
+	size_t i;
+
+	if ((size_t)(end - p) < m)
+		return 0;
+	for (i = 0; i < m; i++)
+		if (p[i] != c)
+			return 0;
+	return p + m == end || p[m] == ' ' || p[m] == '\n' || p[m] == '\r';
+}
+
+static int push_region(struct merge_text *t, const struct merge_region *r)
+{
+	if (t->nregions == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		void *p = realloc(t->regions, cap * sizeof(*t->regions));
+
+		if (!p)
+			return err_set(ERR_NOMEM, "out of memory");
+		t->regions = p;
+		t->cap = cap;
+	}
+	t->regions[t->nregions++] = *r;
+	return 0;
+}
+
+/* Split diff3 output `raw` (markers of size m) into the merged text and its regions. */
+static int parse_diff3(struct merge_text *t, size_t m)
+{
+	enum { OUT, OURS, BASE, OTHER } state = OUT;
+	const char *p = t->raw, *end = t->raw + t->raw_len, *le;
+	struct merge_region r;
+	size_t line = 1;
+	int error = 0;
+
+	memset(&r, 0, sizeof(r));
+	for (; p < end && !error; p = le) {
+		le = next_line(p, end);
+		if (state == OUT && is_marker(p, end, '<', m)) {
+			memset(&r, 0, sizeof(r));
+			r.line = line;
+			r.merged_off = t->merged_len;
+			r.ours = le;
+			state = OURS;
+		} else if (state == OURS && is_marker(p, end, '|', m)) {
+			r.ours_len = (size_t)(p - r.ours);
+			r.base = le;
+			state = BASE;
+		} else if (state == BASE && is_marker(p, end, '=', m)) {
+			r.base_len = (size_t)(p - r.base);
+			r.theirs = le;
+			state = OTHER;
+		} else if (state == OTHER && is_marker(p, end, '>', m)) {
+			r.theirs_len = (size_t)(p - r.theirs);
+			error = push_region(t, &r);
+			state = OUT;
+		} else if (state == OUT || state == OURS) {
+			memcpy(t->merged + t->merged_len, p, (size_t)(le - p));
+			t->merged_len += (size_t)(le - p);
+			line++;
+		} /* base and other lines are read through the region's pointers */
+	}
+	if (!error && state != OUT)
+		error = err_set(ERR_CORRUPT, "a line merge left an unterminated conflict");
+	return error;
+}
+
+int merge_lines(struct merge_text *out, const char *base, size_t base_len, const char *ours,
+	size_t ours_len, const char *theirs, size_t theirs_len)
+{
+	git_merge_file_input in[3];
+	git_merge_file_options opts;
+	git_merge_file_result res;
+	struct merge_text t;
+	size_t m, run;
+	int rc, error = 0;
+
+	memset(&t, 0, sizeof(t));
+	memset(&res, 0, sizeof(res));
+	run = marker_run(base, base_len);
+	if (marker_run(ours, ours_len) > run)
+		run = marker_run(ours, ours_len);
+	if (marker_run(theirs, theirs_len) > run)
+		run = marker_run(theirs, theirs_len);
+	if (run >= MARKER_MAX) {
+		error = err_set(ERR_TOOBIG, "a text holds a line of %zu marker characters", run);
+		goto out;
+	}
+	m = run < MARKER_MIN ? MARKER_MIN : run + 1;
+	rc = git_merge_file_input_init(&in[0], GIT_MERGE_FILE_INPUT_VERSION);
+	if (rc >= 0)
+		rc = git_merge_file_input_init(&in[1], GIT_MERGE_FILE_INPUT_VERSION);
+	if (rc >= 0)
+		rc = git_merge_file_input_init(&in[2], GIT_MERGE_FILE_INPUT_VERSION);
+	if (rc >= 0)
+		rc = git_merge_file_options_init(&opts, GIT_MERGE_FILE_OPTIONS_VERSION);
+	if (rc < 0) {
+		error = odb_git_error(rc, "cannot merge the lines of a text");
+		goto out;
+	}
+	in[0].ptr = base;
+	in[0].size = base_len;
+	in[1].ptr = ours;
+	in[1].size = ours_len;
+	in[2].ptr = theirs;
+	in[2].size = theirs_len;
+	opts.flags = GIT_MERGE_FILE_STYLE_DIFF3;
+	opts.marker_size = (unsigned short)m;
+	opts.ancestor_label = "base";
+	opts.our_label = "in-place";
+	opts.their_label = "other";
+	rc = git_merge_file(&res, &in[0], &in[1], &in[2], &opts);
+	if (rc < 0) {
+		error = odb_git_error(rc, "cannot merge the lines of a text");
+		goto out;
+	}
+	if (res.len > MERGE_TEXT_MAX) {
+		error = err_set(ERR_TOOBIG, "a line merge is larger than %u bytes", MERGE_TEXT_MAX);
+		goto out;
+	}
+	t.raw = malloc(res.len + 1);
+	t.merged = malloc(res.len + 1);
+	if (!t.raw || !t.merged) {
+		error = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (res.len)
+		memcpy(t.raw, res.ptr, res.len);
+	t.raw[res.len] = '\0';
+	t.raw_len = res.len;
+	error = parse_diff3(&t, m);
+	if (error)
+		goto out;
+	t.merged[t.merged_len] = '\0';
+	*out = t;
+	memset(&t, 0, sizeof(t));
+out:
+	if (res.ptr)
+		memset((void *)res.ptr, 0, res.len); /* case text */
+	git_merge_file_result_free(&res);
+	merge_text_release(&t);
+	return error;
+}
+
+void merge_text_release(struct merge_text *t)
+{
+	if (!t)
+		return;
+	if (t->raw)
+		memset(t->raw, 0, t->raw_len);
+	if (t->merged)
+		memset(t->merged, 0, t->merged_len);
+	free(t->raw);
+	free(t->merged);
+	free(t->regions);
+	memset(t, 0, sizeof(*t));
+}
+
 /* ---- deciding one path ------------------------------------------------------------------ */
 
 /* Both absent, or the same blob with the same mode. */
@@ -188,99 +395,218 @@ static int push_entry(struct list *l, const struct entry *e)
 	return list_push(l, "", e->path, &e->id, e->mode);
 }
 
-/* Keep theirs' version `t` of a contested file as conflicts/<path>/<12 hex of its blob id>. */
-static int keep_theirs(struct merge_ctx *m, const struct entry *t)
+static int author_of(struct buf *out, const git_commit *c);
+
+/*
+ * Who wrote one side's version of `path`: the newest plain (not merge) commit of that side since
+ * the base that changed it, else the side's head (`def_author`, `def_commit`).  Knowing the
+ * writer of both versions is what lets a device tell its own version from the other.
+ */
+static int label_side(struct buf *author, char commit[GIT_OID_HEXSZ + 1], struct merge_ctx *m,
+	const struct list *touched, const char *def_author, const git_oid *def_commit,
+	const char *path)
 {
-	char name[GIT_OID_HEXSZ + 1], commit[GIT_OID_HEXSZ + 1];
-	struct buf content = BUF_INIT(ODB_OBJECT_MAX), dir = BUF_INIT(strlen(t->path) + 16);
-	git_blob *blob = NULL;
+	const struct entry *e = touched ? list_find(touched, path) : NULL;
+	git_commit *c = NULL;
+	int rc, error = 0;
+
+	if (!e || e->merge) {
+		git_oid_tostr(commit, GIT_OID_HEXSZ + 1, def_commit);
+		error = buf_puts(author, def_author);
+		goto out;
+	}
+	rc = git_commit_lookup(&c, m->repo, &e->commit);
+	if (rc < 0) {
+		error = odb_git_error(rc, "cannot read a commit of the case");
+		goto out;
+	}
+	error = author_of(author, c);
+	git_oid_tostr(commit, GIT_OID_HEXSZ + 1, &e->commit);
+out:
+	git_commit_free(c);
+	return error;
+}
+
+/* The header of a kept version: Author/Commit of theirs, Current-* of the version in place. */
+static int kept_header(struct buf *out, struct merge_ctx *m, const char *path)
+{
+	struct buf who = BUF_INIT(3 * SCHEMA_USER_MAX + 64);
+	char commit[GIT_OID_HEXSZ + 1];
+	int error;
+
+	error = label_side(&who, commit, m, m->touched_theirs, m->theirs_author, m->theirs_commit,
+		path);
+	if (!error)
+		error = buf_printf(out, "Author: %s\nCommit: %s\n", buf_cstr(&who), commit);
+	if (!error && m->ours_commit) {
+		buf_reset(&who);
+		error = label_side(&who, commit, m, m->touched_ours, m->ours_author,
+			m->ours_commit, path);
+		if (!error)
+			error = buf_printf(out, "Current-Author: %s\nCurrent-Commit: %s\n",
+				buf_cstr(&who), commit);
+	}
+	buf_release(&who);
+	return error;
+}
+
+/* Write `content` as a blob and add it to the kept versions as conflicts/<path>/<name>. */
+static int keep_blob(struct merge_ctx *m, const char *path, const char *name,
+	const struct buf *content)
+{
+	struct buf dir = BUF_INIT(strlen(path) + 16);
 	git_oid id;
 	int rc, error;
 
-	git_oid_tostr(name, CONFLICT_NAME_HEX + 1, &t->id);
-	git_oid_tostr(commit, sizeof(commit), m->theirs_commit);
-	rc = git_blob_lookup(&blob, m->repo, &t->id);
-	if (rc < 0) {
-		error = odb_git_error(rc, "cannot read a contested file");
-		goto out;
-	}
-	error = buf_printf(&content, "Author: %s\nCommit: %s\n\n", m->theirs_author, commit);
-	if (!error)
-		error = buf_put(&content, git_blob_rawcontent(blob),
-			(size_t)git_blob_rawsize(blob));
-	if (!error)
-		error = buf_printf(&dir, "conflicts/%s/", t->path);
+	error = buf_printf(&dir, "conflicts/%s/", path);
 	if (error)
 		goto out;
-	rc = git_blob_create_from_buffer(&id, m->repo, content.ptr, content.len);
+	rc = git_blob_create_from_buffer(&id, m->repo, content->ptr, content->len);
 	if (rc < 0) {
 		error = odb_git_error(rc, "cannot write a conflict version");
 		goto out;
 	}
 	error = list_push(&m->kept, dir.ptr, name, &id, GIT_FILEMODE_BLOB);
 out:
-	git_blob_free(blob);
 	buf_release(&dir);
+	return error;
+}
+
+/* Keep theirs' version `t` of a contested file as conflicts/<path>/<12 hex of its blob id>. */
+static int keep_theirs(struct merge_ctx *m, const struct entry *t)
+{
+	char name[GIT_OID_HEXSZ + 1];
+	struct buf content = BUF_INIT(ODB_OBJECT_MAX);
+	git_blob *blob = NULL;
+	int rc, error;
+
+	git_oid_tostr(name, CONFLICT_NAME_HEX + 1, &t->id);
+	rc = git_blob_lookup(&blob, m->repo, &t->id);
+	if (rc < 0) {
+		error = odb_git_error(rc, "cannot read a contested file");
+		goto out;
+	}
+	error = kept_header(&content, m, t->path);
+	if (!error)
+		error = buf_put(&content, "\n", 1);
+	if (!error)
+		error = buf_put(&content, git_blob_rawcontent(blob),
+			(size_t)git_blob_rawsize(blob));
+	if (!error)
+		error = keep_blob(m, t->path, name, &content);
+out:
+	git_blob_free(blob);
 	buf_wipe_release(&content);
 	return error;
 }
 
-static void input_of(git_merge_file_input *in, const git_blob *blob, const struct entry *e)
+/*
+ * Keep one conflict region of a line merge as conflicts/<path>/<name>:
+ *   Author/Commit (the other version), Current-Author/Current-Commit (the version in place),
+ *   "Region: <line> <base bytes> <in-place bytes> <other bytes>", a blank line, then the base,
+ *   in-place and other lines of just that region.
+ * <name> is 12 hex digits of the hash of the Region line and the three texts (not the
+ * labels), so the same region kept by two merges is one entry.
+ */
+static int keep_region(struct merge_ctx *m, const char *path, const struct merge_region *r)
 {
-	in->ptr = git_blob_rawcontent(blob);
-	in->size = (size_t)git_blob_rawsize(blob);
-	in->path = e->path;
-	in->mode = e->mode;
+	struct buf body = BUF_INIT(ODB_OBJECT_MAX), content = BUF_INIT(ODB_OBJECT_MAX);
+	char name[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	int rc, error;
+
+	error = buf_printf(&body, "Region: %zu %zu %zu %zu\n\n", r->line, r->base_len,
+		r->ours_len, r->theirs_len);
+	if (!error)
+		error = buf_put(&body, r->base, r->base_len);
+	if (!error)
+		error = buf_put(&body, r->ours, r->ours_len);
+	if (!error)
+		error = buf_put(&body, r->theirs, r->theirs_len);
+	if (!error)
+		error = kept_header(&content, m, path);
+	if (!error)
+		error = buf_put(&content, body.ptr, body.len);
+	if (error)
+		goto out;
+	rc = git_odb_hash(&id, body.ptr, body.len, GIT_OBJECT_BLOB);
+	if (rc < 0) {
+		error = odb_git_error(rc, "cannot name a conflict region");
+		goto out;
+	}
+	git_oid_tostr(name, CONFLICT_NAME_HEX + 1, &id);
+	error = keep_blob(m, path, name, &content);
+out:
+	buf_wipe_release(&content);
+	buf_wipe_release(&body);
+	return error;
+}
+
+static int blob_input(git_blob **blob, const char **ptr, size_t *len, git_repository *repo,
+	const struct entry *e)
+{
+	int rc;
+
+	*ptr = "";
+	*len = 0;
+	if (!e)
+		return 0;
+	rc = git_blob_lookup(blob, repo, &e->id);
+	if (rc < 0)
+		return odb_git_error(rc, "cannot read a text file");
+	*ptr = git_blob_rawcontent(*blob);
+	*len = (size_t)git_blob_rawsize(*blob);
+	return 0;
 }
 
 /*
- * Line-merge text file `o`/`t` against `b` (NULL: empty).  *merged is 1 and the result pushed
- * when the lines do not conflict, else 0 and nothing is pushed.
+ * Line-merge text file `o`/`t` against `b` (NULL: empty).  Every hunk that does not overlap
+ * the other side's is applied; each overlapping region keeps ours' lines in place and is kept
+ * as a region record (keep_region).  *merged: 1 for a clean merge, 2 for a merge with kept
+ * regions, 0 when the text cannot be merged line by line (too large, marker-like lines
+ * beyond MARKER_MAX): then nothing is pushed and the caller keeps theirs whole.
  */
 static int merge_text(int *merged, struct merge_ctx *m, const struct entry *b,
 	const struct entry *o, const struct entry *t)
 {
-	git_merge_file_input in[3];
-	git_merge_file_result res;
 	git_blob *blobs[3] = {NULL, NULL, NULL};
 	const struct entry *ents[3] = {b, o, t};
+	const char *ptr[3];
+	size_t len[3], i;
+	struct merge_text mt;
 	git_oid id;
-	int i, rc = 0, error = 0;
+	int rc, error = 0;
 
-	memset(&res, 0, sizeof(res));
-	for (i = 0; i < 3 && rc >= 0; i++) {
-		rc = git_merge_file_input_init(&in[i], GIT_MERGE_FILE_INPUT_VERSION);
-		if (rc < 0 || !ents[i])
-			continue;
-		rc = git_blob_lookup(&blobs[i], m->repo, &ents[i]->id);
-		if (rc >= 0)
-			input_of(&in[i], blobs[i], ents[i]);
-	}
-	if (rc >= 0)
-		rc = git_merge_file(&res, b ? &in[0] : NULL, &in[1], &in[2], NULL);
-	if (rc < 0) {
-		error = odb_git_error(rc, "cannot merge the lines of a text file");
+	memset(&mt, 0, sizeof(mt));
+	*merged = 0;
+	for (i = 0; i < 3 && !error; i++)
+		error = blob_input(&blobs[i], &ptr[i], &len[i], m->repo, ents[i]);
+	if (!error)
+		error = merge_lines(&mt, ptr[0], len[0], ptr[1], len[1], ptr[2], len[2]);
+	if (error == ERR_TOOBIG || error == ERR_CORRUPT) {
+		error = 0; /* kept whole by the caller */
 		goto out;
 	}
-	*merged = res.automergeable && res.len <= MERGE_TEXT_MAX;
-	if (!*merged)
+	if (error)
 		goto out;
-	rc = git_blob_create_from_buffer(&id, m->repo, res.ptr, res.len);
+	rc = git_blob_create_from_buffer(&id, m->repo, mt.merged, mt.merged_len);
 	if (rc < 0) {
 		error = odb_git_error(rc, "cannot write a merged text file");
 		goto out;
 	}
 	error = list_push(&m->result, "", o->path, &id, o->mode);
+	for (i = 0; i < mt.nregions && !error; i++)
+		error = keep_region(m, o->path, &mt.regions[i]);
+	if (!error)
+		*merged = mt.nregions ? 2 : 1;
 out:
-	if (res.ptr)
-		memset((void *)res.ptr, 0, res.len); /* case text */
-	git_merge_file_result_free(&res);
+	merge_text_release(&mt);
 	for (i = 0; i < 3; i++)
 		git_blob_free(blobs[i]);
 	return error;
 }
 
-/* `o` and `t` changed differently: a clean line merge, else ours stays and theirs is kept. */
+/* `o` and `t` changed differently: a line merge for text, else ours stays and theirs is kept. */
 static int contest(struct merge_ctx *m, const struct entry *b, const struct entry *o,
 	const struct entry *t)
 {
@@ -289,7 +615,7 @@ static int contest(struct merge_ctx *m, const struct entry *b, const struct entr
 	if (is_text(o->path))
 		error = merge_text(&merged, m, b, o, t);
 	if (error || merged) {
-		m->text_merges += (size_t)merged;
+		m->text_merges += merged == 1;
 		goto out;
 	}
 	error = push_entry(&m->result, o);
@@ -450,21 +776,21 @@ static int write_tree(git_oid *out, git_repository *repo, const struct list *l)
 
 static int merge_trees_touched(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_out,
 	git_repository *repo, const git_oid *base, const git_oid *ours, const git_oid *theirs,
-	const git_oid *theirs_commit, const char *theirs_author, const struct list *touched_ours,
-	const struct list *touched_theirs);
+	const git_oid *theirs_commit, const char *theirs_author, const git_oid *ours_commit,
+	const char *ours_author, const struct list *touched_ours, const struct list *touched_theirs);
 
 int merge_trees(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_out,
 	git_repository *repo, const git_oid *base, const git_oid *ours, const git_oid *theirs,
 	const git_oid *theirs_commit, const char *theirs_author)
 {
 	return merge_trees_touched(tree_out, conflicts_out, text_merges_out, repo, base, ours,
-		theirs, theirs_commit, theirs_author, NULL, NULL);
+		theirs, theirs_commit, theirs_author, NULL, NULL, NULL, NULL);
 }
 
 static int merge_trees_touched(git_oid *tree_out, size_t *conflicts_out, size_t *text_merges_out,
 	git_repository *repo, const git_oid *base, const git_oid *ours, const git_oid *theirs,
-	const git_oid *theirs_commit, const char *theirs_author, const struct list *touched_ours,
-	const struct list *touched_theirs)
+	const git_oid *theirs_commit, const char *theirs_author, const git_oid *ours_commit,
+	const char *ours_author, const struct list *touched_ours, const struct list *touched_theirs)
 {
 	struct merge_ctx m;
 	struct list lb = {NULL, 0, 0}, lo = {NULL, 0, 0}, lt = {NULL, 0, 0};
@@ -476,6 +802,8 @@ static int merge_trees_touched(git_oid *tree_out, size_t *conflicts_out, size_t 
 	m.repo = repo;
 	m.theirs_commit = theirs_commit;
 	m.theirs_author = theirs_author;
+	m.ours_commit = ours_commit;
+	m.ours_author = ours_author;
 	m.touched_ours = touched_ours;
 	m.touched_theirs = touched_theirs;
 	if (!repo || !ours || !theirs || !theirs_commit || !theirs_author ||
@@ -708,6 +1036,35 @@ static int diff_paths(struct list *out, git_repository *repo, git_tree *a, git_t
 	return error;
 }
 
+/* By path, then plain commits before merges, then newest first. */
+static int cmp_touched(const void *pa, const void *pb)
+{
+	const struct entry *a = pa, *b = pb;
+	int c = strcmp(a->path, b->path);
+
+	if (c)
+		return c;
+	if (a->merge != b->merge)
+		return a->merge - b->merge;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Sort a touched list and keep one entry per path: the newest plain commit that changed it. */
+static void dedupe_touched(struct list *l)
+{
+	size_t i, n = 0;
+
+	qsort(l->v, l->n, sizeof(*l->v), cmp_touched);
+	for (i = 0; i < l->n; i++) {
+		if (n && strcmp(l->v[n - 1].path, l->v[i].path) == 0) {
+			free(l->v[i].path);
+			continue;
+		}
+		l->v[n++] = l->v[i];
+	}
+	l->n = n;
+}
+
 /*
  * Every file path some commit between `base` (NULL: the beginning) and `head` changed against
  * its first parent, sorted.  A merge commit on the way counts what it brought in, which can
@@ -720,9 +1077,12 @@ static int touched_paths(struct list *out, git_repository *repo, const git_oid *
 	git_commit *c = NULL, *p = NULL;
 	git_tree *tree = NULL, *ptree = NULL;
 	git_oid id;
+	size_t seq = 0;
 	int rc, error = 0;
 
 	rc = git_revwalk_new(&walk, repo);
+	if (rc >= 0)
+		rc = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	if (rc >= 0)
 		rc = git_revwalk_push(walk, head);
 	if (rc >= 0 && base)
@@ -735,8 +1095,17 @@ static int touched_paths(struct list *out, git_repository *repo, const git_oid *
 			rc = git_commit_parent(&p, c, 0);
 		if (rc >= 0 && p)
 			rc = git_commit_tree(&ptree, p);
-		if (rc >= 0)
+		if (rc >= 0) {
+			size_t k, first = out->n;
+
 			error = diff_paths(out, repo, tree, ptree, "", 0);
+			for (k = first; k < out->n; k++) {
+				git_oid_cpy(&out->v[k].commit, &id);
+				out->v[k].seq = seq;
+				out->v[k].merge = git_commit_parentcount(c) > 1;
+			}
+			seq++;
+		}
 		git_tree_free(ptree);
 		git_tree_free(tree);
 		git_commit_free(p);
@@ -748,7 +1117,7 @@ static int touched_paths(struct list *out, git_repository *repo, const git_oid *
 		error = odb_git_error(rc, "cannot walk a case history");
 	git_revwalk_free(walk);
 	if (!error && out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
+		dedupe_touched(out);
 	return error;
 }
 
@@ -757,6 +1126,7 @@ static int merge_diverged(struct merge_result *r, git_repository *repo, const ch
 	const git_commit *o, const git_commit *t, const struct casefile_author *merger)
 {
 	struct buf author = BUF_INIT(3 * SCHEMA_USER_MAX + 64);
+	struct buf ours_author = BUF_INIT(3 * SCHEMA_USER_MAX + 64);
 	struct list touched_o = {NULL, 0, 0}, touched_t = {NULL, 0, 0};
 	git_oid base, base_commit, tree;
 	int has_base = 0, error;
@@ -766,6 +1136,8 @@ static int merge_diverged(struct merge_result *r, git_repository *repo, const ch
 		error = check_case(repo, t, case_id);
 	if (!error)
 		error = author_of(&author, t);
+	if (!error && author_of(&ours_author, o) != 0)
+		buf_reset(&ours_author); /* a head without trailers: in-place versions unlabelled */
 	if (!error)
 		error = base_tree(&base, &base_commit, &has_base, repo, o, t);
 	if (!error)
@@ -775,11 +1147,14 @@ static int merge_diverged(struct merge_result *r, git_repository *repo, const ch
 	if (!error)
 		error = merge_trees_touched(&tree, &r->conflicts, &r->text_merges, repo,
 			has_base ? &base : NULL, git_commit_tree_id(o), git_commit_tree_id(t),
-			git_commit_id(t), author.ptr, &touched_o, &touched_t);
+			git_commit_id(t), author.ptr, ours_author.len ? git_commit_id(o) : NULL,
+			buf_cstr(&ours_author), &touched_o,
+			&touched_t);
 	if (!error)
 		error = write_merge(&r->head, repo, &tree, o, t, merger);
 	list_release(&touched_o);
 	list_release(&touched_t);
+	buf_release(&ours_author);
 	buf_release(&author);
 	return error;
 }

@@ -11,16 +11,28 @@
  *   - changed on one side only (added, modified or deleted): that side's version;
  *   - changed identically on both sides: that version;
  *   - a text file (narrative.md, allegations/<id>/narrative.md) changed on both sides: a
- *     line-based three-way merge (git_merge_file); if its lines conflict, ours stays and theirs
- *     is kept whole as a conflict version;
+ *     line-based three-way merge (merge_lines): every hunk of either side that does not overlap
+ *     a hunk of the other is applied; in each overlapping region ours' lines stay in place and
+ *     the region is kept as one conflict record (below); a text that cannot be merged line by
+ *     line (too large, a line of MARKER_MAX marker characters) keeps ours and theirs whole;
  *   - a path under conflicts/ added differently on both sides: ours (both hold the same value);
  *   - modified on one side, deleted on the other: the modification;
  *   - any other file changed differently on both sides (a field, a note): ours stays and theirs
  *     is kept as a conflict version.
  * A kept conflict version is the blob conflicts/<path>/<name> holding
- *   "Author: <user> (<office>/<device>)\nCommit: <hex id of theirs>\n\n<theirs' bytes>"
+ *   "Author: <user> (<office>/<device>)\nCommit: <hex id>\n"
+ *   "Current-Author: <user> (<office>/<device>)\nCurrent-Commit: <hex id>\n\n<theirs' bytes>"
  * where <name> is the first 12 hex digits of theirs' blob id, so that the same losing value
- * kept twice is one entry.  No clock decides anything.
+ * kept twice is one entry.  Author/Commit name who wrote theirs' version and Current-* who
+ * wrote the version in place: in merge_commits the newest plain commit of that side since the
+ * base that changed the path (else that side's head); merge_trees labels theirs with its
+ * arguments and leaves out the Current-* lines.  A conflict region of a text file is
+ *   <the same labels>"Region: <line> <b> <o> <t>\n\n<base lines><in-place lines><other lines>"
+ * where <line> is the 1-based line of the merged text at which the in-place lines start and
+ * <b>, <o>, <t> the byte lengths of the three texts; its <name> is 12 hex digits of the blob
+ * hash of everything from "Region:" on (one entry per region, whatever the labels).  HQ's
+ * validation of conflicts/ (any text file, a few levels deep) accepts both.  No clock decides
+ * anything.
  *
  * Details the rules leave open, as implemented:
  *   - "changed" compares blob id and file mode; a path absent on a side is "deleted" there;
@@ -52,6 +64,39 @@ struct merge_result {
 #define MERGE_UP_TO_DATE 0   /* theirs is already contained in ours: head = ours */
 #define MERGE_FAST_FORWARD 1 /* ours is an ancestor of theirs: head = theirs */
 #define MERGE_MERGED 2	     /* a merge commit with parents (ours, theirs) */
+
+/* One conflicting region of a line merge; the texts point into the merge_text's buffer. */
+struct merge_region {
+	size_t line;	   /* 1-based line of `merged` where the in-place lines start */
+	size_t merged_off; /* byte offset of the in-place lines in `merged` */
+	const char *base, *ours, *theirs;
+	size_t base_len, ours_len, theirs_len;
+};
+
+/* A line merge: the merged text (ours' lines in each conflicting region) and the regions. */
+struct merge_text {
+	char *merged; /* NUL-terminated */
+	size_t merged_len;
+	struct merge_region *regions; /* in text order */
+	size_t nregions, cap;
+	char *raw; /* the diff3 output the regions point into */
+	size_t raw_len;
+};
+
+/*
+ * Three-way merge of lines: git's own merge (libgit2's git_merge_file, diff3 style), whose
+ * conflict markers are parsed into regions; the marker size exceeds every run of marker
+ * characters opening an input line, so a line of user text is never read as a marker.  Where
+ * git finds no conflict, out->merged is git's merged text.  The caller releases *out with
+ * merge_text_release().  ERR_TOOBIG when the result would exceed 2 * SCHEMA_NARRATIVE_MAX or
+ * an input line opens with 250 marker characters, ERR_CORRUPT for output that cannot be
+ * parsed, ERR_NOMEM, ERR_GENERIC.  *out is written only on success.
+ */
+int merge_lines(struct merge_text *out, const char *base, size_t base_len, const char *ours,
+	size_t ours_len, const char *theirs, size_t theirs_len) WUR;
+
+/* Free what a merge_text holds (its texts are wiped); accepts NULL. */
+void merge_text_release(struct merge_text *t);
 
 /*
  * Merge the trees `ours` and `theirs` against `base` (NULL: the empty tree) by the rules

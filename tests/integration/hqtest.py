@@ -171,3 +171,204 @@ class Client:
 
     def close(self):
         self.s.close()
+
+
+# ---- raw connections for hostile-input tests (issue 9) ------------------------------------------
+
+def tls_context(certfile=None, keyfile=None):
+    """A TLS 1.2 client context that does not verify the server, with an optional client cert."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
+def client_hello(ctx=None):
+    """The bytes of a real ClientHello, as this Python's OpenSSL would send them."""
+    outgoing = ssl.MemoryBIO()
+    obj = (ctx or tls_context()).wrap_bio(ssl.MemoryBIO(), outgoing)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def connect(port, source=None, timeout=10):
+    """A TCP connection to 127.0.0.1:port, from 127.0.0.K if source is given."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                    source_address=(source, 0) if source else None)
+
+
+class RawTLS:
+    """A TLS client over a plain socket through memory BIOs, so that a test controls every
+    byte: send part of a handshake, half-close the TCP stream, read until EOF, tell a reset
+    from an orderly close."""
+
+    def __init__(self, port, ctx=None, source=None, timeout=10, sock=None):
+        self.ctx = ctx or tls_context()
+        self.sock = sock or connect(port, source, timeout)
+        self.inc, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = self.ctx.wrap_bio(self.inc, self.outgoing)
+
+    def flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def handshake(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.obj.do_handshake()
+                self.flush()
+                return self
+            except ssl.SSLWantReadError:
+                self.flush()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("TLS handshake not done in %.1fs" % timeout)
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed during the TLS handshake")
+            self.inc.write(data)
+
+    def send(self, data):
+        """Encrypt and send; OSError if the server has closed (EPIPE, reset)."""
+        view = memoryview(data)
+        for i in range(0, len(view), 1 << 20):
+            self.obj.write(view[i:i + (1 << 20)])
+            self.flush()
+
+    def half_close(self):
+        """End our direction of the TCP stream (no close_notify): the server reads EOF."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def read(self, timeout, until=None):
+        """Read decrypted bytes until the server closes (or `until(data)` is true) or the
+        timeout.  Returns (data, how): how is 'eof', 'reset', 'tls-error: ...' or None if
+        the connection was still open at the timeout (or `until` matched)."""
+        data = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                while True:
+                    chunk = self.obj.read(65536)
+                    if not chunk:
+                        return data, "eof"
+                    data += chunk
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return data, "eof"
+            except ssl.SSLError as e:
+                return data, "tls-error: %s" % e.reason
+            if until and until(data):
+                return data, None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return data, None
+            self.sock.settimeout(left)
+            try:
+                raw = self.sock.recv(65536)
+            except socket.timeout:
+                return data, None
+            except ConnectionResetError:
+                return data, "reset"
+            if raw:
+                self.inc.write(raw)
+            else:
+                self.inc.write_eof()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def read_raw(sock, timeout):
+    """Plain bytes until the peer closes or the timeout: (data, 'eof'|'reset'|None)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data, None
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, None
+        except ConnectionResetError:
+            return data, "reset"
+        if not chunk:
+            return data, "eof"
+        data += chunk
+
+
+def parse_responses(data):
+    """Split bytes into HTTP/1.1 responses: ([(status, {lower name: value}, body)], rest).
+    rest holds whatever does not form a complete response (b"" when all is accounted for)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep or not re.match(rb"HTTP/1\.[01] \d{3}[ \r]", head):
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        n = 0 if 100 <= status < 200 else int(headers.get("content-length", "0"))
+        if len(rest) < n:
+            break
+        out.append((status, headers, rest[:n]))
+        data = rest[n:]
+    return out, data
+
+
+def proc_limit(pid, name):
+    """(soft, hard) of one line of /proc/PID/limits, e.g. 'Max core file size'."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith(name):
+                soft, hard = line[len(name):].split()[:2]
+                return soft, hard
+    raise AssertionError("no '%s' in /proc/%d/limits" % (name, pid))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
+
+def start_server(server, *run_args, port=0):
+    """Start `server` (a Server) with `run --listen 127.0.0.1:PORT` and the given run options;
+    the log is appended to, so a restart keeps what the previous process wrote."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+    server.logf = open(server.log, "a")
+    start = server.logf.tell()
+    server.proc = subprocess.Popen([SERVER, "--home", server.home, "run", "--listen",
+                                    "127.0.0.1:%d" % port] + list(run_args), env=env,
+                                   stdout=subprocess.DEVNULL, stderr=server.logf)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with open(server.log) as f:
+            f.seek(start)
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read())
+        if m:
+            server.port = int(m.group(1))
+            return server
+        if server.proc.poll() is not None:
+            raise AssertionError("server exited: " + server.read_log()[-3000:])
+        time.sleep(0.02)
+    raise AssertionError("server did not start: " + server.read_log()[-3000:])

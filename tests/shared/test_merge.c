@@ -14,6 +14,7 @@
 #define OTHER_CASE_ID "ELP-26-9ZZ4M2X"
 #define T0 1764268619000LL /* 2025-11-27T18:36:59Z */
 #define BOB "bob (ELP/fedcba9876543210)"
+#define ALICE "alice (ELP/0123456789abcdef)"
 
 struct fixture {
 	char *dir;
@@ -281,7 +282,7 @@ static void test_same_field_conflict(void **state)
 	git_oid ours = set_field(fx, &fx->alice, &fx->base, "status", "open");
 	git_oid theirs = set_field(fx, &fx->bob, &fx->base, "status", "closed");
 	struct merge_result r = merge(fx, &ours, &theirs);
-	char name[13], hex[GIT_OID_HEXSZ + 1], path[64], want[256];
+	char name[13], hex[GIT_OID_HEXSZ + 1], ohex[GIT_OID_HEXSZ + 1], path[64], want[512];
 	struct casefile_view v;
 	char *raw;
 
@@ -297,11 +298,16 @@ static void test_same_field_conflict(void **state)
 	assert_string_equal(v.conflicts[0].value, "closed");
 	assert_string_equal(v.conflicts[0].author, BOB);
 	assert_string_equal(v.conflicts[0].commit, hex);
+	assert_string_equal(v.conflicts[0].current_author, ALICE); /* who wrote the one in place */
+	assert_int_equal(v.conflicts[0].region, 0);
 	casefile_view_release(&v);
 
 	/* The exact blob format. */
 	snprintf(path, sizeof(path), "conflicts/fields/status/%s", name);
-	snprintf(want, sizeof(want), "Author: %s\nCommit: %s\n\nclosed", BOB, hex);
+	oid_hex(ohex, &ours);
+	snprintf(want, sizeof(want),
+		"Author: %s\nCommit: %s\nCurrent-Author: %s\nCurrent-Commit: %s\n\nclosed", BOB, hex,
+		ALICE, ohex);
 	raw = file_at(fx, &r.head, path);
 	assert_non_null(raw);
 	assert_string_equal(raw, want);
@@ -379,11 +385,16 @@ static void test_narrative_same_line(void **state)
 	assert_string_equal(v.narrative, ours_text); /* no conflict markers */
 	assert_null(strstr(v.narrative, "<<<<"));
 	assert_int_equal(v.nconflicts, 1);
-	conflict_name(name, theirs_text);
+	(void)name;
 	assert_string_equal(v.conflicts[0].path, "narrative.md");
-	assert_string_equal(v.conflicts[0].name, name);
-	assert_string_equal(v.conflicts[0].value, theirs_text); /* kept whole */
+	assert_int_equal(strlen(v.conflicts[0].name), 12);
+	assert_int_equal(v.conflicts[0].region, 1); /* just the region, not the whole text */
+	assert_int_equal(v.conflicts[0].line, 2);
+	assert_string_equal(v.conflicts[0].base, "He spoke to the guard.\n");
+	assert_string_equal(v.conflicts[0].current, "He spoke to the warden.\n");
+	assert_string_equal(v.conflicts[0].value, "He spoke to the driver.\n");
 	assert_string_equal(v.conflicts[0].author, BOB);
+	assert_string_equal(v.conflicts[0].current_author, ALICE);
 	casefile_view_release(&v);
 }
 
@@ -606,8 +617,8 @@ static void test_determinism(void **state)
 	TU_OK(merge_commits(&r1, fx->repo, CASE_ID, &ours, &theirs, &fx->hq));
 	TU_OK(merge_commits(&r2, fx->repo, CASE_ID, &ours, &theirs, &fx->hq));
 	assert_true(git_oid_equal(&r1.head, &r2.head));
-	t2 = tree_of_commit(fx, &r1.head);
-	assert_true(git_oid_equal(&t1, &t2)); /* the merge commit holds merge_trees' tree */
+	/* merge_commits labels the version in place too (merge_trees cannot): its own tree */
+	t1 = tree_of_commit(fx, &r1.head);
 
 	/* Another merger: another commit, the same tree. */
 	TU_OK(merge_commits(&r2, fx->repo, CASE_ID, &ours, &theirs, &fx->alice));
