@@ -205,9 +205,11 @@ void peers_enroll_result(struct peers *p, const char *addr, int failed)
 	} else if (e) {
 		e->enroll_failures++;
 		if (e->enroll_failures >= PEERS_ENROLL_FREE) {
-			/* 1 s after the allowance is spent, doubling up to the longest wait */
+			/* PEERS_ENROLL_BACKOFF_S once the allowance is spent, doubling up to the
+			 * longest wait */
 			unsigned shift = e->enroll_failures - PEERS_ENROLL_FREE;
-			int64_t wait_s = shift >= 9 ? PEERS_ENROLL_BACKOFF_MAX_S : (int64_t)1 << shift;
+			int64_t wait_s = shift >= 9 ? PEERS_ENROLL_BACKOFF_MAX_S
+						    : (int64_t)PEERS_ENROLL_BACKOFF_S << shift;
 
 			if (wait_s > PEERS_ENROLL_BACKOFF_MAX_S)
 				wait_s = PEERS_ENROLL_BACKOFF_MAX_S;
@@ -281,8 +283,9 @@ void peers_flush(struct peers *p, int all,
 			if (enroll) {
 				snprintf(list[n].addr, ADDR_MAX, "%s", e->addr);
 				list[n].what = "enroll";
-				/* the first refusal of the back-off was recorded on its own */
-				list[n++].count = e->enroll_suppressed - 1;
+				/* all of the back-off's refusals, the first (recorded on its own
+				 * when the back-off began) included */
+				list[n++].count = e->enroll_suppressed;
 				e->enroll_suppressed = 0;
 			}
 			if (refusal) {

@@ -20,6 +20,7 @@ struct peers;
 
 /* Failed enrollments an address may make before it must wait, and the longest wait. */
 #define PEERS_ENROLL_FREE 5
+#define PEERS_ENROLL_BACKOFF_S 10
 #define PEERS_ENROLL_BACKOFF_MAX_S 300
 /* Refusals of unauthenticated clients recorded one by one per address and minute. */
 #define PEERS_REFUSALS_PER_MINUTE 10
@@ -59,7 +60,9 @@ int peers_refusal_record(struct peers *p, const char *addr);
 /*
  * Take the counts of refusals that were not recorded one by one and whose period is over
  * (all of them with `all`): calls fn(ctx, addr, what, count) for each, then forgets them.
- * `what` is "enroll" (attempts refused while backing off) or "refusal".  fn runs without the
+ * `what` is "enroll" (every attempt refused during a back-off, the first included: it was
+ * recorded on its own when the back-off began; none for a back-off with just that one) or
+ * "refusal" (refusals beyond the minute's allowance).  fn runs without the
  * table's lock held.
  */
 void peers_flush(struct peers *p, int all,

@@ -83,7 +83,8 @@ void routes_fold(void *ctx, const char *addr, const char *what, uint64_t count)
 
 	if (enroll)
 		snprintf(detail, sizeof(detail),
-			"%llu enrollment attempts from %s refused while throttled",
+			"%llu enrollment attempts from %s refused while throttled (the first "
+			"recorded on its own)",
 			(unsigned long long)count, addr);
 	else
 		snprintf(detail, sizeof(detail),

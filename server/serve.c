@@ -819,7 +819,7 @@ static const char run_help[] =
 	"                       device identity (default 32); beyond it they are closed at once\n"
 	"\n"
 	"A request that waited more than 3 s for a worker is answered 503 with Retry-After.  After\n"
-	"5 failed enrollments an address backs off (429 with Retry-After, 1 s doubling to 300 s);\n"
+	"5 failed enrollments an address backs off (429 with Retry-After, 10 s doubling to 300 s);\n"
 	"refusals of clients without a certificate beyond 10 a minute per address are recorded in\n"
 	"the audit trail as one entry with their count.\n";
 

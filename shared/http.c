@@ -432,8 +432,10 @@ int http_conn_step(struct http_conn *hc, const struct http_handler *h)
 		return refuse(hc, h, r->error) ? ERR_NOMEM : 1;
 	if (!r->req.complete)
 		return 0;
-	if (r->parser.upgrade) {
-		err_set(ERR_INVALID, "protocol upgrades are not supported");
+	/* An Upgrade header is ignored (RFC 9110 7.8: the answer is plain HTTP/1.1 and the bytes
+	 * after it a next request); a tunnel is refused. */
+	if (r->parser.upgrade && r->parser.method == HTTP_CONNECT) {
+		err_set(ERR_INVALID, "CONNECT is not supported");
 		return refuse(hc, h, ERR_INVALID) ? ERR_NOMEM : 1;
 	}
 	buf_reset(&hc->out);
