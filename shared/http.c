@@ -84,7 +84,7 @@ static int on_headers_complete(http_parser *p)
 	struct http_request *q = &r->req;
 
 	if (p->http_major != 1 || p->http_minor > 1)
-		return fail(p, ERR_INVALID, "HTTP version not supported (HTTP/1.0 and 1.1 only)");
+		return fail(p, ERR_INVALID, "malformed request: HTTP version not supported (HTTP/1.0 and 1.1 only)");
 	if (q->nheaders && buf_putc(&q->header_text, '\0'))
 		return fail(p, ERR_TOOBIG, "request headers too large");
 	if (q->nheaders && q->headers[q->nheaders - 1].value == (size_t)-1) {
@@ -176,9 +176,9 @@ static int scan_line_end(struct http_head_scan *h)
 		return 0; /* an empty line before the request line is skipped (RFC 9112 2.2) */
 	}
 	if (h->line == 0 && (h->spaces != 2 || h->last == ' '))
-		return err_set(ERR_INVALID, "malformed request line");
+		return err_set(ERR_INVALID, "malformed request: bad request line");
 	if (h->line > 0 && !h->colon)
-		return err_set(ERR_INVALID, "header line without a colon");
+		return err_set(ERR_INVALID, "malformed request: header line without a colon");
 	h->line++;
 	h->col = 0;
 	h->colon = 0;
@@ -197,7 +197,7 @@ static int scan_head(struct http_head_scan *h, const char *data, size_t len)
 		if (h->cr) {
 			h->cr = 0;
 			if (c != '\n')
-				return err_set(ERR_INVALID, "bare CR in the request head");
+				return err_set(ERR_INVALID, "malformed request: bare CR in the request head");
 			if (scan_line_end(h))
 				return ERR_INVALID;
 			continue;
@@ -207,22 +207,22 @@ static int scan_head(struct http_head_scan *h, const char *data, size_t len)
 			continue;
 		}
 		if (c == '\n')
-			return err_set(ERR_INVALID, "bare LF in the request head (lines end in CRLF)");
+			return err_set(ERR_INVALID, "malformed request: bare LF in the request head (lines end in CRLF)");
 		h->col++;
 		if (h->line == 0) {
 			h->started = 1;
 			if (c == '\t' || (c == ' ' && (h->col == 1 || h->last == ' ')))
-				return err_set(ERR_INVALID, "malformed request line");
+				return err_set(ERR_INVALID, "malformed request: bad request line");
 			if (c == ' ')
 				h->spaces++;
 		} else if (h->col == 1 && (c == ' ' || c == '\t')) {
-			return err_set(ERR_INVALID, "folded header line (obsolete line folding)");
+			return err_set(ERR_INVALID, "malformed request: folded header line (obsolete line folding)");
 		} else if (!h->colon && c == ':') {
 			if (h->col == 1)
-				return err_set(ERR_INVALID, "header line without a name");
+				return err_set(ERR_INVALID, "malformed request: header line without a name");
 			h->colon = 1;
 		} else if (!h->colon && (c == ' ' || c == '\t')) {
-			return err_set(ERR_INVALID, "whitespace in a header name");
+			return err_set(ERR_INVALID, "malformed request: whitespace in a header name");
 		}
 		h->last = c;
 	}
