@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
-#include "crypto.h"
+#include "audit/checkpoint.h"
+#include "base/crypto.h"
 
 /* The newest receipt's size and, if kept, the tree's frontier at that size. */
 static int last_receipt(uint64_t *m, int *has_frontier, struct merkle_frontier *f, struct node *n)

@@ -6,10 +6,10 @@
 #ifndef FIELDSYNC_AGENT_AUDITSYNC_H
 #define FIELDSYNC_AGENT_AUDITSYNC_H
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cli.h"
 #include "net.h"
-#include "node.h"
+#include "node/node.h"
 
 #define AUDITSYNC_BATCH 5000 /* entries per upload request */
 

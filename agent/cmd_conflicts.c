@@ -9,11 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "casedb.h"
+#include "node/casedb.h"
 #include "commands.h"
-#include "crypto.h"
-
-#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
+#include "base/crypto.h"
 
 /* Lines of narrative shown around a region. */
 #define CONTEXT_LINES 3
@@ -577,7 +575,7 @@ int cmd_conflicts(struct cli *c)
 
 	if (cli_help(c, conflicts_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, "conflicts [ID] | conflicts resolve ID PATH ...", opts, N_OPTS(opts),
+	rc = cli_parse_opts(c, "conflicts [ID] | conflicts resolve ID PATH ...", opts, CLI_N_OPTS(opts),
 		pos, 3, &npos);
 	if (rc)
 		return rc;
@@ -588,10 +586,10 @@ int cmd_conflicts(struct cli *c)
 		return cli_usage_error(c, "conflicts [ID]", "unexpected '%s'", pos[1]);
 	ch.mine = opts[0].count ? "" : NULL;
 	ch.theirs = opts[1].count ? "" : NULL;
-	ch.value = cli_opt(opts, N_OPTS(opts), "--value");
-	ch.version = cli_opt(opts, N_OPTS(opts), "--version");
+	ch.value = cli_opt(opts, CLI_N_OPTS(opts), "--value");
+	ch.version = cli_opt(opts, CLI_N_OPTS(opts), "--version");
 	ch.keep = opts[4].count ? "" : NULL;
-	ch.take = cli_opt(opts, N_OPTS(opts), "--take");
+	ch.take = cli_opt(opts, CLI_N_OPTS(opts), "--take");
 	ch.edit = opts[6].count ? "" : NULL;
 	if (cli_open_node(&n, c))
 		return cli_fail(c);

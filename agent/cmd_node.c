@@ -2,13 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "casedb.h"
+#include "node/casedb.h"
 #include "auditverify.h"
 #include "commands.h"
 #include "device.h"
-#include "users.h"
-
-#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
+#include "node/users.h"
 
 static const char init_help[] =
 	"usage: fieldsync-agent init --office CODE --user NAME [--home DIR]\n"
@@ -28,10 +26,10 @@ int cmd_init(struct cli *c)
 
 	if (cli_help(c, init_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, "init --office CODE --user NAME", opts, N_OPTS(opts), pos, 0, &npos);
+	rc = cli_parse_opts(c, "init --office CODE --user NAME", opts, CLI_N_OPTS(opts), pos, 0, &npos);
 	if (rc)
 		return rc;
-	office = cli_opt(opts, N_OPTS(opts), "--office");
+	office = cli_opt(opts, CLI_N_OPTS(opts), "--office");
 	if (!office || !c->user)
 		return cli_usage_error(c, "init --office CODE --user NAME",
 			"init needs --office and --user");
@@ -112,12 +110,12 @@ int cmd_user(struct cli *c)
 
 	if (cli_help(c, user_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 2, &npos);
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 2, &npos);
 	if (rc)
 		return rc;
 	if (npos < 1)
 		return cli_usage_error(c, usage, "which user command?");
-	role = cli_opt(opts, N_OPTS(opts), "--role");
+	role = cli_opt(opts, CLI_N_OPTS(opts), "--role");
 	if (!strcmp(pos[0], "add") && (npos != 2 || !role))
 		return cli_usage_error(c, usage, "user add needs NAME and --role");
 	if ((!strcmp(pos[0], "remove") && npos != 2) || (!strcmp(pos[0], "list") && npos != 1) ||
@@ -329,11 +327,11 @@ int cmd_enroll(struct cli *c)
 
 	if (cli_help(c, enroll_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 0, &npos);
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 0, &npos);
 	if (rc)
 		return rc;
-	url = cli_opt(opts, N_OPTS(opts), "--server");
-	token = cli_opt(opts, N_OPTS(opts), "--token");
+	url = cli_opt(opts, CLI_N_OPTS(opts), "--server");
+	token = cli_opt(opts, CLI_N_OPTS(opts), "--token");
 	if (!url || !token)
 		return cli_usage_error(c, usage, "enroll needs --server and --token");
 	if (cli_open_node(&n, c))

@@ -1,4 +1,5 @@
-/* agent/commands.h - the agent's commands; each returns a process exit code. */
+/* agent/commands.h - the agent's own commands (the case commands are cli/cmd_case.h); each
+ * returns a process exit code. */
 #ifndef FIELDSYNC_AGENT_COMMANDS_H
 #define FIELDSYNC_AGENT_COMMANDS_H
 
@@ -6,8 +7,6 @@
 
 int cmd_init(struct cli *c);
 int cmd_user(struct cli *c);
-int cmd_case(struct cli *c);
-int cmd_note(struct cli *c);
 int cmd_audit(struct cli *c);
 int cmd_check(struct cli *c);
 int cmd_status(struct cli *c);

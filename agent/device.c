@@ -9,9 +9,9 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
-#include "crypto.h"
-#include "enroll.h"
-#include "pki.h"
+#include "base/crypto.h"
+#include "pki/enroll.h"
+#include "pki/pki.h"
 
 void device_tls_init(struct device_tls *d)
 {

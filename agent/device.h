@@ -8,9 +8,9 @@
 
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "net.h"
-#include "node.h"
+#include "node/node.h"
 
 /* Where and as whom this device talks to HQ. */
 struct device_tls {

@@ -1,15 +1,14 @@
 /*
  * agent/main.c - fieldsync-agent: the field-office program.
  *
- * Global options are taken out of argv wherever they stand; the first word names the command,
- * which parses the rest.  Exit codes: 0 success, 1 failure, 2 usage.
+ * A table over cli_main() (cli/program.h): the agent's global options and commands.
  */
-#include <stdio.h>
 #include <string.h>
 
+#include "base/crypto.h"
+#include "cmd_case.h"
 #include "commands.h"
-#include "crypto.h"
-#include "odb.h"
+#include "program.h"
 
 #define VERSION "0.1.0"
 
@@ -52,105 +51,60 @@ static const char help[] =
 	"\n"
 	"Run 'fieldsync-agent COMMAND --help' for a command's options.\n";
 
-struct command {
-	const char *name;
-	int (*fn)(struct cli *c);
-};
-
-static const struct command commands[] = {
-	{"init", cmd_init},
-	{"user", cmd_user},
-	{"case", cmd_case},
-	{"note", cmd_note},
-	{"audit", cmd_audit},
-	{"check", cmd_check},
-	{"status", cmd_status},
-	{"enroll", cmd_enroll},
-	{"sync", cmd_sync},
-	{"conflicts", cmd_conflicts},
-};
-
-/* Take a global option at argv[*i] if it is one; 1 taken, 0 not global, -1 usage error. */
-static int take_global(struct cli *c, int argc, char **argv, int *i)
+static int set_user(struct cli *c, const char *v)
 {
-	static const char *const with_value[] = {"--home", "--user", "--passphrase-file",
-		"--new-passphrase-file", "--kdf-cost"};
-	const char *a = argv[*i], *val = NULL;
-	size_t k, n;
-
-	if (strcmp(a, "--json") == 0) {
-		c->json = 1;
-		return 1;
-	}
-	for (k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
-		n = strlen(with_value[k]);
-		if (strncmp(a, with_value[k], n) != 0 || (a[n] != '\0' && a[n] != '='))
-			continue;
-		if (a[n] == '=')
-			val = a + n + 1;
-		else if (*i + 1 < argc)
-			val = argv[++*i];
-		else
-			return -1;
-		if (k == 0)
-			c->home = val;
-		else if (k == 1)
-			c->user = val;
-		else if (k == 2)
-			c->passphrase_file = val;
-		else if (k == 3)
-			c->new_passphrase_file = val;
-		else if (strcmp(val, "low") == 0)
-			c->kdf = &CRYPTO_KDF_LOW;
-		else if (strcmp(val, "default") == 0)
-			c->kdf = &CRYPTO_KDF_DEFAULT;
-		else
-			return -1;
-		return 1;
-	}
+	c->user = v;
 	return 0;
 }
 
+static int set_passphrase_file(struct cli *c, const char *v)
+{
+	c->passphrase_file = v;
+	return 0;
+}
+
+static int set_new_passphrase_file(struct cli *c, const char *v)
+{
+	c->new_passphrase_file = v;
+	return 0;
+}
+
+static int set_kdf_cost(struct cli *c, const char *v)
+{
+	if (!strcmp(v, "low"))
+		c->kdf = &CRYPTO_KDF_LOW;
+	else if (!strcmp(v, "default"))
+		c->kdf = &CRYPTO_KDF_DEFAULT;
+	else
+		return -1;
+	return 0;
+}
+
+static const struct cli_global globals[] = {
+	{"--user", set_user},
+	{"--passphrase-file", set_passphrase_file},
+	{"--new-passphrase-file", set_new_passphrase_file},
+	{"--kdf-cost", set_kdf_cost},
+};
+
+static const struct cli_command commands[] = {
+	{"init", cmd_init, 0},
+	{"user", cmd_user, 0},
+	{"case", cmd_case, 0},
+	{"note", cmd_note, 0},
+	{"audit", cmd_audit, 0},
+	{"check", cmd_check, 0},
+	{"status", cmd_status, 0},
+	{"enroll", cmd_enroll, 0},
+	{"sync", cmd_sync, 0},
+	{"conflicts", cmd_conflicts, 0},
+};
+
+static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globals,
+	sizeof(globals) / sizeof(globals[0]), commands, sizeof(commands) / sizeof(commands[0]),
+	NULL};
+
 int main(int argc, char **argv)
 {
-	static char *rest[256];
-	struct cli c;
-	int i, nrest = 0, taken;
-	size_t k;
-
-	memset(&c, 0, sizeof(c));
-	c.prog = "fieldsync-agent";
-	/* keys live in this process: no core file, no dumping (before anything is unlocked) */
-	if (crypto_harden_process())
-		return cli_fail(&c);
-	c.kdf = &CRYPTO_KDF_DEFAULT;
-	for (i = 1; i < argc; i++) {
-		taken = take_global(&c, argc, argv, &i);
-		if (taken < 0)
-			return cli_usage_error(&c, "COMMAND [ARGS]", "bad value for option '%s'",
-				argv[i]);
-		if (taken)
-			continue;
-		if (nrest >= (int)(sizeof(rest) / sizeof(rest[0])))
-			return cli_usage_error(&c, "COMMAND [ARGS]", "too many arguments");
-		rest[nrest++] = argv[i];
-	}
-	if (nrest == 0 || strcmp(rest[0], "--help") == 0 || strcmp(rest[0], "help") == 0) {
-		fputs(help, nrest == 0 ? stderr : stdout);
-		return nrest == 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	if (strcmp(rest[0], "--version") == 0) {
-		printf("fieldsync-agent %s\n", VERSION);
-		return CLI_EXIT_OK;
-	}
-	if (odb_global_init())
-		return cli_fail(&c);
-	for (k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
-		if (strcmp(rest[0], commands[k].name) == 0) {
-			c.argc = nrest - 1;
-			c.argv = rest + 1;
-			return commands[k].fn(&c);
-		}
-	}
-	return cli_usage_error(&c, "COMMAND [ARGS]", "unknown command '%s'", rest[0]);
+	return cli_main(&agent, argc, argv);
 }

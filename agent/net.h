@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "err.h"
+#include "base/buf.h"
+#include "base/err.h"
 
 #define NET_RESPONSE_MAX (48u * 1024 * 1024) /* the largest change set */
 

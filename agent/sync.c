@@ -17,15 +17,15 @@
 
 #include <jansson.h>
 
-#include "casedb.h"
+#include "node/casedb.h"
 #include "auditsync.h"
-#include "changeset.h"
+#include "sync/changeset.h"
 #include "commands.h"
-#include "crypto.h"
+#include "base/crypto.h"
 #include "device.h"
-#include "merge.h"
+#include "case/merge.h"
 #include "net.h"
-#include "sync.h"
+#include "sync/sync.h"
 
 #define PUSH_SPLIT (8u * 1024 * 1024) /* inflated object bytes per push request */
 #define PUSH_CASES 2000		      /* cases per push request */

@@ -8,11 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "hq.h"
 #include "hqaudit.h"
-#include "pki.h"
+#include "pki/pki.h"
 
-#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
 #define MAX_HOSTS 8
 
 static const char init_help[] =
@@ -125,11 +125,11 @@ int cmd_server_init(struct cli *c)
 
 	if (cli_help(c, init_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 0, &npos);
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 0, &npos);
 	if (rc)
 		return rc;
-	org = cli_opt(opts, N_OPTS(opts), "--org");
-	listen = cli_opt(opts, N_OPTS(opts), "--listen");
+	org = cli_opt(opts, CLI_N_OPTS(opts), "--org");
+	listen = cli_opt(opts, CLI_N_OPTS(opts), "--listen");
 	if (!org)
 		return cli_usage_error(c, usage, "init needs --org");
 	if (!listen)
@@ -334,10 +334,10 @@ int cmd_server_office(struct cli *c)
 
 	if (cli_help(c, office_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, N_OPTS(opts), pos, 3, &npos);
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 3, &npos);
 	if (rc)
 		return rc;
-	name = cli_opt(opts, N_OPTS(opts), "--name");
+	name = cli_opt(opts, CLI_N_OPTS(opts), "--name");
 	if (seconds_opt(&token_seconds, opts[1].count ? opts[1].values[0] : NULL, 30 * 86400) ||
 		seconds_opt(&cert_seconds, opts[2].count ? opts[2].values[0] : NULL, 3650 * 86400))
 		return cli_usage_error(c, usage, "--expires-in and --cert-validity take seconds");
@@ -384,9 +384,4 @@ out:
 	crypto_wipe(token, sizeof(token));
 	node_free(n);
 	return rc;
-}
-
-int cmd_server_audit(struct cli *c)
-{
-	return hq_audit_command(c);
 }

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "casedb.h"
+#include "node/casedb.h"
+#include "cmd_case.h"
 #include "commands.h"
 #include "hq.h"
 

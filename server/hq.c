@@ -13,10 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "pki.h"
+#include "base/crypto.h"
+#include "pki/pki.h"
 
-#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
 #define KEY_HEX_LEN (2 * CRYPTO_KEY_LEN)
 
 int hq_key_file(struct buf *out, const struct cli *c, const char *home)

@@ -7,10 +7,10 @@
 
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cli.h"
-#include "enroll.h"
-#include "node.h"
+#include "pki/enroll.h"
+#include "node/node.h"
 
 #define HQ_USER "server"
 #define HQ_OFFICE "HQ"
@@ -60,11 +60,5 @@ int hq_renew(struct buf *cert_out, struct node *n, const char *office, const cha
 
 /* A request came with the certificate of `serial`: a renewed device's previous one retires. */
 int hq_serial_in_use(struct node *n, const uint8_t serial[16]) WUR;
-
-int cmd_server_init(struct cli *c);
-int cmd_server_office(struct cli *c);
-int cmd_server_run(struct cli *c);
-int cmd_server_audit(struct cli *c);
-int cmd_server_case(struct cli *c);
 
 #endif

@@ -2,18 +2,18 @@
  * server/hqaudit.h - HQ's side of the audit trail (DESIGN.md section 7): receiving each
  * device's entries with its signed checkpoint, verifying them against everything HQ already
  * holds of that device, countersigning, and refusing (with a security alert and a hold on the
- * device) a trail that went back or was changed.  Also the consolidated trail for security
- * staff: verify, query, export.
+ * device) a trail that went back or was changed.  The commands over the consolidated trail
+ * are server/cmd_audit.c.
  */
 #ifndef FIELDSYNC_SERVER_HQAUDIT_H
 #define FIELDSYNC_SERVER_HQAUDIT_H
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cli.h"
 #include "hqsync.h"
-#include "node.h"
+#include "node/node.h"
 
 #define HQAUDIT_BATCH_MAX 20000 /* entries per upload */
 
@@ -29,8 +29,5 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 
 /* The reason a device is held, or "" (held_out has room for 512 bytes). */
 int hq_device_held(char *held_out, size_t size, struct node *n, const char *device) WUR;
-
-/* fieldsync-server audit log|verify|query|export and device release. */
-int hq_audit_command(struct cli *c);
 
 #endif

@@ -7,12 +7,12 @@
 
 #include <jansson.h>
 
-#include "casedb.h"
-#include "changeset.h"
-#include "crypto.h"
-#include "merge.h"
+#include "node/casedb.h"
+#include "sync/changeset.h"
+#include "base/crypto.h"
+#include "case/merge.h"
 #include "hq.h"
-#include "sync.h"
+#include "sync/sync.h"
 
 static int json_out(struct buf *out, json_t *doc)
 {

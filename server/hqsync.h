@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "node.h"
+#include "base/buf.h"
+#include "node/node.h"
 
 /* Who is asking, as proved by the TLS client certificate. */
 struct hq_peer {

@@ -12,9 +12,9 @@
 
 #include <jansson.h>
 
-#include "changeset.h"
-#include "enroll.h"
-#include "hlc.h"
+#include "sync/changeset.h"
+#include "pki/enroll.h"
+#include "base/hlc.h"
 #include "hq.h"
 #include "hqaudit.h"
 #include "hqsync.h"

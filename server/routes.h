@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "http.h"
-#include "node.h"
+#include "base/buf.h"
+#include "pki/http.h"
+#include "node/node.h"
 #include "peers.h"
-#include "schema.h"
+#include "case/schema.h"
 
 /* What the client's certificate proved (filled after the handshake). */
 struct route_peer {

@@ -20,7 +20,7 @@
  * connections in all, a cap per client address on connections without a proven identity
  * (server/peers.h), and a request that waited too long for a worker is answered 503 with
  * Retry-After instead of being served late.  The HTTP exchange itself (several requests per
- * connection, and which refusals close it) is http_conn in shared/http.h, the same loop the
+ * connection, and which refusals close it) is http_conn in shared/pki/http.h, the same loop the
  * fuzz targets drive.
  */
 #define _GNU_SOURCE /* accept4 */
@@ -51,15 +51,15 @@
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
-#include "changeset.h"
-#include "hlc.h"
+#include "sync/changeset.h"
+#include "base/hlc.h"
+#include "commands.h"
 #include "hq.h"
-#include "http.h"
+#include "pki/http.h"
 #include "peers.h"
-#include "pki.h"
+#include "pki/pki.h"
 #include "routes.h"
 
-#define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
 #define HANDSHAKE_MS 10000
 #define REQUEST_MS 10000
 #define QUEUE_WAIT_MS 3000 /* a request that waited longer for a worker gets a 503 */
@@ -869,13 +869,13 @@ int cmd_server_run(struct cli *c)
 		return CLI_EXIT_OK;
 	rc = cli_parse_opts(c,
 		"run [--listen HOST:PORT] [--workers N] [--max-connections N] [--peer-limit N]", opts,
-		N_OPTS(opts), pos, 0, &npos);
+		CLI_N_OPTS(opts), pos, 0, &npos);
 	if (!rc)
-		rc = opt_uint(&nworkers, c, opts, N_OPTS(opts), "--workers", 1, WORKERS_MAX);
+		rc = opt_uint(&nworkers, c, opts, CLI_N_OPTS(opts), "--workers", 1, WORKERS_MAX);
 	if (!rc)
-		rc = opt_uint(&max_conns, c, opts, N_OPTS(opts), "--max-connections", 1, 1u << 20);
+		rc = opt_uint(&max_conns, c, opts, CLI_N_OPTS(opts), "--max-connections", 1, 1u << 20);
 	if (!rc)
-		rc = opt_uint(&peer_limit, c, opts, N_OPTS(opts), "--peer-limit", 1, 1u << 20);
+		rc = opt_uint(&peer_limit, c, opts, CLI_N_OPTS(opts), "--peer-limit", 1, 1u << 20);
 	if (rc)
 		return rc;
 	fds = raise_fd_limit();
@@ -895,8 +895,8 @@ int cmd_server_run(struct cli *c)
 	if (!error)
 		error = hq_open(&house, c);
 	if (!error)
-		error = cli_opt(opts, N_OPTS(opts), "--listen")
-				? buf_puts(&listen, cli_opt(opts, N_OPTS(opts), "--listen"))
+		error = cli_opt(opts, CLI_N_OPTS(opts), "--listen")
+				? buf_puts(&listen, cli_opt(opts, CLI_N_OPTS(opts), "--listen"))
 				: store_meta_get(&listen, house->store, "listen");
 	if (!error)
 		error = tls_setup(&svc.tls, house);

@@ -23,14 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "checkpoint.h"
-#include "crypto.h"
-#include "hlc.h"
-#include "merkle.h"
-#include "pki.h"
-#include "store.h"
-#include "trail.h"
+#include "audit/audit.h"
+#include "audit/checkpoint.h"
+#include "base/crypto.h"
+#include "base/hlc.h"
+#include "audit/merkle.h"
+#include "pki/pki.h"
+#include "store/store.h"
+#include "audit/trail.h"
 
 #define BATCH 1000
 #define APPEND_BATCHES 20

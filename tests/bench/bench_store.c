@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "casedb.h"
-#include "odb.h"
+#include "node/casedb.h"
+#include "store/odb.h"
 
 #define CREATES 1000
 #define EDITS 2000

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "casedb.h"
-#include "odb.h"
+#include "node/casedb.h"
+#include "store/odb.h"
 
 #define W_CASES 1000
 #define W_FIELDS 10

@@ -42,7 +42,7 @@
 #include <mbedtls/ssl_internal.h> /* the curve of the handshake in progress */
 #include <mbedtls/version.h>
 
-#include "crypto.h"
+#include "base/crypto.h"
 
 #define MAX_THREADS 2
 #define RECORD 16384

@@ -20,10 +20,10 @@
 
 #include <zlib.h>
 
-#include "changeset.h"
-#include "crypto.h"
-#include "odb.h"
-#include "schema.h"
+#include "sync/changeset.h"
+#include "base/crypto.h"
+#include "store/odb.h"
+#include "case/schema.h"
 
 #define RECORD_HEAD (1 + GIT_OID_RAWSZ + 4)
 

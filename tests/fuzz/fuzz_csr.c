@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "pki.h"
+#include "base/buf.h"
+#include "pki/pki.h"
 
 #define OFFICE "ELP"
 #define DEVICE "0123456789abcdef0123456789abcdef"

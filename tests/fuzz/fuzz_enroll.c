@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll.h"
+#include "pki/enroll.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "pki/http.h"
 
 #define MAX_BODY 4096
 

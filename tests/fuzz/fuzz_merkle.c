@@ -32,9 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "merkle.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "audit/merkle.h"
 
 #define H MERKLE_HASH_LEN
 #define TREE 64

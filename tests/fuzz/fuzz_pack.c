@@ -20,8 +20,8 @@
 #include <mbedtls/sha1.h>
 #include <zlib.h>
 
-#include "buf.h"
-#include "pack.h"
+#include "base/buf.h"
+#include "store/pack.h"
 
 #define MAX_RECORDS 64
 

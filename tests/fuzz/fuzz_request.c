@@ -16,12 +16,13 @@
 #include <ftw.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "enroll.h"
+#include "base/crypto.h"
+#include "pki/enroll.h"
+#include "commands.h"
 #include "hq.h"
-#include "http.h"
-#include "odb.h"
-#include "pki.h"
+#include "pki/http.h"
+#include "store/odb.h"
+#include "pki/pki.h"
 #include "routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

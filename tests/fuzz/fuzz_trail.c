@@ -27,11 +27,11 @@
 
 #include <jansson.h>
 
-#include "buf.h"
-#include "crypto.h"
-#include "merkle.h"
-#include "pki.h"
-#include "trail.h"
+#include "base/buf.h"
+#include "base/crypto.h"
+#include "audit/merkle.h"
+#include "pki/pki.h"
+#include "audit/trail.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "store.h"
+#include "base/crypto.h"
+#include "store/store.h"
 
 char *tu_tmpdir(void)
 {

@@ -37,16 +37,16 @@
 #include <jansson.h>
 #include <zlib.h>
 
-#include "casedb.h"
-#include "casefile.h"
-#include "changeset.h"
+#include "node/casedb.h"
+#include "case/casefile.h"
+#include "sync/changeset.h"
 #include "cli.h"
-#include "crypto.h"
+#include "base/crypto.h"
 #include "device.h"
 #include "net.h"
-#include "node.h"
-#include "odb.h"
-#include "sync.h"
+#include "node/node.h"
+#include "store/odb.h"
+#include "sync/sync.h"
 
 #define OTHER_DEVICE "0123456789abcdef0123456789abcdef"
 #define OVERSIZE (CHANGESET_OBJECT_MAX + 4096u)
@@ -335,7 +335,7 @@ static int walk_entry(const char *root, const git_tree_entry *e, void *payload)
 
 /*
  * The change set of f->head encoded here rather than by the writer, which refuses to carry
- * an object past CHANGESET_OBJECT_MAX: the layout of shared/changeset.h, signed.
+ * an object past CHANGESET_OBJECT_MAX: the layout of shared/sync/changeset.h, signed.
  */
 static int encode_raw(struct buf *out, struct forge *f)
 {

@@ -1,0 +1,354 @@
+/* cli/cli.c - option parsing, passphrases, files and output for both programs' commands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: error: ", c->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s %s\n(see '%s --help')\n", c->prog, usage, c->prog);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_help(const struct cli *c, const char *help)
+{
+	int i;
+
+	for (i = 0; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--help") == 0 || strcmp(c->argv[i], "-h") == 0) {
+			fputs(help, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int cli_fail(const struct cli *c)
+{
+	const char *msg = err_msg();
+
+	fprintf(stderr, "%s: error: %s\n", c->prog, msg[0] ? msg : "operation failed");
+	return CLI_EXIT_FAIL;
+}
+
+static struct cli_opt *find_opt(struct cli_opt *opts, size_t nopts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nopts; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+int cli_parse_opts(struct cli *c, const char *usage, struct cli_opt *opts, size_t nopts,
+	const char **pos, int maxpos, int *npos)
+{
+	int i;
+
+	*npos = 0;
+	for (i = 0; i < c->argc; i++) {
+		const char *a = c->argv[i];
+		struct cli_opt *o;
+		const char *eq, *val = NULL;
+		char name[64];
+
+		if (a[0] != '-' || a[1] != '-' || strcmp(a, "--") == 0) {
+			if (strcmp(a, "--") == 0 && ++i >= c->argc)
+				break;
+			if (*npos >= maxpos)
+				return cli_usage_error(c, usage, "unexpected argument '%s'",
+					c->argv[i]);
+			pos[(*npos)++] = c->argv[i];
+			continue;
+		}
+		eq = strchr(a, '=');
+		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+		o = find_opt(opts, nopts, name);
+		if (!o)
+			return cli_usage_error(c, usage, "unknown option '%s'", name);
+		if (o->has_arg) {
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < c->argc)
+				val = c->argv[++i];
+			else
+				return cli_usage_error(c, usage, "option '%s' needs a value", name);
+		} else if (eq) {
+			return cli_usage_error(c, usage, "option '%s' takes no value", name);
+		}
+		if (o->count >= (o->repeat ? 64 : 1))
+			return cli_usage_error(c, usage, "option '%s' given too often", name);
+		o->values[o->count++] = val ? val : "";
+	}
+	return 0;
+}
+
+const char *cli_opt(const struct cli_opt *opts, size_t nopts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nopts; i++)
+		if (strcmp(opts[i].name, name) == 0 && opts[i].count)
+			return opts[i].values[0];
+	return NULL;
+}
+
+int cli_user(const char **out, const struct cli *c)
+{
+	const char *u = c->user ? c->user : getenv("FIELDSYNC_USER");
+
+	if (!u || !*u)
+		return err_set(ERR_INVALID, "no user given (use --user NAME or FIELDSYNC_USER)");
+	*out = u;
+	return 0;
+}
+
+int cli_home(const char **out, const struct cli *c)
+{
+	const char *h = c->home ? c->home : getenv("FIELDSYNC_HOME");
+
+	if (!h || !*h)
+		return err_set(ERR_INVALID, "no node directory given (use --home DIR or FIELDSYNC_HOME)");
+	*out = h;
+	return 0;
+}
+
+int cli_read_file(struct buf *out, const char *path, size_t max)
+{
+	char chunk[65536];
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	size_t saved = out->max;
+	int error = 0;
+
+	if (fd < 0)
+		return err_set_errno(errno == ENOENT ? ERR_NOTFOUND : ERR_IO, errno,
+			"cannot read '%s'", path);
+	out->max = max;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = err_set_errno(ERR_IO, errno, "cannot read '%s'", path);
+			break;
+		}
+		if (n == 0)
+			break;
+		if (buf_put(out, chunk, (size_t)n)) {
+			error = err_set(ERR_TOOBIG, "'%s' is larger than the limit of %zu bytes", path,
+				max);
+			break;
+		}
+	}
+	crypto_wipe(chunk, sizeof(chunk));
+	out->max = saved;
+	if (fd > 0)
+		close(fd);
+	return error;
+}
+
+/* Strip one trailing newline (and CR) from a passphrase read from a file or a terminal. */
+static void chomp(struct buf *b)
+{
+	if (b->len && b->ptr[b->len - 1] == '\n')
+		b->ptr[--b->len] = '\0';
+	if (b->len && b->ptr[b->len - 1] == '\r')
+		b->ptr[--b->len] = '\0';
+}
+
+static int prompt_tty(struct buf *out, const char *prompt)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), error = 0;
+	char ch;
+
+	if (fd < 0)
+		return err_set(ERR_INVALID, "no passphrase given and no terminal to ask on (use "
+					    "--passphrase-file FILE or FIELDSYNC_PASSPHRASE)");
+	if (write(fd, prompt, strlen(prompt)) < 0 || tcgetattr(fd, &old) != 0) {
+		close(fd);
+		return err_set_errno(ERR_IO, errno, "cannot prompt on the terminal");
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	for (;;) {
+		ssize_t n = read(fd, &ch, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || ch == '\n')
+			break;
+		error = buf_putc(out, ch);
+		if (error)
+			break;
+	}
+	ch = 0;
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0)
+		error = error ? error : err_set(ERR_IO, "cannot write to the terminal");
+	close(fd);
+	return error;
+}
+
+static int get_secret(struct buf *out, const char *file, const char *env, const char *prompt,
+	int confirm)
+{
+	struct buf again = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	const char *value = getenv(env);
+	int error;
+
+	out->max = NODE_PASSPHRASE_MAX + 2;
+	if (file) {
+		error = cli_read_file(out, file, NODE_PASSPHRASE_MAX + 2);
+		chomp(out);
+		return error;
+	}
+	if (value)
+		return buf_puts(out, value);
+	error = prompt_tty(out, prompt);
+	if (!error && confirm) {
+		error = prompt_tty(&again, "Repeat it: ");
+		if (!error && (again.len != out->len || memcmp(again.ptr, out->ptr, out->len) != 0))
+			error = err_set(ERR_INVALID, "the passphrases do not match");
+	}
+	buf_wipe_release(&again);
+	return error;
+}
+
+int cli_passphrase(struct buf *out, const struct cli *c, const char *prompt, int confirm)
+{
+	return get_secret(out, c->passphrase_file, "FIELDSYNC_PASSPHRASE", prompt, confirm);
+}
+
+int cli_new_passphrase(struct buf *out, const struct cli *c, const char *prompt)
+{
+	return get_secret(out, c->new_passphrase_file, "FIELDSYNC_NEW_PASSPHRASE", prompt, 1);
+}
+
+int cli_open_node(struct node **out, const struct cli *c)
+{
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	const char *home = NULL, *user = NULL;
+	char prompt[128];
+	int error;
+
+	if (c->open_node)
+		return c->open_node(out, c);
+	error = cli_home(&home, c);
+	if (!error)
+		error = cli_user(&user, c);
+	if (error)
+		return error;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
+	error = cli_passphrase(&pass, c, prompt, 0);
+	if (!error)
+		error = node_open(out, home, user, buf_cstr(&pass), pass.len);
+	buf_wipe_release(&pass);
+	return error;
+}
+
+const char *cli_json_str(json_t *doc, const char *key)
+{
+	const char *s = json_string_value(json_object_get(doc, key));
+
+	return s ? s : "";
+}
+
+int cli_print_json(json_t *doc)
+{
+	int rc;
+
+	if (!doc) {
+		fprintf(stderr, "error: cannot build the JSON output\n");
+		return CLI_EXIT_FAIL;
+	}
+	rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(doc);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static int print_audit_entry(void *ctx, const struct audit_record *r)
+{
+	json_t *list = ctx, *doc;
+	json_error_t jerr;
+	char hex[2 * AUDIT_ENTRY_MAX + 1];
+
+	doc = json_loadb((const char *)r->entry, r->entry_len, 0, &jerr);
+	if (!doc)
+		return err_set(ERR_CORRUPT, "audit entry %llu is not valid JSON",
+			(unsigned long long)r->seq);
+	if (list) {
+		crypto_hex(hex, r->entry, r->entry_len);
+		json_object_set_new(doc, "leaf", json_string(hex));
+		crypto_hex(hex, r->leaf, 32);
+		json_object_set_new(doc, "leaf_hash", json_string(hex));
+		json_array_append_new(list, doc);
+		return 0;
+	}
+	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s\n", (unsigned long long)r->seq, r->time,
+		r->user[0] ? r->user : "-", r->action, r->target[0] ? r->target : "-", r->outcome,
+		json_string_value(json_object_get(doc, "detail")));
+	json_decref(doc);
+	return 0;
+}
+
+static int audit_log(const struct cli *c, struct node *n, const char *since)
+{
+	json_t *list = NULL;
+	int error;
+
+	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.read", "");
+	/* Reading the log is an event in it, recorded before the read so the output shows it. */
+	if (!error)
+		error = node_audit(n, "audit.read", "", "success", since);
+	if (!error) {
+		list = c->json ? json_array() : NULL;
+		error = audit_foreach(n->store, since, NULL, print_audit_entry, list);
+	}
+	if (error) {
+		json_decref(list);
+		return cli_fail(c);
+	}
+	return list ? cli_print_json(json_pack("{s:o}", "entries", list)) : CLI_EXIT_OK;
+}
+
+int cli_audit_command(struct cli *c, const char *help)
+{
+	static const char usage[] = "audit log [--since TIME]";
+	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
+	struct node *n = NULL;
+	const char *pos[1], *since;
+	int npos, rc;
+
+	if (cli_help(c, help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, 1, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1 || strcmp(pos[0], "log") != 0)
+		return cli_usage_error(c, usage, "expected 'audit log'");
+	since = cli_opt(opts, 1, "--since");
+	if (since && schema_check_text("--since", since, strlen(since), 32))
+		return cli_usage_error(c, usage, "bad --since value");
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	rc = audit_log(c, n, since);
+	node_free(n);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/* cli/program.c - global options and command dispatch, the same for both programs. */
+#include "program.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "store/odb.h"
+
+#define ARGS_MAX 256
+
+static int set_home(struct cli *c, const char *value)
+{
+	c->home = value;
+	return 0;
+}
+
+static const struct cli_global common[] = {{"--home", set_home}};
+
+/* The global option `a` names, from `list`, or NULL; *inline_value points past '='. */
+static const struct cli_global *match(const struct cli_global *list, size_t n, const char *a,
+	const char **inline_value)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		size_t len = strlen(list[k].name);
+
+		if (strncmp(a, list[k].name, len) || (a[len] != '\0' && a[len] != '='))
+			continue;
+		*inline_value = a[len] == '=' ? a + len + 1 : NULL;
+		return &list[k];
+	}
+	return NULL;
+}
+
+/*
+ * Take the global option at argv[*i] if it is one: 1 taken, 0 not a global option, or a usage
+ * error's exit code.
+ */
+static int take_global(struct cli *c, const struct cli_program *p, int argc, char **argv, int *i)
+{
+	const struct cli_global *g;
+	const char *a = argv[*i], *val = NULL;
+
+	if (!strcmp(a, "--json")) {
+		c->json = 1;
+		return 1;
+	}
+	g = match(common, sizeof(common) / sizeof(common[0]), a, &val);
+	if (!g)
+		g = match(p->globals, p->nglobals, a, &val);
+	if (!g)
+		return 0;
+	if (!val && *i + 1 >= argc)
+		return cli_usage_error(c, "COMMAND [ARGS]", "option '%s' needs a value", g->name);
+	if (!val)
+		val = argv[++*i];
+	if (g->set(c, val))
+		return cli_usage_error(c, "COMMAND [ARGS]", "bad value '%s' for option '%s'", val,
+			g->name);
+	return 1;
+}
+
+int cli_main(const struct cli_program *p, int argc, char **argv)
+{
+	static char *rest[ARGS_MAX];
+	struct cli c;
+	int i, nrest = 0, taken;
+	size_t k;
+
+	memset(&c, 0, sizeof(c));
+	c.prog = p->prog;
+	c.kdf = &CRYPTO_KDF_DEFAULT;
+	if (p->defaults)
+		p->defaults(&c);
+	/* keys live in this process: no core file, no dumping (before anything is unlocked) */
+	if (crypto_harden_process())
+		return cli_fail(&c);
+	for (i = 1; i < argc; i++) {
+		taken = take_global(&c, p, argc, argv, &i);
+		if (taken == 1)
+			continue;
+		if (taken)
+			return taken;
+		if (nrest >= ARGS_MAX)
+			return cli_usage_error(&c, "COMMAND [ARGS]", "too many arguments");
+		rest[nrest++] = argv[i];
+	}
+	if (nrest == 0 || !strcmp(rest[0], "--help") || !strcmp(rest[0], "help")) {
+		fputs(p->help, nrest == 0 ? stderr : stdout);
+		return nrest == 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	if (!strcmp(rest[0], "--version")) {
+		printf("%s %s\n", p->prog, p->version);
+		return CLI_EXIT_OK;
+	}
+	if (odb_global_init())
+		return cli_fail(&c);
+	for (k = 0; k < p->ncommands; k++) {
+		if (strcmp(rest[0], p->commands[k].name))
+			continue;
+		c.argc = p->commands[k].keep_word ? nrest : nrest - 1;
+		c.argv = p->commands[k].keep_word ? rest : rest + 1;
+		return p->commands[k].fn(&c);
+	}
+	return cli_usage_error(&c, "COMMAND [ARGS]", "unknown command '%s'", rest[0]);
+}

@@ -1,0 +1,48 @@
+/*
+ * cli/program.h - the one main() of both programs: global options taken out of argv wherever
+ * they stand, --help and --version, the process hardened before anything is unlocked, then
+ * the command named by the first word.  A program is a table:
+ *
+ *	static const struct cli_command commands[] = {{"sync", cmd_sync, 0}, ...};
+ *	static const struct cli_global globals[] = {{"--user", set_user}, ...};
+ *	int main(int argc, char **argv) { return cli_main(&program, argc, argv); }
+ *
+ * Exit codes: 0 success, 1 failure, 2 usage.
+ */
+#ifndef FIELDSYNC_CLI_PROGRAM_H
+#define FIELDSYNC_CLI_PROGRAM_H
+
+#include <stddef.h>
+
+#include "cli.h"
+
+/* A global option of one program, with a value ("--name V" or "--name=V"); --home and
+ * --json are every program's and need no entry. */
+struct cli_global {
+	const char *name;
+	/* store the value in c; nonzero for a bad value (a usage error) */
+	int (*set)(struct cli *c, const char *value);
+};
+
+struct cli_command {
+	const char *name;
+	int (*fn)(struct cli *c);
+	int keep_word; /* the command sees its own name as argv[0] (e.g. office|device) */
+};
+
+struct cli_program {
+	const char *prog;    /* "fieldsync-agent" */
+	const char *version; /* "0.1.0" */
+	const char *help;    /* the program's --help text */
+	const struct cli_global *globals;
+	size_t nglobals;
+	const struct cli_command *commands;
+	size_t ncommands;
+	/* defaults before the options are read (the key-derivation cost, the node opener) */
+	void (*defaults)(struct cli *c);
+};
+
+/* Run the program: returns the process exit code. */
+int cli_main(const struct cli_program *p, int argc, char **argv);
+
+#endif

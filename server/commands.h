@@ -1,0 +1,27 @@
+/*
+ * server/commands.h - the commands of fieldsync-server, one per first word; each reads its
+ * words from c->argv and returns a process exit code.  The case commands HQ staff share with
+ * the agent are cli/cmd_case.h.
+ */
+#ifndef FIELDSYNC_SERVER_COMMANDS_H
+#define FIELDSYNC_SERVER_COMMANDS_H
+
+#include "cli.h"
+
+/* init --org NAME [--listen HOST:PORT] [--host NAME]... (server/admin.c) */
+int cmd_server_init(struct cli *c);
+
+/* office add|token|list|revoke, device revoke|release (server/admin.c); argv[0] is the
+ * word office or device */
+int cmd_server_office(struct cli *c);
+
+/* run: the mutual-TLS service (server/serve.c) */
+int cmd_server_run(struct cli *c);
+
+/* audit log|verify|query|export (server/cmd_audit.c) */
+int cmd_server_audit(struct cli *c);
+
+/* case list|show|history|search|edit|share|transfer (server/cases.c) */
+int cmd_server_case(struct cli *c);
+
+#endif

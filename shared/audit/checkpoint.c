@@ -1,0 +1,91 @@
+/* shared/audit/checkpoint.c - signed checkpoints and receipts of audit logs. */
+#include "audit/checkpoint.h"
+
+#include <string.h>
+
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+#include "base/crypto.h"
+
+int checkpoint_message(struct buf *out, const char *kind, const char *origin, uint64_t size,
+	const uint8_t root[MERKLE_HASH_LEN], const char *time)
+{
+	char hex[2 * MERKLE_HASH_LEN + 1];
+
+	if (strchr(origin, '\n') || strchr(time, '\n'))
+		return err_set(ERR_INVALID, "a checkpoint field holds a line break");
+	crypto_hex(hex, root, MERKLE_HASH_LEN);
+	return buf_printf(out, "fieldsync-%s v1\n%s\n%llu\n%s\n%s\n", kind, origin,
+		(unsigned long long)size, hex, time);
+}
+
+int checkpoint_sign(struct buf *sig, const uint8_t *key, size_t keylen, const struct buf *msg)
+{
+	uint8_t digest[CRYPTO_SHA256_LEN];
+
+	crypto_sha256(digest, msg->ptr, msg->len);
+	return crypto_ec_sign(sig, key, keylen, digest);
+}
+
+int checkpoint_verify(const uint8_t *cert, size_t certlen, const uint8_t *ca, size_t calen,
+	const struct buf *msg, const uint8_t *sig, size_t siglen)
+{
+	mbedtls_x509_crt crt, anchor;
+	uint8_t digest[CRYPTO_SHA256_LEN];
+	uint32_t flags = 0;
+	int error = 0;
+
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_x509_crt_init(&anchor);
+	if (mbedtls_x509_crt_parse_der(&crt, cert, certlen) ||
+		mbedtls_x509_crt_parse_der(&anchor, ca, calen)) {
+		error = err_set(ERR_INVALID, "a certificate of the trail does not parse");
+		goto out;
+	}
+	/* A signature made while the certificate was valid stays valid after it expires. */
+	mbedtls_x509_crt_verify(&crt, &anchor, NULL, NULL, &flags, NULL, NULL);
+	if (flags & ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE)) {
+		error = err_set(ERR_AUTH, "the signing certificate was not issued by this CA");
+		goto out;
+	}
+	crypto_sha256(digest, msg->ptr, msg->len);
+	if (mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, siglen))
+		error = err_set(ERR_AUTH, "the signature does not match");
+out:
+	mbedtls_x509_crt_free(&crt);
+	mbedtls_x509_crt_free(&anchor);
+	return error;
+}
+
+int checkpoint_own_leaves(struct buf *out, uint64_t *n, struct store *s)
+{
+	return checkpoint_own_leaves_from(out, n, s, 0);
+}
+
+int checkpoint_own_leaves_from(struct buf *out, uint64_t *n, struct store *s, uint64_t from)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t count = from;
+	int rc, error;
+
+	error = store_prepare(&st, s, "SELECT seq, leaf FROM audit_log WHERE seq >= ? ORDER BY seq");
+	if (!error)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((uint64_t)sqlite3_column_int64(st, 0) != count ||
+			sqlite3_column_bytes(st, 1) != MERKLE_HASH_LEN) {
+			error = err_set(ERR_CORRUPT, "audit entry %llu is missing or malformed",
+				(unsigned long long)count);
+			break;
+		}
+		error = buf_put(out, sqlite3_column_blob(st, 1), MERKLE_HASH_LEN);
+		count++;
+	}
+	if (!error && rc != SQLITE_DONE)
+		error = store_error(s, "cannot read the audit log");
+	sqlite3_finalize(st);
+	if (!error)
+		*n = count;
+	return error;
+}

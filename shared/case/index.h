@@ -1,0 +1,54 @@
+/*
+ * shared/case/index.h - derived SQL tables over the case heads: current values and full text.
+ *
+ * case_index holds one row of current field values per case (for listing and reports) and
+ * case_fts an FTS4 index of each case's searchable text (title, summary, narrative, notes,
+ * names).  Both are derived: index_update() runs in the same transaction as the head move,
+ * index_rebuild() recreates them from case_heads, index_check() proves they match.
+ */
+#ifndef FIELDSYNC_INDEX_H
+#define FIELDSYNC_INDEX_H
+
+#include <git2.h>
+
+#include "case/casefile.h"
+#include "base/err.h"
+#include "store/store.h"
+
+#define INDEX_QUERY_MAX 512
+
+/* Bring both tables up to date for the case in `v` (inside the caller's transaction). */
+int index_update(struct store *s, const struct casefile_view *v) WUR;
+
+/* Drop and recreate every derived row from case_heads. */
+int index_rebuild(struct store *s, git_repository *repo) WUR;
+
+/* ERR_CORRUPT naming the first case whose derived rows differ from its head. */
+int index_check(struct store *s, git_repository *repo) WUR;
+
+struct index_row {
+	const char *case_id;
+	const char *office;
+	const char *title;
+	const char *category;
+	const char *status;
+	int priority;
+	const char *assignee;
+	const char *updated_at;
+	int notes;
+	int conflicts;
+	const char *snippet; /* search only: the matching text, NULL otherwise */
+};
+
+/* Cases, optionally of one status (NULL for all), by case id. */
+int index_list(struct store *s, const char *status,
+	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
+
+/*
+ * Cases matching an FTS4 query (words, "phrases", prefix*, OR, -not), by case id.  ERR_INVALID
+ * for a query FTS4 cannot parse.
+ */
+int index_search(struct store *s, const char *query,
+	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
+
+#endif

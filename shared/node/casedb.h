@@ -1,0 +1,82 @@
+/*
+ * shared/node/casedb.h - case work on a node: each operation is one transaction that moves the case
+ * head, updates the derived tables and records the audit event, or changes nothing.
+ *
+ * Reads are audited too (case.view, case.list, case.search with its query, case.history).
+ */
+#ifndef FIELDSYNC_CASEDB_H
+#define FIELDSYNC_CASEDB_H
+
+#include <stdint.h>
+
+#include <git2.h>
+
+#include "case/casefile.h"
+#include "base/err.h"
+#include "case/index.h"
+#include "node/node.h"
+
+/* Create a case owned by the node's office; *id_out receives its id. */
+int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
+	const struct casefile_change *chg) WUR;
+
+/*
+ * Apply `chg` (field sets, narrative, a note) to case `case_id`.  note_id_out (may be NULL)
+ * receives the new note's id.  ERR_NOTFOUND (no such case), ERR_CONFLICT (no change),
+ * ERR_INVALID/ERR_TOOBIG (schema), ERR_PERM.
+ */
+int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
+	char note_id_out[CASEFILE_NOTE_ID_MAX]) WUR;
+
+/*
+ * Move case `case_id` to `head` inside the caller's transaction: the head (an agent's sync base
+ * is kept), the next change sequence, the derived tables.  No audit event: the caller records
+ * the operation.  ERR_CORRUPT if the head is not a readable case.
+ */
+int casedb_advance(struct node *n, const char *case_id, const git_oid *head) WUR;
+
+/* Record `base` as the server head this device last saw of a case (sync; no audit). */
+int casedb_set_base(struct node *n, const char *case_id, const git_oid *base) WUR;
+
+/* The server head last seen of a case: *has_base 0 if none (never synced or no such case). */
+int casedb_base(git_oid *out, int *has_base, struct node *n, const char *case_id) WUR;
+
+/*
+ * The cases with work the server has not seen (head differs from base), by id after `after`
+ * ("" from the start), at most `max`; `base` is NULL for a case never synced.  A non-zero
+ * return of fn stops the walk and is returned.
+ */
+int casedb_unpushed(struct node *n, const char *after, size_t max,
+	int (*fn)(void *ctx, const char *case_id, const git_oid *head, const git_oid *base),
+	void *ctx) WUR;
+
+/* The current head of a case. ERR_NOTFOUND. */
+int casedb_head(git_oid *out, struct node *n, const char *case_id) WUR;
+
+/* Read a case (audited as case.view). */
+int casedb_view(struct casefile_view *out, struct node *n, const char *case_id) WUR;
+
+/* A case's history (audited as case.history). */
+int casedb_history(struct casefile_rev **out, size_t *count, struct node *n,
+	const char *case_id) WUR;
+
+/* List (audited as case.list) and search (audited as case.search with the query). */
+int casedb_list(struct node *n, const char *status,
+	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
+int casedb_search(struct node *n, const char *query,
+	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
+
+/*
+ * Verify the node: database integrity, every stored object re-hashed, every object reachable
+ * from a case head present, derived tables equal to a rebuild, the audit leaves.  Fills
+ * counts for a report.  ERR_CORRUPT naming the first problem.
+ */
+struct casedb_check_report {
+	long long cases;
+	long long objects;
+	long long commits;
+	uint64_t audit_entries;
+};
+int casedb_check(struct casedb_check_report *out, struct node *n) WUR;
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * shared/node/node.h - one node (a field device or HQ): its directory, unlocked store, identity and
+ * the logged-on user.
+ *
+ * A node directory holds the encrypted database (fieldsync.db and its WAL), the key-slot
+ * sidecar (keyslots.json) and a lock file.  node_init() creates all of it; node_open() logs a
+ * user on: lock-out check, passphrase, unwrap of the database key, failed-attempt import into
+ * the audit log, and the log-on event.  Nothing is written in clear.
+ */
+#ifndef FIELDSYNC_NODE_H
+#define FIELDSYNC_NODE_H
+
+#include <stddef.h>
+
+#include <git2.h>
+
+#include "audit/audit.h"
+#include "base/crypto.h"
+#include "base/err.h"
+#include "base/hlc.h"
+#include "case/schema.h"
+#include "store/store.h"
+
+#define NODE_DB_NAME "fieldsync.db"
+#define NODE_SLOTS_NAME "keyslots.json"
+#define NODE_LOCK_NAME "lock"
+#define NODE_DEVICE_MAX 32
+#define NODE_PASSPHRASE_MIN 12
+#define NODE_PASSPHRASE_MAX 1024
+
+struct node {
+	char *home;
+	char *db_path;
+	char *slots_path;
+	char *lock_path;
+	struct store *store;
+	git_repository *repo;
+	char office[SCHEMA_OFFICE_MAX + 1];
+	char device[NODE_DEVICE_MAX + 1]; /* random hex id of this device */
+	char user[SCHEMA_USER_MAX + 1];	  /* the logged-on user */
+	char role[16];
+	struct audit_origin origin; /* points into office/device */
+};
+
+/* What a role may do. */
+enum node_perm {
+	NODE_PERM_CASE_READ,
+	NODE_PERM_CASE_WRITE,
+	NODE_PERM_USER_ADMIN,
+	NODE_PERM_AUDIT_READ,
+};
+
+/*
+ * Create a node in `home` (created 0700 if missing; ERR_EXISTS if it already holds a node) for
+ * `office`, with `user` as its first admin.  On success the user is logged on.
+ */
+int node_init(struct node **out, const char *home, const char *office, const char *user,
+	const char *pass, size_t passlen, const struct crypto_kdf_cost *cost) WUR;
+
+/*
+ * Log `user` on to the node in `home`.  ERR_NOTFOUND (no node there), ERR_AUTH (unknown user or
+ * wrong passphrase: counted, five lock the user), ERR_LOCKED (locked out), ERR_GENERIC.
+ */
+int node_open(struct node **out, const char *home, const char *user, const char *pass,
+	size_t passlen) WUR;
+
+/* Close everything. Accepts NULL. */
+void node_free(struct node *n);
+
+/* Record an event by the logged-on user (in the open transaction, if any). */
+int node_audit(struct node *n, const char *action, const char *target, const char *outcome,
+	const char *detail) WUR;
+
+/*
+ * After a failed operation (already rolled back): record `action` on `target` as a failure
+ * with the error's message as the reason.  Returns `code` with the original message kept.
+ */
+int node_audit_failure(struct node *n, const char *action, const char *target, int code);
+
+/*
+ * Check the logged-on user's role allows `perm`.  If not: a "denied" audit event for
+ * `action` on `target`, and ERR_PERM with a message.
+ */
+int node_require(struct node *n, enum node_perm perm, const char *action, const char *target) WUR;
+
+/* The next hybrid logical clock value of this node (inside the caller's transaction). */
+int node_next_hlc(struct hlc *out, struct node *n) WUR;
+
+/* Check a new passphrase: length limits. ERR_INVALID. */
+int node_check_passphrase(const char *pass, size_t len) WUR;
+
+/* Take / release the node's lock file around key-slot sidecar updates. */
+int node_lock_slots(int *fd_out, const char *lock_path) WUR;
+void node_unlock_slots(int fd);
+
+#endif

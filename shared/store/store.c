@@ -1,0 +1,440 @@
+/* shared/store/store.c - the encrypted SQLCipher database of a node. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/crypto.h"
+
+struct store {
+	sqlite3 *db;
+	char *path;
+};
+
+/*
+ * Schema migrations: migrations[i] takes the schema from version i to i + 1.  Never edit a
+ * released step; append a new one.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the foundation */
+	"CREATE TABLE node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+
+	"CREATE TABLE users ("
+	"  name TEXT PRIMARY KEY, role TEXT NOT NULL, created_at TEXT NOT NULL,"
+	"  created_by TEXT NOT NULL, removed_at TEXT);"
+
+	/* git objects (odb.c) */
+	/* rowid order keeps each edit's objects on the same tail pages; only the small oid
+	 * index takes random inserts (measured: fewer pages written per edit than a
+	 * WITHOUT ROWID table keyed by oid) */
+	"CREATE TABLE objects (id INTEGER PRIMARY KEY, oid BLOB NOT NULL UNIQUE,"
+	"  type INTEGER NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL);"
+
+	/* one head per case (casedb.c) */
+	"CREATE TABLE case_heads (case_id TEXT PRIMARY KEY, head BLOB NOT NULL,"
+	"  updated_at TEXT NOT NULL);"
+
+	/* derived tables (index.c), rebuildable from case_heads */
+	"CREATE TABLE case_index (case_id TEXT PRIMARY KEY, office TEXT NOT NULL,"
+	"  title TEXT NOT NULL, category TEXT NOT NULL, status TEXT NOT NULL,"
+	"  priority INTEGER, assignee TEXT, disposition TEXT, received_at TEXT,"
+	"  updated_at TEXT NOT NULL, notes INTEGER NOT NULL, conflicts INTEGER NOT NULL,"
+	"  head BLOB NOT NULL, fts_digest BLOB NOT NULL);"
+	"CREATE INDEX case_index_status ON case_index(status, case_id);"
+	"CREATE VIRTUAL TABLE case_fts USING fts4(case_id, title, body, tokenize=unicode61);"
+
+	/* the append-only audit log (audit.c) */
+	"CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, time TEXT NOT NULL,"
+	"  user TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
+	"  outcome TEXT NOT NULL, entry BLOB NOT NULL, leaf BLOB NOT NULL);"
+	"CREATE INDEX audit_log_target ON audit_log(target, seq);"
+	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+
+	/* log-on failures already moved from the sidecar into the audit log */
+	"CREATE TABLE imported_failures (id TEXT PRIMARY KEY);",
+
+	/* 1 -> 2: PKI and enrollment */
+	/* keys and certificates (DER); private keys live only here, inside the encrypted store */
+	"CREATE TABLE pki_material (name TEXT PRIMARY KEY, der BLOB NOT NULL);"
+	/* server: offices, one-time enrollment tokens (hashes only), enrolled devices */
+	"CREATE TABLE offices (code TEXT PRIMARY KEY, name TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL, revoked_at TEXT);"
+	"CREATE TABLE enroll_tokens (hash BLOB PRIMARY KEY, office TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL, expires_at INTEGER NOT NULL, cert_seconds INTEGER NOT NULL,"
+	"  used_at TEXT, device TEXT);"
+	"CREATE TABLE devices (device TEXT PRIMARY KEY, office TEXT NOT NULL,"
+	"  serial BLOB NOT NULL UNIQUE, cert BLOB NOT NULL, enrolled_at TEXT NOT NULL,"
+	"  revoked_at TEXT);",
+
+	/* 2 -> 3: sync */
+	/* agent: the server head last seen (NULL: never synced); head differs = unpushed work */
+	"ALTER TABLE case_heads ADD COLUMN base BLOB;"
+	/* server: the change sequence a pull cursor counts in (agent: unused) */
+	"ALTER TABLE case_heads ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX case_heads_seq ON case_heads(seq);"
+	/* kept small so that a no-op sync costs the same with 100 or 100,000 cases */
+	"CREATE INDEX case_heads_unpushed ON case_heads(case_id) WHERE base IS NOT head;"
+	/* server: offices a case is shared with besides its owner */
+	"CREATE TABLE case_shares (case_id TEXT NOT NULL, office TEXT NOT NULL,"
+	"  shared_at TEXT NOT NULL, PRIMARY KEY (case_id, office));"
+	"CREATE INDEX case_shares_office ON case_shares(office, case_id);"
+	/* server: every change set received, its signed header kept as proof of origin and its
+	 * result for idempotent retries */
+	"CREATE TABLE bundles (id BLOB PRIMARY KEY, device TEXT NOT NULL,"
+	"  received_at TEXT NOT NULL, header BLOB NOT NULL, signature BLOB NOT NULL,"
+	"  result TEXT NOT NULL);",
+
+	/* 3 -> 4: the tamper-evident audit trail */
+	/* every node: the signed checkpoints of its own log and HQ's receipts for them */
+	"CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
+	"  time TEXT NOT NULL, signature BLOB NOT NULL);"
+	/* (frontier: the tree's perfect subtrees at that size, so the next upload reads only the
+	 * entries added since) */
+	"CREATE TABLE audit_receipts (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
+	"  time TEXT NOT NULL, signature BLOB NOT NULL, server_cert BLOB NOT NULL, frontier BLOB);"
+	/* server: every device's uploaded entries, append-only like the node's own log */
+	/* (a released device starts a new epoch: its earlier trail stays as it was) */
+	"CREATE TABLE remote_audit (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL, office TEXT NOT NULL, time TEXT NOT NULL, user TEXT NOT NULL,"
+	"  action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, entry BLOB NOT NULL,"
+	"  leaf BLOB NOT NULL, PRIMARY KEY (device, epoch, seq)) WITHOUT ROWID;"
+	"CREATE INDEX remote_audit_target ON remote_audit(target, time);"
+	"CREATE INDEX remote_audit_user ON remote_audit(user, time);"
+	"CREATE INDEX remote_audit_action ON remote_audit(action, time);"
+	"CREATE INDEX remote_audit_office ON remote_audit(office, time);"
+	"CREATE INDEX remote_audit_time ON remote_audit(time);"
+	"CREATE TRIGGER remote_audit_no_update BEFORE UPDATE ON remote_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER remote_audit_no_delete BEFORE DELETE ON remote_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	/* server: each device checkpoint it verified and countersigned */
+	"CREATE TABLE remote_checkpoints (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL, root BLOB NOT NULL, time TEXT NOT NULL, signature BLOB NOT NULL,"
+	"  countersignature BLOB NOT NULL, frontier BLOB, PRIMARY KEY (device, epoch, size))"
+	"  WITHOUT ROWID;"
+	/* server: a device whose trail failed verification is held until an admin looks; its
+	 * release starts a new epoch of its trail */
+	"ALTER TABLE devices ADD COLUMN held TEXT;"
+	"ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+	/* server: after a renewal the previous certificate stays valid until the new one is used */
+	"ALTER TABLE devices ADD COLUMN prev_serial BLOB;",
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+_Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+const char *store_path(const struct store *s)
+{
+	return s->path;
+}
+
+int store_error(struct store *s, const char *what)
+{
+	int ext = sqlite3_extended_errcode(s->db), rc = ext & 0xff;
+	int code = ERR_GENERIC;
+
+	if (ext == SQLITE_CONSTRAINT_TRIGGER) /* the append-only triggers of the audit log */
+		code = ERR_READONLY;
+	else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+		code = ERR_CORRUPT;
+	else if (rc == SQLITE_IOERR || rc == SQLITE_FULL || rc == SQLITE_CANTOPEN)
+		code = ERR_IO;
+	else if (rc == SQLITE_NOMEM)
+		code = ERR_NOMEM;
+	else if (rc == SQLITE_CONSTRAINT)
+		code = ERR_EXISTS;
+	return err_set(code, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+int store_exec(struct store *s, const char *sql)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_error(s, "database statement failed");
+	return 0;
+}
+
+int store_prepare(sqlite3_stmt **out, struct store *s, const char *sql)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, out, NULL) != SQLITE_OK)
+		return store_error(s, "cannot prepare statement");
+	return 0;
+}
+
+int store_step_done(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return store_error(s, "database write failed");
+	return 0;
+}
+
+int store_begin(struct store *s)
+{
+	return store_exec(s, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *s)
+{
+	return store_exec(s, "COMMIT");
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_txn(struct store *s, int (*fn)(void *ctx), void *ctx)
+{
+	int error = store_begin(s);
+
+	if (error)
+		return error;
+	error = fn(ctx);
+	if (!error)
+		error = store_commit(s);
+	if (error)
+		store_rollback(s);
+	return error;
+}
+
+int store_meta_get(struct buf *out, struct store *s, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	error = store_prepare(&st, s, "SELECT value FROM node_meta WHERE key = ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		error = buf_puts(out, (const char *)sqlite3_column_text(st, 0));
+	else if (rc == SQLITE_DONE)
+		error = err_set(ERR_NOTFOUND, "no setting '%s'", key);
+	else
+		error = store_error(s, "cannot read setting");
+	sqlite3_finalize(st);
+	return error;
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	error = store_prepare(&st, s, "INSERT OR REPLACE INTO node_meta(key, value) VALUES (?, ?)");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	error = store_step_done(s, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int store_material_get(struct buf *out, struct store *s, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error;
+
+	error = store_prepare(&st, s, "SELECT der FROM pki_material WHERE name = ?");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else if (rc == SQLITE_DONE)
+		error = err_set(ERR_NOTFOUND, "no '%s' in the store", name);
+	else
+		error = store_error(s, "cannot read keys and certificates");
+	sqlite3_finalize(st);
+	return error;
+}
+
+int store_material_put(struct store *s, const char *name, const void *der, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	error = store_prepare(&st, s, "INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)");
+	if (error)
+		return error;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, der, (int)len, SQLITE_STATIC);
+	error = store_step_done(s, st);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int store_integrity_check(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	error = store_prepare(&st, s, "PRAGMA integrity_check");
+	if (error)
+		return error;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		error = store_error(s, "integrity check failed");
+	else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)
+		error = err_set(ERR_CORRUPT, "database integrity check: %s",
+			(const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int get_user_version(int *out, struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	error = store_prepare(&st, s, "PRAGMA user_version");
+	if (error)
+		return error;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	else if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB)
+		error = err_set(ERR_AUTH, "the key does not open '%s'", s->path);
+	else
+		error = store_error(s, "cannot read the database");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int migrate(struct store *s)
+{
+	char sql[64];
+	int version = 0, from, error;
+
+	error = store_begin(s);
+	if (error)
+		return error;
+	error = get_user_version(&version, s);
+	if (error)
+		goto out;
+	if (version > (int)N_MIGRATIONS) {
+		error = err_set(ERR_CORRUPT, "'%s' has schema version %d, newer than this build (%d)",
+			s->path, version, (int)N_MIGRATIONS);
+		goto out;
+	}
+	for (from = version; version < (int)N_MIGRATIONS; version++) {
+		error = store_exec(s, migrations[version]);
+		if (error)
+			goto out;
+	}
+	/* Only after a migration: writing it on every open would rewrite page 1 each time. */
+	if (version != from) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+		error = store_exec(s, sql);
+	}
+	if (!error)
+		error = store_commit(s);
+out:
+	if (error)
+		store_rollback(s);
+	return error;
+}
+
+static int apply_key(struct store *s, const uint8_t *key, int legacy_pages)
+{
+	char lit[2 * CRYPTO_KEY_LEN + 4];
+	int rc;
+
+	lit[0] = 'x';
+	lit[1] = '\'';
+	crypto_hex(lit + 2, key, CRYPTO_KEY_LEN);
+	lit[2 + 2 * CRYPTO_KEY_LEN] = '\'';
+	lit[3 + 2 * CRYPTO_KEY_LEN] = '\0';
+	rc = sqlite3_key(s->db, lit, (int)strlen(lit));
+	crypto_wipe(lit, sizeof(lit));
+	if (rc != SQLITE_OK)
+		return store_error(s, "cannot set the database key");
+	/* Must match on every open: it is part of how pages are laid out. */
+	return store_exec(s, legacy_pages ? "PRAGMA cipher_page_size = 1024"
+					  : "PRAGMA cipher_page_size = 4096");
+}
+
+static const char settings[] = "PRAGMA journal_mode = WAL;"
+			       "PRAGMA synchronous = FULL;"
+			       "PRAGMA temp_store = MEMORY;"
+			       "PRAGMA cache_size = -65536;"
+			       "PRAGMA foreign_keys = ON;";
+
+int store_open(struct store **out, const char *path, const uint8_t *key, int flags)
+{
+	struct store *s = NULL;
+	struct stat sb;
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	int error, version = 0;
+
+	if (flags & STORE_CREATE) {
+		if (stat(path, &sb) == 0)
+			return err_set(ERR_EXISTS, "'%s' already exists", path);
+		oflags |= SQLITE_OPEN_CREATE;
+	} else if (stat(path, &sb) != 0) {
+		return err_set_errno(ERR_NOTFOUND, errno, "cannot open '%s'", path);
+	}
+	if (!key && !(flags & STORE_PLAIN))
+		return err_set(ERR_INVALID, "no key for '%s'", path);
+
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->path = strdup(path))) {
+		error = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
+		error = s->db ? store_error(s, "cannot open database")
+			      : err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	sqlite3_extended_result_codes(s->db, 1);
+	error = key ? apply_key(s, key, flags & STORE_PAGES_1K)
+		    : store_exec(s, "PRAGMA page_size = 4096");
+	if (error)
+		goto out;
+	/* The first read tells whether the key is right. */
+	error = get_user_version(&version, s);
+	if (error)
+		goto out;
+	error = store_exec(s, settings);
+	if (error)
+		goto out;
+	error = migrate(s);
+	if (error)
+		goto out;
+	if (flags & STORE_CREATE)
+		chmod(path, 0600);
+	*out = s;
+	s = NULL;
+out:
+	store_free(s);
+	return error;
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->db)
+		sqlite3_close_v2(s->db);
+	free(s->path);
+	free(s);
+}

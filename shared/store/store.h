@@ -1,0 +1,87 @@
+/*
+ * shared/store/store.h - the node's one encrypted database (SQLCipher, WAL).
+ *
+ * A node keeps all of its state in one SQLCipher file.  The database key is 32 random bytes,
+ * handed to SQLCipher as a raw key (its own PBKDF2 is bypassed); it comes from a key slot (see
+ * keyslot.h) and is never written anywhere in clear.  Pages are 4 KiB with a 64 MiB cache (the
+ * measured sweet spot for SQLCipher 3.4.1), temp tables stay in memory, and anything committed
+ * is durable (synchronous=FULL): an acknowledged change survives kill -9 and power loss.
+ *
+ * The schema is versioned (PRAGMA user_version) and migrated forward on open.  Every
+ * user-visible change is one transaction: store_begin() ... store_commit(), or store_txn().
+ */
+#ifndef FIELDSYNC_STORE_H
+#define FIELDSYNC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+struct store;
+
+enum {
+	STORE_CREATE = 1, /* create a new database; ERR_EXISTS if the file is there */
+	STORE_PLAIN = 2,  /* no key: a plain SQLite file, only for benchmark baselines */
+	STORE_PAGES_1K = 4, /* SQLCipher 3.4.1's default 1 KiB pages: only for the benchmark
+			       that compares page sizes */
+};
+
+/* The newest schema version this build knows. */
+#define STORE_SCHEMA_VERSION 4
+
+/*
+ * Open (or with STORE_CREATE create) the database at `path` with a 32-byte raw key.  The key is
+ * copied only into SQLCipher; the caller still owns and wipes its copy.  Returns ERR_AUTH if the
+ * key does not open the file, ERR_NOTFOUND if it does not exist, ERR_EXISTS when creating over
+ * an existing file, ERR_CORRUPT for a file newer than this build, ERR_GENERIC otherwise.
+ */
+int store_open(struct store **out, const char *path, const uint8_t *key, int flags) WUR;
+
+/* Close the database (checkpoints the WAL). Accepts NULL. */
+void store_free(struct store *s);
+
+/* The SQLite handle, for modules that run their own statements on it. */
+sqlite3 *store_db(struct store *s);
+
+/* The file the store was opened from. */
+const char *store_path(const struct store *s);
+
+/* Translate the connection's last SQLite error into err_set(); returns the code. */
+int store_error(struct store *s, const char *what);
+
+/* Run SQL without results. */
+int store_exec(struct store *s, const char *sql) WUR;
+
+/* Prepare one statement; on failure the error names the statement. */
+int store_prepare(sqlite3_stmt **out, struct store *s, const char *sql) WUR;
+
+/* Step a statement that returns no row (INSERT/UPDATE/DELETE). */
+int store_step_done(struct store *s, sqlite3_stmt *st) WUR;
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Rollback never fails from the caller's view. */
+int store_begin(struct store *s) WUR;
+int store_commit(struct store *s) WUR;
+void store_rollback(struct store *s);
+
+/* Run fn(ctx) in one transaction: committed if it returns 0, rolled back otherwise. */
+int store_txn(struct store *s, int (*fn)(void *ctx), void *ctx) WUR;
+
+/* Small key/value settings of the node (table node_meta). ERR_NOTFOUND for a missing key. */
+int store_meta_get(struct buf *out, struct store *s, const char *key) WUR;
+int store_meta_set(struct store *s, const char *key, const char *value) WUR;
+
+/*
+ * Keys and certificates of the node (table pki_material, DER).  ERR_NOTFOUND for a missing
+ * name.  Private keys are only ever stored here, inside the encrypted database.
+ */
+int store_material_get(struct buf *out, struct store *s, const char *name) WUR;
+int store_material_put(struct store *s, const char *name, const void *der, size_t len) WUR;
+
+/* PRAGMA integrity_check; ERR_CORRUPT with the first problem it reports. */
+int store_integrity_check(struct store *s) WUR;
+
+#endif
