@@ -2,6 +2,8 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +183,153 @@ int store_step_done(struct store *s, sqlite3_stmt *st)
 	return 0;
 }
 
+/* The error of a failed statement, naming it by its first words. */
+static int stmt_error(struct store *s, const char *sql)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "statement '%.64s%s' failed", sql, strlen(sql) > 64 ? "..." : "");
+	return store_error(s, what);
+}
+
+static int bind_args(struct store *s, sqlite3_stmt *st, const char *sql, const char *types,
+	va_list ap)
+{
+	size_t ntypes = strlen(types), len;
+	const void *blob;
+	int i, rc = SQLITE_OK;
+
+	if ((size_t)sqlite3_bind_parameter_count(st) != ntypes)
+		return err_set(ERR_INVALID, "statement '%.64s' takes %d parameters, not %zu", sql,
+			sqlite3_bind_parameter_count(st), ntypes);
+	for (i = 0; rc == SQLITE_OK && types[i]; i++) {
+		switch (types[i]) {
+		case 't':
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(st, i + 1, (sqlite3_int64)va_arg(ap, int64_t));
+			break;
+		case 'b':
+			blob = va_arg(ap, const void *);
+			len = va_arg(ap, size_t);
+			if (len > INT_MAX)
+				return err_set(ERR_TOOBIG, "a parameter of '%.64s' is too large", sql);
+			rc = sqlite3_bind_blob(st, i + 1, blob, (int)len, SQLITE_STATIC);
+			break;
+		default:
+			return err_set(ERR_INVALID, "statement '%.64s': unknown parameter type '%c'",
+				sql, types[i]);
+		}
+	}
+	return rc == SQLITE_OK ? 0 : stmt_error(s, sql);
+}
+
+static int bind_va(sqlite3_stmt **out, struct store *s, const char *sql, const char *types,
+	va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	int error = 0;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		error = stmt_error(s, sql);
+	if (!error)
+		error = bind_args(s, st, sql, types, ap);
+	if (error)
+		sqlite3_finalize(st);
+	else
+		*out = st;
+	return error;
+}
+
+int store_bind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, types);
+	error = bind_va(out, s, sql, types, ap);
+	va_end(ap);
+	return error;
+}
+
+int store_next(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return stmt_error(s, sqlite3_sql(st));
+}
+
+int store_run(struct store *s, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int error;
+
+	va_start(ap, types);
+	error = bind_va(&st, s, sql, types, ap);
+	va_end(ap);
+	if (!error)
+		do
+			error = store_next(s, st);
+		while (error > 0);
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Step to the first row of a bound one-row query; ERR_NOTFOUND if there is none. */
+static int first_row(struct store *s, sqlite3_stmt *st)
+{
+	int rc = store_next(s, st);
+
+	if (rc == 0)
+		return err_set(ERR_NOTFOUND, "no row from '%.64s'", sqlite3_sql(st));
+	return rc < 0 ? rc : 0;
+}
+
+int store_query_int64(int64_t *out, struct store *s, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int error;
+
+	va_start(ap, types);
+	error = bind_va(&st, s, sql, types, ap);
+	va_end(ap);
+	if (!error)
+		error = first_row(s, st);
+	if (!error)
+		*out = (int64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int store_query_bytes(struct buf *out, struct store *s, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int error;
+
+	va_start(ap, types);
+	error = bind_va(&st, s, sql, types, ap);
+	va_end(ap);
+	if (!error)
+		error = first_row(s, st);
+	if (!error && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_finalize(st);
+	return error;
+}
+
+int64_t store_changes(struct store *s)
+{
+	return (int64_t)sqlite3_changes(s->db);
+}
+
 int store_begin(struct store *s)
 {
 	return store_exec(s, "BEGIN IMMEDIATE");
@@ -213,72 +362,33 @@ int store_txn(struct store *s, int (*fn)(void *ctx), void *ctx)
 
 int store_meta_get(struct buf *out, struct store *s, const char *key)
 {
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	int error = store_query_bytes(out, s, "SELECT value FROM node_meta WHERE key = ?", "t", key);
 
-	error = store_prepare(&st, s, "SELECT value FROM node_meta WHERE key = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		error = buf_puts(out, (const char *)sqlite3_column_text(st, 0));
-	else if (rc == SQLITE_DONE)
+	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "no setting '%s'", key);
-	else
-		error = store_error(s, "cannot read setting");
-	sqlite3_finalize(st);
 	return error;
 }
 
 int store_meta_set(struct store *s, const char *key, const char *value)
 {
-	sqlite3_stmt *st = NULL;
-	int error;
-
-	error = store_prepare(&st, s, "INSERT OR REPLACE INTO node_meta(key, value) VALUES (?, ?)");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-	error = store_step_done(s, st);
-	sqlite3_finalize(st);
-	return error;
+	return store_run(s, "INSERT OR REPLACE INTO node_meta(key, value) VALUES (?, ?)", "tt", key,
+		value);
 }
 
 int store_material_get(struct buf *out, struct store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
+	int error = store_query_bytes(out, s, "SELECT der FROM pki_material WHERE name = ?", "t",
+		name);
 
-	error = store_prepare(&st, s, "SELECT der FROM pki_material WHERE name = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-	else if (rc == SQLITE_DONE)
+	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "no '%s' in the store", name);
-	else
-		error = store_error(s, "cannot read keys and certificates");
-	sqlite3_finalize(st);
 	return error;
 }
 
 int store_material_put(struct store *s, const char *name, const void *der, size_t len)
 {
-	sqlite3_stmt *st = NULL;
-	int error;
-
-	error = store_prepare(&st, s, "INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, der, (int)len, SQLITE_STATIC);
-	error = store_step_done(s, st);
-	sqlite3_finalize(st);
-	return error;
+	return store_run(s, "INSERT OR REPLACE INTO pki_material(name, der) VALUES (?, ?)", "tb",
+		name, der, len);
 }
 
 int store_integrity_check(struct store *s)

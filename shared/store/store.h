@@ -62,6 +62,40 @@ int store_prepare(sqlite3_stmt **out, struct store *s, const char *sql) WUR;
 /* Step a statement that returns no row (INSERT/UPDATE/DELETE). */
 int store_step_done(struct store *s, sqlite3_stmt *st) WUR;
 
+/*
+ * Bound statements.  `types` names each parameter of `sql` in order, one letter each:
+ *   't'  text: a const char * (NULL binds SQL NULL)
+ *   'i'  integer: an int64_t (cast it: a plain int or size_t is not one)
+ *   'b'  blob: a const void * and then its size_t length (a NULL pointer binds SQL NULL)
+ * The letters must match the statement's parameter count (for ?N, the highest N), else
+ * ERR_INVALID.  Arguments are bound without a copy: they must outlive the statement.  A failing
+ * statement's error comes from store_error() and names the statement.
+ */
+
+/*
+ * Prepare `sql` and bind the arguments; the caller steps with store_next() and finalizes
+ * *out (sqlite3_finalize).  *out is written only on success.
+ */
+int store_bind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types, ...) WUR;
+
+/* Step a statement: 1 for a row, 0 when it is done, or a negative error naming it. */
+int store_next(struct store *s, sqlite3_stmt *st) WUR;
+
+/* Prepare, bind, step to the end (rows are discarded) and finalize one statement. */
+int store_run(struct store *s, const char *sql, const char *types, ...) WUR;
+
+/*
+ * The first column of the first row: as an integer (SQL NULL reads 0), or its bytes, text or
+ * blob, appended to `out` (SQL NULL appends nothing).  ERR_NOTFOUND if there is no row.
+ */
+int store_query_int64(int64_t *out, struct store *s, const char *sql, const char *types,
+	...) WUR;
+int store_query_bytes(struct buf *out, struct store *s, const char *sql, const char *types,
+	...) WUR;
+
+/* Rows changed by the newest INSERT, UPDATE or DELETE on this store. */
+int64_t store_changes(struct store *s);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Rollback never fails from the caller's view. */
 int store_begin(struct store *s) WUR;
 int store_commit(struct store *s) WUR;

@@ -293,6 +293,93 @@ static void test_statement_errors(void **state)
 	store_free(s);
 }
 
+static void test_bound_statements(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *s = NULL;
+	struct buf b = BUF_INIT(1024);
+	sqlite3_stmt *st = NULL;
+	const uint8_t blob[4] = {1, 0, 2, 3};
+	int64_t v = -1;
+	int rows = 0;
+
+	TU_OK(store_open(&s, fx->path, fx->key, STORE_CREATE));
+	TU_OK(store_exec(s, "CREATE TABLE t (a TEXT, i INTEGER, b BLOB)"));
+	TU_OK(store_run(s, "INSERT INTO t VALUES (?, ?, ?)", "tib", "one", (int64_t)1 << 40, blob,
+		sizeof(blob)));
+	TU_OK(store_run(s, "INSERT INTO t VALUES (?1, ?2, ?3)", "tib", (const char *)NULL,
+		(int64_t)-7, (const void *)NULL, (size_t)0));
+	assert_int_equal(store_changes(s), 1);
+
+	TU_OK(store_query_int64(&v, s, "SELECT i FROM t WHERE a = ?", "t", "one"));
+	assert_true(v == (int64_t)1 << 40);
+	TU_OK(store_query_int64(&v, s, "SELECT count(*) FROM t WHERE a IS NULL AND b IS NULL", ""));
+	assert_int_equal(v, 1);
+	TU_OK(store_query_bytes(&b, s, "SELECT b FROM t WHERE i = ?", "i", (int64_t)1 << 40));
+	assert_int_equal(b.len, sizeof(blob));
+	assert_memory_equal(b.ptr, blob, sizeof(blob));
+	buf_reset(&b);
+	TU_OK(store_query_bytes(&b, s, "SELECT a FROM t WHERE i = ?", "i", (int64_t)-7));
+	assert_int_equal(b.len, 0); /* SQL NULL appends nothing */
+
+	/* no row: ERR_NOTFOUND, *out untouched */
+	v = 42;
+	assert_int_equal(store_query_int64(&v, s, "SELECT i FROM t WHERE a = ?", "t", "none"),
+		ERR_NOTFOUND);
+	assert_int_equal(v, 42);
+
+	/* a parameter ?N counts as N: one letter for ?1 used twice */
+	TU_OK(store_query_int64(&v, s, "SELECT count(*) FROM t WHERE a = ?1 OR a || 'x' = ?1", "t",
+		"one"));
+	assert_int_equal(v, 1);
+
+	/* stepping a bound statement */
+	TU_OK(store_bind(&st, s, "SELECT i FROM t WHERE i < ? ORDER BY i", "i", (int64_t)1 << 41));
+	while (store_next(s, st) == 1)
+		rows++;
+	sqlite3_finalize(st);
+	assert_int_equal(rows, 2);
+
+	store_free(s);
+	buf_release(&b);
+}
+
+static void test_bound_statement_errors(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *s = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = 5;
+
+	TU_OK(store_open(&s, fx->path, fx->key, STORE_CREATE));
+	TU_OK(store_exec(s, "CREATE TABLE t (a TEXT PRIMARY KEY, i INTEGER)"));
+
+	/* the letters must match the parameter count, either way; nothing runs */
+	assert_int_equal(store_run(s, "INSERT INTO t VALUES (?, ?)", "t", "x"), ERR_INVALID);
+	assert_non_null(strstr(err_msg(), "INSERT INTO t"));
+	assert_non_null(strstr(err_msg(), "takes 2 parameters, not 1"));
+	assert_int_equal(store_run(s, "INSERT INTO t VALUES (?, 1)", "ti", "x", (int64_t)1),
+		ERR_INVALID);
+	assert_int_equal(store_bind(&st, s, "SELECT ?", ""), ERR_INVALID);
+	assert_null(st);
+	assert_int_equal(store_run(s, "INSERT INTO t VALUES (?, ?)", "tx", "x", 1), ERR_INVALID);
+	assert_int_equal(store_query_int64(&v, s, "SELECT count(*) FROM t", ""), 0);
+	assert_int_equal(v, 0);
+
+	/* a failing statement: the store's error code, the message names the statement */
+	TU_OK(store_run(s, "INSERT INTO t VALUES (?, ?)", "ti", "x", (int64_t)1));
+	assert_int_equal(store_run(s, "INSERT INTO t VALUES (?, ?)", "ti", "x", (int64_t)2),
+		ERR_EXISTS);
+	assert_non_null(strstr(err_msg(), "INSERT INTO t VALUES"));
+	assert_non_null(strstr(err_msg(), "UNIQUE"));
+	assert_int_equal(store_query_int64(&v, s, "SELECT i FROM no_such_table", ""), ERR_GENERIC);
+	assert_non_null(strstr(err_msg(), "SELECT i FROM no_such_table"));
+	assert_int_equal(v, 0);
+	TU_OK(store_query_int64(&v, s, "SELECT i FROM t WHERE a = ?", "t", "x"));
+	assert_int_equal(v, 1); /* the refused insert changed nothing */
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +393,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statement_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound_statements, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound_statement_errors, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
