@@ -9,6 +9,7 @@ PKGS=(
 	libcurl4-openssl-dev libmbedtls-dev libhttp-parser-dev
 	libjansson-dev libargon2-dev libcmocka-dev zlib1g-dev
 	clang libclang-rt-14-dev
+	clang-format clang-format-14	# the format check in tests/run.sh (.clang-format is for 14)
 	openssl python3 procps binutils
 )
 
