@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/array.h"
+
 #define BUCKETS 4096
 #define ADDR_MAX 64
 
@@ -271,15 +273,9 @@ void peers_flush(struct peers *p, int all,
 
 			if (!enroll && !refusal)
 				continue;
-			if (n + 2 > cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct folded *nl = realloc(list, ncap * sizeof(*list));
-
-				if (!nl)
-					goto unlock; /* counts stay for the next flush */
-				list = nl;
-				cap = ncap;
-			}
+			/* two entries at most per address */
+			if (ARRAY_GROW(&list, &cap, n + 2, 2 * (size_t)PEERS_MAX))
+				goto unlock; /* counts stay for the next flush */
 			if (enroll) {
 				snprintf(list[n].addr, ADDR_MAX, "%s", e->addr);
 				list[n].what = "enroll";

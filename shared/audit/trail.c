@@ -9,6 +9,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "audit/audit.h"
+#include "base/array.h"
 #include "audit/checkpoint.h"
 #include "base/hlc.h"
 #include "base/crypto.h"
@@ -376,15 +377,9 @@ int trail_load_statements(struct trail_sig **out, size_t *count, struct store *s
 		size_t cl = cert ? certlen : (size_t)sqlite3_column_bytes(st, 4);
 		uint8_t *mem;
 
-		if (n == cap) {
-			void *p = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*list));
-
-			if (!p) {
-				error = err_set(ERR_NOMEM, "out of memory");
-				break;
-			}
-			list = p;
-		}
+		error = ARRAY_GROW(&list, &cap, n + 1, ARRAY_NOMAX);
+		if (error)
+			break;
 		t = &list[n];
 		memset(t, 0, sizeof(*t));
 		mem = malloc(siglen + cl + HLC_TIME_MAX + 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/crypto.h"
 #include "store/odb.h"
 
@@ -648,17 +649,9 @@ static int conflict_cb(const char *root, const git_tree_entry *e, void *payload)
 
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB || rl < 2)
 		return 0;
-	if (w->v->nconflicts == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 8;
-		void *p = realloc(w->v->conflicts, cap * sizeof(*c));
-
-		if (!p) {
-			w->error = err_set(ERR_NOMEM, "out of memory");
-			return -1;
-		}
-		w->v->conflicts = p;
-		w->cap = cap;
-	}
+	w->error = ARRAY_GROW(&w->v->conflicts, &w->cap, w->v->nconflicts + 1, ARRAY_NOMAX);
+	if (w->error)
+		return -1;
 	c = &w->v->conflicts[w->v->nconflicts];
 	memset(c, 0, sizeof(*c));
 	w->error = blob_text(&text, w->repo, git_tree_entry_id(e));
@@ -867,17 +860,9 @@ int casefile_history(struct casefile_rev **out, size_t *count, git_repository *r
 	while ((rc = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			void *p = realloc(revs, ncap * sizeof(*revs));
-
-			if (!p) {
-				error = err_set(ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			revs = p;
-			cap = ncap;
-		}
+		error = ARRAY_GROW(&revs, &cap, n + 1, ARRAY_NOMAX);
+		if (error)
+			goto out;
 		memset(&revs[n], 0, sizeof(revs[n]));
 		rc = git_commit_lookup(&c, repo, &id);
 		if (rc < 0) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "store/odb.h"
 #include "case/schema.h"
 
@@ -72,21 +73,16 @@ static int list_push(struct list *l, const char *prefix, const char *name, const
 {
 	size_t pl = strlen(prefix), nl = strlen(name);
 	char *path;
+	int error;
 
 	if (l->n >= MERGE_FILES_MAX)
 		return err_set(ERR_TOOBIG, "a case tree has more than %u files", MERGE_FILES_MAX);
 	if (pl > MERGE_PATH_MAX || nl > MERGE_PATH_MAX - pl)
 		return err_set(ERR_TOOBIG, "a path in a case tree is longer than %u bytes",
 			MERGE_PATH_MAX);
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-
-		if (!p)
-			return err_set(ERR_NOMEM, "out of memory");
-		l->v = p;
-		l->cap = cap;
-	}
+	error = ARRAY_GROW(&l->v, &l->cap, l->n + 1, MERGE_FILES_MAX);
+	if (error)
+		return error;
 	path = malloc(pl + nl + 1);
 	if (!path)
 		return err_set(ERR_NOMEM, "out of memory");
@@ -220,15 +216,11 @@ static int is_marker(const char *p, const char *end, char c, size_t m)
 
 static int push_region(struct merge_text *t, const struct merge_region *r)
 {
-	if (t->nregions == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		void *p = realloc(t->regions, cap * sizeof(*t->regions));
+	/* at most one region per line of the merged text, whose size is capped */
+	int error = ARRAY_GROW(&t->regions, &t->cap, t->nregions + 1, ARRAY_NOMAX);
 
-		if (!p)
-			return err_set(ERR_NOMEM, "out of memory");
-		t->regions = p;
-		t->cap = cap;
-	}
+	if (error)
+		return error;
 	t->regions[t->nregions++] = *r;
 	return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <zlib.h>
 
+#include "base/array.h"
 #include "base/crypto.h"
 
 static const uint8_t MAGIC[4] = {'F', 'S', 'C', 'S'};
@@ -165,19 +166,15 @@ size_t changeset_writer_cases(const struct changeset_writer *w)
 
 int changeset_writer_add_case(struct changeset_writer *w, const struct changeset_case *c)
 {
+	int error;
+
 	if (w->finished || schema_check_case_id(c->id) || (c->office[0] && schema_check_office(c->office)))
 		return err_set(ERR_INVALID, "cannot add case '%s' to the change set", c->id);
 	if (w->ncases >= CHANGESET_CASES_MAX)
 		return err_set(ERR_TOOBIG, "more than %u cases in one change set", CHANGESET_CASES_MAX);
-	if (w->ncases == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		void *p = realloc(w->cases, cap * sizeof(*w->cases));
-
-		if (!p)
-			return err_set(ERR_NOMEM, "out of memory");
-		w->cases = p;
-		w->cap = cap;
-	}
+	error = ARRAY_GROW(&w->cases, &w->cap, w->ncases + 1, CHANGESET_CASES_MAX);
+	if (error)
+		return error;
 	w->cases[w->ncases++] = *c;
 	return 0;
 }
@@ -403,22 +400,14 @@ static int inflate_all(uint8_t **out, size_t *outlen, const uint8_t *p, size_t l
 	z.next_in = (Bytef *)(uintptr_t)p;
 	z.avail_in = (uInt)len;
 	while (buf && rc != Z_STREAM_END) {
-		if (used == cap) {
-			uint8_t *nb;
-
-			if (cap >= CHANGESET_INFLATED_MAX) {
-				error = err_set(ERR_TOOBIG, "change set objects inflate past %u bytes",
-					CHANGESET_INFLATED_MAX);
-				goto out;
-			}
-			cap = cap * 2 > CHANGESET_INFLATED_MAX ? CHANGESET_INFLATED_MAX : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				error = err_set(ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			buf = nb;
+		if (used == cap && cap >= CHANGESET_INFLATED_MAX) {
+			error = err_set(ERR_TOOBIG, "change set objects inflate past %u bytes",
+				CHANGESET_INFLATED_MAX);
+			goto out;
 		}
+		error = ARRAY_GROW(&buf, &cap, used + 1, CHANGESET_INFLATED_MAX);
+		if (error)
+			goto out;
 		z.next_out = buf + used;
 		z.avail_out = (uInt)(cap - used);
 		rc = inflate(&z, Z_NO_FLUSH);

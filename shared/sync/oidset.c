@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
+
 #define OIDSET_MAX (1u << 28)
 
 /* Object ids are SHA-1 values: their first bytes are already uniformly spread. */
@@ -28,10 +30,13 @@ static int grow(struct oidset *s)
 {
 	struct oidset n = OIDSET_INIT;
 	size_t i;
+	int error;
 
-	n.cap = s->cap ? s->cap * 2 : 64;
-	if (n.cap > OIDSET_MAX * 2)
-		return err_set(ERR_TOOBIG, "too many objects");
+	/* a power of two: doubling from ARRAY_MIN up to a power-of-two cap; at most half full */
+	error = array_next_cap(&n.cap, s->cap, s->cap + 1, sizeof(*n.slots),
+		2 * (size_t)OIDSET_MAX);
+	if (error)
+		return error;
 	n.slots = malloc(n.cap * sizeof(*n.slots));
 	n.values = malloc(n.cap * sizeof(*n.values));
 	n.used = calloc(n.cap, 1);

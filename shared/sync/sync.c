@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "case/casefile.h"
 #include "store/odb.h"
 #include "case/schema.h"
@@ -164,15 +165,10 @@ struct walk {
 
 static int push(struct walk *w, const git_oid *id, git_object_t type)
 {
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		void *p = realloc(w->stack, cap * sizeof(*w->stack));
+	int error = ARRAY_GROW(&w->stack, &w->cap, w->n + 1, ARRAY_NOMAX);
 
-		if (!p)
-			return err_set(ERR_NOMEM, "out of memory");
-		w->stack = p;
-		w->cap = cap;
-	}
+	if (error)
+		return error;
 	w->stack[w->n].id = *id;
 	w->stack[w->n++].type = type;
 	return 0;
@@ -315,15 +311,9 @@ static int visit(struct walk *w, git_odb *odb, const struct changeset *cs, const
 		return odb_git_error(rc, "cannot store a received object");
 	if (o->type != GIT_OBJECT_COMMIT)
 		return 0;
-	if (w->ncommits == w->ccap) {
-		size_t cap = w->ccap ? w->ccap * 2 : 32;
-		void *p = realloc(w->commits, cap * sizeof(*w->commits));
-
-		if (!p)
-			return err_set(ERR_NOMEM, "out of memory");
-		w->commits = p;
-		w->ccap = cap;
-	}
+	error = ARRAY_GROW(&w->commits, &w->ccap, w->ncommits + 1, CHANGESET_OBJECTS_MAX);
+	if (error)
+		return error;
 	w->commits[w->ncommits++] = t->id;
 	return 0;
 }
