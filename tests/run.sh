@@ -65,7 +65,7 @@ format_check() {
 	if printf '%s\n' "$out" | grep -q '^diff '; then
 		printf '%s\n' "$out"
 		echo "format check: FAILED: lines changed since ${base:0:12} are not formatted;" \
-			"fix with: git clang-format-14 --binary clang-format-14 ${base:0:12}"
+			"fix with: git clang-format-14 --binary clang-format-14 -f ${base:0:12}"
 		return 1
 	fi
 	echo "format check: ok (lines changed since ${base:0:12})"
