@@ -12,22 +12,20 @@
 static int last_receipt(uint64_t *m, int *has_frontier, struct merkle_frontier *f, struct node *n)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store,
-		"SELECT size, frontier FROM audit_receipts ORDER BY size DESC LIMIT 1");
+	int rc, error = store_bind(&st, n->store,
+			"SELECT size, frontier FROM audit_receipts ORDER BY size DESC LIMIT 1", "");
 
 	*m = 0;
 	*has_frontier = 0;
-	if (error)
-		return error;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = error ? error : store_next(n->store, st);
+	if (rc > 0) {
 		*m = (uint64_t)sqlite3_column_int64(st, 0);
 		*has_frontier = sqlite3_column_type(st, 1) == SQLITE_BLOB &&
 				merkle_frontier_decode(f, sqlite3_column_blob(st, 1),
 					(size_t)sqlite3_column_bytes(st, 1)) == 0 &&
 				f->size == *m;
-	} else if (rc != SQLITE_DONE) {
-		error = store_error(n->store, "cannot read receipts");
+	} else if (rc < 0) {
+		error = rc;
 	}
 	sqlite3_finalize(st);
 	return error;
@@ -36,18 +34,15 @@ static int last_receipt(uint64_t *m, int *has_frontier, struct merkle_frontier *
 static int entries_json(json_t *list, struct node *n, uint64_t from, uint64_t to)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store,
-		"SELECT entry FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq");
+	int rc = 0, error = store_bind(&st, n->store,
+			    "SELECT entry FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq",
+			    "ii", (int64_t)from, (int64_t)to);
 
-	if (error)
-		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while (!error && (rc = store_next(n->store, st)) > 0)
 		json_array_append_new(list, json_stringn((const char *)sqlite3_column_blob(st, 0),
 						    (size_t)sqlite3_column_bytes(st, 0)));
-	if (rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read the audit log");
+	if (!error && rc < 0)
+		error = rc;
 	sqlite3_finalize(st);
 	return error;
 }
@@ -120,8 +115,8 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 	const char *cert_hex = json_string_value(json_object_get(doc, "server_cert"));
 	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX);
 	uint8_t sig[CHECKPOINT_SIG_MAX], cert[4096];
-	size_t siglen = sig_hex ? strlen(sig_hex) / 2 : 0, certlen = cert_hex ? strlen(cert_hex) / 2 : 0;
-	sqlite3_stmt *st = NULL;
+	size_t siglen = sig_hex ? strlen(sig_hex) / 2 : 0,
+	       certlen = cert_hex ? strlen(cert_hex) / 2 : 0;
 	int error = 0;
 
 	if (!sig_hex || !cert_hex || siglen > sizeof(sig) || certlen > sizeof(cert) ||
@@ -138,32 +133,17 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)
-		error = store_prepare(&st, n->store,
+		error = store_run(n->store,
 			"INSERT OR REPLACE INTO audit_checkpoints(size, root, time, signature)"
-			" VALUES (?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->t);
-		sqlite3_bind_blob(st, 2, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, u->time, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, u->sig.ptr, (int)u->sig.len, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-		sqlite3_finalize(st);
-		st = NULL;
-	}
+			" VALUES (?, ?, ?, ?)",
+			"ibtb", (int64_t)u->t, u->root, (size_t)MERKLE_HASH_LEN, u->time,
+			u->sig.ptr, u->sig.len);
 	if (!error)
-		error = store_prepare(&st, n->store,
+		error = store_run(n->store,
 			"INSERT OR REPLACE INTO audit_receipts(size, root, time, signature, server_cert,"
-			" frontier) VALUES (?, ?, ?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->t);
-		sqlite3_bind_blob(st, 2, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, u->time, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, sig, (int)siglen, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, cert, (int)certlen, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 6, frontier.ptr, (int)frontier.len, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-		sqlite3_finalize(st);
-	}
+			" frontier) VALUES (?, ?, ?, ?, ?, ?)",
+			"ibtbbb", (int64_t)u->t, u->root, (size_t)MERKLE_HASH_LEN, u->time, sig,
+			siglen, cert, certlen, frontier.ptr, frontier.len);
 	if (!error)
 		error = store_commit(n->store);
 	else

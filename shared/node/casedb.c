@@ -9,23 +9,20 @@
 
 int casedb_head(git_oid *out, struct node *n, const char *case_id)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
+	uint8_t raw[GIT_OID_RAWSZ];
+	struct buf head = BUF_INIT(GIT_OID_RAWSZ);
+	int error = store_query_bytes(&head, n->store,
+		"SELECT head FROM case_heads WHERE case_id = ?", "t", case_id);
 
-	error = store_prepare(&st, n->store, "SELECT head FROM case_heads WHERE case_id = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == GIT_OID_RAWSZ)
-		git_oid_fromraw(out, sqlite3_column_blob(st, 0));
-	else if (rc == SQLITE_ROW)
-		error = err_set(ERR_CORRUPT, "case '%s' has a malformed head", case_id);
-	else if (rc == SQLITE_DONE)
+	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "no case '%s'", case_id);
-	else
-		error = store_error(n->store, "cannot read case heads");
-	sqlite3_finalize(st);
+	else if (error == ERR_TOOBIG || (!error && head.len != GIT_OID_RAWSZ))
+		error = err_set(ERR_CORRUPT, "case '%s' has a malformed head", case_id);
+	if (!error) {
+		memcpy(raw, head.ptr, GIT_OID_RAWSZ);
+		git_oid_fromraw(out, raw);
+	}
+	buf_release(&head);
 	return error;
 }
 
@@ -35,7 +32,6 @@ int casedb_head(git_oid *out, struct node *n, const char *case_id)
  */
 static int set_head(struct node *n, const char *case_id, const git_oid *head)
 {
-	sqlite3_stmt *st = NULL;
 	char now[HLC_STR_MAX];
 	int error, i;
 	static const char *const sql[] = {
@@ -47,15 +43,9 @@ static int set_head(struct node *n, const char *case_id, const git_oid *head)
 
 	hlc_iso8601(now, hlc_now_ms());
 	for (i = 0; i < 2; i++) {
-		error = store_prepare(&st, n->store, sql[i]);
-		if (error)
-			return error;
-		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 2, head->id, GIT_OID_RAWSZ, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-		sqlite3_finalize(st);
-		if (error || sqlite3_changes(store_db(n->store)) > 0)
+		error = store_run(n->store, sql[i], "tbt", case_id, head->id, (size_t)GIT_OID_RAWSZ,
+			now);
+		if (error || store_changes(n->store) > 0)
 			return error;
 	}
 	return 0;
@@ -338,7 +328,7 @@ static int seen_before(struct reach *r, const git_oid *id)
 	rc = sqlite3_step(r->seen);
 	if (rc != SQLITE_DONE)
 		return store_error(r->n->store, "cannot track visited objects");
-	return sqlite3_changes(store_db(r->n->store)) == 0;
+	return store_changes(r->n->store) == 0;
 }
 
 static int reach_entry(const char *root, const git_tree_entry *e, void *payload)
@@ -473,17 +463,8 @@ int casedb_check(struct casedb_check_report *out, struct node *n)
 
 int casedb_set_base(struct node *n, const char *case_id, const git_oid *base)
 {
-	sqlite3_stmt *st = NULL;
-	int error;
-
-	error = store_prepare(&st, n->store, "UPDATE case_heads SET base = ? WHERE case_id = ?");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, base->id, GIT_OID_RAWSZ, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
-	return error;
+	return store_run(n->store, "UPDATE case_heads SET base = ? WHERE case_id = ?", "bt",
+		base->id, (size_t)GIT_OID_RAWSZ, case_id);
 }
 
 int casedb_unpushed(struct node *n, const char *after, size_t max,
@@ -491,17 +472,14 @@ int casedb_unpushed(struct node *n, const char *after, size_t max,
 	void *ctx)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, error;
+	int error;
 
 	/* the partial index case_heads_unpushed answers this without a scan */
-	error = store_prepare(&st, n->store,
+	error = store_bind(&st, n->store,
 		"SELECT case_id, head, base FROM case_heads WHERE base IS NOT head AND case_id > ?"
-		" ORDER BY case_id LIMIT ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		" ORDER BY case_id LIMIT ?",
+		"ti", after, (int64_t)max);
+	while (!error && (error = store_next(n->store, st)) > 0) {
 		git_oid head, base;
 		int has_base = sqlite3_column_bytes(st, 2) == GIT_OID_RAWSZ;
 
@@ -516,29 +494,23 @@ int casedb_unpushed(struct node *n, const char *after, size_t max,
 		error = fn(ctx, (const char *)sqlite3_column_text(st, 0), &head,
 			has_base ? &base : NULL);
 	}
-	if (!error && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read case heads");
 	sqlite3_finalize(st);
 	return error;
 }
 
 int casedb_base(git_oid *out, int *has_base, struct node *n, const char *case_id)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
+	uint8_t raw[GIT_OID_RAWSZ];
+	struct buf base = BUF_INIT(GIT_OID_RAWSZ);
+	int error = store_query_bytes(&base, n->store,
+		"SELECT base FROM case_heads WHERE case_id = ?", "t", case_id);
 
-	*has_base = 0;
-	error = store_prepare(&st, n->store, "SELECT base FROM case_heads WHERE case_id = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == GIT_OID_RAWSZ) {
-		git_oid_fromraw(out, sqlite3_column_blob(st, 0));
-		*has_base = 1;
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		error = store_error(n->store, "cannot read case heads");
+	/* no case, no base yet, or one that is not an id: nothing synced */
+	*has_base = !error && base.len == GIT_OID_RAWSZ;
+	if (*has_base) {
+		memcpy(raw, base.ptr, GIT_OID_RAWSZ);
+		git_oid_fromraw(out, raw);
 	}
-	sqlite3_finalize(st);
-	return error;
+	buf_release(&base);
+	return error == ERR_NOTFOUND || error == ERR_TOOBIG ? 0 : error;
 }

@@ -188,7 +188,8 @@ static int stmt_error(struct store *s, const char *sql)
 {
 	char what[96];
 
-	snprintf(what, sizeof(what), "statement '%.64s%s' failed", sql, strlen(sql) > 64 ? "..." : "");
+	snprintf(what, sizeof(what), "statement '%.64s%s' failed", sql,
+		strlen(sql) > 64 ? "..." : "");
 	return store_error(s, what);
 }
 
@@ -205,7 +206,8 @@ static int bind_args(struct store *s, sqlite3_stmt *st, const char *sql, const c
 	for (i = 0; rc == SQLITE_OK && types[i]; i++) {
 		switch (types[i]) {
 		case 't':
-			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
+				SQLITE_STATIC);
 			break;
 		case 'i':
 			rc = sqlite3_bind_int64(st, i + 1, (sqlite3_int64)va_arg(ap, int64_t));
@@ -214,12 +216,13 @@ static int bind_args(struct store *s, sqlite3_stmt *st, const char *sql, const c
 			blob = va_arg(ap, const void *);
 			len = va_arg(ap, size_t);
 			if (len > INT_MAX)
-				return err_set(ERR_TOOBIG, "a parameter of '%.64s' is too large", sql);
+				return err_set(ERR_TOOBIG, "a parameter of '%.64s' is too large",
+					sql);
 			rc = sqlite3_bind_blob(st, i + 1, blob, (int)len, SQLITE_STATIC);
 			break;
 		default:
-			return err_set(ERR_INVALID, "statement '%.64s': unknown parameter type '%c'",
-				sql, types[i]);
+			return err_set(ERR_INVALID,
+				"statement '%.64s': unknown parameter type '%c'", sql, types[i]);
 		}
 	}
 	return rc == SQLITE_OK ? 0 : stmt_error(s, sql);
@@ -320,7 +323,8 @@ int store_query_bytes(struct buf *out, struct store *s, const char *sql, const c
 	if (!error)
 		error = first_row(s, st);
 	if (!error && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		error = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		error = buf_put(out, sqlite3_column_blob(st, 0),
+			(size_t)sqlite3_column_bytes(st, 0));
 	sqlite3_finalize(st);
 	return error;
 }
@@ -362,7 +366,8 @@ int store_txn(struct store *s, int (*fn)(void *ctx), void *ctx)
 
 int store_meta_get(struct buf *out, struct store *s, const char *key)
 {
-	int error = store_query_bytes(out, s, "SELECT value FROM node_meta WHERE key = ?", "t", key);
+	int error = store_query_bytes(out, s, "SELECT value FROM node_meta WHERE key = ?", "t",
+		key);
 
 	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "no setting '%s'", key);

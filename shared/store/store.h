@@ -88,8 +88,7 @@ int store_run(struct store *s, const char *sql, const char *types, ...) WUR;
  * The first column of the first row: as an integer (SQL NULL reads 0), or its bytes, text or
  * blob, appended to `out` (SQL NULL appends nothing).  ERR_NOTFOUND if there is no row.
  */
-int store_query_int64(int64_t *out, struct store *s, const char *sql, const char *types,
-	...) WUR;
+int store_query_int64(int64_t *out, struct store *s, const char *sql, const char *types, ...) WUR;
 int store_query_bytes(struct buf *out, struct store *s, const char *sql, const char *types,
 	...) WUR;
 
