@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "hq.h"
 #include "hqaudit.h"
+#include "hqdb.h"
 #include "pki/pki.h"
 
 #define MAX_HOSTS 8
@@ -202,7 +203,6 @@ static const char office_help[] =
 
 static int add_office(struct node *n, const char *code, const char *name)
 {
-	sqlite3_stmt *st = NULL;
 	char now[HLC_STR_MAX];
 	int error = schema_check_office(code);
 
@@ -212,19 +212,9 @@ static int add_office(struct node *n, const char *code, const char *name)
 
 	if (!error)
 		error = schema_check_text("--name", name, strlen(name), 200);
-	if (!error)
-		error = store_prepare(&st, n->store,
-			"INSERT INTO offices(code, name, created_at) VALUES (?, ?, ?)");
-	if (error)
-		return error;
 	hlc_iso8601(now, hlc_now_ms());
-	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	if (error == ERR_EXISTS)
-		error = err_set(ERR_EXISTS, "office '%s' already exists", code);
-	sqlite3_finalize(st);
+	if (!error)
+		error = hqdb_office_add(n->store, code, name, now);
 	if (!error)
 		error = node_audit(n, "office.add", code, "success", name);
 	return error;
@@ -232,22 +222,12 @@ static int add_office(struct node *n, const char *code, const char *name)
 
 static int revoke_one(struct node *n, const char *what, const char *id)
 {
-	sqlite3_stmt *st = NULL;
 	char now[HLC_STR_MAX];
 	int error, office = !strcmp(what, "office");
 
 	hlc_iso8601(now, hlc_now_ms());
-	error = store_prepare(&st, n->store,
-		office ? "UPDATE offices SET revoked_at = ?1 WHERE code = ?2 AND revoked_at IS NULL"
-		       : "UPDATE devices SET revoked_at = ?1 WHERE device = ?2 AND revoked_at IS NULL");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	if (!error && sqlite3_changes(store_db(n->store)) == 0)
-		error = err_set(ERR_NOTFOUND, "no active %s '%s'", what, id);
-	sqlite3_finalize(st);
+	error = office ? hqdb_office_revoke(n->store, id, now)
+		       : hqdb_device_revoke(n->store, id, now);
 	if (!error)
 		error = node_audit(n, office ? "office.revoke" : "device.revoke", id, "success", NULL);
 	return error;
@@ -255,50 +235,33 @@ static int revoke_one(struct node *n, const char *what, const char *id)
 
 static int release_device(struct node *n, const char *device)
 {
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store,
-		"UPDATE devices SET held = NULL, epoch = epoch + 1 WHERE device = ? AND held IS NOT NULL");
+	int error = hqdb_device_release(n->store, device);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	if (!error && sqlite3_changes(store_db(n->store)) == 0)
-		error = err_set(ERR_NOTFOUND, "no held device '%s'", device);
-	sqlite3_finalize(st);
 	if (!error)
 		error = node_audit(n, "device.release", device, "success",
 			"its trail starts a new epoch at HQ; the earlier one is kept");
 	return error;
 }
 
+/* One office of the list, as a JSON object into the array ctx or a line when ctx is NULL. */
+static int list_office(void *ctx, const struct hqdb_office *o)
+{
+	json_t *out = ctx;
+
+	if (out)
+		json_array_append_new(out,
+			json_pack("{s:s, s:s, s:b, s:i}", "code", o->code, "name", o->name,
+				"revoked", o->revoked, "devices", o->devices));
+	else
+		printf("%-8s %-40s %d devices%s\n", o->code, o->name, o->devices,
+			o->revoked ? "  REVOKED" : "");
+	return 0;
+}
+
 static int list_offices(struct node *n, json_t *out)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
+	int error = hqdb_office_foreach(n->store, list_office, out);
 
-	error = store_prepare(&st, n->store,
-		"SELECT o.code, o.name, o.revoked_at IS NOT NULL,"
-		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL)"
-		" FROM offices o ORDER BY o.code");
-	if (error)
-		return error;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *code = (const char *)sqlite3_column_text(st, 0);
-		const char *name = (const char *)sqlite3_column_text(st, 1);
-
-		if (out)
-			json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:i}", "code", code,
-							   "name", name, "revoked",
-							   sqlite3_column_int(st, 2), "devices",
-							   sqlite3_column_int(st, 3)));
-		else
-			printf("%-8s %-40s %d devices%s\n", code, name, sqlite3_column_int(st, 3),
-				sqlite3_column_int(st, 2) ? "  REVOKED" : "");
-	}
-	if (rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot list offices");
-	sqlite3_finalize(st);
 	if (!error)
 		error = node_audit(n, "office.list", "", "success", NULL);
 	return error;

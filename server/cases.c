@@ -10,6 +10,7 @@
 #include "cmd_case.h"
 #include "commands.h"
 #include "hq.h"
+#include "hqdb.h"
 
 static const char case_help[] =
 	"usage: fieldsync-server case list [--status S]\n"
@@ -27,40 +28,15 @@ static const char case_help[] =
 /* ERR_NOTFOUND unless `office` is an enrolled office that is not revoked. */
 static int office_active(struct node *n, const char *office)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
+	int exists = 0, revoked = 0, error;
 
 	if (schema_check_office(office))
 		return err_set(ERR_INVALID, "'%s' is not an office code", office);
-	error = store_prepare(&st, n->store, "SELECT revoked_at IS NULL FROM offices WHERE code = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, office, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	error = hqdb_office_state(&exists, &revoked, n->store, office);
+	if (!error && !exists)
 		error = err_set(ERR_NOTFOUND, "no office '%s'", office);
-	else if (rc != SQLITE_ROW)
-		error = store_error(n->store, "cannot read offices");
-	else if (!sqlite3_column_int(st, 0))
+	else if (!error && revoked)
 		error = err_set(ERR_PERM, "office '%s' is revoked", office);
-	sqlite3_finalize(st);
-	return error;
-}
-
-static int exec_bound(struct node *n, const char *sql, const char *a, const char *b, const char *c)
-{
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store, sql);
-
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if (b)
-		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (c)
-		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
 	return error;
 }
 
@@ -80,14 +56,7 @@ static int share(struct node *n, const char *id, const char *office)
 	if (!error)
 		error = casedb_head(&head, n, id);
 	if (!error)
-		error = exec_bound(n,
-			"INSERT OR IGNORE INTO case_shares(case_id, office, shared_at) VALUES (?, ?, ?)",
-			id, office, now);
-	if (!error)
-		error = exec_bound(n,
-			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
-			" WHERE case_id = ?",
-			id, NULL, NULL);
+		error = hqdb_case_share(n->store, id, office, now);
 	if (!error)
 		error = node_audit(n, "case.share", id, "success", office);
 	if (!error)

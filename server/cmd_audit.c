@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "hq.h"
 #include "hqaudit.h"
+#include "hqdb.h"
 
 /* ---- the consolidated trail: verify, query, export -------------------------------------- */
 
@@ -46,7 +47,6 @@ static int hq_checkpoint(struct node *n, const char *origin)
 	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX), sig = BUF_INIT(CHECKPOINT_SIG_MAX);
 	uint8_t root[MERKLE_HASH_LEN];
 	char now[HLC_STR_MAX];
-	sqlite3_stmt *st = NULL;
 	uint64_t count = 0;
 	int error;
 
@@ -63,17 +63,11 @@ static int hq_checkpoint(struct node *n, const char *origin)
 	if (!error)
 		error = checkpoint_sign(&sig, (const uint8_t *)key.ptr, key.len, &msg);
 	if (!error)
-		error = store_prepare(&st, n->store,
+		error = store_run(n->store,
 			"INSERT OR IGNORE INTO audit_checkpoints(size, root, time, signature)"
-			" VALUES (?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)count);
-		sqlite3_bind_blob(st, 2, root, MERKLE_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, sig.ptr, (int)sig.len, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-		sqlite3_finalize(st);
-	}
+			" VALUES (?, ?, ?, ?)",
+			"ibtb", (int64_t)count, root, (size_t)MERKLE_HASH_LEN, now, sig.ptr,
+			sig.len);
 	if (!error)
 		error = store_commit(n->store);
 	else
@@ -91,14 +85,11 @@ static int device_entries(struct buf *leaves, json_t *texts, struct node *n, con
 {
 	sqlite3_stmt *st = NULL;
 	uint64_t next = 0;
-	int rc, error = store_prepare(&st, n->store,
-		"SELECT seq, entry, leaf FROM remote_audit WHERE device = ? AND epoch = ? ORDER BY seq");
+	int error = store_bind(&st, n->store,
+		"SELECT seq, entry, leaf FROM remote_audit WHERE device = ? AND epoch = ? ORDER BY seq",
+		"ti", device, epoch);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch);
-	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (!error && (error = store_next(n->store, st)) > 0) {
 		uint8_t leaf[MERKLE_HASH_LEN];
 
 		if ((uint64_t)sqlite3_column_int64(st, 0) != next ||
@@ -117,8 +108,6 @@ static int device_entries(struct buf *leaves, json_t *texts, struct node *n, con
 					(size_t)sqlite3_column_bytes(st, 1)));
 		next++;
 	}
-	if (!error && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read the device trail");
 	sqlite3_finalize(st);
 	return error;
 }
@@ -231,31 +220,39 @@ static int verify_device(json_t *list, const struct cli *c, struct node *n, cons
 	return error;
 }
 
+struct verify_ctx {
+	int *failed;
+	json_t *list;
+	const struct cli *c;
+	struct node *n;
+	const struct pki3 *p;
+};
+
+/* Every epoch of one device's trail. */
+static int verify_epochs(void *ctx, const struct hqdb_device *d)
+{
+	struct verify_ctx *v = ctx;
+	struct buf cert = BUF_INIT(8192);
+	char device[64], office[16];
+	int64_t epoch;
+	int error;
+
+	snprintf(device, sizeof(device), "%s", d->device);
+	snprintf(office, sizeof(office), "%s", d->office);
+	error = buf_put(&cert, d->cert, d->certlen);
+	for (epoch = 0; !error && epoch <= d->epoch; epoch++)
+		if (verify_device(v->list, v->c, v->n, device, epoch, office, &cert, v->p))
+			*v->failed = 1;
+	buf_release(&cert);
+	return error;
+}
+
 static int verify_devices(int *failed, json_t *list, const struct cli *c, struct node *n,
 	const struct pki3 *p)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store,
-		"SELECT device, office, cert, epoch FROM devices ORDER BY office, device");
+	struct verify_ctx v = {failed, list, c, n, p};
 
-	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct buf cert = BUF_INIT(8192);
-		char device[64], office[16];
-
-		snprintf(device, sizeof(device), "%s", (const char *)sqlite3_column_text(st, 0));
-		snprintf(office, sizeof(office), "%s", (const char *)sqlite3_column_text(st, 1));
-		int64_t epoch, last = sqlite3_column_int64(st, 3);
-
-		error = buf_put(&cert, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-		for (epoch = 0; !error && epoch <= last; epoch++)
-			if (verify_device(list, c, n, device, epoch, office, &cert, p))
-				*failed = 1;
-		buf_release(&cert);
-	}
-	if (!error && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read devices");
-	sqlite3_finalize(st);
-	return error;
+	return hqdb_device_foreach(n->store, verify_epochs, &v);
 }
 
 static int verify_all(struct cli *c)
@@ -474,12 +471,10 @@ static int audit_query(struct cli *c)
 		sqlite3_bind_int64(st, (int)N_FILTERS + 1, limit);
 	if (!error && csv)
 		printf("time,office,device,user,action,target,outcome,detail\n");
-	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (!error && (error = store_next(n->store, st)) > 0) {
 		error = print_event(c, csv, list, st);
 		rows++;
 	}
-	if (!error && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot query the audit trail");
 	sqlite3_finalize(st);
 	if (error)
 		rc = cli_fail(c);
@@ -559,24 +554,12 @@ static int export_doc(json_t **out, struct node *n, const char *device, int64_t 
 			json_array_remove(texts, json_array_size(texts) - 1);
 	} else {
 		struct buf cert = BUF_INIT(8192);
-		sqlite3_stmt *st = NULL;
-		char office[16] = "";
+		char office[SCHEMA_OFFICE_MAX + 1] = "";
+		int64_t current = 0;
 
-		error = store_prepare(&st, n->store,
-			"SELECT office, cert, epoch FROM devices WHERE device = ?");
-		if (!error) {
-			sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-			if (sqlite3_step(st) == SQLITE_ROW) {
-				snprintf(office, sizeof(office), "%s", (const char *)sqlite3_column_text(st, 0));
-				error = buf_put(&cert, sqlite3_column_blob(st, 1),
-					(size_t)sqlite3_column_bytes(st, 1));
-				if (epoch < 0)
-					epoch = sqlite3_column_int64(st, 2);
-			} else {
-				error = err_set(ERR_NOTFOUND, "no device '%s'", device);
-			}
-			sqlite3_finalize(st);
-		}
+		error = hqdb_device_get(office, &cert, &current, n->store, device);
+		if (epoch < 0)
+			epoch = current;
 		buf_release(&t.leaves);
 		if (!error)
 			error = load_device_trail(&t, texts, n, device, epoch, office, &cert,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "hqdb.h"
 #include "pki/pki.h"
 
 #define KEY_HEX_LEN (2 * CRYPTO_KEY_LEN)
@@ -80,30 +81,19 @@ int hq_pki_put(struct node *n, const char *name, const uint8_t *der, size_t len)
 	return store_material_put(n->store, name, der, len);
 }
 
+int hq_json_out(struct buf *out, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
+
+	free(text);
+	json_decref(doc);
+	return error;
+}
+
 int hq_org(struct buf *out, struct node *n)
 {
 	return store_meta_get(out, n->store, "org");
-}
-
-static int office_state(int *exists, int *revoked, struct node *n, const char *office)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, error;
-
-	*exists = *revoked = 0;
-	error = store_prepare(&st, n->store, "SELECT revoked_at FROM offices WHERE code = ?");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, office, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*exists = 1;
-		*revoked = sqlite3_column_type(st, 0) != SQLITE_NULL;
-	} else if (rc != SQLITE_DONE) {
-		error = store_error(n->store, "cannot read offices");
-	}
-	sqlite3_finalize(st);
-	return error;
 }
 
 int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office,
@@ -111,12 +101,11 @@ int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office
 {
 	struct buf ca = BUF_INIT(ENROLL_DER_MAX);
 	struct enroll_token tok;
-	sqlite3_stmt *st = NULL;
 	uint8_t fp[32], hash[32];
 	char now[HLC_STR_MAX];
 	int exists, revoked, error;
 
-	error = office_state(&exists, &revoked, n, office);
+	error = hqdb_office_state(&exists, &revoked, n->store, office);
 	if (!error && (!exists || revoked))
 		error = err_set(ERR_NOTFOUND, "no active office '%s'", office);
 	if (!error)
@@ -129,22 +118,12 @@ int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office
 		goto out;
 	enroll_token_hash(hash, &tok);
 	hlc_iso8601(now, hlc_now_ms());
-	error = store_prepare(&st, n->store,
-		"INSERT INTO enroll_tokens(hash, office, created_at, expires_at, cert_seconds)"
-		" VALUES (?, ?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, office, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)(time(NULL) + token_seconds));
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)cert_seconds);
-		error = store_step_done(n->store, st);
-	}
+	error = hqdb_token_add(n->store, hash, office, now, (int64_t)time(NULL) + token_seconds,
+		cert_seconds);
 	if (!error)
 		error = node_audit(n, "office.token", office, "success", "one-time enrollment token");
 out:
 	crypto_wipe(&tok, sizeof(tok));
-	sqlite3_finalize(st);
 	buf_release(&ca);
 	return error;
 }
@@ -153,68 +132,25 @@ out:
 static int burn_token(char office[SCHEMA_OFFICE_MAX + 1], int64_t *cert_seconds, struct node *n,
 	const uint8_t secret[ENROLL_SECRET_LEN], const char *device)
 {
-	sqlite3_stmt *st = NULL;
+	struct hqdb_token tok;
 	uint8_t hash[32];
-	char now[HLC_STR_MAX];
-	int rc, error;
-
-	crypto_sha256(hash, secret, ENROLL_SECRET_LEN);
-	error = store_prepare(&st, n->store,
-		"SELECT office, expires_at, used_at, cert_seconds FROM enroll_tokens WHERE hash = ?");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		error = rc == SQLITE_DONE ? err_set(ERR_AUTH, "unknown enrollment token")
-					  : store_error(n->store, "cannot read tokens");
-	else if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-		error = err_set(ERR_AUTH, "enrollment token already used");
-	else if (sqlite3_column_int64(st, 1) < (sqlite3_int64)time(NULL))
-		error = err_set(ERR_AUTH, "enrollment token expired");
-	else {
-		snprintf(office, SCHEMA_OFFICE_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-		*cert_seconds = sqlite3_column_int64(st, 3);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (error)
-		return error;
-	hlc_iso8601(now, hlc_now_ms());
-	error = store_prepare(&st, n->store,
-		"UPDATE enroll_tokens SET used_at = ?, device = ? WHERE hash = ?");
-	if (!error) {
-		sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-	}
-	sqlite3_finalize(st);
-	return error;
-}
-
-static int record_device(struct node *n, const char *device, const char *office,
-	const uint8_t serial[16], const struct buf *cert)
-{
-	sqlite3_stmt *st = NULL;
 	char now[HLC_STR_MAX];
 	int error;
 
-	hlc_iso8601(now, hlc_now_ms());
-	error = store_prepare(&st, n->store,
-		"INSERT INTO devices(device, office, serial, cert, enrolled_at) VALUES (?, ?, ?, ?, ?)");
+	crypto_sha256(hash, secret, ENROLL_SECRET_LEN);
+	error = hqdb_token_get(&tok, n->store, hash);
+	if (error == ERR_NOTFOUND)
+		error = err_set(ERR_AUTH, "unknown enrollment token");
+	else if (!error && tok.used)
+		error = err_set(ERR_AUTH, "enrollment token already used");
+	else if (!error && tok.expires_at < (int64_t)time(NULL))
+		error = err_set(ERR_AUTH, "enrollment token expired");
 	if (error)
 		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, office, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, serial, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, cert->ptr, (int)cert->len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	if (error == ERR_EXISTS)
-		error = err_set(ERR_EXISTS, "device '%s' is already enrolled", device);
-	sqlite3_finalize(st);
-	return error;
+	snprintf(office, SCHEMA_OFFICE_MAX + 1, "%s", tok.office);
+	*cert_seconds = tok.cert_seconds;
+	hlc_iso8601(now, hlc_now_ms());
+	return hqdb_token_burn(n->store, hash, device, now);
 }
 
 static int issue(struct enroll_response *resp, struct node *n, const struct enroll_request *req,
@@ -223,6 +159,7 @@ static int issue(struct enroll_response *resp, struct node *n, const struct enro
 	struct buf ca_key = BUF_INIT(ENROLL_DER_MAX);
 	struct pki_validity v;
 	uint8_t serial[16];
+	char now[HLC_STR_MAX];
 	int error;
 
 	error = hq_pki_get(&ca_key, n, "ca_key");
@@ -234,8 +171,10 @@ static int issue(struct enroll_response *resp, struct node *n, const struct enro
 		error = pki_issue_device(&resp->cert, serial, (const uint8_t *)ca_key.ptr, ca_key.len,
 			(const uint8_t *)resp->ca.ptr, resp->ca.len, (const uint8_t *)req->csr.ptr,
 			req->csr.len, office, req->device, &v);
+	hlc_iso8601(now, hlc_now_ms());
 	if (!error)
-		error = record_device(n, req->device, office, serial, &resp->cert);
+		error = hqdb_device_add(n->store, req->device, office, serial,
+			(const uint8_t *)resp->cert.ptr, resp->cert.len, now);
 	if (!error) {
 		snprintf(resp->office, sizeof(resp->office), "%s", office);
 		snprintf(resp->device, sizeof(resp->device), "%s", req->device);
@@ -259,7 +198,7 @@ int hq_enroll(struct enroll_response *resp, struct node *n, const struct enroll_
 		error = err_set(ERR_AUTH, "the token is for office '%s', not '%s'", office,
 			req->office);
 	if (!error)
-		error = office_state(&exists, &revoked, n, office);
+		error = hqdb_office_state(&exists, &revoked, n->store, office);
 	if (!error && (!exists || revoked))
 		error = err_set(ERR_AUTH, "office '%s' is revoked", office);
 	if (!error)
@@ -275,25 +214,7 @@ int hq_enroll(struct enroll_response *resp, struct node *n, const struct enroll_
 
 int hq_serial_revoked(int *revoked, struct node *n, const uint8_t serial[16])
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error;
-
-	error = store_prepare(&st, n->store,
-		"SELECT d.revoked_at IS NOT NULL OR o.revoked_at IS NOT NULL"
-		" FROM devices d JOIN offices o ON o.code = d.office"
-		" WHERE d.serial = ?1 OR d.prev_serial = ?1");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*revoked = sqlite3_column_int(st, 0);
-	else if (rc == SQLITE_DONE)
-		*revoked = 1; /* a certificate the server has no record of */
-	else
-		error = store_error(n->store, "cannot check revocation");
-	sqlite3_finalize(st);
-	return error;
+	return hqdb_serial_revoked(revoked, n->store, serial);
 }
 
 /* The public key (DER) of a CSR, to hold a renewal to the key the device already has. */
@@ -312,26 +233,6 @@ static int csr_pubkey(struct buf *out, const uint8_t *csr, size_t len)
 			       : buf_put(out, tmp + sizeof(tmp) - n, (size_t)n);
 	}
 	mbedtls_x509_csr_free(&req);
-	return error;
-}
-
-static int record_renewal(struct node *n, const char *device, const uint8_t serial[16],
-	const struct buf *cert)
-{
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store,
-		"UPDATE devices SET prev_serial = serial, serial = ?, cert = ? WHERE device = ?"
-		" AND revoked_at IS NULL");
-
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, cert->ptr, (int)cert->len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, device, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	if (!error && sqlite3_changes(store_db(n->store)) != 1)
-		error = err_set(ERR_AUTH, "device %s is not enrolled or is revoked", device);
-	sqlite3_finalize(st);
 	return error;
 }
 
@@ -359,7 +260,8 @@ int hq_renew(struct buf *cert_out, struct node *n, const char *office, const cha
 		error = pki_issue_device(cert_out, serial, (const uint8_t *)ca_key.ptr, ca_key.len,
 			(const uint8_t *)ca.ptr, ca.len, csr, csrlen, office, device, &v);
 	if (!error)
-		error = record_renewal(n, device, serial, cert_out);
+		error = hqdb_device_renew(n->store, device, serial, (const uint8_t *)cert_out->ptr,
+			cert_out->len);
 	if (!error)
 		error = node_audit(n, "device.renew", device, "success", office);
 	if (!error)
@@ -376,25 +278,5 @@ int hq_renew(struct buf *cert_out, struct node *n, const char *office, const cha
 
 int hq_serial_in_use(struct node *n, const uint8_t serial[16])
 {
-	sqlite3_stmt *st = NULL;
-	int pending, error;
-
-	/* a read first: the write happens once per renewal, not on every request */
-	error = store_prepare(&st, n->store,
-		"SELECT 1 FROM devices WHERE serial = ? AND prev_serial IS NOT NULL");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
-	pending = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	if (!pending)
-		return 0;
-	error = store_prepare(&st, n->store,
-		"UPDATE devices SET prev_serial = NULL WHERE serial = ? AND prev_serial IS NOT NULL");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, serial, 16, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
-	return error;
+	return hqdb_serial_in_use(n->store, serial);
 }

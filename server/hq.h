@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/buf.h"
 #include "cli.h"
 #include "pki/enroll.h"
@@ -25,6 +27,12 @@ int hq_open(struct node **out, const struct cli *c) WUR;
 /* Read / write one DER item of pki_material. */
 int hq_pki_get(struct buf *out, struct node *n, const char *name) WUR;
 int hq_pki_put(struct node *n, const char *name, const uint8_t *der, size_t len) WUR;
+
+/*
+ * Append `doc` as compact JSON to `out` and drop the reference (doc may be NULL, as from a
+ * failed json_pack: ERR_NOMEM).
+ */
+int hq_json_out(struct buf *out, json_t *doc) WUR;
 
 /* The organisation name (node_meta "org"). */
 int hq_org(struct buf *out, struct node *n) WUR;

@@ -11,33 +11,16 @@
 #include "audit/checkpoint.h"
 #include "base/crypto.h"
 #include "hq.h"
+#include "hqdb.h"
 #include "audit/trail.h"
-
-static int json_out(struct buf *out, json_t *doc)
-{
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	int error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
-
-	free(text);
-	json_decref(doc);
-	return error;
-}
 
 int hq_device_held(char *held_out, size_t size, struct node *n, const char *device)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store, "SELECT held FROM devices WHERE device = ?");
+	struct buf reason = BUF_INIT(4096);
+	int error = hqdb_device_held(&reason, n->store, device);
 
-	held_out[0] = '\0';
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		snprintf(held_out, size, "%s", (const char *)sqlite3_column_text(st, 0));
-	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read devices");
-	sqlite3_finalize(st);
+	snprintf(held_out, size, "%s", error ? "" : buf_cstr(&reason));
+	buf_release(&reason);
 	return error;
 }
 
@@ -49,49 +32,26 @@ struct held {
 	struct buf cert;    /* the device certificate */
 };
 
-static int int64_query(uint64_t *out, struct node *n, const char *sql, const char *device,
-	int64_t epoch)
-{
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store, sql);
-
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
-	else
-		error = store_error(n->store, "cannot read the device trail");
-	sqlite3_finalize(st);
-	return error;
-}
-
 static int load_held(struct held *h, struct node *n, const char *device)
 {
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store, "SELECT cert, epoch FROM devices WHERE device = ?");
+	int64_t count = 0, signed_at = 0;
+	int error = hqdb_device_get(NULL, &h->cert, &h->epoch, n->store, device);
 
-	if (!error) {
-		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-		error = sqlite3_step(st) == SQLITE_ROW
-				? buf_put(&h->cert, sqlite3_column_blob(st, 0),
-					  (size_t)sqlite3_column_bytes(st, 0))
-				: err_set(ERR_NOTFOUND, "device %s is not enrolled", device);
-		h->epoch = sqlite3_column_int64(st, 1);
-		sqlite3_finalize(st);
-	}
+	if (error == ERR_NOTFOUND)
+		error = err_set(ERR_NOTFOUND, "device %s is not enrolled", device);
 	if (!error)
 		/* entries are dense from 0: the last sequence number is an index lookup where
 		 * count(*) would read the whole trail */
-		error = int64_query(&h->count, n,
+		error = store_query_int64(&count, n->store,
 			"SELECT coalesce(max(seq) + 1, 0) FROM remote_audit WHERE device = ? AND epoch = ?",
-			device, h->epoch);
+			"ti", device, h->epoch);
 	if (!error)
-		error = int64_query(&h->signed_at, n,
+		error = store_query_int64(&signed_at, n->store,
 			"SELECT coalesce(max(size), 0) FROM remote_checkpoints WHERE device = ?"
 			" AND epoch = ?",
-			device, h->epoch);
+			"ti", device, h->epoch);
+	h->count = (uint64_t)count;
+	h->signed_at = (uint64_t)signed_at;
 	return error;
 }
 
@@ -99,20 +59,14 @@ static int load_held(struct held *h, struct node *n, const char *device)
 static int same_entry(int *same, struct node *n, const char *device, int64_t epoch,
 	uint64_t seq, const char *entry)
 {
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store,
-		"SELECT entry FROM remote_audit WHERE device = ? AND epoch = ? AND seq = ?");
+	struct buf stored = BUF_INIT((size_t)1 << 30);
+	int error = store_query_bytes(&stored, n->store,
+		"SELECT entry FROM remote_audit WHERE device = ? AND epoch = ? AND seq = ?", "tii",
+		device, epoch, (int64_t)seq);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-	*same = sqlite3_step(st) == SQLITE_ROW &&
-		(size_t)sqlite3_column_bytes(st, 0) == strlen(entry) &&
-		!memcmp(sqlite3_column_blob(st, 0), entry, strlen(entry));
-	sqlite3_finalize(st);
-	return 0;
+	*same = !error && stored.len == strlen(entry) && !memcmp(stored.ptr, entry, stored.len);
+	buf_release(&stored);
+	return error == ERR_NOTFOUND ? 0 : error;
 }
 
 /* Store one new entry after checking it names this device and the expected sequence. */
@@ -120,7 +74,6 @@ static int store_entry(uint8_t leaf[MERKLE_HASH_LEN], struct node *n, const stru
 	int64_t epoch, uint64_t seq, const char *entry)
 {
 	json_t *doc = json_loads(entry, 0, NULL);
-	sqlite3_stmt *st = NULL;
 	int error = trail_check_entry(leaf, (const uint8_t *)entry, strlen(entry), seq, NULL);
 
 	if (!error && (strcmp(cli_json_str(doc, "node"), peer->device) ||
@@ -128,24 +81,14 @@ static int store_entry(uint8_t leaf[MERKLE_HASH_LEN], struct node *n, const stru
 		error = err_set(ERR_AUTH, "audit entry %llu names node %s of office %s, not this device",
 			(unsigned long long)seq, cli_json_str(doc, "node"), cli_json_str(doc, "office"));
 	if (!error)
-		error = store_prepare(&st, n->store,
+		error = store_run(n->store,
 			"INSERT INTO remote_audit(device, seq, office, time, user, action, target,"
-			" outcome, entry, leaf, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-		sqlite3_bind_int64(st, 11, epoch);
-		sqlite3_bind_text(st, 3, peer->office, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, cli_json_str(doc, "time"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 5, cli_json_str(doc, "user"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 6, cli_json_str(doc, "action"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 7, cli_json_str(doc, "target"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 8, cli_json_str(doc, "outcome"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_blob(st, 9, entry, (int)strlen(entry), SQLITE_STATIC);
-		sqlite3_bind_blob(st, 10, leaf, MERKLE_HASH_LEN, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-	}
-	sqlite3_finalize(st);
+			" outcome, entry, leaf, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"tittttttbbi", peer->device, (int64_t)seq, peer->office,
+			cli_json_str(doc, "time"), cli_json_str(doc, "user"),
+			cli_json_str(doc, "action"), cli_json_str(doc, "target"),
+			cli_json_str(doc, "outcome"), entry, strlen(entry), leaf,
+			(size_t)MERKLE_HASH_LEN, epoch);
 	json_decref(doc);
 	return error;
 }
@@ -153,17 +96,12 @@ static int store_entry(uint8_t leaf[MERKLE_HASH_LEN], struct node *n, const stru
 static int device_leaves(struct buf *out, struct node *n, const char *device, int64_t epoch)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, error = store_prepare(&st, n->store,
-		"SELECT leaf FROM remote_audit WHERE device = ? AND epoch = ? ORDER BY seq");
+	int error = store_bind(&st, n->store,
+		"SELECT leaf FROM remote_audit WHERE device = ? AND epoch = ? ORDER BY seq", "ti",
+		device, epoch);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch);
-	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	while (!error && (error = store_next(n->store, st)) > 0)
 		error = buf_put(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
-	if (!error && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read the device trail");
 	sqlite3_finalize(st);
 	return error;
 }
@@ -171,42 +109,33 @@ static int device_leaves(struct buf *out, struct node *n, const char *device, in
 static int stored_root(int *found, uint8_t root[MERKLE_HASH_LEN], struct node *n,
 	const char *device, int64_t epoch, uint64_t size)
 {
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store,
-		"SELECT root FROM remote_checkpoints WHERE device = ? AND epoch = ? AND size = ?");
+	struct buf stored = BUF_INIT(MERKLE_HASH_LEN);
+	int error = store_query_bytes(&stored, n->store,
+		"SELECT root FROM remote_checkpoints WHERE device = ? AND epoch = ? AND size = ?",
+		"tii", device, epoch, (int64_t)size);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-	*found = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == MERKLE_HASH_LEN;
+	*found = !error && stored.len == MERKLE_HASH_LEN;
 	if (*found)
-		memcpy(root, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
-	sqlite3_finalize(st);
-	return 0;
+		memcpy(root, stored.ptr, MERKLE_HASH_LEN);
+	buf_release(&stored);
+	return error == ERR_NOTFOUND || error == ERR_TOOBIG ? 0 : error;
 }
 
 /* The frontier HQ kept with the checkpoint of `size`, if any. */
 static int stored_frontier(int *found, struct merkle_frontier *f, struct node *n,
 	const char *device, int64_t epoch, uint64_t size)
 {
-	sqlite3_stmt *st = NULL;
-	int error = store_prepare(&st, n->store,
-		"SELECT frontier FROM remote_checkpoints WHERE device = ? AND epoch = ? AND size = ?");
+	struct buf stored = BUF_INIT(8 + 64 * MERKLE_HASH_LEN);
+	int error = store_query_bytes(&stored, n->store,
+		"SELECT frontier FROM remote_checkpoints WHERE device = ? AND epoch = ? AND size = ?",
+		"tii", device, epoch, (int64_t)size);
 
-	*found = 0;
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
-		*found = merkle_frontier_decode(f, sqlite3_column_blob(st, 0),
-				 (size_t)sqlite3_column_bytes(st, 0)) == 0 &&
-			 f->size == size;
-	sqlite3_finalize(st);
-	return 0;
+	/* none kept (an older checkpoint), or one that does not decode: reread the leaves */
+	*found = !error && stored.len &&
+		 merkle_frontier_decode(f, (const uint8_t *)stored.ptr, stored.len) == 0 &&
+		 f->size == size;
+	buf_release(&stored);
+	return error == ERR_NOTFOUND || error == ERR_TOOBIG ? 0 : error;
 }
 
 /* A parsed upload. */
@@ -334,7 +263,6 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 	struct buf key = BUF_INIT(8192), cert = BUF_INIT(8192), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
 	struct buf sig = BUF_INIT(CHECKPOINT_SIG_MAX);
 	char root[2 * MERKLE_HASH_LEN + 1], *sig_hex = NULL, *cert_hex = NULL;
-	sqlite3_stmt *st = NULL;
 	int error;
 
 	error = store_material_get(&key, n->store, "server_key");
@@ -344,23 +272,16 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 		error = checkpoint_message(&msg, "receipt", origin, u->size, u->root, u->time);
 	if (!error)
 		error = checkpoint_sign(&sig, (const uint8_t *)key.ptr, key.len, &msg);
+	/* a frontier that cannot be encoded is left out: the next upload rereads the leaves */
+	if (!error && merkle_frontier_encode(&fb, f) != 0)
+		buf_release(&fb);
 	if (!error)
-		error = store_prepare(&st, n->store,
+		error = store_run(n->store,
 			"INSERT OR REPLACE INTO remote_checkpoints(device, size, root, time, signature,"
-			" countersignature, epoch, frontier) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-	if (!error) {
-		sqlite3_bind_text(st, 1, peer->device, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, epoch);
-		if (merkle_frontier_encode(&fb, f) == 0)
-			sqlite3_bind_blob(st, 8, fb.ptr, (int)fb.len, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)u->size);
-		sqlite3_bind_blob(st, 3, u->root, MERKLE_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, u->time, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, u->sig, (int)u->siglen, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 6, sig.ptr, (int)sig.len, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-		sqlite3_finalize(st);
-	}
+			" countersignature, epoch, frontier) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			"tibtbbib", peer->device, (int64_t)u->size, u->root,
+			(size_t)MERKLE_HASH_LEN, u->time, u->sig, u->siglen, sig.ptr, sig.len,
+			epoch, fb.ptr, fb.len);
 	sig_hex = malloc(2 * sig.len + 1);
 	cert_hex = malloc(2 * cert.len + 1);
 	if (!error && (!sig_hex || !cert_hex))
@@ -369,9 +290,9 @@ static int countersign(struct buf *out, struct node *n, const struct hq_peer *pe
 		crypto_hex(root, u->root, MERKLE_HASH_LEN);
 		crypto_hex(sig_hex, (const uint8_t *)sig.ptr, sig.len);
 		crypto_hex(cert_hex, (const uint8_t *)cert.ptr, cert.len);
-		error = json_out(out, json_pack("{s:I, s:s, s:s, s:s, s:s}", "size",
-					      (json_int_t)u->size, "root", root, "time", u->time,
-					      "signature", sig_hex, "server_cert", cert_hex));
+		error = hq_json_out(out, json_pack("{s:I, s:s, s:s, s:s, s:s}", "size",
+						 (json_int_t)u->size, "root", root, "time", u->time,
+						 "signature", sig_hex, "server_cert", cert_hex));
 	}
 	free(sig_hex);
 	free(cert_hex);
@@ -391,20 +312,17 @@ static int note_new_epoch(struct node *n, const char *device, int64_t epoch)
 {
 	sqlite3_stmt *st = NULL;
 	char detail[256];
-	int error = store_prepare(&st, n->store,
-		"SELECT (SELECT min(a.seq) FROM remote_audit a JOIN remote_audit b"
-		"   ON b.device = a.device AND b.seq = a.seq AND b.epoch = ?2"
-		"   WHERE a.device = ?1 AND a.epoch = ?3 AND a.entry != b.entry),"
-		" (SELECT count(*) FROM remote_audit WHERE device = ?1 AND epoch = ?2),"
-		" (SELECT count(*) FROM remote_audit WHERE device = ?1 AND epoch = ?3)");
+	int rc, error = store_bind(&st, n->store,
+			"SELECT (SELECT min(a.seq) FROM remote_audit a JOIN remote_audit b"
+			"   ON b.device = a.device AND b.seq = a.seq AND b.epoch = ?2"
+			"   WHERE a.device = ?1 AND a.epoch = ?3 AND a.entry != b.entry),"
+			" (SELECT count(*) FROM remote_audit WHERE device = ?1 AND epoch = ?2),"
+			" (SELECT count(*) FROM remote_audit WHERE device = ?1 AND epoch = ?3)",
+			"tii", device, epoch - 1, epoch);
 
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, epoch - 1);
-	sqlite3_bind_int64(st, 3, epoch);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		error = store_error(n->store, "cannot compare the device's trails");
+	rc = error ? error : store_next(n->store, st);
+	if (rc <= 0)
+		error = rc ? rc : err_set(ERR_GENERIC, "cannot compare the device's trails");
 	else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
 		snprintf(detail, sizeof(detail),
 			"epoch %lld (%lld entries) agrees with every entry of epoch %lld (%lld entries) "
@@ -425,17 +343,10 @@ static int note_new_epoch(struct node *n, const char *device, int64_t epoch)
 /* After a refused trail: the alert and the hold, in their own transaction. */
 static void alert(struct node *n, const struct hq_peer *peer, const char *reason)
 {
-	sqlite3_stmt *st = NULL;
 	int error = store_begin(n->store);
 
 	if (!error)
-		error = store_prepare(&st, n->store, "UPDATE devices SET held = ? WHERE device = ?");
-	if (!error) {
-		sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, peer->device, -1, SQLITE_STATIC);
-		error = store_step_done(n->store, st);
-		sqlite3_finalize(st);
-	}
+		error = hqdb_device_hold(n->store, peer->device, reason);
 	if (!error)
 		error = node_audit(n, "security.alert", peer->device, "denied", reason);
 	if (!error)
@@ -496,9 +407,10 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 			node_audit_failure(n, "audit.upload", peer->device, error);
 		*status = error == ERR_AUTH ? 409 : error == ERR_INVALID ? 400
 			  : error == ERR_CONFLICT ? 422 : 500;
-		error = json_out(out, error == ERR_CONFLICT
-					      ? json_pack("{s:s, s:i}", "error", reason, "restart_from", 0)
-					      : json_pack("{s:s}", "error", reason));
+		error = hq_json_out(out,
+			error == ERR_CONFLICT
+				? json_pack("{s:s, s:i}", "error", reason, "restart_from", 0)
+				: json_pack("{s:s}", "error", reason));
 	} else {
 		*status = 200;
 	}

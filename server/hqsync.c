@@ -12,23 +12,14 @@
 #include "base/crypto.h"
 #include "case/merge.h"
 #include "hq.h"
+#include "hqdb.h"
 #include "sync/sync.h"
-
-static int json_out(struct buf *out, json_t *doc)
-{
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	int error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
-
-	free(text);
-	json_decref(doc);
-	return error;
-}
 
 static int fail(int *status, struct buf *out, int code, int error)
 {
 	*status = code;
 	buf_reset(out);
-	return json_out(out, json_pack("{s:s}", "error", err_msg())) ? error : 0;
+	return hq_json_out(out, json_pack("{s:s}", "error", err_msg())) ? error : 0;
 }
 
 int hq_case_visible(int *visible, char owner_out[SCHEMA_OFFICE_MAX + 1], struct node *n,
@@ -37,25 +28,22 @@ int hq_case_visible(int *visible, char owner_out[SCHEMA_OFFICE_MAX + 1], struct 
 	sqlite3_stmt *st = NULL;
 	int rc, error;
 
-	error = store_prepare(&st, n->store,
+	error = store_bind(&st, n->store,
 		"SELECT i.office, i.office = ?2 OR EXISTS (SELECT 1 FROM case_shares s"
 		"  WHERE s.case_id = i.case_id AND s.office = ?2) FROM case_index i"
-		" WHERE i.case_id = ?1");
-	if (error)
-		return error;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, office, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+		" WHERE i.case_id = ?1",
+		"tt", case_id, office);
+	rc = error ? error : store_next(n->store, st);
+	if (rc > 0) {
 		/* devices only: HQ reads cases through its own node, never through this path */
 		*visible = sqlite3_column_int(st, 1);
 		if (owner_out)
 			snprintf(owner_out, SCHEMA_OFFICE_MAX + 1, "%s",
 				(const char *)sqlite3_column_text(st, 0));
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == 0) {
 		error = err_set(ERR_NOTFOUND, "no case '%s'", case_id);
 	} else {
-		error = store_error(n->store, "cannot read case access");
+		error = rc;
 	}
 	sqlite3_finalize(st);
 	return error;
@@ -158,50 +146,14 @@ static int push_cases(json_t *results, size_t *accepted, size_t *refused, struct
 	return error;
 }
 
-/* A bundle seen before: its stored result. */
-static int stored_result(int *found, struct buf *out, struct node *n, const uint8_t *bundle)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, error;
-
-	*found = 0;
-	error = store_prepare(&st, n->store, "SELECT result FROM bundles WHERE id = ?");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, bundle, CHANGESET_BUNDLE_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*found = 1;
-		error = buf_puts(out, (const char *)sqlite3_column_text(st, 0));
-	} else if (rc != SQLITE_DONE) {
-		error = store_error(n->store, "cannot read bundles");
-	}
-	sqlite3_finalize(st);
-	return error;
-}
-
 static int keep_bundle(struct node *n, const struct hq_peer *peer, const struct changeset *cs,
 	const char *result)
 {
-	sqlite3_stmt *st = NULL;
 	char now[HLC_STR_MAX];
-	int error;
 
 	hlc_iso8601(now, hlc_now_ms());
-	error = store_prepare(&st, n->store,
-		"INSERT INTO bundles(id, device, received_at, header, signature, result)"
-		" VALUES (?, ?, ?, ?, ?, ?)");
-	if (error)
-		return error;
-	sqlite3_bind_blob(st, 1, cs->bundle, CHANGESET_BUNDLE_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, peer->device, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, cs->signed_part, (int)cs->signed_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, cs->sig, (int)cs->sig_len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, result, -1, SQLITE_STATIC);
-	error = store_step_done(n->store, st);
-	sqlite3_finalize(st);
-	return error;
+	return hqdb_bundle_add(n->store, cs->bundle, peer->device, now, cs->signed_part,
+		cs->signed_len, cs->sig, cs->sig_len, result);
 }
 
 static int check_sender(const struct changeset *cs, const struct hq_peer *peer)
@@ -225,13 +177,13 @@ static int push_txn(int *status, struct buf *out, struct node *n, const struct h
 	crypto_hex(bundle_hex, cs->bundle, CHANGESET_BUNDLE_LEN);
 	error = results ? store_begin(n->store) : err_set(ERR_NOMEM, "out of memory");
 	if (!error)
-		error = stored_result(&found, out, n, cs->bundle);
+		error = hqdb_bundle_result(&found, out, n->store, cs->bundle);
 	if (!error && !found)
 		error = push_cases(results, &accepted, &refused, n, peer, cs);
 	if (!error && !found)
-		error = json_out(out, json_pack("{s:s, s:I, s:I, s:O}", "bundle", bundle_hex,
-					      "accepted", (json_int_t)accepted, "refused",
-					      (json_int_t)refused, "cases", results));
+		error = hq_json_out(out, json_pack("{s:s, s:I, s:I, s:O}", "bundle", bundle_hex,
+						 "accepted", (json_int_t)accepted, "refused",
+						 (json_int_t)refused, "cases", results));
 	if (!error && !found)
 		error = keep_bundle(n, peer, cs, out->ptr);
 	snprintf(detail, sizeof(detail), "bundle %s: %zu cases accepted, %zu refused, %zu objects%s",
@@ -290,26 +242,22 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 {
 	sqlite3_stmt *st = NULL;
 	json_t *changes = json_array();
-	sqlite3_int64 cursor = (sqlite3_int64)since, top = 0;
+	int64_t cursor = (int64_t)since, top = 0;
 	char detail[96];
-	int rc, error, rows = 0;
+	int rc = 0, error, rows = 0;
 
 	if (limit == 0 || limit > HQSYNC_CHANGES_MAX)
 		limit = HQSYNC_CHANGES_MAX;
 	error = changes ? store_begin(n->store) : err_set(ERR_NOMEM, "out of memory");
 	if (!error)
-		error = store_prepare(&st, n->store,
+		error = store_bind(&st, n->store,
 			"SELECT h.case_id, h.head, h.seq, i.office FROM case_heads h"
 			" JOIN case_index i ON i.case_id = h.case_id"
 			" WHERE h.seq > ?1 AND (i.office = ?2 OR EXISTS (SELECT 1 FROM case_shares s"
 			"   WHERE s.case_id = h.case_id AND s.office = ?2))"
-			" ORDER BY h.seq LIMIT ?3");
-	if (!error) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
-		sqlite3_bind_text(st, 2, peer->office, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, (int)limit);
-	}
-	while (!error && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			" ORDER BY h.seq LIMIT ?3",
+			"iti", (int64_t)since, peer->office, (int64_t)limit);
+	while (!error && (rc = store_next(n->store, st)) > 0) {
 		git_oid head;
 
 		if (sqlite3_column_bytes(st, 1) != GIT_OID_RAWSZ) {
@@ -324,16 +272,13 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 				(const char *)sqlite3_column_text(st, 3)));
 		rows++;
 	}
-	if (!error && rc != SQLITE_DONE)
-		error = store_error(n->store, "cannot read the changes feed");
+	if (!error && rc < 0)
+		error = rc;
 	sqlite3_finalize(st);
-	st = NULL;
 	/* Fewer rows than the limit: every change up to the newest was seen (and filtered). */
 	if (!error && (unsigned)rows < limit)
-		error = store_prepare(&st, n->store, "SELECT coalesce(max(seq), 0) FROM case_heads");
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		top = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+		error = store_query_int64(&top, n->store,
+			"SELECT coalesce(max(seq), 0) FROM case_heads", "");
 	if (!error && (unsigned)rows < limit && top > cursor)
 		cursor = top;
 	snprintf(detail, sizeof(detail), "since %llu: %d changed cases", (unsigned long long)since,
@@ -344,8 +289,9 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 	if (!error)
 		error = store_commit(n->store);
 	if (!error)
-		error = json_out(out, json_pack("{s:O, s:I, s:b}", "changes", changes, "cursor",
-					      (json_int_t)cursor, "more", (unsigned)rows == limit));
+		error = hq_json_out(out,
+			json_pack("{s:O, s:I, s:b}", "changes", changes, "cursor",
+				(json_int_t)cursor, "more", (unsigned)rows == limit));
 	json_decref(changes);
 	if (error) {
 		store_rollback(n->store);

@@ -1,0 +1,281 @@
+/* server/hqdb.c - the server's own tables: offices, tokens, devices, bundles. */
+#include "hqdb.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- offices ---------------------------------------------------------------------------- */
+
+int hqdb_office_state(int *exists, int *revoked, struct store *s, const char *code)
+{
+	int64_t r = 0;
+	int error = store_query_int64(&r, s,
+		"SELECT revoked_at IS NOT NULL FROM offices WHERE code = ?", "t", code);
+
+	*exists = error == 0;
+	*revoked = error == 0 && r;
+	return error == ERR_NOTFOUND ? 0 : error;
+}
+
+int hqdb_office_add(struct store *s, const char *code, const char *name, const char *now)
+{
+	int error = store_run(s, "INSERT INTO offices(code, name, created_at) VALUES (?, ?, ?)",
+		"ttt", code, name, now);
+
+	if (error == ERR_EXISTS)
+		error = err_set(ERR_EXISTS, "office '%s' already exists", code);
+	return error;
+}
+
+int hqdb_office_revoke(struct store *s, const char *code, const char *now)
+{
+	int error = store_run(s,
+		"UPDATE offices SET revoked_at = ?1 WHERE code = ?2 AND revoked_at IS NULL", "tt",
+		now, code);
+
+	if (!error && store_changes(s) == 0)
+		error = err_set(ERR_NOTFOUND, "no active office '%s'", code);
+	return error;
+}
+
+int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_office *o),
+	void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	struct hqdb_office o;
+	int error = store_bind(&st, s,
+		"SELECT o.code, o.name, o.revoked_at IS NOT NULL,"
+		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL)"
+		" FROM offices o ORDER BY o.code",
+		"");
+
+	while (!error && (error = store_next(s, st)) > 0) {
+		o.code = (const char *)sqlite3_column_text(st, 0);
+		o.name = (const char *)sqlite3_column_text(st, 1);
+		o.revoked = sqlite3_column_int(st, 2);
+		o.devices = sqlite3_column_int(st, 3);
+		error = fn(ctx, &o);
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* ---- enrollment tokens ------------------------------------------------------------------ */
+
+int hqdb_token_add(struct store *s, const uint8_t hash[32], const char *office, const char *now,
+	int64_t expires_at, int64_t cert_seconds)
+{
+	return store_run(s,
+		"INSERT INTO enroll_tokens(hash, office, created_at, expires_at, cert_seconds)"
+		" VALUES (?, ?, ?, ?, ?)",
+		"bttii", hash, (size_t)32, office, now, expires_at, cert_seconds);
+}
+
+int hqdb_token_get(struct hqdb_token *out, struct store *s, const uint8_t hash[32])
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_bind(&st, s,
+			"SELECT office, expires_at, used_at IS NOT NULL, cert_seconds FROM enroll_tokens"
+			" WHERE hash = ?",
+			"b", hash, (size_t)32);
+
+	rc = error ? error : store_next(s, st);
+	if (rc == 0)
+		error = err_set(ERR_NOTFOUND, "unknown enrollment token");
+	else if (rc < 0)
+		error = rc;
+	if (!error) {
+		snprintf(out->office, sizeof(out->office), "%s",
+			(const char *)sqlite3_column_text(st, 0));
+		out->expires_at = sqlite3_column_int64(st, 1);
+		out->used = sqlite3_column_int(st, 2);
+		out->cert_seconds = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+int hqdb_token_burn(struct store *s, const uint8_t hash[32], const char *device, const char *now)
+{
+	return store_run(s, "UPDATE enroll_tokens SET used_at = ?, device = ? WHERE hash = ?",
+		"ttb", now, device, hash, (size_t)32);
+}
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+int hqdb_device_add(struct store *s, const char *device, const char *office,
+	const uint8_t serial[16], const uint8_t *cert, size_t certlen, const char *now)
+{
+	int error = store_run(s,
+		"INSERT INTO devices(device, office, serial, cert, enrolled_at) VALUES (?, ?, ?, ?, ?)",
+		"ttbbt", device, office, serial, (size_t)16, cert, certlen, now);
+
+	if (error == ERR_EXISTS)
+		error = err_set(ERR_EXISTS, "device '%s' is already enrolled", device);
+	return error;
+}
+
+int hqdb_device_renew(struct store *s, const char *device, const uint8_t serial[16],
+	const uint8_t *cert, size_t certlen)
+{
+	int error = store_run(s,
+		"UPDATE devices SET prev_serial = serial, serial = ?, cert = ? WHERE device = ?"
+		" AND revoked_at IS NULL",
+		"bbt", serial, (size_t)16, cert, certlen, device);
+
+	if (!error && store_changes(s) != 1)
+		error = err_set(ERR_AUTH, "device %s is not enrolled or is revoked", device);
+	return error;
+}
+
+int hqdb_serial_revoked(int *revoked, struct store *s, const uint8_t serial[16])
+{
+	int64_t r = 1;
+	int error = store_query_int64(&r, s,
+		"SELECT d.revoked_at IS NOT NULL OR o.revoked_at IS NOT NULL"
+		" FROM devices d JOIN offices o ON o.code = d.office"
+		" WHERE d.serial = ?1 OR d.prev_serial = ?1",
+		"b", serial, (size_t)16);
+
+	if (error == ERR_NOTFOUND) /* a certificate the server has no record of */
+		error = 0;
+	if (!error)
+		*revoked = r != 0;
+	return error;
+}
+
+int hqdb_serial_in_use(struct store *s, const uint8_t serial[16])
+{
+	int64_t pending = 0;
+	int error;
+
+	/* a read first: the write happens once per renewal, not on every request */
+	error = store_query_int64(&pending, s,
+		"SELECT 1 FROM devices WHERE serial = ? AND prev_serial IS NOT NULL", "b", serial,
+		(size_t)16);
+	if (error == ERR_NOTFOUND)
+		return 0;
+	if (!error)
+		error = store_run(s,
+			"UPDATE devices SET prev_serial = NULL WHERE serial = ? AND prev_serial IS NOT NULL",
+			"b", serial, (size_t)16);
+	return error;
+}
+
+int hqdb_device_revoke(struct store *s, const char *device, const char *now)
+{
+	int error = store_run(s,
+		"UPDATE devices SET revoked_at = ?1 WHERE device = ?2 AND revoked_at IS NULL", "tt",
+		now, device);
+
+	if (!error && store_changes(s) == 0)
+		error = err_set(ERR_NOTFOUND, "no active device '%s'", device);
+	return error;
+}
+
+int hqdb_device_hold(struct store *s, const char *device, const char *reason)
+{
+	return store_run(s, "UPDATE devices SET held = ? WHERE device = ?", "tt", reason, device);
+}
+
+int hqdb_device_release(struct store *s, const char *device)
+{
+	int error = store_run(s,
+		"UPDATE devices SET held = NULL, epoch = epoch + 1 WHERE device = ? AND held IS NOT NULL",
+		"t", device);
+
+	if (!error && store_changes(s) == 0)
+		error = err_set(ERR_NOTFOUND, "no held device '%s'", device);
+	return error;
+}
+
+int hqdb_device_held(struct buf *out, struct store *s, const char *device)
+{
+	int error = store_query_bytes(out, s, "SELECT held FROM devices WHERE device = ?", "t",
+		device);
+
+	return error == ERR_NOTFOUND ? 0 : error;
+}
+
+int hqdb_device_get(char office[SCHEMA_OFFICE_MAX + 1], struct buf *cert, int64_t *epoch,
+	struct store *s, const char *device)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = store_bind(&st, s,
+			"SELECT office, cert, epoch FROM devices WHERE device = ?", "t", device);
+
+	rc = error ? error : store_next(s, st);
+	if (rc == 0)
+		error = err_set(ERR_NOTFOUND, "no device '%s'", device);
+	else if (rc < 0)
+		error = rc;
+	if (!error && cert)
+		error = buf_put(cert, sqlite3_column_blob(st, 1),
+			(size_t)sqlite3_column_bytes(st, 1));
+	if (!error && office)
+		snprintf(office, SCHEMA_OFFICE_MAX + 1, "%s",
+			(const char *)sqlite3_column_text(st, 0));
+	if (!error && epoch)
+		*epoch = sqlite3_column_int64(st, 2);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),
+	void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	struct hqdb_device d;
+	int error = store_bind(&st, s,
+		"SELECT device, office, cert, epoch FROM devices ORDER BY office, device", "");
+
+	while (!error && (error = store_next(s, st)) > 0) {
+		d.device = (const char *)sqlite3_column_text(st, 0);
+		d.office = (const char *)sqlite3_column_text(st, 1);
+		d.cert = sqlite3_column_blob(st, 2);
+		d.certlen = (size_t)sqlite3_column_bytes(st, 2);
+		d.epoch = sqlite3_column_int64(st, 3);
+		error = fn(ctx, &d);
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* ---- case access ------------------------------------------------------------------------ */
+
+int hqdb_case_share(struct store *s, const char *case_id, const char *office, const char *now)
+{
+	int error = store_run(s,
+		"INSERT OR IGNORE INTO case_shares(case_id, office, shared_at) VALUES (?, ?, ?)",
+		"ttt", case_id, office, now);
+
+	if (!error)
+		error = store_run(s,
+			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
+			" WHERE case_id = ?",
+			"t", case_id);
+	return error;
+}
+
+/* ---- bundles ---------------------------------------------------------------------------- */
+
+int hqdb_bundle_result(int *found, struct buf *out, struct store *s,
+	const uint8_t id[CHANGESET_BUNDLE_LEN])
+{
+	int error = store_query_bytes(out, s, "SELECT result FROM bundles WHERE id = ?", "b", id,
+		(size_t)CHANGESET_BUNDLE_LEN);
+
+	*found = error == 0;
+	return error == ERR_NOTFOUND ? 0 : error;
+}
+
+int hqdb_bundle_add(struct store *s, const uint8_t id[CHANGESET_BUNDLE_LEN], const char *device,
+	const char *now, const uint8_t *header, size_t headerlen, const uint8_t *sig, size_t siglen,
+	const char *result)
+{
+	return store_run(s,
+		"INSERT INTO bundles(id, device, received_at, header, signature, result)"
+		" VALUES (?, ?, ?, ?, ?, ?)",
+		"bttbbt", id, (size_t)CHANGESET_BUNDLE_LEN, device, now, header, headerlen, sig,
+		siglen, result);
+}
