@@ -376,3 +376,63 @@ def start_server(server, *run_args, port=0):
             raise AssertionError("server exited: " + server.read_log()[-3000:])
         time.sleep(0.02)
     raise AssertionError("server did not start: " + server.read_log()[-3000:])
+
+
+# ---- the usual fixture: one HQ and enrolled devices ----------------------------------------------
+
+OFFICE_NAMES = {"ELP": "El Paso field office", "SDG": "San Diego field office"}
+
+
+class Fleet:
+    """An initialised HQ (`hq`, a Server or a subclass passed in) and the agent devices enrolled
+    with it, each a fstest.Node under `tmp`: the set-up of the sync, audit and renewal tests.
+
+        fleet = hqtest.Fleet(self.tmp)
+        a, b = fleet.device("a"), fleet.device("b")
+        cid = fleet.synced_case(a, "Bribery at the port of entry", "bribery", to=(b,))
+    """
+
+    def __init__(self, tmp, server=None, start=True):
+        """`start`: run the server now (Server.start); False to start it another way."""
+        self.tmp = tmp
+        self.hq = server or Server(tmp)
+        self.hq.init()
+        self.offices = set()
+        self.devices = []
+        if start:
+            self.hq.start()
+
+    def token(self, office, validity=None):
+        """An enrollment token for `office`; the office is added (named as in OFFICE_NAMES)
+        the first time.  `validity`: the certificates' lifetime in seconds."""
+        args = ["--cert-validity", str(validity)] if validity is not None else []
+        if office in self.offices:
+            return self.hq.ok("--json", "office", "token", office, *args).json()["token"]
+        self.offices.add(office)
+        return self.hq.ok("--json", "office", "add", office, "--name",
+                          OFFICE_NAMES.get(office, office), *args).json()["token"]
+
+    def device(self, name, office="ELP", token=None, admin="alice", url=None):
+        """A new node `tmp/name` of `office` (user `admin`), initialised and enrolled with
+        `token` (default: a fresh one) at `url` (default: the server's)."""
+        n = fstest.Node(os.path.join(self.tmp, name), office=office, admin=admin)
+        n.init()
+        n.ok("enroll", "--server", url or self.hq.url, "--token", token or self.token(office))
+        self.devices.append(n)
+        return n
+
+    def sync(self, *nodes):
+        """One successful sync of each node in turn (AssertionError if one fails); their
+        --json summaries."""
+        return [n.ok("--json", "sync").json() for n in nodes]
+
+    def synced_case(self, node, title, category="corruption", *sets, to=()):
+        """A case made on `node`, which syncs it to HQ; then each node of `to` syncs.
+        Returns the case id."""
+        cid = node.new_case(title, category, *sets)
+        self.sync(node, *to)
+        return cid
+
+    def stop(self):
+        """Stop the server; its exit code."""
+        return self.hq.stop()

@@ -44,9 +44,8 @@ class AuditTrail(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="fieldsync-it-audit-")
-        cls.hq = hqtest.Server(cls.tmp)
-        cls.hq.init()
-        cls.hq.start()
+        cls.fleet = hqtest.Fleet(cls.tmp)
+        cls.hq = cls.fleet.hq
         try:
             cls.build_trails()
         except BaseException:
@@ -57,8 +56,8 @@ class AuditTrail(unittest.TestCase):
     @classmethod
     def build_trails(cls):
         hq = cls.hq
-        cls.a = cls.enrolled("a", "ELP", "alice", hq.token("ELP", "El Paso field office"))
-        cls.b = cls.enrolled("b", "SDG", "bob", hq.token("SDG", "San Diego field office"))
+        cls.a = cls.fleet.device("a", "ELP", admin="alice")
+        cls.b = cls.fleet.device("b", "SDG", admin="bob")
         cls.dev_a = cls.a.ok("--json", "status").json()["device"]
         cls.dev_b = cls.b.ok("--json", "status").json()["device"]
         cls.case_a = cls.a.new_case("Bribery at the port", "bribery")
@@ -86,13 +85,6 @@ class AuditTrail(unittest.TestCase):
         rc = cls.hq.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
         assert rc == 0, "server did not shut down cleanly"
-
-    @classmethod
-    def enrolled(cls, name, office, admin, token):
-        n = fstest.Node(os.path.join(cls.tmp, name), office=office, admin=admin)
-        n.init()
-        n.ok("enroll", "--server", cls.hq.url, "--token", token)
-        return n
 
     @classmethod
     def export(cls, *which):
@@ -219,7 +211,7 @@ class AuditTrail(unittest.TestCase):
     # ---- an older copy of a device's database put back ---------------------------------------
 
     def test_restored_older_copy_is_refused_and_held(self):
-        c = self.enrolled("c", "ELP", "alice", self.hq.token("ELP"))
+        c = self.fleet.device("c", "ELP", admin="alice")
         dev_c = c.ok("--json", "status").json()["device"]
         case = c.new_case("Leaked informant list", "unauthorized-disclosure")
         c.ok("sync")

@@ -138,15 +138,12 @@ def seeded(n, seed):
 class Hostile(fstest.NodeTest):
     def setUp(self):
         super().setUp()
-        self.hq = hqtest.Server(self.tmp)
-        self.hq.init()
+        self.fleet = hqtest.Fleet(self.tmp, start=False)
+        self.hq = self.fleet.hq
         hqtest.start_server(self.hq, "--workers", "8")
         self.pid = self.hq.proc.pid
-        self.a = self.node("a")
-        self.a.init()
-        self.a.ok("enroll", "--server", self.hq.url, "--token", self.hq.token("ELP", "El Paso"))
-        self.cid = self.a.new_case("Hostile input trial", "theft")
-        self.assertEqual(self.a.run("sync").rc, 0)
+        self.a = self.fleet.device("a")
+        self.cid = self.fleet.synced_case(self.a, "Hostile input trial", "theft")
 
     def tearDown(self):
         self.hq.stop()
@@ -459,8 +456,8 @@ class NoCoreDumps(fstest.NodeTest):
             if hard == 0:
                 self.skipTest("the core-file limit is 0 already: nothing to check")
             resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
-        self.hq = hqtest.Server(self.tmp)
-        self.hq.init()
+        self.fleet = hqtest.Fleet(self.tmp, start=False)
+        self.hq = self.fleet.hq
 
     def tearDown(self):
         if self.hq.proc:
@@ -481,9 +478,7 @@ class NoCoreDumps(fstest.NodeTest):
         # the server after it has served a request, too
         self.assertEqual(self.hq.tls_get("/v1/ca")[0], 200)
         self.assertNoCores(self.hq.proc.pid, "fieldsync-server run")
-        a = self.node("a")
-        a.init()
-        a.ok("enroll", "--server", self.hq.url, "--token", self.hq.token("ELP", "El Paso"))
+        a = self.fleet.device("a")
         port = self.hq.port
         self.assertEqual(self.hq.stop(), 0)
         # a stalled HQ on the same port: accepts TCP, never answers

@@ -12,14 +12,10 @@ MARKER = "QZXSYNCMARK4412"
 
 class HqSecrecy(fstest.NodeTest):
     def test_synced_case_text_is_nowhere_in_clear(self):
-        hq = hqtest.Server(self.tmp)
-        hq.init()
-        token = hq.token("ELP", "El Paso")
-        hq.start()
+        fleet = hqtest.Fleet(self.tmp)
+        hq = fleet.hq
         try:
-            a = self.node("elp1")
-            a.init()
-            a.ok("enroll", "--server", hq.url, "--token", token)
+            a = fleet.device("elp1")
             cid = a.new_case("Ring " + MARKER, "bribery", "subject_name=Jane " + MARKER)
             narrative = os.path.join(self.tmp, "narr.md")
             with open(narrative, "w") as f:
@@ -27,7 +23,7 @@ class HqSecrecy(fstest.NodeTest):
             a.ok("case", "edit", cid, "--narrative-file", narrative)
             os.unlink(narrative)
             a.ok("note", "add", cid, "--text", "Note " + MARKER)
-            a.ok("sync")
+            fleet.sync(a)
             shown = hq.ok("--json", "case", "show", cid).json()
             self.assertIn(MARKER, shown["narrative"])
             self.assertEqual(len(shown["notes"]), 1)

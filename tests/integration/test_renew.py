@@ -14,10 +14,8 @@ def parse(ts):
 class Renew(fstest.NodeTest):
     def setUp(self):
         super().setUp()
-        self.hq = hqtest.Server(self.tmp)
-        self.hq.init()
-        self.hq.ok("office", "add", "ELP", "--name", "El Paso")
-        self.hq.start()
+        self.fleet = hqtest.Fleet(self.tmp)
+        self.hq = self.fleet.hq
 
     def tearDown(self):
         rc = self.hq.stop()
@@ -25,12 +23,7 @@ class Renew(fstest.NodeTest):
         self.assertEqual(rc, 0)
 
     def enrolled(self, validity):
-        token = self.hq.ok("--json", "office", "token", "ELP", "--cert-validity",
-                           str(validity)).json()["token"]
-        a = self.node("elp1")
-        a.init()
-        a.ok("enroll", "--server", self.hq.url, "--token", token)
-        return a
+        return self.fleet.device("elp1", token=self.fleet.token("ELP", validity=validity))
 
     def test_short_certificate_is_renewed_at_sync(self):
         a = self.enrolled(120)  # 2 minutes left of a 7-minute life: due

@@ -190,13 +190,11 @@ class SlowClients(fstest.NodeTest):
     def setUp(self):
         super().setUp()
         raise_nofile(IDLE + HELLO + HTTP + 1024)
-        self.hq = hqtest.Server(self.tmp)
-        self.hq.init()
+        self.fleet = hqtest.Fleet(self.tmp, start=False)
+        self.hq = self.fleet.hq
         hqtest.start_server(self.hq)  # default workers, default limits
         self.pid = self.hq.proc.pid
-        self.a = self.node("a")
-        self.a.init()
-        self.a.ok("enroll", "--server", self.hq.url, "--token", self.hq.token("ELP", "El Paso"))
+        self.a = self.fleet.device("a")
         self.cid = self.a.new_case("Slow client trial", "theft")
         self.serial = 0
 

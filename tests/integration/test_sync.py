@@ -23,35 +23,25 @@ def view(doc):
 class SyncTest(fstest.NodeTest):
     def setUp(self):
         super().setUp()
-        self.hq = hqtest.Server(self.tmp)
-        self.hq.init()
-        self.hq.start()
-        self.elp_token = self.hq.token("ELP", "El Paso field office")
-        self.a = self.device("a", "ELP", self.elp_token)
-        self.b = self.device("b", "ELP")
+        self.fleet = hqtest.Fleet(self.tmp)
+        self.hq = self.fleet.hq
+        self.a = self.fleet.device("a", "ELP")
+        self.b = self.fleet.device("b", "ELP")
 
     def tearDown(self):
         rc = self.hq.stop()
         super().tearDown()
         self.assertEqual(rc, 0, "server did not shut down cleanly")
 
-    def device(self, name, office, token=None):
-        n = self.node(name, office=office)
-        n.init()
-        n.ok("enroll", "--server", self.hq.url, "--token", token or self.hq.token(office))
-        return n
-
     def sdg(self):
-        return self.device("s", "SDG", self.hq.token("SDG", "San Diego field office"))
+        return self.fleet.device("s", "SDG")
 
     def sync(self, n):
         """A successful sync; its --json summary."""
-        r = n.run("--json", "sync")
-        self.assertEqual(r.rc, 0, r)
-        return r.json()
+        return self.fleet.sync(n)[0]
 
     def sync_all(self, *nodes):
-        return [self.sync(n) for n in nodes]
+        return self.fleet.sync(*nodes)
 
     def hq_show(self, cid):
         return self.hq.ok("--json", "case", "show", cid).json()
@@ -74,9 +64,7 @@ class SyncTest(fstest.NodeTest):
 
     def shared_case(self, *sets, title="Bribery at the port of entry", category="bribery"):
         """A case made on A and synced to HQ and B."""
-        cid = self.a.new_case(title, category, *sets)
-        self.sync_all(self.a, self.b)
-        return cid
+        return self.fleet.synced_case(self.a, title, category, *sets, to=(self.b,))
 
 
 class Propagation(SyncTest):

@@ -23,16 +23,14 @@ class BadPush(fstest.NodeTest):
         super().setUp()
         if not os.path.exists(FORGE):
             self.fail("no forge tool at %s (build with -DFIELDSYNC_TESTS=ON)" % FORGE)
-        self.hq = hqtest.Server(self.tmp)
-        self.hq.init()
-        self.hq.start()
-        self.a = self.device("a", "ELP", self.hq.token("ELP", "El Paso field office"))
-        self.b = self.device("b", "ELP")
-        self.s = self.device("s", "SDG", self.hq.token("SDG", "San Diego field office"))
-        self.elp_case = self.a.new_case("Bribery at the port of entry", "bribery")
-        self.sdg_case = self.s.new_case("Theft of seized goods", "theft")
-        for n in (self.a, self.s, self.b):
-            self.assertEqual(n.run("sync").rc, 0)
+        self.fleet = hqtest.Fleet(self.tmp)
+        self.hq = self.fleet.hq
+        self.a = self.fleet.device("a", "ELP")
+        self.b = self.fleet.device("b", "ELP")
+        self.s = self.fleet.device("s", "SDG")
+        self.elp_case = self.fleet.synced_case(self.a, "Bribery at the port of entry", "bribery")
+        self.sdg_case = self.fleet.synced_case(self.s, "Theft of seized goods", "theft",
+                                               to=(self.b,))
         self.dev_a = self.a.ok("--json", "status").json()["device"]
         self.dev_b = self.b.ok("--json", "status").json()["device"]
         self.before = self.hq_state()
@@ -42,12 +40,6 @@ class BadPush(fstest.NodeTest):
         rc = self.hq.stop()
         super().tearDown()
         self.assertEqual(rc, 0, "server did not shut down cleanly")
-
-    def device(self, name, office, token=None):
-        n = self.node(name, office=office)
-        n.init()
-        n.ok("enroll", "--server", self.hq.url, "--token", token or self.hq.token(office))
-        return n
 
     def forge(self, *args, node=None):
         n = node or self.a
