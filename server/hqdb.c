@@ -27,15 +27,22 @@ int hqdb_office_add(struct store *s, const char *code, const char *name, const c
 	return error;
 }
 
-int hqdb_office_revoke(struct store *s, const char *code, const char *now)
+/* Revoke one row by `sql` (?1 the time, ?2 the key); ERR_NOTFOUND "no active <what>". */
+static int revoke(struct store *s, const char *sql, const char *what, const char *id,
+	const char *now)
 {
-	int error = store_run(s,
-		"UPDATE offices SET revoked_at = ?1 WHERE code = ?2 AND revoked_at IS NULL", "tt",
-		now, code);
+	int error = store_run(s, sql, "tt", now, id);
 
 	if (!error && store_changes(s) == 0)
-		error = err_set(ERR_NOTFOUND, "no active office '%s'", code);
+		error = err_set(ERR_NOTFOUND, "no active %s '%s'", what, id);
 	return error;
+}
+
+int hqdb_office_revoke(struct store *s, const char *code, const char *now)
+{
+	return revoke(s,
+		"UPDATE offices SET revoked_at = ?1 WHERE code = ?2 AND revoked_at IS NULL",
+		"office", code, now);
 }
 
 int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_office *o),
@@ -164,13 +171,9 @@ int hqdb_serial_in_use(struct store *s, const uint8_t serial[16])
 
 int hqdb_device_revoke(struct store *s, const char *device, const char *now)
 {
-	int error = store_run(s,
-		"UPDATE devices SET revoked_at = ?1 WHERE device = ?2 AND revoked_at IS NULL", "tt",
-		now, device);
-
-	if (!error && store_changes(s) == 0)
-		error = err_set(ERR_NOTFOUND, "no active device '%s'", device);
-	return error;
+	return revoke(s,
+		"UPDATE devices SET revoked_at = ?1 WHERE device = ?2 AND revoked_at IS NULL",
+		"device", device, now);
 }
 
 int hqdb_device_hold(struct store *s, const char *device, const char *reason)

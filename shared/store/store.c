@@ -284,48 +284,50 @@ int store_run(struct store *s, const char *sql, const char *types, ...)
 	return error;
 }
 
-/* Step to the first row of a bound one-row query; ERR_NOTFOUND if there is none. */
-static int first_row(struct store *s, sqlite3_stmt *st)
+/*
+ * A one-row query: the first column of the first row into *num or appended to `bytes`
+ * (whichever is not NULL).  ERR_NOTFOUND if there is no row.
+ */
+static int query_va(int64_t *num, struct buf *bytes, struct store *s, const char *sql,
+	const char *types, va_list ap)
 {
-	int rc = store_next(s, st);
+	sqlite3_stmt *st = NULL;
+	int error = bind_va(&st, s, sql, types, ap);
 
-	if (rc == 0)
-		return err_set(ERR_NOTFOUND, "no row from '%.64s'", sqlite3_sql(st));
-	return rc < 0 ? rc : 0;
+	if (!error)
+		error = store_next(s, st);
+	if (error == 0)
+		error = err_set(ERR_NOTFOUND, "no row from '%.64s'", sql);
+	else if (error > 0)
+		error = 0;
+	if (!error && num)
+		*num = (int64_t)sqlite3_column_int64(st, 0);
+	if (!error && bytes && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		error = buf_put(bytes, sqlite3_column_blob(st, 0),
+			(size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_finalize(st);
+	return error;
 }
 
 int store_query_int64(int64_t *out, struct store *s, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st = NULL;
 	va_list ap;
 	int error;
 
 	va_start(ap, types);
-	error = bind_va(&st, s, sql, types, ap);
+	error = query_va(out, NULL, s, sql, types, ap);
 	va_end(ap);
-	if (!error)
-		error = first_row(s, st);
-	if (!error)
-		*out = (int64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	return error;
 }
 
 int store_query_bytes(struct buf *out, struct store *s, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st = NULL;
 	va_list ap;
 	int error;
 
 	va_start(ap, types);
-	error = bind_va(&st, s, sql, types, ap);
+	error = query_va(NULL, out, s, sql, types, ap);
 	va_end(ap);
-	if (!error)
-		error = first_row(s, st);
-	if (!error && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		error = buf_put(out, sqlite3_column_blob(st, 0),
-			(size_t)sqlite3_column_bytes(st, 0));
-	sqlite3_finalize(st);
 	return error;
 }
 
