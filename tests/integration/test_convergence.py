@@ -101,9 +101,8 @@ class Convergence(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="fieldsync-conv-")
-        cls.hq = hqtest.Server(cls.tmp)
-        cls.hq.init()
-        cls.hq.start()
+        cls.fleet = hqtest.Fleet(cls.tmp)
+        cls.hq = cls.fleet.hq
         try:
             cls.streams = [cls.enroll_stream(k) for k in range(STREAMS)]
             cls.actors = cls.streams[0]
@@ -121,15 +120,10 @@ class Convergence(unittest.TestCase):
     def enroll_stream(cls, k):
         """The devices of one stream of seeds: its own two offices, so streams never meet."""
         elp, sdg = ("ELP", "SDG") if k == 0 else ("ELP%d" % k, "SDG%d" % k)
-        tokens = {"e1": cls.hq.token(elp, "El Paso %d" % k), "e2": cls.hq.token(elp),
-                  "s1": cls.hq.token(sdg, "San Diego %d" % k)}
         actors = {}
         for name, office, user in (("e1", elp, "alice"), ("e2", elp, "bob"),
                                    ("s1", sdg, "carol")):
-            n = fstest.Node(os.path.join(cls.tmp, "%s-%d" % (name, k)), office=office,
-                            admin=user)
-            n.init()
-            n.ok("enroll", "--server", cls.hq.url, "--token", tokens[name])
+            n = cls.fleet.device("%s-%d" % (name, k), office, admin=user)
             actors[name] = Actor(name, office, node=n)
         actors["HQ"] = Actor("HQ", "HQ", hq=cls.hq)
         actors["tmp"] = os.path.join(cls.tmp, "narrative-%d.txt" % k)

@@ -279,16 +279,12 @@ class SyncFaults(fstest.NodeTest):
         super().setUp()
         self.seed = int(os.environ.get("FIELDSYNC_SEED", "7907"))
         self.rnd = random.Random(self.seed)
-        self.hq = RestartableServer(self.tmp)
-        self.hq.init()
+        self.fleet = hqtest.Fleet(self.tmp, RestartableServer(self.tmp), start=False)
+        self.hq = self.fleet.hq
         self.hq.start_on(0)
         self.proxy = Proxy(self.hq.port)
-        self.a = self.node("a", admin="alice")
-        self.b = self.node("b", admin="bob")
-        tokens = [self.hq.token("ELP", "El Paso"), self.hq.token("ELP")]
-        for n, token in zip((self.a, self.b), tokens):
-            n.init()
-            n.ok("enroll", "--server", self.proxy.url, "--token", token)
+        self.a = self.fleet.device("a", admin="alice", url=self.proxy.url)
+        self.b = self.fleet.device("b", admin="bob", url=self.proxy.url)
         self.names = {id(self.a): "A", id(self.b): "B"}
         self.cases = [self.a.new_case("Fault trial case %d" % k, "theft") for k in range(NCASES)]
         self.written = {}  # marker -> case id: every note whose `note add` exited 0
