@@ -237,24 +237,7 @@ class RestartableServer(hqtest.Server):
     """The real server; after a SIGKILL it starts again on the same port."""
 
     def start_on(self, port, workers=8):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-        self.logf = open(self.log, "a")
-        start = self.logf.tell()
-        self.proc = subprocess.Popen([hqtest.SERVER, "--home", self.home, "run", "--listen",
-                                      "127.0.0.1:%d" % port, "--workers", str(workers)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=self.logf)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            with open(self.log) as f:
-                f.seek(start)
-                m = re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-                return self
-            if self.proc.poll() is not None:
-                raise AssertionError("server exited: " + self.read_log()[-3000:])
-            time.sleep(0.02)
-        raise AssertionError("server did not start: " + self.read_log()[-3000:])
+        return hqtest.start_server(self, "--workers", str(workers), port=port)
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
