@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/crypto.h"
+#include "cmd_ca.h"
 #include "cmd_case.h"
 #include "commands.h"
 #include "program.h"
@@ -33,6 +34,10 @@ static const char help[] =
 	"  case fields                          the case schema: fields and allowed values\n"
 	"  note add ID (--text T | --file F)    add a note or interview record\n"
 	"  audit log [--since TIME]             the local audit trail (auditor, admin)\n"
+	"  audit head                           the last HQ receipt, to keep or hand over (JSON)\n"
+	"  audit verify [--file F --ca CA] [--expect-size N --expect-head H | --expect-receipt R]\n"
+	"                                       recompute this device's trail, or check an export\n"
+	"  ca export [--out FILE]               the CA certificate pinned at enrollment (PEM)\n"
 	"  check                                verify the store: integrity, objects, indexes, audit\n"
 	"  enroll --server URL --token TOKEN    enroll this device with HQ (one-time token)\n"
 	"  sync                                 push, pull and merge with HQ; prints a summary\n"
@@ -98,6 +103,7 @@ static const struct cli_command commands[] = {
 	{"enroll", cmd_enroll, 0},
 	{"sync", cmd_sync, 0},
 	{"conflicts", cmd_conflicts, 0},
+	{"ca", cmd_ca, 0},
 };
 
 static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globals,

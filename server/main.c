@@ -6,6 +6,7 @@
  * passphrase.  Exit codes: 0 success, 1 failure, 2 usage.
  */
 #include "base/crypto.h"
+#include "cmd_ca.h"
 #include "commands.h"
 #include "hq.h"
 #include "program.h"
@@ -24,13 +25,17 @@ static const char help[] =
 	"  office token CODE        a new one-time token (another device of the office)\n"
 	"  office list              offices with their devices\n"
 	"  office revoke CODE       revoke an office and all its devices, at once\n"
-	"  device revoke DEVICE     revoke one device\n"
+	"  device revoke DEVICE     revoke one device (DEVICE: its id or a unique prefix)\n"
+	"  device release DEVICE    let a device held after an audit alert sync again\n"
 	"  case list | show ID | history ID | search QUERY\n"
 	"                           every office's cases as last synced (audited)\n"
 	"  case edit ID --set FIELD=VALUE...   an HQ edit, merged into the offices' work\n"
 	"  case share ID OFFICE     let another office see and edit a case\n"
 	"  case transfer ID OFFICE  make another office the owner\n"
 	"  audit log [--since T]    the server's audit trail\n"
+	"  audit head | verify | query | export   checkpoints and every trail HQ holds\n"
+	"                           ('fieldsync-server audit --help')\n"
+	"  ca export [--out FILE]   the CA certificate (PEM): all 'audit verify --file' needs\n"
 	"  run [--workers N]        serve mutual TLS on the listen address (foreground; SIGTERM stops)\n"
 	"\n"
 	"Global options:\n"
@@ -60,6 +65,7 @@ static const struct cli_command commands[] = {
 	{"run", cmd_server_run, 0},
 	{"audit", cmd_server_audit, 0},
 	{"case", cmd_server_case, 0},
+	{"ca", cmd_ca, 0},
 };
 
 static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,
