@@ -154,8 +154,9 @@ int cmd_user(struct cli *c)
 
 static const char audit_help[] =
 	"usage: fieldsync-agent audit log [--since TIME]\n"
-	"       fieldsync-agent audit verify\n"
-	"       fieldsync-agent audit verify --file F [--ca CA]\n"
+	"       fieldsync-agent audit head\n"
+	"       fieldsync-agent audit verify [--file F [--ca CA]]\n"
+	"                             [--expect-size N --expect-head HEX | --expect-receipt FILE]\n"
 	"\n"
 	"Print this node's audit trail (auditor or admin): sequence, UTC time, user, action,\n"
 	"target, outcome and detail.  TIME is an ISO 8601 prefix such as 2026-11-27 or\n"
@@ -167,12 +168,21 @@ static const char audit_help[] =
 	"device signed and each receipt HQ countersigned (against the organisation's CA), and\n"
 	"prints OK with the size and head, or the first bad entry and why (exit 1).  With --file\n"
 	"it verifies an export made by 'fieldsync-server audit export', with only the CA\n"
-	"certificate given by --ca (no log-on needed) or this node's CA.\n";
+	"certificate given by --ca (no log-on needed) or this node's CA.\n"
+	"\n"
+	"'audit head' prints the newest receipt HQ countersigned for this device (JSON: origin,\n"
+	"size, tree head, time, HQ's signature and certificate), a head to keep or hand to an\n"
+	"auditor.  Given to 'audit verify --expect-receipt FILE' (or typed in as --expect-size N\n"
+	"--expect-head HEX), verify also checks the signed head against the CA and proves with a\n"
+	"consistency proof that the trail extends it; a trail shorter than the head (cut back to\n"
+	"an earlier checkpoint) or diverging from it fails, naming both heads.\n";
 
 int cmd_audit(struct cli *c)
 {
 	if (c->argc > 0 && !strcmp(c->argv[0], "verify") && !cli_help(c, audit_help))
 		return auditverify_command(c, auditverify_node);
+	if (c->argc > 0 && !strcmp(c->argv[0], "head") && !cli_help(c, audit_help))
+		return auditverify_head_agent(c);
 	return cli_audit_command(c, audit_help);
 }
 

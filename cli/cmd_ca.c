@@ -25,9 +25,8 @@ static int to_pem(struct buf *out, const struct buf *der)
 	unsigned char pem[PEM_MAX];
 	size_t olen = 0;
 
-	if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n",
-		    "-----END CERTIFICATE-----\n", (const unsigned char *)der->ptr, der->len, pem,
-		    sizeof(pem), &olen) ||
+	if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n",
+		    (const unsigned char *)der->ptr, der->len, pem, sizeof(pem), &olen) ||
 		olen < 1)
 		return err_set(ERR_GENERIC, "cannot encode the CA certificate");
 	return buf_put(out, pem, olen - 1); /* olen counts the terminating NUL */

@@ -23,7 +23,9 @@
 
 static const char audit_help[] =
 	"usage: fieldsync-server audit log [--since TIME]\n"
+	"       fieldsync-server audit head [--device D]\n"
 	"       fieldsync-server audit verify [--file F [--ca CA]]\n"
+	"                            [--expect-size N --expect-head HEX | --expect-receipt FILE]\n"
 	"       fieldsync-server audit query [--case ID] [--user U] [--office O] [--device D]\n"
 	"                                    [--action A] [--since T] [--until T] [--limit N]\n"
 	"                                    [--csv]\n"
@@ -38,7 +40,14 @@ static const char audit_help[] =
 	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
 	"--ca CA.pem'; a device released after an alert starts a new epoch of its trail at HQ (the\n"
 	"earlier one is kept: --epoch picks it; default the current one).  Every use is itself\n"
-	"audited.\n";
+	"audited.\n"
+	"\n"
+	"head: a signed head to keep or hand over (JSON: origin, size, tree head, time, signature,\n"
+	"certificate): a checkpoint HQ signs now of its own log, or with --device the newest\n"
+	"receipt HQ countersigned for that device.  'audit verify --expect-receipt FILE' (or\n"
+	"--expect-size N --expect-head HEX) checks it against the CA and proves with a consistency\n"
+	"proof that the trail (--file, or HQ's own log) extends it; a trail cut back below it or\n"
+	"diverging from it fails, naming both heads.\n";
 
 /* Sign a checkpoint of HQ's own log as it stands. */
 static int hq_checkpoint(struct node *n, const char *origin)
@@ -255,7 +264,7 @@ static int verify_devices(int *failed, json_t *list, const struct cli *c, struct
 	return hqdb_device_foreach(n->store, verify_epochs, &v);
 }
 
-static int verify_all(struct cli *c)
+static int verify_all(struct cli *c, struct auditverify_expect *x)
 {
 	struct node *n = NULL;
 	struct pki3 p;
@@ -279,7 +288,8 @@ static int verify_all(struct cli *c)
 		error = hq_checkpoint(n, origin);
 	if (!error)
 		error = trail_verify_node(&r, n->store, origin, (const uint8_t *)p.server_cert.ptr,
-			p.server_cert.len, (const uint8_t *)p.ca.ptr, p.ca.len);
+			p.server_cert.len, (const uint8_t *)p.ca.ptr, p.ca.len,
+			auditverify_expected(x), &x->proof);
 	if (error) {
 		rc = cli_fail(c);
 		goto out;
@@ -288,6 +298,9 @@ static int verify_all(struct cli *c)
 	if (!c->json)
 		printf("OK  %s (HQ): %llu entries, tree head %s, %zu signed checkpoints\n", origin,
 			(unsigned long long)r.size, hex, r.checkpoints);
+	if (!c->json && x->given)
+		printf("    extends the head you hold: %llu entries (consistency proof of %zu hashes)\n",
+			(unsigned long long)x->e.size, x->proof.len / MERKLE_HASH_LEN);
 	error = verify_devices(&failed, devices, c, n, &p);
 	if (error)
 		rc = cli_fail(c);
@@ -489,6 +502,67 @@ static int audit_query(struct cli *c)
 	return rc;
 }
 
+/* ---- head ----------------------------------------------------------------------------- */
+
+/* The newest signed head of HQ's own log (checkpointed now) or of one device's trail. */
+static int print_head(struct node *n, const char *device, const struct pki3 *p)
+{
+	struct buf cert = BUF_INIT(8192);
+	char origin[64], office[SCHEMA_OFFICE_MAX + 1] = "", sql[200];
+	int64_t epoch = 0;
+	int error = 0;
+
+	if (!device) {
+		snprintf(origin, sizeof(origin), "%s/%s", n->office, n->device);
+		error = hq_checkpoint(n, origin);
+		if (!error)
+			error = auditverify_print_head(n, "checkpoint", origin,
+				"SELECT size, root, time, signature FROM audit_checkpoints"
+				" ORDER BY size DESC LIMIT 1",
+				NULL, &p->server_cert);
+		return error;
+	}
+	error = hqdb_device_get(office, &cert, &epoch, n->store, device);
+	snprintf(origin, sizeof(origin), "%s/%s", office, device);
+	snprintf(sql, sizeof(sql),
+		"SELECT size, root, time, countersignature FROM remote_checkpoints"
+		" WHERE device = ? AND epoch = %lld ORDER BY size DESC LIMIT 1",
+		(long long)epoch);
+	if (!error)
+		error = auditverify_print_head(n, "receipt", origin, sql, device, &p->server_cert);
+	buf_release(&cert);
+	return error;
+}
+
+static int audit_head(struct cli *c)
+{
+	static const char usage[] = "audit head [--device D]";
+	struct cli_opt opts[] = {{"--device", 1, 0, {0}, 0}};
+	const char *pos[2], *device;
+	struct node *n = NULL;
+	struct pki3 p;
+	int npos, rc, error;
+
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 1, &npos);
+	if (rc)
+		return rc;
+	device = cli_opt(opts, CLI_N_OPTS(opts), "--device");
+	memset(&p, 0, sizeof(p));
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.head", device ? device : "HQ");
+	if (!error)
+		error = pki3_load(&p, n);
+	if (!error)
+		error = node_audit(n, "audit.head", device ? device : "HQ", "success", NULL);
+	if (!error)
+		error = print_head(n, device, &p);
+	rc = error ? cli_fail(c) : CLI_EXIT_OK;
+	pki3_release(&p);
+	node_free(n);
+	return rc;
+}
+
 /* ---- export --------------------------------------------------------------------------- */
 
 static int write_file(const char *path, const char *text)
@@ -643,6 +717,8 @@ int cmd_server_audit(struct cli *c)
 		return auditverify_command(c, verify_all);
 	if (c->argc > 0 && !strcmp(c->argv[0], "query"))
 		return audit_query(c);
+	if (c->argc > 0 && !strcmp(c->argv[0], "head"))
+		return audit_head(c);
 	if (c->argc > 0 && !strcmp(c->argv[0], "export"))
 		return audit_export(c);
 	return cli_audit_command(c, audit_help);

@@ -132,6 +132,45 @@ int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in
 	return error;
 }
 
+/* ---- what the auditor holds ---------------------------------------------------------- */
+
+int trail_check_expect(struct buf *proof, const struct trail_input *in,
+	const uint8_t root[MERKLE_HASH_LEN], const struct trail_expect *e)
+{
+	struct buf p = BUF_INIT((size_t)(MERKLE_MAX_PROOF + 1) * MERKLE_HASH_LEN);
+	char have[2 * MERKLE_HASH_LEN + 1], want[2 * MERKLE_HASH_LEN + 1];
+	int error = 0;
+
+	crypto_hex(have, root, MERKLE_HASH_LEN);
+	crypto_hex(want, e->root, MERKLE_HASH_LEN);
+	if (e->size == 0)
+		return err_set(ERR_INVALID, "the expected head must name at least one entry");
+	if (e->sig && strcmp(e->origin ? e->origin : "", in->origin))
+		return err_set(ERR_AUTH, "the expected %s is of %s, not of this trail (%s)",
+			e->kind, e->origin ? e->origin : "?", in->origin);
+	if (e->sig)
+		error = check_sig(in, e->kind, e->sig);
+	if (!error && e->size > in->n)
+		error = err_set(ERR_CORRUPT,
+			"the trail of %s is shorter than the head you hold: it has %llu entries (tree "
+			"head %s), the expected head names %llu (tree head %s): it was cut back",
+			in->origin, (unsigned long long)in->n, have, (unsigned long long)e->size,
+			want);
+	if (!error)
+		error = merkle_consistency_proof(&p, in->leaves, e->size, in->n);
+	if (!error && merkle_verify_consistency(e->size, in->n, e->root, root,
+			      (const uint8_t *)p.ptr, p.len))
+		error = err_set(ERR_CORRUPT,
+			"the trail of %s diverges from the head you hold: its %llu entries (tree head "
+			"%s) do not extend the expected %llu (tree head %s)",
+			in->origin, (unsigned long long)in->n, have, (unsigned long long)e->size,
+			want);
+	if (!error && proof)
+		error = buf_put(proof, p.ptr, p.len);
+	buf_release(&p);
+	return error;
+}
+
 /*
  * The "seq" member of an entry's canonical JSON, found without parsing the whole entry (a
  * third of the time of verifying a million entries went to the parser).  A key is preceded by
@@ -199,6 +238,21 @@ json_t *trail_sig_json(const struct trail_sig *s)
 	return j;
 }
 
+#define TRAIL_HEAD_FORMAT "fieldsync-head-1"
+
+json_t *trail_head_json(const char *kind, const char *origin, const struct trail_sig *s)
+{
+	json_t *j = trail_sig_json(s);
+
+	if (j && (json_object_set_new(j, "format", json_string(TRAIL_HEAD_FORMAT)) ||
+			 json_object_set_new(j, "kind", json_string(kind)) ||
+			 json_object_set_new(j, "origin", json_string(origin)))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
 /* Decode "<hex>" of at most max bytes into a malloc'd buffer. */
 static int unhex_alloc(uint8_t **out, size_t *len, const char *hex, size_t max)
 {
@@ -263,6 +317,61 @@ static void free_sigs(struct trail_sig *s, size_t n)
 	free(s);
 }
 
+int trail_head_parse(struct trail_head *h, const char *text, size_t len)
+{
+	json_t *doc = json_loadb(text, len, 0, NULL), *list = json_array();
+	const char *format = json_string_value(json_object_get(doc, "format"));
+	const char *kind = json_string_value(json_object_get(doc, "kind"));
+	const char *origin = json_string_value(json_object_get(doc, "origin"));
+	struct trail_sig *sigs = NULL;
+	size_t n = 0;
+	int error = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (!doc || !format || strcmp(format, TRAIL_HEAD_FORMAT) || !kind || !origin ||
+		(strcmp(kind, "receipt") && strcmp(kind, "checkpoint")) ||
+		strlen(origin) >= sizeof(h->origin))
+		error = err_set(ERR_INVALID, "not a fieldsync signed head (%s)", TRAIL_HEAD_FORMAT);
+	if (!error && json_array_append(list, doc))
+		error = err_set(ERR_NOMEM, "out of memory");
+	if (!error)
+		error = parse_sigs(&sigs, &n, list);
+	if (!error && strlen(sigs[0].time) >= sizeof(h->time))
+		error = err_set(ERR_INVALID, "a signed statement is malformed");
+	if (!error) {
+		snprintf(h->kind, sizeof(h->kind), "%s", kind);
+		snprintf(h->origin, sizeof(h->origin), "%s", origin);
+		snprintf(h->time, sizeof(h->time), "%s", sigs[0].time);
+		h->sig = sigs[0];
+		h->sig.time = h->time;
+		sigs[0].sig = NULL;
+		sigs[0].cert = NULL;
+	}
+	free_sigs(sigs, n);
+	json_decref(list);
+	json_decref(doc);
+	return error;
+}
+
+void trail_head_release(struct trail_head *h)
+{
+	if (!h)
+		return;
+	free((void *)h->sig.sig);
+	free((void *)h->sig.cert);
+	memset(h, 0, sizeof(*h));
+}
+
+void trail_head_expect(struct trail_expect *e, const struct trail_head *h)
+{
+	memset(e, 0, sizeof(*e));
+	e->size = h->sig.size;
+	memcpy(e->root, h->sig.root, MERKLE_HASH_LEN);
+	e->kind = h->kind;
+	e->sig = &h->sig;
+	e->origin = h->origin;
+}
+
 static int file_leaves(struct buf *leaves, json_t *entries)
 {
 	size_t i;
@@ -283,7 +392,8 @@ static int file_leaves(struct buf *leaves, json_t *entries)
 }
 
 int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], char *origin,
-	size_t origin_size, const char *text, size_t len, const uint8_t *ca, size_t calen)
+	size_t origin_size, const char *text, size_t len, const uint8_t *ca, size_t calen,
+	const struct trail_expect *expect, struct buf *proof)
 {
 	json_t *doc = json_loadb(text, len, 0, NULL);
 	struct buf leaves = BUF_INIT((size_t)64 * 1024 * 1024 * MERKLE_HASH_LEN);
@@ -322,6 +432,8 @@ int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], cha
 			"%s: they were added to the file after it was signed",
 			(unsigned long long)(ncp ? cps[ncp - 1].size : 0),
 			(unsigned long long)(in.n - (ncp ? cps[ncp - 1].size : 0)), o);
+	if (!error && expect)
+		error = trail_check_expect(proof, &in, root_out, expect);
 	if (!error) {
 		*size_out = in.n;
 		snprintf(origin, origin_size, "%s", o);
@@ -419,7 +531,8 @@ void trail_statements_free(struct trail_sig *list, size_t n)
 }
 
 int trail_verify_node(struct trail_report *out, struct store *s, const char *origin,
-	const uint8_t *signer, size_t signerlen, const uint8_t *ca, size_t calen)
+	const uint8_t *signer, size_t signerlen, const uint8_t *ca, size_t calen,
+	const struct trail_expect *expect, struct buf *proof)
 {
 	struct buf leaves = BUF_INIT((size_t)1 << 36);
 	struct own_ctx c = {&leaves, 0};
@@ -453,6 +566,8 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 	in.calen = calen;
 	if (!error)
 		error = trail_verify(out->root, &in);
+	if (!error && expect)
+		error = trail_check_expect(proof, &in, out->root, expect);
 	if (!error) {
 		out->size = c.next;
 		out->checkpoints = ncp;

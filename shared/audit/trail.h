@@ -34,6 +34,27 @@ struct trail_sig {
 	size_t certlen;
 };
 
+/*
+ * What an auditor holds of a trail: a size and tree head, typed in (`sig` NULL) or a signed
+ * head kept from `audit head` (a receipt from HQ, or a checkpoint of HQ's own log: `kind` and
+ * `sig`, whose signature is checked against the CA and whose origin must be the trail's).
+ */
+struct trail_expect {
+	uint64_t size; /* at least 1 */
+	uint8_t root[MERKLE_HASH_LEN];
+	const char *kind;	     /* "receipt" or "checkpoint" with sig */
+	const struct trail_sig *sig; /* borrowed; NULL for a bare size and head */
+	const char *origin;	     /* the origin the signed head names */
+};
+
+/* A signed head document (`audit head`), parsed: owns the signature and certificate bytes. */
+struct trail_head {
+	char kind[16];
+	char origin[64];
+	struct trail_sig sig;
+	char time[40];
+};
+
 struct trail_input {
 	const char *origin;    /* "<office>/<device>" */
 	const uint8_t *leaves; /* n leaf hashes, already checked against their entries */
@@ -54,6 +75,32 @@ struct trail_input {
 int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in) WUR;
 
 /*
+ * Check that the verified trail `in` (whose head is `root`) extends what the auditor holds:
+ * at least e->size entries whose first e->size have head e->root, shown by a consistency proof
+ * from the trail's leaves checked with merkle_verify_consistency(); the proof is appended to
+ * `proof` if not NULL.  A signed head must verify first.  ERR_CORRUPT naming both heads when
+ * the trail is shorter (cut back) or diverges, ERR_AUTH for a signed head that does not verify
+ * or names another trail, ERR_INVALID for size 0.
+ */
+int trail_check_expect(struct buf *proof, const struct trail_input *in,
+	const uint8_t root[MERKLE_HASH_LEN], const struct trail_expect *e) WUR;
+
+/*
+ * The signed head document of `audit head`: {"format": "fieldsync-head-1", "kind", "origin",
+ * "size", "root", "time", "signature", "cert"}.  NULL when out of memory.
+ */
+json_t *trail_head_json(const char *kind, const char *origin, const struct trail_sig *s);
+
+/* Parse such a document into *h (release with trail_head_release).  ERR_INVALID if malformed. */
+int trail_head_parse(struct trail_head *h, const char *text, size_t len) WUR;
+
+/* Free what trail_head_parse() allocated; h may be NULL or zeroed. */
+void trail_head_release(struct trail_head *h);
+
+/* The trail_expect of a parsed head document (borrows h). */
+void trail_head_expect(struct trail_expect *e, const struct trail_head *h);
+
+/*
  * Check one entry read back from any store or file: its bytes hash to `leaf` (if not NULL)
  * and it is canonical JSON naming sequence `seq`; writes its leaf hash to leaf_out.
  * ERR_CORRUPT naming the entry.
@@ -63,11 +110,13 @@ int trail_check_entry(uint8_t leaf_out[MERKLE_HASH_LEN], const uint8_t *entry, s
 
 /*
  * An exported trail file ("fieldsync-audit-1", see trail_export_*): verify it with the CA
- * (DER).  Fills *size_out, root_out and the origin.  ERR_INVALID (not an export),
+ * (DER) and, if `expect` is not NULL, against it (trail_check_expect, the proof appended to
+ * `proof`).  Fills *size_out, root_out and the origin.  ERR_INVALID (not an export),
  * ERR_CORRUPT / ERR_AUTH naming the first bad entry or statement.
  */
 int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], char *origin,
-	size_t origin_size, const char *text, size_t len, const uint8_t *ca, size_t calen) WUR;
+	size_t origin_size, const char *text, size_t len, const uint8_t *ca, size_t calen,
+	const struct trail_expect *expect, struct buf *proof) WUR;
 
 struct trail_report {
 	uint64_t size;
@@ -80,10 +129,12 @@ struct trail_report {
  * Verify a node's own log in `s`: every entry against its leaf and sequence, every checkpoint
  * (signed with `signer`, this node's certificate; NULL if it has none yet) and every receipt
  * (each with the server certificate stored beside it) against the CA (DER; may be NULL only if
- * there are no signed statements).  ERR_CORRUPT / ERR_AUTH naming the first bad entry.
+ * there are no signed statements), then against `expect` if not NULL (trail_check_expect).
+ * ERR_CORRUPT / ERR_AUTH naming the first bad entry.
  */
 int trail_verify_node(struct trail_report *out, struct store *s, const char *origin,
-	const uint8_t *signer, size_t signerlen, const uint8_t *ca, size_t calen) WUR;
+	const uint8_t *signer, size_t signerlen, const uint8_t *ca, size_t calen,
+	const struct trail_expect *expect, struct buf *proof) WUR;
 
 /*
  * Load signed statements with `sql` (columns: size, root, time, signature[, certificate]; one

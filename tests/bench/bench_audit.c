@@ -372,7 +372,7 @@ static void bench_verify(uint8_t **leaves_out, uint64_t n)
 	s = open_db(path, key, 0);
 	t_verify = now_s();
 	if (trail_verify_node(&r, s, ORIGIN, (const uint8_t *)p.dev.ptr, p.dev.len,
-	            (const uint8_t *)p.ca.ptr, p.ca.len))
+		    (const uint8_t *)p.ca.ptr, p.ca.len, NULL, NULL))
 		die("trail_verify_node");
 	t_verify = now_s() - t_verify;
 	if (r.size != n || r.checkpoints != n / UPLOAD || r.countersigned != n / UPLOAD * UPLOAD)

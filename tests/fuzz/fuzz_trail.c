@@ -112,8 +112,8 @@ static void check(const struct truth *t, int known, int fresh_ca, const uint8_t 
 	char origin[128];
 	uint64_t n = 0;
 
-	if (trail_verify_file(
-	            &n, root, origin, sizeof(origin), (const char *)data, size, ca, calen) != 0)
+	if (trail_verify_file(&n, root, origin, sizeof(origin), (const char *)data, size, ca, calen,
+		    NULL, NULL) != 0)
 		return;
 	if (!known || n != t->n || memcmp(root, t->root, MERKLE_HASH_LEN) != 0 || !t->origin ||
 	        strncmp(origin, t->origin, sizeof(origin) - 1) != 0)

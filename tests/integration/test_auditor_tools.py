@@ -81,6 +81,105 @@ class AuditorTools(unittest.TestCase):
         r = self.hq.run("ca", "export", "extra")
         self.assertEqual(r.rc, 2, r)
 
+    # ---- item 1: verify against the head the auditor holds -----------------------------------
+
+    def save(self, text):
+        path = self.path(".json")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def cut(self, doc, size):
+        """The export cut back cleanly to its first `size` entries: a trail as it stood then."""
+        cut = dict(doc)
+        cut["entries"] = doc["entries"][:size]
+        cut["checkpoints"] = [s for s in doc["checkpoints"] if s["size"] <= size]
+        cut["receipts"] = [s for s in doc["receipts"] if s["size"] <= size]
+        return self.save(json.dumps(cut))
+
+    def test_expect_head_and_receipt(self):
+        pem = self.path(".pem")
+        self.hq.ok("ca", "export", "--out", pem)
+        self.a.ok("sync")
+        head1 = self.a.ok("audit", "head").out
+        h1 = json.loads(head1)
+        self.assertEqual((h1["format"], h1["kind"], h1["origin"]),
+                         ("fieldsync-head-1", "receipt", "ELP/" + self.dev_a))
+        older = os.path.join(self.tmp, "a-older")
+        shutil.copytree(self.a.home, older)
+        self.a.ok("case", "show", self.case_a)
+        self.a.ok("sync")
+        head2 = self.a.ok("audit", "head").out
+        h2 = json.loads(head2)
+        self.assertGreater(h2["size"], h1["size"])
+        # HQ hands out the same receipt for the device
+        self.assertEqual(json.loads(self.hq.ok("audit", "head", "--device", self.dev_a).out), h2)
+        r1, r2 = self.save(head1), self.save(head2)
+        with open(self.export(self.dev_a)) as f:
+            doc = json.load(f)
+        whole, cut = self.save(json.dumps(doc)), self.cut(doc, h1["size"])
+        nobody = self.outsider()
+
+        def verify(path, *expect):
+            return nobody.run("--json", "audit", "verify", "--file", path, "--ca", pem, *expect)
+
+        # the whole trail extends both heads, shown by a consistency proof
+        for r, h in ((r1, h1), (r2, h2)):
+            got = verify(whole, "--expect-receipt", r)
+            self.assertEqual(got.rc, 0, got)
+            self.assertEqual((got.json()["expected"]["size"], got.json()["expected"]["root"]),
+                             (h["size"], h["root"]))
+        got = verify(whole, "--expect-size", str(h1["size"]), "--expect-head", h1["root"])
+        self.assertEqual(got.rc, 0, got)
+        # cut back to the earlier receipt: fine on its own, refused against the later head
+        self.assertEqual(verify(cut).rc, 0)
+        for expect in (["--expect-receipt", r2],
+                       ["--expect-size", str(h2["size"]), "--expect-head", h2["root"]]):
+            got = verify(cut, *expect)
+            self.assertEqual(got.rc, 1, got)
+            self.assertEqual(got.out, "")
+            for fragment in ("cut back", str(h1["size"]), h1["root"], str(h2["size"]),
+                             h2["root"]):
+                self.assertIn(fragment, got.err, (expect, got))
+        # a head the trail does not extend
+        wrong = "00" * 32
+        got = verify(whole, "--expect-size", str(h1["size"]), "--expect-head", wrong)
+        self.assertEqual(got.rc, 1, got)
+        self.assertIn("diverges", got.err)
+        self.assertIn(wrong, got.err)
+        # a receipt whose head was edited no longer verifies; another device's is not this one's
+        forged = dict(h2, root=h1["root"])
+        got = verify(whole, "--expect-receipt", self.save(json.dumps(forged)))
+        self.assertEqual(got.rc, 1, got)
+        self.assertIn("does not verify", got.err)
+        self.b.ok("sync")
+        got = verify(whole, "--expect-receipt", self.save(self.b.ok("audit", "head").out))
+        self.assertEqual(got.rc, 1, got)
+        self.assertIn("not of this trail", got.err)
+        # a device's own log: the database copy from before the later receipt fails it
+        old = fstest.Node(older, office="ELP", admin="alice")
+        got = old.run("audit", "verify", "--expect-receipt", r2)
+        self.assertEqual(got.rc, 1, got)
+        self.assertIn("cut back", got.err)
+        got = self.a.run("audit", "verify", "--expect-receipt", r2)
+        self.assertEqual(got.rc, 0, got)
+        self.assertIn("extends the HQ receipt you hold", got.out)
+        # HQ's own log against a checkpoint HQ signed of it
+        hq_head = self.save(self.hq.ok("audit", "head").out)
+        self.assertEqual(json.loads(open(hq_head).read())["kind"], "checkpoint")
+        got = self.hq.run("audit", "verify", "--expect-receipt", hq_head)
+        self.assertEqual(got.rc, 0, got)
+        self.assertIn("extends the head you hold", got.out)
+        # the options themselves
+        for bad in (["--expect-size", "3"], ["--expect-head", h1["root"]],
+                    ["--expect-size", "x", "--expect-head", h1["root"]],
+                    ["--expect-size", "3", "--expect-head", "abc"],
+                    ["--expect-receipt", r1, "--expect-size", "3", "--expect-head", h1["root"]],
+                    ["--expect-receipt", pem]):
+            got = verify(whole, *bad)
+            self.assertEqual(got.rc, 2, (bad, got))
+            self.assertEqual(got.out, "", bad)
+
 
 if __name__ == "__main__":
     unittest.main()

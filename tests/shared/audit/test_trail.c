@@ -646,6 +646,62 @@ static void test_statement_beyond_trail(void **state)
 	assert_error(trail_verify(root, &t->in), ERR_CORRUPT, "names more entries than the trail");
 }
 
+/* ---- the head an auditor holds (audit verify --expect-*) -------------------------------- */
+
+static void test_expect_head(void **state)
+{
+	struct trail *t = *state;
+	struct buf proof = BUF_INIT((MERKLE_MAX_PROOF + 1) * H);
+	struct trail_expect e;
+	struct trail_head h, none;
+	uint8_t root[H], root5[H];
+	json_t *doc;
+	char *text;
+
+	TU_OK(trail_verify(root, &t->in));
+	/* a bare size and head of a prefix: shown by a proof anyone can check again */
+	memset(&e, 0, sizeof(e));
+	e.size = 12;
+	memcpy(e.root, t->rcs[1].root, H);
+	TU_OK(trail_check_expect(&proof, &t->in, root, &e));
+	assert_true(proof.len > 0 && proof.len % H == 0);
+	TU_OK(merkle_verify_consistency(12, N_ENTRIES, e.root, root, u8(&proof), proof.len));
+	e.root[0] ^= 1;
+	assert_error(trail_check_expect(NULL, &t->in, root, &e), ERR_CORRUPT, "diverges");
+	e.size = 0;
+	assert_error(trail_check_expect(NULL, &t->in, root, &e), ERR_INVALID, "at least one");
+
+	/* the receipt at 12 as the document `audit head` prints, read back */
+	doc = trail_head_json("receipt", ORIGIN_A, &t->rcs[1]);
+	assert_non_null(doc);
+	text = json_dumps(doc, 0);
+	json_decref(doc);
+	assert_non_null(text);
+	TU_OK(trail_head_parse(&h, text, strlen(text)));
+	free(text);
+	trail_head_expect(&e, &h);
+	assert_int_equal(e.size, 12);
+	TU_OK(trail_check_expect(NULL, &t->in, root, &e));
+	/* the trail cut back to the checkpoint at 5 fails it, naming both sizes */
+	TU_OK(merkle_root(root5, t->leaves, 5));
+	t->in.n = 5;
+	assert_error(trail_check_expect(NULL, &t->in, root5, &e), ERR_CORRUPT, "it has 5 entries");
+	assert_error(trail_check_expect(NULL, &t->in, root5, &e), ERR_CORRUPT,
+		"the expected head names 12");
+	t->in.n = N_ENTRIES;
+	/* a receipt for another trail, or one whose head was changed */
+	t->in.origin = ORIGIN_B;
+	assert_error(trail_check_expect(NULL, &t->in, root, &e), ERR_AUTH, "not of this trail");
+	t->in.origin = ORIGIN_A;
+	h.sig.root[0] ^= 1;
+	trail_head_expect(&e, &h);
+	assert_error(trail_check_expect(NULL, &t->in, root, &e), ERR_AUTH, "does not verify");
+	trail_head_release(&h);
+	assert_error(trail_head_parse(&none, "{}", 2), ERR_INVALID, "not a fieldsync signed head");
+	trail_head_release(&none);
+	buf_release(&proof);
+}
+
 /* ---- export files ------------------------------------------------------------------------- */
 
 static char *export_text(const struct trail *t, size_t ncp, size_t nrc)
@@ -678,15 +734,15 @@ static void test_export_file(void **state)
 
 	text = export_text(t, N_SIGNED, N_SIGNED);
 	TU_OK(trail_verify_file(&size, root, origin, sizeof(origin), text, strlen(text),
-	        u8(&P.ca_cert), P.ca_cert.len));
+		u8(&P.ca_cert), P.ca_cert.len, NULL, NULL));
 	TU_OK(merkle_root(head, t->leaves, N_ENTRIES));
 	assert_int_equal(size, N_ENTRIES);
 	assert_memory_equal(root, head, H);
 	assert_string_equal(origin, ORIGIN_A);
 	/* with only the CA of another organisation */
 	assert_error(trail_verify_file(&size, root, origin, sizeof(origin), text, strlen(text),
-	                     u8(&P.foreign.cert), P.foreign.cert.len),
-	        ERR_AUTH, "does not verify");
+			     u8(&P.foreign.cert), P.foreign.cert.len, NULL, NULL),
+		ERR_AUTH, "does not verify");
 	free(text);
 
 	/* entries past the newest signed statement are not vouched for by anyone */
@@ -694,15 +750,15 @@ static void test_export_file(void **state)
 	t->n++;
 	text = export_text(t, N_SIGNED, N_SIGNED);
 	assert_error(trail_verify_file(&size, root, origin, sizeof(origin), text, strlen(text),
-	                     u8(&P.ca_cert), P.ca_cert.len),
-	        ERR_CORRUPT,
-	        "audit entries from 20 on (1 of them) are covered by no signed checkpoint");
+			     u8(&P.ca_cert), P.ca_cert.len, NULL, NULL),
+		ERR_CORRUPT,
+		"audit entries from 20 on (1 of them) are covered by no signed checkpoint");
 	free(text);
 
 	/* not an export at all */
 	assert_error(trail_verify_file(&size, root, origin, sizeof(origin), "{}", 2, u8(&P.ca_cert),
-	                     P.ca_cert.len),
-	        ERR_INVALID, "not a fieldsync audit export");
+			     P.ca_cert.len, NULL, NULL),
+		ERR_INVALID, "not a fieldsync audit export");
 }
 
 /* ---- a node's own log in its database ------------------------------------------------------- */
@@ -778,7 +834,7 @@ static int db_teardown(void **state)
 static int verify_node(struct trail_report *r, struct db *d)
 {
 	return trail_verify_node(r, d->s, ORIGIN_A, u8(&P.dev_a.cert), P.dev_a.cert.len,
-	        u8(&P.ca_cert), P.ca_cert.len);
+		u8(&P.ca_cert), P.ca_cert.len, NULL, NULL);
 }
 
 static void test_node_intact(void **state)
@@ -800,9 +856,9 @@ static void test_node_intact(void **state)
 	        store_exec(d->s, "UPDATE audit_log SET user = 'x' WHERE seq = 4"), ERR_READONLY);
 	assert_int_equal(store_exec(d->s, "DELETE FROM audit_log WHERE seq = 4"), ERR_READONLY);
 	/* without a CA the signed statements cannot be checked */
-	assert_error(
-	        trail_verify_node(&r, d->s, ORIGIN_A, u8(&P.dev_a.cert), P.dev_a.cert.len, NULL, 0),
-	        ERR_NOTFOUND, "no CA certificate");
+	assert_error(trail_verify_node(&r, d->s, ORIGIN_A, u8(&P.dev_a.cert), P.dev_a.cert.len,
+			     NULL, 0, NULL, NULL),
+		ERR_NOTFOUND, "no CA certificate");
 }
 
 static void test_node_updated_row(void **state)
@@ -883,30 +939,31 @@ static void test_node_deleted_row(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_prefix_heads),
-	        cmocka_unit_test(test_checkpoint_sign_verify),
-	        cmocka_unit_test_setup_teardown(test_intact_trail, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(test_edited_entry, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(test_deleted_entry, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_deleted_last_entry, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_reordered_entries, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(test_inserted_entry, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_forged_checkpoint, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_signer_must_match_origin, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(test_replayed_receipt, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_statement_beyond_trail, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(test_export_file, trail_setup, trail_teardown),
-	        cmocka_unit_test_setup_teardown(test_node_intact, db_setup, db_teardown),
-	        cmocka_unit_test_setup_teardown(test_node_updated_row, db_setup, db_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_node_updated_row_and_leaf, db_setup, db_teardown),
-	        cmocka_unit_test_setup_teardown(test_node_blanked_leaf, db_setup, db_teardown),
-	        cmocka_unit_test_setup_teardown(test_node_deleted_row, db_setup, db_teardown),
+		cmocka_unit_test(test_prefix_heads),
+		cmocka_unit_test(test_checkpoint_sign_verify),
+		cmocka_unit_test_setup_teardown(test_intact_trail, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_edited_entry, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_entry, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_last_entry, trail_setup,
+			trail_teardown),
+		cmocka_unit_test_setup_teardown(test_reordered_entries, trail_setup,
+			trail_teardown),
+		cmocka_unit_test_setup_teardown(test_inserted_entry, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_forged_checkpoint, trail_setup,
+			trail_teardown),
+		cmocka_unit_test_setup_teardown(test_signer_must_match_origin, trail_setup,
+			trail_teardown),
+		cmocka_unit_test_setup_teardown(test_replayed_receipt, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_statement_beyond_trail, trail_setup,
+			trail_teardown),
+		cmocka_unit_test_setup_teardown(test_export_file, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_expect_head, trail_setup, trail_teardown),
+		cmocka_unit_test_setup_teardown(test_node_intact, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(test_node_updated_row, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(test_node_updated_row_and_leaf, db_setup,
+			db_teardown),
+		cmocka_unit_test_setup_teardown(test_node_blanked_leaf, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(test_node_deleted_row, db_setup, db_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
