@@ -153,16 +153,17 @@ int cmd_user(struct cli *c)
 }
 
 static const char audit_help[] =
-	"usage: fieldsync-agent audit log [--since TIME]\n"
+	"usage: fieldsync-agent audit log [--since TIME] [--case ID]\n"
 	"       fieldsync-agent audit head\n"
 	"       fieldsync-agent audit verify [--file F [--ca CA]]\n"
 	"                             [--expect-size N --expect-head HEX | --expect-receipt FILE]\n"
 	"\n"
 	"Print this node's audit trail (auditor or admin): sequence, UTC time, user, action,\n"
 	"target, outcome and detail.  TIME is an ISO 8601 prefix such as 2026-11-27 or\n"
-	"2026-11-27T18:00.  With --json each entry carries 'leaf', the hex of the exact bytes\n"
-	"hashed for its RFC 6962 leaf, so anyone can recompute the tree.  Reading the log is itself\n"
-	"audited.\n"
+	"2026-11-27T18:00.  --case ID: the case's own events and every search or list that showed\n"
+	"it (such entries name the cases shown, at most 50, with a count).  With --json each entry\n"
+	"carries 'leaf', the hex of the exact bytes hashed for its RFC 6962 leaf, so anyone can\n"
+	"recompute the tree.  Reading the log is itself audited.\n"
 	"\n"
 	"'audit verify' recomputes every entry's leaf, the Merkle tree head, each checkpoint this\n"
 	"device signed and each receipt HQ countersigned (against the organisation's CA), and\n"

@@ -283,11 +283,33 @@ int cli_print_json(json_t *doc)
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
+void cli_shown_cases(char *out, size_t size, json_t *entry)
+{
+	json_t *cases = json_object_get(entry, "cases");
+	json_int_t shown = json_integer_value(json_object_get(entry, "cases_shown"));
+	size_t i, len;
+
+	out[0] = '\0';
+	if (!json_is_array(cases) || !size)
+		return;
+	snprintf(out, size, " [shown:");
+	for (i = 0; i < json_array_size(cases); i++) {
+		len = strlen(out);
+		snprintf(out + len, size - len, " %s", json_string_value(json_array_get(cases, i)));
+	}
+	len = strlen(out);
+	if (shown > (json_int_t)json_array_size(cases))
+		snprintf(out + len, size - len, " (+%lld more)",
+			(long long)(shown - (json_int_t)json_array_size(cases)));
+	len = strlen(out);
+	snprintf(out + len, size - len, "]");
+}
+
 static int print_audit_entry(void *ctx, const struct audit_record *r)
 {
 	json_t *list = ctx, *doc;
 	json_error_t jerr;
-	char hex[2 * AUDIT_ENTRY_MAX + 1];
+	char hex[2 * AUDIT_ENTRY_MAX + 1], shown[AUDIT_ENTRY_MAX];
 
 	doc = json_loadb((const char *)r->entry, r->entry_len, 0, &jerr);
 	if (!doc)
@@ -301,14 +323,15 @@ static int print_audit_entry(void *ctx, const struct audit_record *r)
 		json_array_append_new(list, doc);
 		return 0;
 	}
-	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s\n", (unsigned long long)r->seq, r->time,
+	cli_shown_cases(shown, sizeof(shown), doc);
+	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s%s\n", (unsigned long long)r->seq, r->time,
 		r->user[0] ? r->user : "-", r->action, r->target[0] ? r->target : "-", r->outcome,
-		json_string_value(json_object_get(doc, "detail")));
+		json_string_value(json_object_get(doc, "detail")), shown);
 	json_decref(doc);
 	return 0;
 }
 
-static int audit_log(const struct cli *c, struct node *n, const char *since)
+static int audit_log(const struct cli *c, struct node *n, const char *since, const char *case_id)
 {
 	json_t *list = NULL;
 	int error;
@@ -319,7 +342,7 @@ static int audit_log(const struct cli *c, struct node *n, const char *since)
 		error = node_audit(n, "audit.read", "", "success", since);
 	if (!error) {
 		list = c->json ? json_array() : NULL;
-		error = audit_foreach(n->store, since, NULL, print_audit_entry, list);
+		error = audit_foreach(n->store, since, case_id, print_audit_entry, list);
 	}
 	if (error) {
 		json_decref(list);
@@ -330,25 +353,28 @@ static int audit_log(const struct cli *c, struct node *n, const char *since)
 
 int cli_audit_command(struct cli *c, const char *help)
 {
-	static const char usage[] = "audit log [--since TIME]";
-	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}};
+	static const char usage[] = "audit log [--since TIME] [--case ID]";
+	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}, {"--case", 1, 0, {0}, 0}};
 	struct node *n = NULL;
-	const char *pos[1], *since;
+	const char *pos[1], *since, *case_id;
 	int npos, rc;
 
 	if (cli_help(c, help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, usage, opts, 1, pos, 1, &npos);
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 1, &npos);
 	if (rc)
 		return rc;
 	if (npos != 1 || strcmp(pos[0], "log") != 0)
 		return cli_usage_error(c, usage, "expected 'audit log'");
-	since = cli_opt(opts, 1, "--since");
+	since = cli_opt(opts, CLI_N_OPTS(opts), "--since");
+	case_id = cli_opt(opts, CLI_N_OPTS(opts), "--case");
+	if (case_id && schema_check_case_id(case_id))
+		return cli_usage_error(c, usage, "--case takes a case id");
 	if (since && schema_check_text("--since", since, strlen(since), 32))
 		return cli_usage_error(c, usage, "bad --since value");
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	rc = audit_log(c, n, since);
+	rc = audit_log(c, n, since, case_id);
 	node_free(n);
 	return rc;
 }

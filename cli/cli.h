@@ -89,12 +89,19 @@ int cli_read_file(struct buf *out, const char *path, size_t max) WUR;
 int cli_open_node(struct node **out, const struct cli *c) WUR;
 
 /*
- * The "audit log [--since TIME]" command of either program: open the node (cli_open_node),
- * print its audit trail (entries at or after TIME, an ISO 8601 prefix) as a table or, with
+ * The "audit log [--since TIME] [--case ID]" command of either program: open the node
+ * (cli_open_node), print its audit trail (entries at or after TIME, an ISO 8601 prefix; of
+ * the case ID and the searches and lists that showed it) as a table or, with
  * --json, with each entry's hashed bytes in hex; the read itself is audited first.  Returns
  * an exit code.
  */
 int cli_audit_command(struct cli *c, const char *help);
+
+/*
+ * The cases an audit entry (parsed) says a search or list showed, for a table: " [shown: ID
+ * ID ... (+N more)]", or "" when it names none.  Cut to fit `size`.
+ */
+void cli_shown_cases(char *out, size_t size, json_t *entry);
 
 /* The string member `key` of a JSON object, or "" (never NULL). */
 const char *cli_json_str(json_t *doc, const char *key);

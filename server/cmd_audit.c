@@ -36,7 +36,8 @@ static const char audit_help[] =
 	"server's log and of every device's trail held here; prints OK per trail with its size and\n"
 	"head, or the first bad entry and why (exit 1).  --file verifies an export with only the CA\n"
 	"certificate.  query: every office's events and HQ's own, newest last, as a table, --csv or\n"
-	"--json; T is an ISO 8601 prefix.  export: one trail (entries, checkpoints, receipts and\n"
+	"--json (with 'cases' on searches and lists); --case ID also lists every search or list\n"
+	"that showed the case; T is an ISO 8601 prefix.  export: one trail (entries, checkpoints, receipts and\n"
 	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
 	"--ca CA.pem'; a device released after an alert starts a new epoch of its trail at HQ (the\n"
 	"earlier one is kept: --epoch picks it; default the current one).  Every use is itself\n"
@@ -333,6 +334,8 @@ static const struct filter filters[] = {
 	{"time", "--until", "<"},
 };
 #define N_FILTERS (sizeof(filters) / sizeof(filters[0]))
+/* --case (filters[0], so parameter ?1): the case's own events and the searches that showed it */
+#define CASE_SQL AUDIT_SQL_NAMES_CASE("1")
 
 static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, const char *hq_device)
 {
@@ -346,8 +349,10 @@ static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, 
 			      " target, outcome, entry FROM remote_audit");
 	for (i = 0; !error && i < N_FILTERS; i++)
 		if (cli_opt(opts, nopts, filters[i].option)) {
-			error = buf_printf(sql, " %s %s %s ?%zu", first ? "WHERE" : "AND",
-				filters[i].column, filters[i].op, i + 1);
+			error = i == 0 ? buf_printf(sql, " %s %s", first ? "WHERE" : "AND",
+						 CASE_SQL)
+				       : buf_printf(sql, " %s %s %s ?%zu", first ? "WHERE" : "AND",
+						 filters[i].column, filters[i].op, i + 1);
 			first = 0;
 		}
 	if (!error)
@@ -360,7 +365,9 @@ static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, 
 
 		if (!cli_opt(opts, nopts, filters[i].option))
 			continue;
-		if (!strcmp(col, "office"))
+		if (i == 0)
+			error = buf_printf(sql, " %s %s", first ? "WHERE" : "AND", CASE_SQL);
+		else if (!strcmp(col, "office"))
 			error = buf_printf(sql, " %s 'HQ' = ?%zu", first ? "WHERE" : "AND", i + 1);
 		else if (!strcmp(col, "device"))
 			error = buf_printf(sql, " %s '%s' = ?%zu", first ? "WHERE" : "AND", hq_device,
@@ -398,17 +405,22 @@ static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt 
 	json_t *entry = json_loadb((const char *)sqlite3_column_blob(st, 8),
 		(size_t)sqlite3_column_bytes(st, 8), 0, NULL);
 	const char *cols[8];
+	char shown[AUDIT_ENTRY_MAX];
+	json_t *cases = json_object_get(entry, "cases"), *row;
 	int k;
 
 	for (k = 0; k < 8; k++)
 		cols[k] = sqlite3_column_text(st, k) ? (const char *)sqlite3_column_text(st, k) : "";
+	cli_shown_cases(shown, sizeof(shown), entry);
 	if (c->json) {
-		json_array_append_new(list,
-			json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "time", cols[3],
-				"office", cols[2], "device", cols[0], "seq",
-				(json_int_t)sqlite3_column_int64(st, 1), "user", cols[4], "action",
-				cols[5], "target", cols[6], "outcome", cols[7], "detail",
-				cli_json_str(entry, "detail")));
+		row = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "time", cols[3],
+			"office", cols[2], "device", cols[0], "seq",
+			(json_int_t)sqlite3_column_int64(st, 1), "user", cols[4], "action", cols[5],
+			"target", cols[6], "outcome", cols[7], "detail",
+			cli_json_str(entry, "detail"));
+		if (row && json_is_array(cases))
+			json_object_set(row, "cases", cases);
+		json_array_append_new(list, row);
 	} else if (csv) {
 		csv_field(cols[3], 0);
 		csv_field(cols[2], 0);
@@ -419,8 +431,8 @@ static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt 
 		csv_field(cols[7], 0);
 		csv_field(cli_json_str(entry, "detail"), 1);
 	} else {
-		printf("%-24s %-4s %.8s  %-10s %-16s %-20s %-8s %s\n", cols[3], cols[2], cols[0],
-			cols[4], cols[5], cols[6], cols[7], cli_json_str(entry, "detail"));
+		printf("%-24s %-4s %.8s  %-10s %-16s %-20s %-8s %s%s\n", cols[3], cols[2], cols[0],
+			cols[4], cols[5], cols[6], cols[7], cli_json_str(entry, "detail"), shown);
 	}
 	json_decref(entry);
 	return 0;

@@ -14,6 +14,23 @@ void audit_leaf_hash(uint8_t out[32], const void *entry, size_t len)
 	merkle_leaf_hash(out, entry, len);
 }
 
+/* "cases": the ids a search or list showed (at most AUDIT_CASES_MAX), "cases_shown": all. */
+static int add_cases(json_t *o, const struct audit_event *ev)
+{
+	json_t *list = json_array();
+	size_t i;
+	int bad = !list || ev->ncases > AUDIT_CASES_MAX || ev->ncases > ev->shown;
+
+	for (i = 0; !bad && i < ev->ncases; i++)
+		bad = json_array_append_new(list, json_string(ev->cases[i])) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "cases", list) ||
+		      json_object_set_new(o, "cases_shown", json_integer((json_int_t)ev->shown));
+	else
+		json_decref(list);
+	return bad ? err_set(ERR_INVALID, "audit event with invalid case ids") : 0;
+}
+
 int audit_encode(struct buf *out, uint64_t seq, const char *time,
 	const struct audit_origin *origin, const struct audit_event *ev)
 {
@@ -28,6 +45,12 @@ int audit_encode(struct buf *out, uint64_t seq, const char *time,
 		ev->detail ? ev->detail : "");
 	if (!o)
 		return err_set(ERR_INVALID, "audit event with invalid text");
+	if (ev->cases)
+		error = add_cases(o, ev);
+	if (error) {
+		json_decref(o);
+		return error;
+	}
 	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text)
 		error = err_set(ERR_NOMEM, "out of memory");
@@ -124,7 +147,8 @@ int audit_foreach(struct store *s, const char *since, const char *target,
 
 	error = store_prepare(&st, s,
 		"SELECT seq, time, user, action, target, outcome, entry, leaf FROM audit_log"
-		" WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR target = ?2) ORDER BY seq");
+		" WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR " AUDIT_SQL_NAMES_CASE(
+			"2") ") ORDER BY seq");
 	if (error)
 		return error;
 	if (since)

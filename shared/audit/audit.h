@@ -23,6 +23,7 @@
 
 #define AUDIT_ENTRY_MAX (8 * 1024)
 #define AUDIT_DETAIL_MAX 1024
+#define AUDIT_CASES_MAX 50 /* case ids one entry lists; "cases_shown" counts them all */
 
 /* Where events are recorded: this node (device id) and its office. */
 struct audit_origin {
@@ -37,6 +38,11 @@ struct audit_event {
 	const char *outcome; /* "success", "failure" or "denied" */
 	const char *detail;  /* reason or detail, no case text; may be NULL */
 	int64_t time_ms;     /* 0: now */
+	/* what a search or list showed: the first ncases (<= AUDIT_CASES_MAX) ids of the `shown`
+	 * cases; NULL for every other event, whose entry then has no "cases" member */
+	const char *const *cases;
+	size_t ncases;
+	uint64_t shown;
 };
 
 /*
@@ -68,9 +74,22 @@ struct audit_record {
 
 /*
  * Call fn for each entry with time >= since (ISO 8601 prefix compare; NULL for all) and, when
- * target is not NULL, that target, in sequence order.  The record is valid during the call.
+ * target is not NULL, that target or a search or list whose "cases" name it
+ * (AUDIT_SQL_NAMES_CASE), in sequence order.  The record is valid during the call.
  * A non-zero return from fn stops and is returned.
  */
+/*
+ * SQL that is true when an audit row (columns action, target and entry) is about the case
+ * bound as parameter ?N: its target, or one of the "cases" a search or list showed.  In the
+ * canonical entry "cases" directly follows "action" and ends where "cases_shown" begins (a
+ * string cannot hold that unescaped), and a case id needs no escaping, so the quoted id
+ * inside that span is exactly a member of the list.  (Plain SQL: the store has no JSON1.)
+ */
+#define AUDIT_SQL_NAMES_CASE(N)                                                                    \
+	"(target = ?" N " OR (action IN ('case.search', 'case.list') AND instr(substr("            \
+	"CAST(entry AS TEXT), 1, instr(CAST(entry AS TEXT), '],\"cases_shown\":')), '\"' || ?" N   \
+	" || '\"') > 0))"
+
 int audit_foreach(struct store *s, const char *since, const char *target,
 	int (*fn)(void *ctx, const struct audit_record *rec), void *ctx) WUR;
 

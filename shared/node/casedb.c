@@ -237,21 +237,54 @@ int casedb_history(struct casefile_rev **out, size_t *count, struct node *n, con
 	return 0;
 }
 
+/* The cases a list or search handed to its caller: the first AUDIT_CASES_MAX ids and a count. */
+struct shown {
+	int (*fn)(void *ctx, const struct index_row *row);
+	void *ctx;
+	char ids[AUDIT_CASES_MAX][SCHEMA_CASE_ID_MAX + 1];
+	const char *ptrs[AUDIT_CASES_MAX];
+	size_t n;
+	uint64_t count;
+};
+
+static int note_shown(void *ctx, const struct index_row *row)
+{
+	struct shown *s = ctx;
+	int error = s->fn(s->ctx, row);
+
+	if (!error && s->n < AUDIT_CASES_MAX) {
+		snprintf(s->ids[s->n], sizeof(s->ids[s->n]), "%s", row->case_id);
+		s->ptrs[s->n] = s->ids[s->n];
+		s->n++;
+	}
+	if (!error)
+		s->count++;
+	return error;
+}
+
 int casedb_list(struct node *n, const char *status,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx)
 {
-	int error = node_require(n, NODE_PERM_CASE_READ, "case.list", "");
+	struct shown *s = calloc(1, sizeof(*s));
+	int error = s ? node_require(n, NODE_PERM_CASE_READ, "case.list", "")
+		      : err_set(ERR_NOMEM, "out of memory");
 
-	if (error)
+	if (error) {
+		free(s);
 		return error;
+	}
+	s->fn = fn;
+	s->ctx = ctx;
 	if (status)
 		error = schema_check_value(schema_field("status"), status);
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)
-		error = index_list(n->store, status, fn, ctx);
+		error = index_list(n->store, status, note_shown, s);
 	if (!error)
-		error = node_audit(n, "case.list", "", "success", status ? status : NULL);
+		error = node_audit_cases(n, "case.list", status ? status : NULL, s->ptrs, s->n,
+			s->count);
+	free(s);
 	if (!error)
 		error = store_commit(n->store);
 	return error ? node_audit_failure(n, "case.list", "", error) : 0;
@@ -260,17 +293,24 @@ int casedb_list(struct node *n, const char *status,
 int casedb_search(struct node *n, const char *query,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx)
 {
-	int error = node_require(n, NODE_PERM_CASE_READ, "case.search", "");
+	struct shown *s = calloc(1, sizeof(*s));
+	int error = s ? node_require(n, NODE_PERM_CASE_READ, "case.search", "")
+		      : err_set(ERR_NOMEM, "out of memory");
 
-	if (error)
+	if (error) {
+		free(s);
 		return error;
+	}
+	s->fn = fn;
+	s->ctx = ctx;
 	error = schema_check_text("the query", query, strlen(query), INDEX_QUERY_MAX);
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)
-		error = index_search(n->store, query, fn, ctx);
+		error = index_search(n->store, query, note_shown, s);
 	if (!error)
-		error = node_audit(n, "case.search", "", "success", query);
+		error = node_audit_cases(n, "case.search", query, s->ptrs, s->n, s->count);
+	free(s);
 	if (!error)
 		error = store_commit(n->store);
 	return error ? node_audit_failure(n, "case.search", "", error) : 0;

@@ -60,7 +60,10 @@ int casedb_view(struct casefile_view *out, struct node *n, const char *case_id) 
 int casedb_history(struct casefile_rev **out, size_t *count, struct node *n,
 	const char *case_id) WUR;
 
-/* List (audited as case.list) and search (audited as case.search with the query). */
+/*
+ * List (audited as case.list) and search (audited as case.search with the query); the entry
+ * names the cases handed to fn (the first AUDIT_CASES_MAX ids, and how many in all).
+ */
 int casedb_list(struct node *n, const char *status,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
 int casedb_search(struct node *n, const char *query,

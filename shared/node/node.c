@@ -99,7 +99,17 @@ int node_check_passphrase(const char *pass, size_t len)
 int node_audit(struct node *n, const char *action, const char *target, const char *outcome,
 	const char *detail)
 {
-	struct audit_event ev = {n->user, action, target, outcome, detail, 0};
+	struct audit_event ev = {n->user, action, target, outcome, detail, 0, NULL, 0, 0};
+
+	return audit_append(NULL, n->store, &n->origin, &ev);
+}
+
+int node_audit_cases(struct node *n, const char *action, const char *detail,
+	const char *const *cases, size_t ncases, uint64_t shown)
+{
+	static const char *const none[1] = {NULL};
+	struct audit_event ev = {n->user, action, "", "success", detail, 0, cases ? cases : none,
+		ncases, shown};
 
 	return audit_append(NULL, n->store, &n->origin, &ev);
 }
@@ -216,7 +226,8 @@ static int import_failures(struct node *n, const struct keyslot_file *f)
 	error = store_prepare(&st, n->store, "INSERT OR IGNORE INTO imported_failures(id) VALUES (?)");
 	for (i = 0; !error && i < f->nfailures; i++) {
 		const struct keyslot_failure *r = &f->failures[i];
-		struct audit_event ev = {r->user, "logon", r->user, "failure", detail, r->time * 1000};
+		struct audit_event ev = {r->user, "logon", r->user, "failure", detail,
+			r->time * 1000, NULL, 0, 0};
 
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);

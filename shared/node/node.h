@@ -72,6 +72,13 @@ int node_audit(struct node *n, const char *action, const char *target, const cha
 	const char *detail) WUR;
 
 /*
+ * Record a search or list that showed `shown` cases, the first ncases of them (at most
+ * AUDIT_CASES_MAX) by id in `cases` (borrowed), so that the case's audit trail lists it.
+ */
+int node_audit_cases(struct node *n, const char *action, const char *detail,
+	const char *const *cases, size_t ncases, uint64_t shown) WUR;
+
+/*
  * After a failed operation (already rolled back): record `action` on `target` as a failure
  * with the error's message as the reason.  Returns `code` with the original message kept.
  */

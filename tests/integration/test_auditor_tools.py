@@ -180,6 +180,55 @@ class AuditorTools(unittest.TestCase):
             self.assertEqual(got.rc, 2, (bad, got))
             self.assertEqual(got.out, "", bad)
 
+    # ---- item 2: searches and lists record the cases they showed ------------------------------
+
+    def test_search_that_showed_a_case_is_in_its_trail(self):
+        other = self.a.new_case("Overtime fraud in the motor pool", "misuse-of-systems")
+        self.a.ok("case", "search", "port")           # shows case_a only
+        self.a.ok("case", "search", "motor")          # shows the other case only
+        self.a.ok("case", "list")                     # shows both
+        mine = self.a.ok("--json", "audit", "log", "--case", self.case_a).json()["entries"]
+        got = [(e["action"], e["detail"]) for e in mine if e["action"] in
+               ("case.search", "case.list")]
+        self.assertIn(("case.search", "port"), got)
+        self.assertIn(("case.list", ""), got)
+        self.assertNotIn(("case.search", "motor"), got)
+        search = [e for e in mine if e["action"] == "case.search"][-1]
+        self.assertEqual((search["target"], search["cases"], search["cases_shown"]),
+                         ("", [self.case_a], 1))
+        # the table shows them too
+        self.assertIn("[shown: " + self.case_a + "]", self.a.ok("audit", "log").out)
+        # at HQ after the next sync, and HQ's own search of it
+        self.a.ok("sync")
+        self.hq.ok("case", "search", "bribery")
+        events = self.hq.ok("--json", "audit", "query", "--case", self.case_a).json()["events"]
+        seen = [(e["office"], e["user"], e["action"], e["detail"]) for e in events
+                if e["action"] in ("case.search", "case.list")]
+        self.assertIn(("ELP", "alice", "case.search", "port"), seen)
+        self.assertIn(("ELP", "alice", "case.list", ""), seen)
+        self.assertIn(("HQ", "server", "case.search", "bribery"), seen)
+        self.assertNotIn(("ELP", "alice", "case.search", "motor"), seen)
+        for e in events:
+            if e["action"] in ("case.search", "case.list"):
+                self.assertIn(self.case_a, e["cases"], e)
+        other_events = self.hq.ok("--json", "audit", "query", "--case", other).json()["events"]
+        self.assertIn(("case.search", "motor"),
+                      [(e["action"], e["detail"]) for e in other_events])
+        # CSV keeps its columns
+        header = self.hq.ok("audit", "query", "--case", self.case_a, "--csv").out.splitlines()[0]
+        self.assertEqual(header, "time,office,device,user,action,target,outcome,detail")
+
+    def test_a_long_list_is_bounded(self):
+        n = fstest.Node(os.path.join(self.tmp, "many"))
+        n.init()
+        ids = [n.new_case("Case %d" % i, "theft") for i in range(52)]
+        n.ok("case", "list")
+        entry = [e for e in n.audit() if e["action"] == "case.list"][-1]
+        self.assertEqual(len(entry["cases"]), 50)
+        self.assertEqual(entry["cases_shown"], 52)
+        self.assertLessEqual(set(entry["cases"]), set(ids))
+        self.assertIn("(+2 more)", n.ok("audit", "log").out)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -43,7 +43,7 @@ static int teardown(void **state)
 static uint64_t append(struct fixture *fx, const char *user, const char *action,
 	const char *target, int64_t time_ms)
 {
-	struct audit_event ev = {user, action, target, "success", NULL, time_ms};
+	struct audit_event ev = {user, action, target, "success", NULL, time_ms, NULL, 0, 0};
 	uint64_t seq = 999;
 
 	TU_OK(audit_append(&seq, fx->s, &origin, &ev));
@@ -52,7 +52,8 @@ static uint64_t append(struct fixture *fx, const char *user, const char *action,
 
 static void test_encode_canonical(void **state)
 {
-	struct audit_event ev = {"alice", "case.view", "ELP-26-7KQ4M2X", "success", NULL, 0};
+	struct audit_event ev = {"alice", "case.view", "ELP-26-7KQ4M2X", "success", NULL, 0, NULL,
+		0, 0};
 	struct buf a = BUF_INIT(AUDIT_ENTRY_MAX), b = BUF_INIT(AUDIT_ENTRY_MAX);
 
 	(void)state;
@@ -109,7 +110,7 @@ static int collect(void *ctx, const struct audit_record *r)
 {
 	struct collected *c = ctx;
 	uint8_t prefixed[AUDIT_ENTRY_MAX + 1], leaf[32];
-	struct audit_event ev = {r->user, r->action, r->target, r->outcome, NULL, 0};
+	struct audit_event ev = {r->user, r->action, r->target, r->outcome, NULL, 0, NULL, 0, 0};
 	struct buf again = BUF_INIT(AUDIT_ENTRY_MAX);
 
 	assert_true(c->n < 64);
@@ -171,7 +172,7 @@ static void test_append_dense(void **state)
 static void test_append_in_caller_txn(void **state)
 {
 	struct fixture *fx = *state;
-	struct audit_event big = {"alice", "case.search", "", "success", NULL, 0};
+	struct audit_event big = {"alice", "case.search", "", "success", NULL, 0, NULL, 0, 0};
 	char detail[AUDIT_DETAIL_MAX + 2];
 	uint64_t count = 0;
 
@@ -187,6 +188,44 @@ static void test_append_in_caller_txn(void **state)
 	assert_int_equal(audit_append(NULL, fx->s, &origin, &big), ERR_TOOBIG);
 	TU_OK(audit_check(&count, fx->s));
 	assert_int_equal(count, 2);
+}
+
+static int count_entry(void *ctx, const struct audit_record *r)
+{
+	(void)r;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* A search lists the cases it showed; the case's entries then include it. */
+static void test_search_names_cases(void **state)
+{
+	struct fixture *fx = *state;
+	static const char *const ids[] = {"ELP-26-AAAAAAA", "ELP-26-BBBBBBB"};
+	struct audit_event ev = {"alice", "case.search", "", "success", "port", 0, ids, 2, 7};
+	struct buf e = BUF_INIT(AUDIT_ENTRY_MAX);
+	int n = 0;
+
+	TU_OK(audit_encode(&e, 0, "2026-01-01T00:00:00.000Z", &origin, &ev));
+	assert_non_null(strstr(buf_cstr(&e),
+		"\"cases\":[\"ELP-26-AAAAAAA\",\"ELP-26-BBBBBBB\"],\"cases_shown\":7,"));
+	TU_OK(audit_append(NULL, fx->s, &origin, &ev));
+	append(fx, "alice", "case.view", "ELP-26-BBBBBBB", 0);
+	append(fx, "alice", "case.view", "ELP-26-CCCCCCC", 0);
+	TU_OK(audit_foreach(fx->s, NULL, "ELP-26-BBBBBBB", count_entry, &n));
+	assert_int_equal(n, 2);
+	n = 0;
+	TU_OK(audit_foreach(fx->s, NULL, "ELP-26-AAAAAAA", count_entry, &n));
+	assert_int_equal(n, 1);
+	n = 0;
+	TU_OK(audit_foreach(fx->s, NULL, "ELP-26-CCCCCCC", count_entry, &n));
+	assert_int_equal(n, 1);
+	/* more ids than an entry holds, or more than were shown, are refused */
+	ev.ncases = 2;
+	ev.shown = 1;
+	assert_int_equal(audit_encode(&e, 0, "2026-01-01T00:00:00.000Z", &origin, &ev),
+		ERR_INVALID);
+	buf_release(&e);
 }
 
 static void test_triggers_refuse_edits(void **state)
@@ -284,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_leaf_hash),
 		cmocka_unit_test_setup_teardown(test_append_dense, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_in_caller_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_names_cases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_triggers_refuse_edits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_detects_tampering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_filters, setup, teardown),

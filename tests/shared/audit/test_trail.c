@@ -301,7 +301,7 @@ struct trail {
 static void encode(struct buf *out, uint64_t seq, const char *user, const char *action)
 {
 	static const struct audit_origin origin = {DEV_A, "ELP"};
-	struct audit_event ev = {user, action, "ELP-26-7KQ4M2X", "success", NULL, 0};
+	struct audit_event ev = {user, action, "ELP-26-7KQ4M2X", "success", NULL, 0, NULL, 0, 0};
 	char when[32];
 
 	buf_reset(out);
@@ -800,7 +800,7 @@ static int db_setup(void **state)
 	d->s = tu_store_new(&d->dir);
 	for (i = 0; i < DB_ENTRIES; i++) {
 		struct audit_event ev = {"alice", i % 2 ? "case.view" : "logon", "ELP-26-7KQ4M2X",
-		        "success", NULL, 1772366400000LL + (int64_t)i * 1000};
+			"success", NULL, 1772366400000LL + (int64_t)i * 1000, NULL, 0, 0};
 
 		TU_OK(audit_append(NULL, d->s, &origin, &ev));
 	}
