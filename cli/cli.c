@@ -357,6 +357,7 @@ int cli_audit_command(struct cli *c, const char *help)
 	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}, {"--case", 1, 0, {0}, 0}};
 	struct node *n = NULL;
 	const char *pos[1], *since, *case_id;
+	char when[HLC_STR_MAX];
 	int npos, rc;
 
 	if (cli_help(c, help))
@@ -369,12 +370,12 @@ int cli_audit_command(struct cli *c, const char *help)
 	since = cli_opt(opts, CLI_N_OPTS(opts), "--since");
 	case_id = cli_opt(opts, CLI_N_OPTS(opts), "--case");
 	if (case_id && schema_check_case_id(case_id))
-		return cli_usage_error(c, usage, "--case takes a case id");
-	if (since && schema_check_text("--since", since, strlen(since), 32))
-		return cli_usage_error(c, usage, "bad --since value");
+		return cli_usage_error(c, usage, "--case: %s", err_msg());
+	if (since && hlc_parse_time(when, since, hlc_now_ms()))
+		return cli_usage_error(c, usage, "--since: %s", err_msg());
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	rc = audit_log(c, n, since, case_id);
+	rc = audit_log(c, n, since ? when : NULL, case_id);
 	node_free(n);
 	return rc;
 }

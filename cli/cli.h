@@ -90,7 +90,7 @@ int cli_open_node(struct node **out, const struct cli *c) WUR;
 
 /*
  * The "audit log [--since TIME] [--case ID]" command of either program: open the node
- * (cli_open_node), print its audit trail (entries at or after TIME, an ISO 8601 prefix; of
+ * (cli_open_node), print its audit trail (entries at or after TIME, hlc_parse_time(); of
  * the case ID and the searches and lists that showed it) as a table or, with
  * --json, with each entry's hashed bytes in hex; the read itself is audited first.  Returns
  * an exit code.

@@ -18,6 +18,7 @@
 #include "hq.h"
 #include "hqaudit.h"
 #include "hqdb.h"
+#include "pki/pki.h"
 
 /* ---- the consolidated trail: verify, query, export -------------------------------------- */
 
@@ -37,7 +38,9 @@ static const char audit_help[] =
 	"head, or the first bad entry and why (exit 1).  --file verifies an export with only the CA\n"
 	"certificate.  query: every office's events and HQ's own, newest last, as a table, --csv or\n"
 	"--json (with 'cases' on searches and lists); --case ID also lists every search or list\n"
-	"that showed the case; T is an ISO 8601 prefix.  export: one trail (entries, checkpoints, receipts and\n"
+	"that showed the case; T is ISO 8601 UTC (2026-11-27, 2026-11-27T18:00Z) or a time before\n"
+	"now (30m, 24h, 7d, 2w); a value that is not a time, case id, user, office, device id or\n"
+	"action is refused naming its option (exit 2).  export: one trail (entries, checkpoints, receipts and\n"
 	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
 	"--ca CA.pem'; a device released after an alert starts a new epoch of its trail at HQ (the\n"
 	"earlier one is kept: --epoch picks it; default the current one).  Every use is itself\n"
@@ -337,6 +340,41 @@ static const struct filter filters[] = {
 /* --case (filters[0], so parameter ?1): the case's own events and the searches that showed it */
 #define CASE_SQL AUDIT_SQL_NAMES_CASE("1")
 
+/* 1 if s is 1 to max characters, each in `set`. */
+static int only(const char *s, const char *set, size_t max)
+{
+	size_t len = strlen(s);
+
+	return len >= 1 && len <= max && strspn(s, set) == len;
+}
+
+/*
+ * Check one filter's value and give the form that is bound: times made absolute.  ERR_INVALID
+ * with the reason; the caller names the option.
+ */
+static int filter_value(char *out, size_t size, const char *option, const char *v)
+{
+	int error = 0;
+
+	if (!strcmp(option, "--since") || !strcmp(option, "--until"))
+		return size >= HLC_STR_MAX ? hlc_parse_time(out, v, hlc_now_ms())
+					   : err_set(ERR_INVALID, "no room");
+	if (!strcmp(option, "--case"))
+		error = schema_check_case_id(v);
+	else if (!strcmp(option, "--user"))
+		error = schema_check_user(v);
+	else if (!strcmp(option, "--office"))
+		error = strcmp(v, "HQ") ? schema_check_office(v) : 0;
+	else if (!strcmp(option, "--device") && !only(v, "0123456789abcdef", PKI_DEVICE_LEN))
+		error = err_set(ERR_INVALID, "'%s' is not a device id (lowercase hex)", v);
+	else if (!strcmp(option, "--action") && !only(v, "abcdefghijklmnopqrstuvwxyz._-", 32))
+		error = err_set(ERR_INVALID, "'%s' is not an action (such as case.view or logon)",
+			v);
+	if (!error)
+		snprintf(out, size, "%s", v);
+	return error;
+}
+
 static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, const char *hq_device)
 {
 	size_t i;
@@ -447,6 +485,7 @@ static int audit_query(struct cli *c)
 		{"--since", 1, 0, {0}, 0}, {"--until", 1, 0, {0}, 0}, {"--limit", 1, 0, {0}, 0},
 		{"--csv", 0, 0, {0}, 0}};
 	struct buf sql = BUF_INIT(4096), detail = BUF_INIT(AUDIT_DETAIL_MAX);
+	char vals[N_FILTERS][PKI_DEVICE_LEN + HLC_STR_MAX + 80];
 	struct node *n = NULL;
 	sqlite3_stmt *st = NULL;
 	json_t *list = json_array();
@@ -467,7 +506,15 @@ static int audit_query(struct cli *c)
 		limit = strtol(lim, &end, 10);
 		if (!end || *end || limit < 1 || limit > 10000000) {
 			json_decref(list);
-			return cli_usage_error(c, usage, "--limit takes 1 to 10000000");
+			return cli_usage_error(c, usage, "--limit: '%s' is not 1 to 10000000", lim);
+		}
+	}
+	for (i = 0; i < N_FILTERS; i++) {
+		const char *v = cli_opt(opts, CLI_N_OPTS(opts), filters[i].option);
+
+		if (v && filter_value(vals[i], sizeof(vals[i]), filters[i].option, v)) {
+			json_decref(list);
+			return cli_usage_error(c, usage, "%s: %s", filters[i].option, err_msg());
 		}
 	}
 	csv = cli_opt(opts, CLI_N_OPTS(opts), "--csv") != NULL;
@@ -490,8 +537,7 @@ static int audit_query(struct cli *c)
 		error = store_prepare(&st, n->store, sql.ptr);
 	for (i = 0; !error && i < N_FILTERS; i++)
 		if (cli_opt(opts, CLI_N_OPTS(opts), filters[i].option))
-			sqlite3_bind_text(st, (int)i + 1, cli_opt(opts, CLI_N_OPTS(opts), filters[i].option),
-				-1, SQLITE_STATIC);
+			sqlite3_bind_text(st, (int)i + 1, vals[i], -1, SQLITE_STATIC);
 	if (!error)
 		sqlite3_bind_int64(st, (int)N_FILTERS + 1, limit);
 	if (!error && csv)

@@ -39,4 +39,12 @@ int hlc_parse(struct hlc *out, const char *s) WUR;
 /* UTC ISO 8601 with milliseconds: "2026-11-27T18:36:59.123Z". */
 void hlc_iso8601(char out[HLC_STR_MAX], int64_t wall_ms);
 
+/*
+ * A point in time typed by a person, as a prefix of the hlc_iso8601() form that compares as
+ * text with stored times: ISO 8601 UTC, YYYY[-MM[-DD[THH:MM[:SS[.mmm]]]]] with an optional
+ * trailing Z, or a time before `now_ms`: N followed by m, h, d or w (30m, 24h, 7d, 2w; N from
+ * 1 to 999999).  Returns 0, or ERR_INVALID (out untouched).
+ */
+int hlc_parse_time(char out[HLC_STR_MAX], const char *text, int64_t now_ms) WUR;
+
 #endif

@@ -365,8 +365,9 @@ static int run_rows(struct store *s, sqlite3_stmt *st,
 	if (rc != SQLITE_DONE) {
 		const char *msg = sqlite3_errmsg(store_db(s));
 
+		/* SQLite's words ("malformed MATCH expression") tell a user nothing */
 		if (strstr(msg, "MATCH") || strstr(msg, "fts"))
-			return err_set(ERR_INVALID, "cannot parse the search query: %s", msg);
+			return err_set(ERR_INVALID, "%s", INDEX_QUERY_SYNTAX);
 		return store_error(s, what);
 	}
 	return 0;

@@ -44,9 +44,15 @@ struct index_row {
 int index_list(struct store *s, const char *status,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
 
+/* What a search query may hold: the message of ERR_INVALID for one FTS4 cannot parse. */
+#define INDEX_QUERY_SYNTAX                                                                         \
+	"the search query cannot be read: use words (all must match), \"a phrase\" in double "     \
+	"quotes, a prefix* with the star at the end, OR between alternatives, and -word after "    \
+	"another word to leave it out; close every quote, and give OR a word on both sides"
+
 /*
  * Cases matching an FTS4 query (words, "phrases", prefix*, OR, -not), by case id.  ERR_INVALID
- * for a query FTS4 cannot parse.
+ * (INDEX_QUERY_SYNTAX) for a query FTS4 cannot parse.
  */
 int index_search(struct store *s, const char *query,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;

@@ -229,6 +229,48 @@ class AuditorTools(unittest.TestCase):
         self.assertLessEqual(set(entry["cases"]), set(ids))
         self.assertIn("(+2 more)", n.ok("audit", "log").out)
 
+    # ---- item 5: strict query input ----------------------------------------------------------
+
+    def test_bad_query_input_names_the_option(self):
+        bad = [("--since", "yesterday"), ("--until", "2026-13-01"), ("--since", "24"),
+               ("--until", "7 days"), ("--case", "not a case"), ("--user", "Bob Smith"),
+               ("--office", "el paso"), ("--device", "XYZ"), ("--action", "case view"),
+               ("--limit", "0"), ("--limit", "ten")]
+        for option, value in bad:
+            r = self.hq.run("audit", "query", option, value)
+            self.assertEqual(r.rc, 2, (option, value, r))
+            self.assertEqual(r.out, "", (option, value))
+            self.assertIn("error: " + option + ":", r.err, (option, value))
+        for option, value in (("--since", "tomorrow"), ("--case", "x y")):
+            r = self.a.run("audit", "log", option, value)
+            self.assertEqual(r.rc, 2, r)
+            self.assertEqual(r.out, "")
+            self.assertIn("error: " + option + ":", r.err)
+        self.assertIn("24h", self.hq.run("audit", "query", "--since", "yesterday").err)
+
+    def test_relative_and_iso_times(self):
+        self.a.ok("case", "show", self.case_a)
+        self.a.ok("sync")
+        recent = self.hq.ok("--json", "audit", "query", "--since", "30m").json()["events"]
+        self.assertIn((self.dev_a, "case.view"), [(e["device"], e["action"]) for e in recent])
+        self.assertEqual(self.hq.ok("--json", "audit", "query", "--until", "24h").json()["events"],
+                         [])
+        view = [e for e in recent if e["action"] == "case.view"][-1]
+        later = self.hq.ok("--json", "audit", "query", "--since", view["time"][:16] + "Z",
+                           "--case", self.case_a).json()["events"]
+        self.assertIn(view["seq"], [e["seq"] for e in later if e["device"] == self.dev_a])
+        self.assertTrue(self.a.audit(), "audit log without --since")
+        self.assertTrue(self.a.ok("--json", "audit", "log", "--since", "7d").json()["entries"])
+
+    def test_search_syntax_error_in_our_words(self):
+        for q in ('"unclosed', "port OR", "-port"):
+            r = self.a.run("case", "search", q)
+            self.assertEqual(r.rc, 1, (q, r))
+            self.assertEqual(r.out, "")
+            self.assertNotIn("MATCH", r.err)
+            self.assertIn("the search query cannot be read", r.err)
+            self.assertIn('"a phrase"', r.err)
+
 
 if __name__ == "__main__":
     unittest.main()
