@@ -10,6 +10,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "node/casedb.h"
+
 int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...)
 {
 	va_list ap;
@@ -357,7 +359,7 @@ int cli_audit_command(struct cli *c, const char *help)
 	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}, {"--case", 1, 0, {0}, 0}};
 	struct node *n = NULL;
 	const char *pos[1], *since, *case_id;
-	char when[HLC_STR_MAX];
+	char when[HLC_STR_MAX], full[SCHEMA_CASE_ID_MAX + 1];
 	int npos, rc;
 
 	if (cli_help(c, help))
@@ -369,13 +371,18 @@ int cli_audit_command(struct cli *c, const char *help)
 		return cli_usage_error(c, usage, "expected 'audit log'");
 	since = cli_opt(opts, CLI_N_OPTS(opts), "--since");
 	case_id = cli_opt(opts, CLI_N_OPTS(opts), "--case");
-	if (case_id && schema_check_case_id(case_id))
-		return cli_usage_error(c, usage, "--case: %s", err_msg());
+	if (case_id && schema_check_case_id(case_id) &&
+		strspn(case_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(case_id))
+		return cli_usage_error(c, usage,
+			"--case: '%s' is not a case id nor the start of one", case_id);
 	if (since && hlc_parse_time(when, since, hlc_now_ms()))
 		return cli_usage_error(c, usage, "--since: %s", err_msg());
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	rc = audit_log(c, n, since ? when : NULL, case_id);
+	if (case_id && casedb_resolve(full, n, case_id))
+		rc = cli_fail(c);
+	else
+		rc = audit_log(c, n, since ? when : NULL, case_id ? full : NULL);
 	node_free(n);
 	return rc;
 }

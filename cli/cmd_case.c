@@ -26,7 +26,9 @@ static const char case_help[] =
 	"id); --diff adds what each changed: fields as old -> new, the narrative as a unified\n"
 	"diff.  'case diff ID REV' shows what REV changed, 'case diff ID REV REV2' the changes\n"
 	"from REV to REV2; 'case show ID --at REV' the case as it was at REV.  A REV is a commit\n"
-	"id of the case's history or a unique prefix of one (at least 4 hex digits).\n";
+	"id of the case's history or a unique prefix of one (at least 4 hex digits).  An ID may\n"
+	"likewise be a unique prefix of a case id (ELP-26-7K); an ambiguous one lists the cases\n"
+	"it could be.\n";
 
 /* Fill a change from --set, --title/--category and --narrative-file. */
 static int collect_change(struct casefile_change *chg, struct buf *narrative, char **owned,
@@ -324,6 +326,7 @@ int cmd_case(struct cli *c)
 		{"--diff", 0, 0, {0}, 0},
 	};
 	const char *pos[4], *sub;
+	char id[SCHEMA_CASE_ID_MAX + 1] = "";
 	struct node *n = NULL;
 	int npos, rc, want_id, writes;
 
@@ -346,7 +349,9 @@ int cmd_case(struct cli *c)
 			return cli_usage_error(c, "case diff ID REV [REV2]", "give a case id and a revision");
 		if (cli_open_node(&n, c))
 			return cli_fail(c);
-		rc = case_diff(c, n, pos[1], pos[2], npos > 3 ? pos[3] : NULL);
+		rc = casedb_resolve(id, n, pos[1])
+			     ? cli_fail(c)
+			     : case_diff(c, n, id, pos[2], npos > 3 ? pos[3] : NULL);
 		node_free(n);
 		return rc;
 	}
@@ -369,12 +374,14 @@ int cmd_case(struct cli *c)
 		return cli_usage_error(c, usage, "nothing to change: give --set or --narrative-file");
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	if (writes)
-		rc = case_write(c, n, npos == 2 ? pos[1] : NULL, opts, CLI_N_OPTS(opts));
+	if (want_id && strcmp(sub, "search") && casedb_resolve(id, n, pos[1]))
+		rc = cli_fail(c);
+	else if (writes)
+		rc = case_write(c, n, npos == 2 ? id : NULL, opts, CLI_N_OPTS(opts));
 	else if (!strcmp(sub, "show"))
-		rc = case_show(c, n, pos[1], cli_opt(opts, CLI_N_OPTS(opts), "--at"));
+		rc = case_show(c, n, id, cli_opt(opts, CLI_N_OPTS(opts), "--at"));
 	else if (!strcmp(sub, "history"))
-		rc = case_history(c, n, pos[1], opts[6].count > 0);
+		rc = case_history(c, n, id, opts[6].count > 0);
 	else
 		rc = case_rows(c, n, cli_opt(opts, CLI_N_OPTS(opts), "--status"),
 			!strcmp(sub, "search") ? pos[1] : NULL);
@@ -394,7 +401,7 @@ int cmd_note(struct cli *c)
 	struct cli_opt opts[] = {{"--text", 1, 0, {0}, 0}, {"--file", 1, 0, {0}, 0}};
 	struct casefile_change chg;
 	struct buf text = BUF_INIT(SCHEMA_NOTE_MAX);
-	char note_id[CASEFILE_NOTE_ID_MAX];
+	char note_id[CASEFILE_NOTE_ID_MAX], id[SCHEMA_CASE_ID_MAX + 1] = "";
 	struct node *n = NULL;
 	const char *pos[2];
 	int npos, rc, error;
@@ -422,13 +429,15 @@ int cmd_note(struct cli *c)
 	if (!error)
 		error = cli_open_node(&n, c);
 	if (!error)
-		error = casedb_edit(n, pos[1], &chg, note_id);
+		error = casedb_resolve(id, n, pos[1]);
+	if (!error)
+		error = casedb_edit(n, id, &chg, note_id);
 	if (error)
 		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s}", "id", pos[1], "note", note_id));
+		rc = cli_print_json(json_pack("{s:s, s:s}", "id", id, "note", note_id));
 	else
-		printf("%s note %s\n", pos[1], note_id);
+		printf("%s note %s\n", id, note_id);
 	buf_wipe_release(&text);
 	node_free(n);
 	return rc;

@@ -195,7 +195,8 @@ static const char office_help[] =
 	"carries the CA fingerprint the device pins.  Revoking an office or a device takes effect\n"
 	"for new and already open connections.  A device whose audit trail failed HQ's check is\n"
 	"held (its syncs refused, a security alert in the audit trail); 'device release' lets it\n"
-	"sync again once someone has looked into it.\n"
+	"sync again once someone has looked into it.  DEVICE is a device id or a unique prefix of\n"
+	"one (at least 4 hex digits); an ambiguous prefix lists the devices it could be.\n"
 	"\n"
 	"Token options:\n"
 	"  --expires-in SECONDS     token lifetime (default 259200, 72 hours; at most 30 days)\n"
@@ -289,7 +290,7 @@ int cmd_server_office(struct cli *c)
 	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}, {"--expires-in", 1, 0, {0}, 0},
 		{"--cert-validity", 1, 0, {0}, 0}};
 	int64_t token_seconds = HQ_TOKEN_HOURS * 3600, cert_seconds = HQ_CERT_SECONDS;
-	char token[ENROLL_TOKEN_MAX] = "";
+	char token[ENROLL_TOKEN_MAX] = "", device[PKI_DEVICE_LEN + 1] = "";
 	const char *pos[3], *name;
 	struct node *n = NULL;
 	json_t *list = NULL;
@@ -323,7 +324,11 @@ int cmd_server_office(struct cli *c)
 		error = add_office(n, pos[2], name);
 	if (!error && (!strcmp(pos[1], "add") || !strcmp(pos[1], "token")))
 		error = hq_token_new(token, n, pos[2], token_seconds, cert_seconds);
-	else if (!error && !strcmp(pos[1], "revoke"))
+	else if (!error && !strcmp(pos[0], "device"))
+		error = hqdb_device_resolve(device, n->store, pos[2]);
+	if (!error && !strcmp(pos[0], "device"))
+		pos[2] = device;
+	if (!error && !strcmp(pos[1], "revoke"))
 		error = revoke_one(n, pos[0], pos[2]);
 	else if (!error && !strcmp(pos[1], "release"))
 		error = release_device(n, pos[2]);

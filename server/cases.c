@@ -83,6 +83,7 @@ static int transfer(struct node *n, const char *id, const char *office)
 static int share_or_transfer(struct cli *c, const char *what)
 {
 	struct node *n = NULL;
+	char id[SCHEMA_CASE_ID_MAX + 1] = "";
 	int rc = CLI_EXIT_OK, error;
 
 	if (c->argc != 3)
@@ -90,15 +91,17 @@ static int share_or_transfer(struct cli *c, const char *what)
 			what);
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = !strcmp(what, "share") ? share(n, c->argv[1], c->argv[2])
-				       : transfer(n, c->argv[1], c->argv[2]);
+	error = casedb_resolve(id, n, c->argv[1]);
+	if (!error)
+		error = !strcmp(what, "share") ? share(n, id, c->argv[2])
+					       : transfer(n, id, c->argv[2]);
 	if (error)
 		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "id", c->argv[1], what, c->argv[2],
-			"status", "ok"));
+		rc = cli_print_json(
+			json_pack("{s:s, s:s, s:s}", "id", id, what, c->argv[2], "status", "ok"));
 	else
-		printf("case %s %s %s\n", c->argv[1],
+		printf("case %s %s %s\n", id,
 			!strcmp(what, "share") ? "shared with" : "transferred to", c->argv[2]);
 	node_free(n);
 	return rc;

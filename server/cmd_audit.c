@@ -18,6 +18,7 @@
 #include "hq.h"
 #include "hqaudit.h"
 #include "hqdb.h"
+#include "node/casedb.h"
 #include "pki/pki.h"
 
 /* ---- the consolidated trail: verify, query, export -------------------------------------- */
@@ -40,7 +41,8 @@ static const char audit_help[] =
 	"--json (with 'cases' on searches and lists); --case ID also lists every search or list\n"
 	"that showed the case; T is ISO 8601 UTC (2026-11-27, 2026-11-27T18:00Z) or a time before\n"
 	"now (30m, 24h, 7d, 2w); a value that is not a time, case id, user, office, device id or\n"
-	"action is refused naming its option (exit 2).  export: one trail (entries, checkpoints, receipts and\n"
+	"action is refused naming its option (exit 2).  A device (D) or case (ID) may be given\n"
+	"by a unique prefix of its id, here and in export and head.  export: one trail (entries, checkpoints, receipts and\n"
 	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
 	"--ca CA.pem'; a device released after an alert starts a new epoch of its trail at HQ (the\n"
 	"earlier one is kept: --epoch picks it; default the current one).  Every use is itself\n"
@@ -340,6 +342,25 @@ static const struct filter filters[] = {
 /* --case (filters[0], so parameter ?1): the case's own events and the searches that showed it */
 #define CASE_SQL AUDIT_SQL_NAMES_CASE("1")
 
+/*
+ * A device id as typed at HQ: a device of an office (hqdb_device_resolve) or HQ's own node.
+ * ERR_INVALID, ERR_NOTFOUND, ERR_CONFLICT listing the candidates.
+ */
+static int resolve_device(char out[PKI_DEVICE_LEN + 1], struct node *n, const char *prefix)
+{
+	int hq = !strncmp(n->device, prefix, strlen(prefix));
+	int error = hqdb_device_resolve(out, n->store, prefix);
+
+	if (error == ERR_NOTFOUND && hq) {
+		snprintf(out, PKI_DEVICE_LEN + 1, "%s", n->device);
+		return 0;
+	}
+	if (!error && hq && strcmp(n->device, prefix))
+		return err_set(ERR_CONFLICT, "device id prefix '%s' is ambiguous: %s, %s (HQ)",
+			prefix, out, n->device);
+	return error;
+}
+
 /* 1 if s is 1 to max characters, each in `set`. */
 static int only(const char *s, const char *set, size_t max)
 {
@@ -359,14 +380,18 @@ static int filter_value(char *out, size_t size, const char *option, const char *
 	if (!strcmp(option, "--since") || !strcmp(option, "--until"))
 		return size >= HLC_STR_MAX ? hlc_parse_time(out, v, hlc_now_ms())
 					   : err_set(ERR_INVALID, "no room");
-	if (!strcmp(option, "--case"))
-		error = schema_check_case_id(v);
+	if (!strcmp(option, "--case") && schema_check_case_id(v) &&
+		!only(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", SCHEMA_CASE_ID_MAX))
+		error = err_set(ERR_INVALID, "'%s' is not a case id nor the start of one", v);
 	else if (!strcmp(option, "--user"))
 		error = schema_check_user(v);
 	else if (!strcmp(option, "--office"))
 		error = strcmp(v, "HQ") ? schema_check_office(v) : 0;
-	else if (!strcmp(option, "--device") && !only(v, "0123456789abcdef", PKI_DEVICE_LEN))
-		error = err_set(ERR_INVALID, "'%s' is not a device id (lowercase hex)", v);
+	else if (!strcmp(option, "--device") &&
+		 (strlen(v) < 4 || !only(v, "0123456789abcdef", PKI_DEVICE_LEN)))
+		error = err_set(ERR_INVALID,
+			"'%s' is not a device id nor its start (4 to %d lowercase hex digits)", v,
+			PKI_DEVICE_LEN);
 	else if (!strcmp(option, "--action") && !only(v, "abcdefghijklmnopqrstuvwxyz._-", 32))
 		error = err_set(ERR_INVALID, "'%s' is not an action (such as case.view or logon)",
 			v);
@@ -529,6 +554,10 @@ static int audit_query(struct cli *c)
 				filters[i].option + 2, cli_opt(opts, CLI_N_OPTS(opts), filters[i].option));
 	if (!error)
 		error = node_require(n, NODE_PERM_AUDIT_READ, "audit.query", "");
+	if (!error && cli_opt(opts, CLI_N_OPTS(opts), "--case"))
+		error = casedb_resolve(vals[0], n, cli_opt(opts, CLI_N_OPTS(opts), "--case"));
+	if (!error && cli_opt(opts, CLI_N_OPTS(opts), "--device"))
+		error = resolve_device(vals[3], n, cli_opt(opts, CLI_N_OPTS(opts), "--device"));
 	if (!error)
 		error = node_audit(n, "audit.query", "", "success", detail.len ? detail.ptr : NULL);
 	if (!error)
@@ -597,6 +626,7 @@ static int audit_head(struct cli *c)
 	static const char usage[] = "audit head [--device D]";
 	struct cli_opt opts[] = {{"--device", 1, 0, {0}, 0}};
 	const char *pos[2], *device;
+	char dev[PKI_DEVICE_LEN + 1];
 	struct node *n = NULL;
 	struct pki3 p;
 	int npos, rc, error;
@@ -609,6 +639,10 @@ static int audit_head(struct cli *c)
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
 	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.head", device ? device : "HQ");
+	if (!error && device)
+		error = hqdb_device_resolve(dev, n->store, device);
+	if (!error && device)
+		device = dev;
 	if (!error)
 		error = pki3_load(&p, n);
 	if (!error)
@@ -715,6 +749,7 @@ static int audit_export(struct cli *c)
 		{"--out", 1, 0, {0}, 0}, {"--epoch", 1, 0, {0}, 0}};
 	int64_t epoch = -1;
 	const char *pos[2], *device, *path;
+	char dev[PKI_DEVICE_LEN + 1];
 	struct node *n = NULL;
 	struct pki3 p;
 	json_t *doc = NULL;
@@ -739,6 +774,10 @@ static int audit_export(struct cli *c)
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
 	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.export", device ? device : "HQ");
+	if (!error && device)
+		error = hqdb_device_resolve(dev, n->store, device);
+	if (!error && device)
+		device = dev;
 	if (!error)
 		error = pki3_load(&p, n);
 	if (!error)

@@ -282,3 +282,16 @@ int hqdb_bundle_add(struct store *s, const uint8_t id[CHANGESET_BUNDLE_LEN], con
 		"bttbbt", id, (size_t)CHANGESET_BUNDLE_LEN, device, now, header, headerlen, sig,
 		siglen, result);
 }
+
+int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const char *prefix)
+{
+	size_t len = strlen(prefix);
+
+	if (len < 4 || len > PKI_DEVICE_LEN || strspn(prefix, "0123456789abcdef") != len)
+		return err_set(ERR_INVALID,
+			"'%s' is not a device id nor its start (4 to %d lowercase hex digits)",
+			prefix, PKI_DEVICE_LEN);
+	return store_resolve_prefix(out, PKI_DEVICE_LEN + 1, s,
+		"SELECT device FROM devices WHERE substr(device, 1, ?2) = ?1 ORDER BY 1 LIMIT 11",
+		"device", prefix);
+}

@@ -12,6 +12,7 @@
 
 #include "base/buf.h"
 #include "case/schema.h"
+#include "pki/pki.h"
 #include "store/store.h"
 #include "sync/changeset.h"
 
@@ -106,6 +107,13 @@ struct hqdb_device {
  */
 int hqdb_device_get(char office[SCHEMA_OFFICE_MAX + 1], struct buf *cert, int64_t *epoch,
 	struct store *s, const char *device) WUR;
+
+/*
+ * A device id as typed: the one enrolled device whose id is `prefix` or starts with it
+ * (git-style short ids; at least 4 hex digits).  ERR_INVALID, ERR_NOTFOUND, or ERR_CONFLICT
+ * listing the candidates.
+ */
+int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const char *prefix) WUR;
 
 /* Call fn for every device by office and name; a non-zero return from fn stops and is returned. */
 int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),

@@ -237,6 +237,22 @@ int casedb_history(struct casefile_rev **out, size_t *count, struct node *n, con
 	return 0;
 }
 
+int casedb_resolve(char out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *id)
+{
+	size_t len = strlen(id);
+
+	if (!schema_check_case_id(id)) {
+		memcpy(out, id, len + 1);
+		return 0;
+	}
+	if (!len || len > SCHEMA_CASE_ID_MAX ||
+		strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != len)
+		return err_set(ERR_INVALID, "'%s' is not a case id nor the start of one", id);
+	return store_resolve_prefix(out, SCHEMA_CASE_ID_MAX + 1, n->store,
+		"SELECT case_id FROM case_heads WHERE substr(case_id, 1, ?2) = ?1 ORDER BY 1 LIMIT 11",
+		"case", id);
+}
+
 /* The cases a list or search handed to its caller: the first AUDIT_CASES_MAX ids and a count. */
 struct shown {
 	int (*fn)(void *ctx, const struct index_row *row);

@@ -61,6 +61,13 @@ int casedb_history(struct casefile_rev **out, size_t *count, struct node *n,
 	const char *case_id) WUR;
 
 /*
+ * A case id as typed: a full id as it is, or a unique prefix of a case this node holds
+ * (git-style: "ELP-26-7K") made whole.  ERR_INVALID (neither), ERR_NOTFOUND, or ERR_CONFLICT
+ * listing the candidates.
+ */
+int casedb_resolve(char out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *id) WUR;
+
+/*
  * List (audited as case.list) and search (audited as case.search with the query); the entry
  * names the cases handed to fn (the first AUDIT_CASES_MAX ids, and how many in all).
  */

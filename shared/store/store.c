@@ -331,6 +331,45 @@ int store_query_bytes(struct buf *out, struct store *s, const char *sql, const c
 	return error;
 }
 
+int store_resolve_prefix(char *out, size_t size, struct store *s, const char *sql, const char *what,
+	const char *prefix)
+{
+	struct buf list = BUF_INIT(1024), first = BUF_INIT(256);
+	sqlite3_stmt *st = NULL;
+	int64_t len = (int64_t)strlen(prefix);
+	int n = 0, exact = 0, error = store_bind(&st, s, sql, "ti", prefix, len);
+
+	while (!error && (error = store_next(s, st)) > 0) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+
+		error = 0;
+		if (!key)
+			continue;
+		if (!strcmp(key, prefix) || n == 0) {
+			exact = exact || !strcmp(key, prefix);
+			first.len = 0;
+			error = buf_puts(&first, key);
+		}
+		if (!error && n < 10)
+			error = buf_printf(&list, "%s%s", n ? ", " : "", key);
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (!error && n == 0)
+		error = err_set(ERR_NOTFOUND, "no %s '%s' (nor one whose id starts with it)", what,
+			prefix);
+	else if (!error && n > 1 && !exact)
+		error = err_set(ERR_CONFLICT, "%s id prefix '%s' is ambiguous: %s%s", what, prefix,
+			buf_cstr(&list), n > 10 ? ", ..." : "");
+	else if (!error && first.len >= size)
+		error = err_set(ERR_TOOBIG, "%s id '%s' is too long", what, buf_cstr(&first));
+	if (!error)
+		memcpy(out, first.ptr, first.len + 1);
+	buf_release(&list);
+	buf_release(&first);
+	return error;
+}
+
 int64_t store_changes(struct store *s)
 {
 	return (int64_t)sqlite3_changes(s->db);

@@ -89,6 +89,17 @@ int store_run(struct store *s, const char *sql, const char *types, ...) WUR;
  * blob, appended to `out` (SQL NULL appends nothing).  ERR_NOTFOUND if there is no row.
  */
 int store_query_int64(int64_t *out, struct store *s, const char *sql, const char *types, ...) WUR;
+
+/*
+ * A short id, git-style: the one key of `sql` (a statement whose first column is the key,
+ * with ?1 the prefix and ?2 its length, e.g. "SELECT device FROM devices WHERE substr(device,
+ * 1, ?2) = ?1 ORDER BY 1 LIMIT 11") that starts with `prefix`, or the key equal to it, written
+ * to out (size bytes).  `what` names the kind in messages ("case", "device").  ERR_NOTFOUND if
+ * none, ERR_CONFLICT listing the candidates (up to ten) if several, ERR_TOOBIG if the key does
+ * not fit.
+ */
+int store_resolve_prefix(char *out, size_t size, struct store *s, const char *sql, const char *what,
+	const char *prefix) WUR;
 int store_query_bytes(struct buf *out, struct store *s, const char *sql, const char *types,
 	...) WUR;
 

@@ -271,6 +271,58 @@ class AuditorTools(unittest.TestCase):
             self.assertIn("the search query cannot be read", r.err)
             self.assertIn('"a phrase"', r.err)
 
+    # ---- item 4: unique prefixes of device and case ids ----------------------------------------
+
+    def test_short_ids(self):
+        short_dev = self.dev_a[:8]
+        # audit export, head and query take a device id prefix
+        path = self.path(".json")
+        r = self.hq.run("audit", "export", "--device", short_dev, "--out", path)
+        self.assertEqual(r.rc, 0, r)
+        with open(path) as f:
+            self.assertEqual(json.load(f)["origin"], "ELP/" + self.dev_a)
+        self.assertEqual(json.loads(self.hq.ok("audit", "head", "--device", short_dev).out)
+                         ["origin"], "ELP/" + self.dev_a)
+
+        def devices(*args):
+            events = self.hq.ok("--json", "audit", "query", *args).json()["events"]
+            return {e["device"] for e in events}
+        self.assertEqual(devices("--device", short_dev), {self.dev_a})
+        # and a case id prefix, in the audit commands and the case commands
+        short_case = self.case_a[:-3]
+        events = self.hq.ok("--json", "audit", "query", "--case", short_case).json()["events"]
+        self.assertTrue(events)
+        self.assertIn(self.case_a, {e["target"] for e in events})
+        self.assertEqual(self.a.show(short_case)["id"], self.case_a)
+        self.assertEqual(self.hq.ok("--json", "case", "show", short_case).json()["id"],
+                         self.case_a)
+        self.a.ok("case", "history", short_case)
+        self.assertIn(self.case_a, self.a.ok("note", "add", short_case, "--text", "seen").out)
+        entries = self.a.ok("--json", "audit", "log", "--case", short_case).json()["entries"]
+        self.assertIn("note.add", [e["action"] for e in entries])
+        # ambiguity names the candidates; no match says so
+        second = self.a.new_case("Second case for prefixes", "theft")
+        common = os.path.commonprefix([self.case_a, second])
+        r = self.a.run("case", "show", common)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("ambiguous", r.err)
+        self.assertIn(self.case_a, r.err)
+        self.assertIn(second, r.err)
+        r = self.hq.run("audit", "query", "--case", "ELP-99-ZZ")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("no case 'ELP-99-ZZ'", r.err)
+        self.assertEqual(r.out, "")
+        r = self.hq.run("audit", "export", "--device", "ffffffff", "--out", self.path(".json"))
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("no device 'ffffffff'", r.err)
+        # device revoke by prefix (a device of its own, so the others keep syncing)
+        c = self.fleet.device("c", "ELP", admin="carol")
+        dev_c = c.ok("--json", "status").json()["device"]
+        r = self.hq.run("device", "revoke", dev_c[:6])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(dev_c, r.out)
+        self.assertNotEqual(c.run("sync").rc, 0)
+
 
 if __name__ == "__main__":
     unittest.main()

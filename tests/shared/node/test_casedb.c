@@ -151,7 +151,8 @@ static void test_history_list_search(void **state)
 	struct casefile_change c;
 	struct casefile_rev *revs = NULL;
 	struct ids ids;
-	size_t n = 0;
+	char quoted[64], full[SCHEMA_CASE_ID_MAX + 1], prefix[SCHEMA_CASE_ID_MAX + 1];
+	size_t n = 0, len;
 
 	create(fx, a);
 	create(fx, b);
@@ -186,6 +187,27 @@ static void test_history_list_search(void **state)
 	assert_int_equal(audited(fx->n, "case.search", "", "success", "locker"), 1);
 	assert_int_equal(casedb_search(fx->n, "\"locker", id_cb, &ids), ERR_INVALID);
 	assert_int_equal(audited(fx->n, "case.search", "", "failure", NULL), 1);
+	assert_non_null(strstr(err_msg(), "the search query cannot be read"));
+
+	/* each entry names the cases it showed */
+	snprintf(quoted, sizeof(quoted), "\"cases\":[\"%s\"],\"cases_shown\":1,", b);
+	assert_int_equal(audited(fx->n, "case.search", "", "success", quoted), 1);
+	assert_int_equal(audited(fx->n, "case.list", "", "success", quoted), 1);
+
+	/* short ids: a full id as it is, a unique prefix made whole, an ambiguous one refused */
+	TU_OK(casedb_resolve(full, fx->n, a));
+	assert_string_equal(full, a);
+	TU_OK(casedb_resolve(full, fx->n, "ELP-26-ZZZZZZZ")); /* full: its own failure later */
+	for (len = 8; len < strlen(a) && !strncmp(a, b, len); len++)
+		;
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)len, b);
+	TU_OK(casedb_resolve(full, fx->n, prefix));
+	assert_string_equal(full, b);
+	assert_int_equal(casedb_resolve(full, fx->n, "ELP-"), ERR_CONFLICT);
+	assert_non_null(strstr(err_msg(), a));
+	assert_non_null(strstr(err_msg(), b));
+	assert_int_equal(casedb_resolve(full, fx->n, "SDG-"), ERR_NOTFOUND);
+	assert_int_equal(casedb_resolve(full, fx->n, "elp 26"), ERR_INVALID);
 }
 
 static void test_failed_edits_change_nothing(void **state)

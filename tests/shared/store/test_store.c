@@ -344,6 +344,47 @@ static void test_bound_statements(void **state)
 	buf_release(&b);
 }
 
+/* Short ids: the one key a prefix names, the key itself, or the candidates. */
+static void test_resolve_prefix(void **state)
+{
+	static const char sql[] =
+		"SELECT k FROM ids WHERE substr(k, 1, ?2) = ?1 ORDER BY 1 LIMIT 11";
+	struct fixture *fx = *state;
+	struct store *s = NULL;
+	char out[16] = "untouched", small[3];
+	int i;
+
+	TU_OK(store_open(&s, fx->path, fx->key, STORE_CREATE));
+	TU_OK(store_exec(s, "CREATE TABLE ids (k TEXT PRIMARY KEY)"));
+	TU_OK(store_exec(s, "INSERT INTO ids VALUES ('abc1'), ('abc2'), ('abd'), ('x%_')"));
+	TU_OK(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "abd"));
+	assert_string_equal(out, "abd");
+	TU_OK(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "abc2"));
+	assert_string_equal(out, "abc2");
+	TU_OK(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "x%"));
+	assert_string_equal(out, "x%_");
+	assert_int_equal(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "abc"),
+		ERR_CONFLICT);
+	assert_string_equal(err_msg(), "thing id prefix 'abc' is ambiguous: abc1, abc2");
+	assert_int_equal(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "%"),
+		ERR_NOTFOUND);
+	assert_non_null(strstr(err_msg(), "no thing '%'"));
+	assert_int_equal(store_resolve_prefix(small, sizeof(small), s, sql, "thing", "abd"),
+		ERR_TOOBIG);
+	assert_string_equal(out, "x%_"); /* written only on success */
+	/* a key that is itself a prefix of others is that key, not ambiguous */
+	TU_OK(store_exec(s, "INSERT INTO ids VALUES ('abc')"));
+	TU_OK(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "abc"));
+	assert_string_equal(out, "abc");
+	/* many candidates: ten listed, the rest elided */
+	for (i = 0; i < 12; i++)
+		TU_OK(store_run(s, "INSERT INTO ids VALUES ('m' || ?)", "i", (int64_t)i + 10));
+	assert_int_equal(store_resolve_prefix(out, sizeof(out), s, sql, "thing", "m"),
+		ERR_CONFLICT);
+	assert_non_null(strstr(err_msg(), "m10, m11, m12, m13, m14, m15, m16, m17, m18, m19, ..."));
+	store_free(s);
+}
+
 static void test_bound_statement_errors(void **state)
 {
 	struct fixture *fx = *state;
@@ -395,6 +436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_statement_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound_statements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound_statement_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_prefix, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
