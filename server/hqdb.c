@@ -291,6 +291,10 @@ int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const cha
 		return err_set(ERR_INVALID,
 			"'%s' is not a device id nor its start (4 to %d lowercase hex digits)",
 			prefix, PKI_DEVICE_LEN);
+	if (len == PKI_DEVICE_LEN) { /* a whole id as it is: the command says if it is known */
+		memcpy(out, prefix, len + 1);
+		return 0;
+	}
 	return store_resolve_prefix(out, PKI_DEVICE_LEN + 1, s,
 		"SELECT device FROM devices WHERE substr(device, 1, ?2) = ?1 ORDER BY 1 LIMIT 11",
 		"device", prefix);

@@ -109,8 +109,8 @@ int hqdb_device_get(char office[SCHEMA_OFFICE_MAX + 1], struct buf *cert, int64_
 	struct store *s, const char *device) WUR;
 
 /*
- * A device id as typed: the one enrolled device whose id is `prefix` or starts with it
- * (git-style short ids; at least 4 hex digits).  ERR_INVALID, ERR_NOTFOUND, or ERR_CONFLICT
+ * A device id as typed: a whole id as it is, or the one enrolled device whose id starts with
+ * `prefix` (git-style short ids; at least 4 hex digits).  ERR_INVALID, ERR_NOTFOUND, or ERR_CONFLICT
  * listing the candidates.
  */
 int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const char *prefix) WUR;
