@@ -30,7 +30,7 @@ static const char audit_help[] =
 	"                            [--expect-size N --expect-head HEX | --expect-receipt FILE]\n"
 	"       fieldsync-server audit query [--case ID] [--user U] [--office O] [--device D]\n"
 	"                                    [--action A] [--since T] [--until T] [--limit N]\n"
-	"                                    [--csv]\n"
+	"                                    [--csv] [--group-logons]\n"
 	"       fieldsync-server audit export (--device D [--epoch N] | --hq) --out FILE\n"
 	"\n"
 	"log: the server's own trail.  verify: signs a checkpoint of the server's own log, then\n"
@@ -42,7 +42,10 @@ static const char audit_help[] =
 	"that showed the case; T is ISO 8601 UTC (2026-11-27, 2026-11-27T18:00Z) or a time before\n"
 	"now (30m, 24h, 7d, 2w); a value that is not a time, case id, user, office, device id or\n"
 	"action is refused naming its option (exit 2).  A device (D) or case (ID) may be given\n"
-	"by a unique prefix of its id, here and in export and head.  export: one trail (entries, checkpoints, receipts and\n"
+	"by a unique prefix of its id, here and in export and head.  --group-logons folds each\n"
+	"successful log-on into the command it opened (the next entry of that trail, by the same\n"
+	"user; marked '(after log-on)', or \"logon\": true in JSON); failed log-ons still show, and\n"
+	"the trail itself is unchanged.  export: one trail (entries, checkpoints, receipts and\n"
 	"the certificates that signed them) as a file anyone can check with 'audit verify --file F\n"
 	"--ca CA.pem'; a device released after an alert starts a new epoch of its trail at HQ (the\n"
 	"earlier one is kept: --epoch picks it; default the current one).  Every use is itself\n"
@@ -400,7 +403,25 @@ static int filter_value(char *out, size_t size, const char *option, const char *
 	return error;
 }
 
-static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, const char *hq_device)
+/*
+ * --group-logons: every CLI command logs its user on first (a "logon" entry), then does its
+ * work.  A successful log-on whose very next entry in the same trail is by the same user is
+ * folded into that entry (LOGON_FOLDED drops it, LOGON_OPENED marks the entry it opened);
+ * failed log-ons and log-ons nothing followed still show.  Nothing logged changes.
+ * Formats of two strings: the table, then what else ties two entries of one trail.
+ */
+#define LOGON_NEXT(dir)                                                                            \
+	"EXISTS (SELECT 1 FROM %s o WHERE o.seq = t.seq " dir " 1 AND o.user = t.user%s"
+#define LOGON_FOLDED                                                                               \
+	" NOT (t.action = 'logon' AND t.outcome = 'success' AND " LOGON_NEXT(                      \
+		"+") " AND o.action <> 'logon'))"
+#define LOGON_OPENED                                                                               \
+	"(t.action <> 'logon' AND " LOGON_NEXT("-") " AND o.action = 'logon'"                      \
+						    " AND o.outcome = 'success'))"
+#define REMOTE_TIE " AND o.device = t.device AND o.epoch = t.epoch"
+
+static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts,
+	const char *hq_device, int group)
 {
 	size_t i;
 	int error, first = 1;
@@ -408,8 +429,18 @@ static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, 
 	/* one arm per table so that each uses its own indexes; filters go into both arms */
 	/* DISTINCT: after a release the device's trail is held twice (two epochs); an event
 	 * both hold is one event, while entries that differ between them all show */
-	error = buf_puts(sql, "SELECT * FROM (SELECT DISTINCT device, seq, office, time, user, action,"
-			      " target, outcome, entry FROM remote_audit");
+	error = buf_puts(sql,
+		"SELECT * FROM (SELECT DISTINCT device, seq, office, time, user, action,"
+		" target, outcome, entry, ");
+	if (!error)
+		error = group ? buf_printf(sql, LOGON_OPENED, "remote_audit", REMOTE_TIE)
+			      : buf_puts(sql, "0");
+	if (!error)
+		error = buf_puts(sql, " FROM remote_audit t");
+	if (!error && group) {
+		error = buf_printf(sql, " WHERE" LOGON_FOLDED, "remote_audit", REMOTE_TIE);
+		first = 0;
+	}
 	for (i = 0; !error && i < N_FILTERS; i++)
 		if (cli_opt(opts, nopts, filters[i].option)) {
 			error = i == 0 ? buf_printf(sql, " %s %s", first ? "WHERE" : "AND",
@@ -419,10 +450,19 @@ static int query_sql(struct buf *sql, const struct cli_opt *opts, size_t nopts, 
 			first = 0;
 		}
 	if (!error)
-		error = buf_printf(sql, " UNION ALL SELECT '%s', seq, 'HQ', time, user, action,"
-					" target, outcome, entry FROM audit_log",
+		error = buf_printf(sql,
+			" UNION ALL SELECT '%s', seq, 'HQ', time, user, action,"
+			" target, outcome, entry, ",
 			hq_device);
+	if (!error)
+		error = group ? buf_printf(sql, LOGON_OPENED, "audit_log", "") : buf_puts(sql, "0");
+	if (!error)
+		error = buf_puts(sql, " FROM audit_log t");
 	first = 1;
+	if (!error && group) {
+		error = buf_printf(sql, " WHERE" LOGON_FOLDED, "audit_log", "");
+		first = 0;
+	}
 	for (i = 0; !error && i < N_FILTERS; i++) {
 		const char *col = filters[i].column;
 
@@ -463,8 +503,10 @@ static void csv_field(const char *s, int last)
 	putchar(last ? '\n' : ',');
 }
 
-static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt *st)
+/* One event; `group`: column 9 says a log-on was folded into it (--group-logons). */
+static int print_event(const struct cli *c, int csv, int group, json_t *list, sqlite3_stmt *st)
 {
+	int opened = group && sqlite3_column_int(st, 9);
 	json_t *entry = json_loadb((const char *)sqlite3_column_blob(st, 8),
 		(size_t)sqlite3_column_bytes(st, 8), 0, NULL);
 	const char *cols[8];
@@ -483,6 +525,8 @@ static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt 
 			cli_json_str(entry, "detail"));
 		if (row && json_is_array(cases))
 			json_object_set(row, "cases", cases);
+		if (row && group)
+			json_object_set_new(row, "logon", json_boolean(opened));
 		json_array_append_new(list, row);
 	} else if (csv) {
 		csv_field(cols[3], 0);
@@ -494,8 +538,9 @@ static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt 
 		csv_field(cols[7], 0);
 		csv_field(cli_json_str(entry, "detail"), 1);
 	} else {
-		printf("%-24s %-4s %.8s  %-10s %-16s %-20s %-8s %s%s\n", cols[3], cols[2], cols[0],
-			cols[4], cols[5], cols[6], cols[7], cli_json_str(entry, "detail"), shown);
+		printf("%-24s %-4s %.8s  %-10s %-16s %-20s %-8s %s%s%s\n", cols[3], cols[2],
+			cols[0], cols[4], cols[5], cols[6], cols[7], cli_json_str(entry, "detail"),
+			shown, opened ? " (after log-on)" : "");
 	}
 	json_decref(entry);
 	return 0;
@@ -504,12 +549,13 @@ static int print_event(const struct cli *c, int csv, json_t *list, sqlite3_stmt 
 static int audit_query(struct cli *c)
 {
 	static const char usage[] = "audit query [--case ID] [--user U] [--office O] [--device D] "
-				    "[--action A] [--since T] [--until T] [--limit N] [--csv]";
+				    "[--action A] [--since T] [--until T] [--limit N] [--csv] "
+				    "[--group-logons]";
 	struct cli_opt opts[] = {{"--case", 1, 0, {0}, 0}, {"--user", 1, 0, {0}, 0},
 		{"--office", 1, 0, {0}, 0}, {"--device", 1, 0, {0}, 0}, {"--action", 1, 0, {0}, 0},
 		{"--since", 1, 0, {0}, 0}, {"--until", 1, 0, {0}, 0}, {"--limit", 1, 0, {0}, 0},
-		{"--csv", 0, 0, {0}, 0}};
-	struct buf sql = BUF_INIT(4096), detail = BUF_INIT(AUDIT_DETAIL_MAX);
+		{"--csv", 0, 0, {0}, 0}, {"--group-logons", 0, 0, {0}, 0}};
+	struct buf sql = BUF_INIT(8192), detail = BUF_INIT(AUDIT_DETAIL_MAX);
 	char vals[N_FILTERS][PKI_DEVICE_LEN + HLC_STR_MAX + 80];
 	struct node *n = NULL;
 	sqlite3_stmt *st = NULL;
@@ -517,7 +563,7 @@ static int audit_query(struct cli *c)
 	const char *pos[2], *lim = NULL;
 	long limit = 1000;
 	size_t i;
-	int npos, rc, error, csv, rows = 0;
+	int npos, rc, error, csv, group, rows = 0;
 
 	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 1, &npos);
 	if (rc) {
@@ -543,6 +589,7 @@ static int audit_query(struct cli *c)
 		}
 	}
 	csv = cli_opt(opts, CLI_N_OPTS(opts), "--csv") != NULL;
+	group = cli_opt(opts, CLI_N_OPTS(opts), "--group-logons") != NULL;
 	if (cli_open_node(&n, c)) {
 		json_decref(list);
 		return cli_fail(c);
@@ -561,7 +608,7 @@ static int audit_query(struct cli *c)
 	if (!error)
 		error = node_audit(n, "audit.query", "", "success", detail.len ? detail.ptr : NULL);
 	if (!error)
-		error = query_sql(&sql, opts, CLI_N_OPTS(opts), n->device);
+		error = query_sql(&sql, opts, CLI_N_OPTS(opts), n->device, group);
 	if (!error)
 		error = store_prepare(&st, n->store, sql.ptr);
 	for (i = 0; !error && i < N_FILTERS; i++)
@@ -572,7 +619,7 @@ static int audit_query(struct cli *c)
 	if (!error && csv)
 		printf("time,office,device,user,action,target,outcome,detail\n");
 	while (!error && (error = store_next(n->store, st)) > 0) {
-		error = print_event(c, csv, list, st);
+		error = print_event(c, csv, group, list, st);
 		rows++;
 	}
 	sqlite3_finalize(st);

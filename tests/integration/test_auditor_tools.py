@@ -323,6 +323,42 @@ class AuditorTools(unittest.TestCase):
         self.assertIn(dev_c, r.out)
         self.assertNotEqual(c.run("sync").rc, 0)
 
+    # ---- item 6: log-ons folded into the commands they opened ---------------------------------
+
+    def test_group_logons(self):
+        self.assertEqual(self.a.run("case", "list", passphrase="not the passphrase").rc, 1)
+        self.a.ok("case", "show", self.case_a)
+        self.a.ok("sync")
+
+        def query(*args):
+            return self.hq.ok("--json", "audit", "query", "--device", self.dev_a,
+                              "--limit", "100000", *args).json()["events"]
+        plain, grouped = query(), query("--group-logons")
+        key = lambda e: (e["device"], e["seq"])
+        by_seq = {e["seq"]: e for e in plain}
+        folded = [e for e in plain if e["action"] == "logon" and e["outcome"] == "success"
+                  and e["seq"] + 1 in by_seq and by_seq[e["seq"] + 1]["user"] == e["user"]
+                  and by_seq[e["seq"] + 1]["action"] != "logon"]
+        self.assertGreater(len(folded), 3)
+        # exactly the folded log-ons are gone, nothing else; the rest unchanged but the mark
+        self.assertEqual({key(e) for e in grouped}, {key(e) for e in plain} - {key(e) for e in folded})
+        self.assertNotIn("logon", plain[0])
+        opened = {e["seq"] + 1 for e in folded}
+        for e in grouped:
+            self.assertEqual(e.pop("logon"), e["seq"] in opened, e)
+            self.assertEqual(e, by_seq[e["seq"]])
+        # the failed log-on still shows
+        self.assertIn(("logon", "failure"), [(e["action"], e["outcome"]) for e in grouped])
+        # the table marks what a log-on opened; the CSV keeps its columns
+        table = self.hq.ok("audit", "query", "--device", self.dev_a, "--group-logons").out
+        self.assertIn("(after log-on)", table)
+        rows = self.hq.ok("audit", "query", "--device", self.dev_a, "--limit", "100000",
+                          "--group-logons", "--csv").out.splitlines()
+        self.assertEqual(rows[0], "time,office,device,user,action,target,outcome,detail")
+        self.assertEqual(len(rows) - 1, len(grouped))
+        # the trail itself is unchanged: it still verifies with every log-on in it
+        self.assertEqual(self.hq.run("audit", "verify").rc, 0)
+
 
 if __name__ == "__main__":
     unittest.main()
