@@ -638,6 +638,26 @@ static int audit_query(struct cli *c)
 
 /* ---- head ----------------------------------------------------------------------------- */
 
+/*
+ * The start of `audit head` and `audit export` on one trail (*device, a short id made whole
+ * in dev, or NULL for HQ's own): the role, the PKI material, the audit entry.
+ */
+static int start_trail_command(const char **device, char dev[PKI_DEVICE_LEN + 1], struct pki3 *p,
+	struct node *n, const char *action, const char *detail)
+{
+	int error = node_require(n, NODE_PERM_AUDIT_READ, action, *device ? *device : "HQ");
+
+	if (!error && *device)
+		error = hqdb_device_resolve(dev, n->store, *device);
+	if (!error && *device)
+		*device = dev;
+	if (!error)
+		error = pki3_load(p, n);
+	if (!error)
+		error = node_audit(n, action, *device ? *device : "HQ", "success", detail);
+	return error;
+}
+
 /* The newest signed head of HQ's own log (checkpointed now) or of one device's trail. */
 static int print_head(struct node *n, const char *device, const struct pki3 *p)
 {
@@ -685,15 +705,7 @@ static int audit_head(struct cli *c)
 	memset(&p, 0, sizeof(p));
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.head", device ? device : "HQ");
-	if (!error && device)
-		error = hqdb_device_resolve(dev, n->store, device);
-	if (!error && device)
-		device = dev;
-	if (!error)
-		error = pki3_load(&p, n);
-	if (!error)
-		error = node_audit(n, "audit.head", device ? device : "HQ", "success", NULL);
+	error = start_trail_command(&device, dev, &p, n, "audit.head", NULL);
 	if (!error)
 		error = print_head(n, device, &p);
 	rc = error ? cli_fail(c) : CLI_EXIT_OK;
@@ -820,15 +832,7 @@ static int audit_export(struct cli *c)
 	memset(&p, 0, sizeof(p));
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.export", device ? device : "HQ");
-	if (!error && device)
-		error = hqdb_device_resolve(dev, n->store, device);
-	if (!error && device)
-		device = dev;
-	if (!error)
-		error = pki3_load(&p, n);
-	if (!error)
-		error = node_audit(n, "audit.export", device ? device : "HQ", "success", path);
+	error = start_trail_command(&device, dev, &p, n, "audit.export", path);
 	if (!error)
 		error = export_doc(&doc, n, device, epoch, &p);
 	text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
