@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/checkpoint.h"
+#include "audit/seal.h"
 #include "base/crypto.h"
 
 /* The newest receipt's size and, if kept, the tree's frontier at that size. */
@@ -56,13 +57,41 @@ struct upload {
 	char time[HLC_STR_MAX];
 	char origin[64];
 	struct buf sig, proof;
+	struct seal *seals; /* the device's seals past the receipt, by index */
+	size_t nseals;
 };
+
+/* The seals of entries m..t: every seal travels with the batch its size falls in. */
+static json_t *seals_json(const struct upload *u)
+{
+	json_t *list = json_array();
+	size_t i;
+
+	for (i = 0; list && i < u->nseals; i++)
+		if (u->seals[i].size > u->m && u->seals[i].size <= u->t &&
+			json_array_append_new(list, seal_json(&u->seals[i]))) {
+			json_decref(list);
+			list = NULL;
+		}
+	return list;
+}
+
+static int load_seals(struct upload *u, struct node *n)
+{
+	seal_free_list(u->seals, u->nseals);
+	u->seals = NULL;
+	u->nseals = 0;
+	return seal_load(&u->seals, &u->nseals, n->store,
+		"SELECT idx, size, root, time, next_key, signature, cert FROM audit_seals"
+		" WHERE size > ? ORDER BY idx",
+		"i", (int64_t)u->m);
+}
 
 static int upload_body(struct buf *out, struct upload *u, struct node *n, const uint8_t *added,
 	const struct buf *key)
 {
 	struct buf msg = BUF_INIT(CHECKPOINT_MSG_MAX);
-	json_t *entries = json_array(), *doc = NULL;
+	json_t *entries = json_array(), *doc = NULL, *seals = seals_json(u);
 	char root[2 * MERKLE_HASH_LEN + 1], *sig = NULL, *proof = NULL, *text = NULL;
 	uint64_t i;
 	int error;
@@ -84,15 +113,15 @@ static int upload_body(struct buf *out, struct upload *u, struct node *n, const 
 		error = entries_json(entries, n, u->m, u->t);
 	sig = malloc(2 * u->sig.len + 1);
 	proof = malloc(2 * u->proof.len + 1);
-	if (!error && (!sig || !proof))
+	if (!error && (!sig || !proof || !seals))
 		error = err_set(ERR_NOMEM, "out of memory");
 	if (!error) {
 		crypto_hex(root, u->root, MERKLE_HASH_LEN);
 		crypto_hex(sig, (const uint8_t *)u->sig.ptr, u->sig.len);
 		crypto_hex(proof, (const uint8_t *)u->proof.ptr, u->proof.len);
-		doc = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:O}", "from", (json_int_t)u->m,
-			"size", (json_int_t)u->t, "root", root, "time", u->time, "signature", sig,
-			"proof", proof, "entries", entries);
+		doc = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:O, s:O}", "from",
+			(json_int_t)u->m, "size", (json_int_t)u->t, "root", root, "time", u->time,
+			"signature", sig, "proof", proof, "entries", entries, "seals", seals);
 		text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 		error = text ? buf_puts(out, text) : err_set(ERR_NOMEM, "out of memory");
 	}
@@ -101,6 +130,7 @@ static int upload_body(struct buf *out, struct upload *u, struct node *n, const 
 	free(proof);
 	json_decref(doc);
 	json_decref(entries);
+	json_decref(seals);
 	buf_release(&msg);
 	return error;
 }
@@ -224,7 +254,12 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 	buf_init(&u.proof, MERKLE_MAX_PROOF * MERKLE_HASH_LEN);
 	snprintf(u.origin, sizeof(u.origin), "%s/%s", n->office, n->device);
 	*uploaded = 0;
-	error = load_from_receipt(&leaves, &count, &u, n, 0);
+	/* the upload ends at a seal: HQ takes only a bounded run of unsealed entries */
+	error = node_seal(NULL, n);
+	if (!error)
+		error = load_from_receipt(&leaves, &count, &u, n, 0);
+	if (!error)
+		error = load_seals(&u, n);
 	base = u.m; /* leaves holds entries base.. */
 	while (!error && u.m < count) {
 		u.t = count - u.m > AUDITSYNC_BATCH ? u.m + AUDITSYNC_BATCH : count;
@@ -240,6 +275,8 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 		if (error == ERR_CONFLICT && u.m > 0 && !restarted) {
 			restarted = 1;
 			error = load_from_receipt(&leaves, &count, &u, n, 1);
+			if (!error)
+				error = load_seals(&u, n);
 			base = 0;
 			continue;
 		}
@@ -256,5 +293,6 @@ int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char
 	buf_release(&resp);
 	buf_release(&u.sig);
 	buf_release(&u.proof);
+	seal_free_list(u.seals, u.nseals);
 	return error;
 }

@@ -153,7 +153,7 @@ int cmd_user(struct cli *c)
 }
 
 static const char audit_help[] =
-	"usage: fieldsync-agent audit log [--since TIME] [--case ID]\n"
+	"usage: fieldsync-agent audit log [--since TIME] [--case ID] [--group-logons]\n"
 	"       fieldsync-agent audit head\n"
 	"       fieldsync-agent audit verify [--file F [--ca CA]]\n"
 	"                             [--expect-size N --expect-head HEX | --expect-receipt FILE]\n"
@@ -163,10 +163,13 @@ static const char audit_help[] =
 	"or a time before now: 30m, 24h, 7d, 2w.  --case ID: the case's own events and every search or list that showed\n"
 	"it (such entries name the cases shown, at most 50, with a count).  With --json each entry\n"
 	"carries 'leaf', the hex of the exact bytes hashed for its RFC 6962 leaf, so anyone can\n"
-	"recompute the tree.  Reading the log is itself audited.\n"
+	"recompute the tree.  Reading the log is itself audited.  --group-logons folds each\n"
+	"successful log-on into the command it opened (marked 'after log-on'; in JSON 'logon'),\n"
+	"without changing what is logged.\n"
 	"\n"
 	"'audit verify' recomputes every entry's leaf, the Merkle tree head, each checkpoint this\n"
-	"device signed and each receipt HQ countersigned (against the organisation's CA), and\n"
+	"device signed, each receipt HQ countersigned (against the organisation's CA) and the\n"
+	"chain of forward-secure seals the device makes at every command (docs/AUDIT.md), and\n"
 	"prints OK with the size and head, or the first bad entry and why (exit 1).  With --file\n"
 	"it verifies an export made by 'fieldsync-server audit export', with only the CA\n"
 	"certificate given by --ca (no log-on needed) or this node's CA.\n"

@@ -307,9 +307,58 @@ void cli_shown_cases(char *out, size_t size, json_t *entry)
 	snprintf(out + len, size - len, "]");
 }
 
-static int print_audit_entry(void *ctx, const struct audit_record *r)
+/* What `audit log` prints, and the log-on it holds back under --group-logons. */
+struct log_view {
+	json_t *list; /* --json */
+	int group;
+	int has_held;
+	struct audit_record held; /* a successful log-on not printed yet; owns its bytes */
+	uint8_t held_leaf[32];
+};
+
+static void log_view_drop(struct log_view *v)
 {
-	json_t *list = ctx, *doc;
+	if (!v->has_held)
+		return;
+	free((void *)v->held.time);
+	free((void *)v->held.user);
+	free((void *)v->held.action);
+	free((void *)v->held.target);
+	free((void *)v->held.outcome);
+	free((void *)v->held.entry);
+	memset(&v->held, 0, sizeof(v->held));
+	v->has_held = 0;
+}
+
+static int log_view_hold(struct log_view *v, const struct audit_record *r)
+{
+	uint8_t *entry = malloc(r->entry_len ? r->entry_len : 1);
+
+	v->held.seq = r->seq;
+	v->held.time = strdup(r->time);
+	v->held.user = strdup(r->user);
+	v->held.action = strdup(r->action);
+	v->held.target = strdup(r->target);
+	v->held.outcome = strdup(r->outcome);
+	if (entry)
+		memcpy(entry, r->entry, r->entry_len);
+	v->held.entry = entry;
+	v->held.entry_len = r->entry_len;
+	memcpy(v->held_leaf, r->leaf, sizeof(v->held_leaf));
+	v->held.leaf = v->held_leaf;
+	v->has_held = 1;
+	if (!entry || !v->held.time || !v->held.user || !v->held.action || !v->held.target ||
+		!v->held.outcome) {
+		log_view_drop(v);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* One entry; `opened`: a log-on was folded into it (--group-logons). */
+static int print_audit_entry(const struct log_view *v, const struct audit_record *r, int opened)
+{
+	json_t *doc;
 	json_error_t jerr;
 	char hex[2 * AUDIT_ENTRY_MAX + 1], shown[AUDIT_ENTRY_MAX];
 
@@ -317,46 +366,79 @@ static int print_audit_entry(void *ctx, const struct audit_record *r)
 	if (!doc)
 		return err_set(ERR_CORRUPT, "audit entry %llu is not valid JSON",
 			(unsigned long long)r->seq);
-	if (list) {
+	if (v->list) {
 		crypto_hex(hex, r->entry, r->entry_len);
 		json_object_set_new(doc, "leaf", json_string(hex));
 		crypto_hex(hex, r->leaf, 32);
 		json_object_set_new(doc, "leaf_hash", json_string(hex));
-		json_array_append_new(list, doc);
+		if (v->group)
+			json_object_set_new(doc, "logon", json_boolean(opened));
+		json_array_append_new(v->list, doc);
 		return 0;
 	}
 	cli_shown_cases(shown, sizeof(shown), doc);
-	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s%s\n", (unsigned long long)r->seq, r->time,
+	printf("%6llu  %s  %-12s %-14s %-16s %-8s %s%s%s\n", (unsigned long long)r->seq, r->time,
 		r->user[0] ? r->user : "-", r->action, r->target[0] ? r->target : "-", r->outcome,
-		json_string_value(json_object_get(doc, "detail")), shown);
+		json_string_value(json_object_get(doc, "detail")), shown,
+		opened ? " (after log-on)" : "");
 	json_decref(doc);
 	return 0;
 }
 
-static int audit_log(const struct cli *c, struct node *n, const char *since, const char *case_id)
+/*
+ * --group-logons, as on HQ's `audit query`: a successful log-on whose very next entry is by
+ * the same user (and not another log-on) is folded into that entry; nothing logged changes.
+ */
+static int view_entry(void *ctx, const struct audit_record *r)
 {
-	json_t *list = NULL;
+	struct log_view *v = ctx;
+	int opened = 0, error = 0;
+
+	if (!v->group)
+		return print_audit_entry(v, r, 0);
+	if (v->has_held) {
+		opened = r->seq == v->held.seq + 1 && !strcmp(r->user, v->held.user) &&
+			 strcmp(r->action, "logon");
+		if (!opened)
+			error = print_audit_entry(v, &v->held, 0);
+		log_view_drop(v);
+	}
+	if (!error && !strcmp(r->action, "logon") && !strcmp(r->outcome, "success"))
+		return log_view_hold(v, r);
+	return error ? error : print_audit_entry(v, r, opened);
+}
+
+static int audit_log(const struct cli *c, struct node *n, const char *since, const char *case_id,
+	int group)
+{
+	struct log_view v;
 	int error;
 
+	memset(&v, 0, sizeof(v));
+	v.group = group;
 	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.read", "");
 	/* Reading the log is an event in it, recorded before the read so the output shows it. */
 	if (!error)
 		error = node_audit(n, "audit.read", "", "success", since);
 	if (!error) {
-		list = c->json ? json_array() : NULL;
-		error = audit_foreach(n->store, since, case_id, print_audit_entry, list);
+		v.list = c->json ? json_array() : NULL;
+		error = audit_foreach(n->store, since, case_id, view_entry, &v);
 	}
+	if (!error && v.has_held) /* a log-on nothing followed still shows */
+		error = print_audit_entry(&v, &v.held, 0);
+	log_view_drop(&v);
 	if (error) {
-		json_decref(list);
+		json_decref(v.list);
 		return cli_fail(c);
 	}
-	return list ? cli_print_json(json_pack("{s:o}", "entries", list)) : CLI_EXIT_OK;
+	return v.list ? cli_print_json(json_pack("{s:o}", "entries", v.list)) : CLI_EXIT_OK;
 }
 
 int cli_audit_command(struct cli *c, const char *help)
 {
-	static const char usage[] = "audit log [--since TIME] [--case ID]";
-	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}, {"--case", 1, 0, {0}, 0}};
+	static const char usage[] = "audit log [--since TIME] [--case ID] [--group-logons]";
+	struct cli_opt opts[] = {{"--since", 1, 0, {0}, 0}, {"--case", 1, 0, {0}, 0},
+		{"--group-logons", 0, 0, {0}, 0}};
 	struct node *n = NULL;
 	const char *pos[1], *since, *case_id;
 	char when[HLC_STR_MAX], full[SCHEMA_CASE_ID_MAX + 1];
@@ -382,7 +464,8 @@ int cli_audit_command(struct cli *c, const char *help)
 	if (case_id && casedb_resolve(full, n, case_id))
 		rc = cli_fail(c);
 	else
-		rc = audit_log(c, n, since ? when : NULL, case_id ? full : NULL);
+		rc = audit_log(c, n, since ? when : NULL, case_id ? full : NULL,
+			cli_opt(opts, CLI_N_OPTS(opts), "--group-logons") != NULL);
 	node_free(n);
 	return rc;
 }

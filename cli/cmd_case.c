@@ -209,7 +209,9 @@ static int case_rows(struct cli *c, struct node *n, const char *status, const ch
 		      : casedb_list(n, status, print_row, list);
 	if (error) {
 		json_decref(list);
-		return cli_fail(c);
+		(void)cli_fail(c);
+		/* a query the index cannot read is bad input, like a bad option */
+		return query && error == ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
 	return list ? cli_print_json(json_pack("{s:o}", "cases", list)) : CLI_EXIT_OK;
 }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "audit/checkpoint.h"
+#include "audit/seal.h"
 #include "audit/trail.h"
 #include "auditverify.h"
 #include "base/crypto.h"
@@ -136,6 +137,8 @@ struct trail_set {
 	struct buf leaves;
 	struct trail_sig *cps, *rcs;
 	size_t ncp, nrc;
+	struct seal *seals;
+	size_t nseals;
 	char origin[64];
 };
 
@@ -143,6 +146,7 @@ static void trail_set_release(struct trail_set *t)
 {
 	trail_statements_free(t->cps, t->ncp);
 	trail_statements_free(t->rcs, t->nrc);
+	seal_free_list(t->seals, t->nseals);
 	buf_release(&t->leaves);
 }
 
@@ -171,7 +175,14 @@ static int load_device_trail(struct trail_set *t, json_t *texts, struct node *n,
 	if (!error)
 		error = trail_load_statements(&t->rcs, &t->nrc, n->store, sql[1], device,
 			(const uint8_t *)server_cert->ptr, server_cert->len);
+	if (!error)
+		error = seal_load(&t->seals, &t->nseals, n->store,
+			"SELECT idx, size, root, time, next_key, signature, cert FROM remote_seals"
+			" WHERE device = ? AND epoch = ? ORDER BY idx",
+			"ti", device, epoch);
 	t->in.origin = t->origin;
+	t->in.seals = t->seals;
+	t->in.nseals = t->nseals;
 	t->in.leaves = (const uint8_t *)t->leaves.ptr;
 	t->in.n = t->leaves.len / MERKLE_HASH_LEN;
 	t->in.checkpoints = t->cps;
@@ -730,6 +741,16 @@ static int write_file(const char *path, const char *text)
 	return error;
 }
 
+static json_t *seals_json(const struct seal *s, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, seal_json(&s[i]));
+	return a;
+}
+
 static json_t *sigs_json(const struct trail_sig *s, size_t n)
 {
 	json_t *a = json_array();
@@ -793,9 +814,10 @@ static int export_doc(json_t **out, struct node *n, const char *device, int64_t 
 		buf_release(&cert);
 	}
 	if (!error)
-		*out = json_pack("{s:s, s:s, s:O, s:o, s:o}", "format", "fieldsync-audit-1", "origin",
-			origin, "entries", texts, "checkpoints", sigs_json(t.cps, t.ncp), "receipts",
-			sigs_json(t.rcs, t.nrc));
+		*out = json_pack("{s:s, s:s, s:O, s:o, s:o, s:o}", "format", "fieldsync-audit-1",
+			"origin", origin, "entries", texts, "checkpoints", sigs_json(t.cps, t.ncp),
+			"receipts", sigs_json(t.rcs, t.nrc), "seals",
+			seals_json(t.seals, t.nseals));
 	json_decref(texts);
 	trail_set_release(&t);
 	return error;

@@ -9,6 +9,7 @@
 
 #include "auditverify.h"
 #include "audit/checkpoint.h"
+#include "audit/seal.h"
 #include "base/crypto.h"
 #include "hq.h"
 #include "hqdb.h"
@@ -148,6 +149,8 @@ struct upload {
 	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
 	size_t prooflen;
 	json_t *entries;
+	struct seal *seals; /* by index; may start below what HQ holds (a re-sent batch) */
+	size_t nseals;
 };
 
 static int parse_upload(struct upload *u, json_t *doc)
@@ -170,17 +173,200 @@ static int parse_upload(struct upload *u, json_t *doc)
 		json_array_size(u->entries) > HQAUDIT_BATCH_MAX)
 		return err_set(ERR_INVALID, "the upload carries %zu entries for sizes %lld to %lld",
 			json_array_size(u->entries), (long long)from, (long long)size);
+	if (json_array_size(json_object_get(doc, "seals")) > HQAUDIT_BATCH_MAX)
+		return err_set(ERR_INVALID, "the upload carries more than %d seals",
+			HQAUDIT_BATCH_MAX);
 	u->from = (uint64_t)from;
 	u->size = (uint64_t)size;
+	return seal_list_from_json(&u->seals, &u->nseals, json_object_get(doc, "seals"));
+}
+
+/* ---- seals (docs/AUDIT.md section 3) ----------------------------------------------------- */
+
+/* The seals of an upload that HQ does not hold yet, and where their heads are checked. */
+struct new_seals {
+	const struct seal *list;
+	size_t n, next;	    /* next: the first whose head is still to be checked */
+	int sealed;	    /* the device has a seal (held or in this upload) */
+	uint64_t sealed_to; /* size of its newest seal */
+};
+
+#define SEAL_COLUMNS "idx, size, root, time, next_key, signature, cert"
+
+static int held_seals(struct seal **out, size_t *n, struct node *n_, const char *device,
+	int64_t epoch, int64_t from, int64_t to)
+{
+	return seal_load(out, n, n_->store,
+		"SELECT " SEAL_COLUMNS " FROM remote_seals WHERE device = ? AND epoch = ?"
+		" AND idx >= ? AND idx < ? ORDER BY idx",
+		"tiii", device, epoch, from, to);
+}
+
+/*
+ * Why `s` does not continue the chain: checked against the whole chain HQ holds below it and
+ * the upload's new seals before it, so a retired key is named.  `held` says whether HQ holds
+ * a different seal of the same index.
+ */
+static int explain(struct node *n, const char *device, int64_t epoch, const struct upload *u,
+	size_t at, size_t first_new, int held, const struct buf *ca, const char *origin)
+{
+	struct seal *chain = NULL, *all = NULL;
+	const struct seal *s = &u->seals[at];
+	size_t nchain = 0, k = 0, i;
+	char why[400];
+	int error = held_seals(&chain, &nchain, n, device, epoch, 0, (int64_t)s->index);
+
+	all = error ? NULL : calloc(nchain + at + 1, sizeof(*all));
+	if (!error && !all)
+		error = err_set(ERR_NOMEM, "out of memory");
+	if (error)
+		goto out;
+	for (i = 0; i < nchain; i++)
+		all[k++] = chain[i]; /* shallow: chain keeps the certificates */
+	for (i = first_new; !held && i < at; i++)
+		all[k++] = u->seals[i];
+	error = seal_check_next(all, k, s, origin, (const uint8_t *)ca->ptr, ca->len);
+	snprintf(why, sizeof(why), "%s", error ? err_msg() : "");
+	if (held && !error)
+		error = err_set(ERR_AUTH,
+			"seal %llu differs from the one HQ holds, though signed with sealing key "
+			"%llu: a device uses each sealing key once, so it was made again from an older "
+			"copy of its database or key material",
+			(unsigned long long)s->index, (unsigned long long)s->index);
+	else if (held)
+		error = err_set(ERR_AUTH, "seal %llu differs from the one HQ holds: %s",
+			(unsigned long long)s->index, why);
+	else if (!error)
+		error = err_set(ERR_AUTH, "seal %llu does not continue the chain HQ holds",
+			(unsigned long long)s->index);
+	else
+		error = err_set(ERR_AUTH, "%s", why);
+out:
+	free(all);
+	seal_free_list(chain, nchain);
+	return error;
+}
+
+/* Where the upload starts against what HQ holds: checked before anything else. */
+static int check_start(const struct upload *u, const struct held *h)
+{
+	if (u->from > 0 && h->count == 0)
+		return err_set(ERR_CONFLICT, "HQ holds no entry of this device's trail yet (a new "
+					     "epoch after a release): upload from entry 0");
+	if (u->from > h->count)
+		return err_set(ERR_INVALID, "the upload starts at entry %llu; HQ holds %llu",
+			(unsigned long long)u->from, (unsigned long long)h->count);
 	return 0;
+}
+
+/*
+ * The seals come first: a seal HQ holds must come back byte-identical, a new one must
+ * continue the chain (index, size, signature by the key its predecessor named).  Their heads
+ * are checked as the entries are read (seal_head_check).
+ */
+static int check_seals(struct new_seals *ns, struct node *n, const struct hq_peer *peer,
+	const struct upload *u, const struct held *h, const struct buf *ca, const char *origin)
+{
+	struct seal *last = NULL, *same = NULL;
+	size_t nlast = 0, nsame = 0, i, first_new = u->nseals;
+	int error = seal_load(&last, &nlast, n->store,
+		"SELECT " SEAL_COLUMNS " FROM remote_seals WHERE device = ? AND epoch = ?"
+		" ORDER BY idx DESC LIMIT 1",
+		"ti", peer->device, h->epoch);
+
+	memset(ns, 0, sizeof(*ns));
+	ns->sealed = nlast > 0;
+	ns->sealed_to = nlast ? last[0].size : 0;
+	for (i = 0; !error && i < u->nseals; i++) {
+		const struct seal *s = &u->seals[i], *prev;
+
+		if (i && s->index != u->seals[i - 1].index + 1) {
+			error = err_set(ERR_INVALID, "the upload's seals are not consecutive");
+			break;
+		}
+		if (nlast && s->index <= last[0].index) {
+			seal_free_list(same, nsame);
+			same = NULL;
+			error = held_seals(&same, &nsame, n, peer->device, h->epoch,
+				(int64_t)s->index, (int64_t)s->index + 1);
+			if (!error && (nsame != 1 || !seal_equal(&same[0], s)))
+				error = explain(n, peer->device, h->epoch, u, i, i, 1, ca, origin);
+			continue;
+		}
+		if (first_new == u->nseals)
+			first_new = i;
+		prev = i > first_new ? &u->seals[i - 1] : nlast ? &last[0] : NULL;
+		error = seal_check_next(prev, prev ? 1 : 0, s, origin, (const uint8_t *)ca->ptr,
+			ca->len);
+		if (error == ERR_AUTH && prev)
+			error = explain(n, peer->device, h->epoch, u, i, first_new, 0, ca, origin);
+		ns->sealed = 1;
+		ns->sealed_to = s->size;
+	}
+	ns->list = u->seals + first_new;
+	ns->n = u->nseals - first_new;
+	if (!error && ns->sealed && u->size > ns->sealed_to + HQAUDIT_UNSEALED_MAX)
+		error = err_set(ERR_AUTH,
+			"the upload reaches entry %llu, more than %d past the device's newest seal "
+			"(%llu): a device seals at every command, so a run this long without a seal "
+			"is not one it wrote",
+			(unsigned long long)u->size, HQAUDIT_UNSEALED_MAX,
+			(unsigned long long)ns->sealed_to);
+	seal_free_list(last, nlast);
+	seal_free_list(same, nsame);
+	return error;
+}
+
+/* Add one leaf to the tree and check the head of every new seal of that size. */
+static int seal_head_check(struct merkle_frontier *f, struct new_seals *ns,
+	const uint8_t leaf[MERKLE_HASH_LEN])
+{
+	uint8_t head[MERKLE_HASH_LEN];
+
+	merkle_frontier_add(f, leaf);
+	while (ns->next < ns->n && ns->list[ns->next].size <= f->size) {
+		if (ns->list[ns->next].size < f->size)
+			return err_set(ERR_INVALID,
+				"seal %llu names size %llu, outside the entries "
+				"this upload carries",
+				(unsigned long long)ns->list[ns->next].index,
+				(unsigned long long)ns->list[ns->next].size);
+		merkle_frontier_root(head, f);
+		if (!crypto_equal(head, ns->list[ns->next].root, MERKLE_HASH_LEN))
+			return err_set(ERR_AUTH,
+				"seal %llu names a tree head the entries do not have",
+				(unsigned long long)ns->list[ns->next].index);
+		ns->next++;
+	}
+	return 0;
+}
+
+static int store_seals(struct node *n, const struct hq_peer *peer, int64_t epoch,
+	const struct new_seals *ns)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; !error && i < ns->n; i++) {
+		const struct seal *s = &ns->list[i];
+
+		error = store_run(n->store,
+			"INSERT INTO remote_seals(device, epoch, idx, size, root, time, next_key,"
+			" signature, cert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"tiiibtbbb", peer->device, epoch, (int64_t)s->index, (int64_t)s->size,
+			s->root, (size_t)MERKLE_HASH_LEN, s->time, s->next_key, s->next_keylen,
+			s->sig, s->siglen, s->cert, s->certlen);
+	}
+	return error;
 }
 
 /*
  * Everything that makes a trail trustworthy.  ERR_AUTH: a security matter (alert and hold);
  * ERR_INVALID: a malformed request.
  */
-static int check_and_store(struct merkle_frontier *f, struct node *n, const struct hq_peer *peer,
-	const struct upload *u, const struct held *h, const struct buf *ca, const char *origin)
+static int check_and_store(struct merkle_frontier *f, struct new_seals *ns, struct node *n,
+	const struct hq_peer *peer, const struct upload *u, const struct held *h,
+	const struct buf *ca, const char *origin)
 {
 	struct buf leaves = BUF_INIT((size_t)1 << 36), msg = BUF_INIT(CHECKPOINT_MSG_MAX);
 	uint8_t root[MERKLE_HASH_LEN], old_root[MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN];
@@ -192,12 +378,6 @@ static int check_and_store(struct merkle_frontier *f, struct node *n, const stru
 			"the device's audit log has %llu entries but HQ countersigned %llu: an older "
 			"copy of its database was restored or the log was truncated",
 			(unsigned long long)u->size, (unsigned long long)h->signed_at);
-	if (u->from > 0 && h->count == 0)
-		return err_set(ERR_CONFLICT, "HQ holds no entry of this device's trail yet (a new "
-					     "epoch after a release): upload from entry 0");
-	if (u->from > h->count)
-		return err_set(ERR_INVALID, "the upload starts at entry %llu; HQ holds %llu",
-			(unsigned long long)u->from, (unsigned long long)h->count);
 	/* the usual upload continues where the last receipt ended: extend its frontier with the
 	 * new leaves instead of rereading the device's whole trail */
 	merkle_frontier_init(f);
@@ -220,7 +400,7 @@ static int check_and_store(struct merkle_frontier *f, struct node *n, const stru
 		} else {
 			error = store_entry(leaf, n, peer, h->epoch, i, e);
 			if (!error && extend)
-				merkle_frontier_add(f, leaf);
+				error = seal_head_check(f, ns, leaf);
 		}
 	}
 	if (!error && !extend) {
@@ -228,9 +408,17 @@ static int check_and_store(struct merkle_frontier *f, struct node *n, const stru
 		error = device_leaves(&leaves, n, peer->device, h->epoch);
 		if (!error && leaves.len / MERKLE_HASH_LEN < u->size)
 			error = err_set(ERR_INVALID, "HQ holds fewer entries than the checkpoint names");
+		ns->next = 0;
 		for (i = 0; !error && i < u->size; i++)
-			merkle_frontier_add(f, (const uint8_t *)leaves.ptr + i * MERKLE_HASH_LEN);
+			error = seal_head_check(f, ns,
+				(const uint8_t *)leaves.ptr + i * MERKLE_HASH_LEN);
 	}
+	if (!error && ns->next < ns->n)
+		error = err_set(ERR_INVALID,
+			"seal %llu names size %llu, outside the entries this "
+			"upload carries",
+			(unsigned long long)ns->list[ns->next].index,
+			(unsigned long long)ns->list[ns->next].size);
 	if (!error)
 		merkle_frontier_root(root, f);
 	if (!error && !crypto_equal(root, u->root, MERKLE_HASH_LEN))
@@ -370,6 +558,7 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	struct held h;
 	struct upload u;
 	struct merkle_frontier f;
+	struct new_seals ns;
 	struct buf ca = BUF_INIT(8192);
 	char origin[64], reason[512], detail[160];
 	int error;
@@ -386,7 +575,13 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	if (!error)
 		error = load_held(&h, n, peer->device);
 	if (!error)
-		error = check_and_store(&f, n, peer, &u, &h, &ca, origin);
+		error = check_start(&u, &h);
+	if (!error)
+		error = check_seals(&ns, n, peer, &u, &h, &ca, origin);
+	if (!error)
+		error = check_and_store(&f, &ns, n, peer, &u, &h, &ca, origin);
+	if (!error)
+		error = store_seals(n, peer, h.epoch, &ns);
 	if (!error && h.epoch > 0 && h.count == 0)
 		error = note_new_epoch(n, peer->device, h.epoch);
 	if (!error)
@@ -416,6 +611,7 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	}
 	buf_release(&h.cert);
 	buf_release(&ca);
+	seal_free_list(u.seals, u.nseals);
 	json_decref(doc);
 	return error;
 }

@@ -16,6 +16,8 @@
 #include "node/node.h"
 
 #define HQAUDIT_BATCH_MAX 20000 /* entries per upload */
+/* entries HQ takes past a device's newest seal (docs/AUDIT.md section 3) */
+#define HQAUDIT_UNSEALED_MAX HQAUDIT_BATCH_MAX
 
 /*
  * POST /v1/audit/upload: {"from","size","root","time","signature","proof","entries":[...]}.

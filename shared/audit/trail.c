@@ -104,24 +104,37 @@ int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in
 {
 	struct merkle_frontier *f = calloc(1, sizeof(*f));
 	uint8_t head[MERKLE_HASH_LEN];
-	size_t nc = 0, nr = 0;
+	size_t nc = 0, nr = 0, ns = 0;
 	uint64_t i;
 	int error = f ? 0 : err_set(ERR_NOMEM, "out of memory");
 
+	for (i = 0; !error && i < in->nseals; i++)
+		error = seal_check_next(in->seals, i, &in->seals[i], in->origin, in->ca, in->calen);
 	for (i = 0; !error && i <= in->n; i++) {
 		if ((nc < in->ncheckpoints && in->checkpoints[nc].size == i) ||
-			(nr < in->nreceipts && in->receipts[nr].size == i)) {
+			(nr < in->nreceipts && in->receipts[nr].size == i) ||
+			(ns < in->nseals && in->seals[ns].size == i)) {
 			merkle_frontier_root(head, f);
 			error = check_at(&nc, in, "checkpoint", in->checkpoints, in->ncheckpoints, i,
 				head);
 			if (!error)
 				error = check_at(&nr, in, "receipt", in->receipts, in->nreceipts, i,
 					head);
+			if (!error && ns < in->nseals && in->seals[ns].size == i &&
+				!crypto_equal(in->seals[ns].root, head, MERKLE_HASH_LEN))
+				error = err_set(ERR_CORRUPT,
+					"seal %llu of %s at size %llu names a tree head the entries do "
+					"not have: an entry below it was changed, removed, inserted or "
+					"reordered",
+					(unsigned long long)in->seals[ns].index, in->origin,
+					(unsigned long long)i);
+			if (!error && ns < in->nseals && in->seals[ns].size == i)
+				ns++;
 		}
 		if (i < in->n)
 			merkle_frontier_add(f, in->leaves + i * MERKLE_HASH_LEN);
 	}
-	if (!error && (nc < in->ncheckpoints || nr < in->nreceipts))
+	if (!error && (nc < in->ncheckpoints || nr < in->nreceipts || ns < in->nseals))
 		error = err_set(ERR_CORRUPT,
 			"a signed statement of %s names more entries than the trail holds (%llu): "
 			"entries were removed",
@@ -399,7 +412,8 @@ int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], cha
 	struct buf leaves = BUF_INIT((size_t)64 * 1024 * 1024 * MERKLE_HASH_LEN);
 	struct trail_input in;
 	struct trail_sig *cps = NULL, *rcs = NULL;
-	size_t ncp = 0, nrc = 0;
+	struct seal *seals = NULL;
+	size_t ncp = 0, nrc = 0, nseals = 0;
 	const char *o = json_string_value(json_object_get(doc, "origin"));
 	int error = 0;
 
@@ -413,8 +427,12 @@ int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], cha
 		error = parse_sigs(&cps, &ncp, json_object_get(doc, "checkpoints"));
 	if (!error)
 		error = parse_sigs(&rcs, &nrc, json_object_get(doc, "receipts"));
+	if (!error)
+		error = seal_list_from_json(&seals, &nseals, json_object_get(doc, "seals"));
 	if (!error) {
 		in.origin = o;
+		in.seals = seals;
+		in.nseals = nseals;
 		in.leaves = (const uint8_t *)leaves.ptr;
 		in.n = leaves.len / MERKLE_HASH_LEN;
 		in.checkpoints = cps;
@@ -440,6 +458,7 @@ int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], cha
 	}
 	free_sigs(cps, ncp);
 	free_sigs(rcs, nrc);
+	seal_free_list(seals, nseals);
 	buf_release(&leaves);
 	json_decref(doc);
 	return error;
@@ -538,11 +557,17 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 	struct own_ctx c = {&leaves, 0};
 	struct trail_input in;
 	struct trail_sig *cps = NULL, *rcs = NULL;
-	size_t ncp = 0, nrc = 0;
+	struct seal *seals = NULL;
+	size_t ncp = 0, nrc = 0, nseals = 0;
 	int error;
 
 	memset(&in, 0, sizeof(in));
 	error = audit_foreach(s, NULL, NULL, own_entry, &c);
+	if (!error)
+		error = seal_load(&seals, &nseals, s,
+			"SELECT idx, size, root, time, next_key, signature, cert FROM audit_seals"
+			" ORDER BY idx",
+			"");
 	if (!error)
 		error = trail_load_statements(&cps, &ncp, s,
 			"SELECT size, root, time, signature FROM audit_checkpoints ORDER BY size", NULL,
@@ -555,7 +580,11 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 		error = err_set(ERR_NOTFOUND, "no CA certificate to check the signatures with");
 	if (!error && ncp && !signer)
 		error = err_set(ERR_NOTFOUND, "no certificate of this node to check its checkpoints");
+	if (!error && nseals && !ca)
+		error = err_set(ERR_NOTFOUND, "no CA certificate to check the seals with");
 	in.origin = origin;
+	in.seals = seals;
+	in.nseals = nseals;
 	in.leaves = (const uint8_t *)leaves.ptr;
 	in.n = c.next;
 	in.checkpoints = cps;
@@ -566,16 +595,20 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 	in.calen = calen;
 	if (!error)
 		error = trail_verify(out->root, &in);
+	if (!error)
+		error = seal_check_own_key(s, nseals ? &seals[nseals - 1] : NULL);
 	if (!error && expect)
 		error = trail_check_expect(proof, &in, out->root, expect);
 	if (!error) {
 		out->size = c.next;
+		out->seals = nseals;
 		out->checkpoints = ncp;
 		out->receipts = nrc;
 		out->countersigned = nrc ? rcs[nrc - 1].size : 0;
 	}
 	trail_statements_free(cps, ncp);
 	trail_statements_free(rcs, nrc);
+	seal_free_list(seals, nseals);
 	buf_release(&leaves);
 	return error;
 }

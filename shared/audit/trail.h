@@ -21,6 +21,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "audit/merkle.h"
+#include "audit/seal.h"
 #include "store/store.h"
 
 /* A signed statement: a checkpoint (by the log's node) or a receipt (by HQ). */
@@ -63,13 +64,16 @@ struct trail_input {
 	size_t ncheckpoints;
 	const struct trail_sig *receipts; /* by increasing size */
 	size_t nreceipts;
+	const struct seal *seals; /* the device's forward-secure seals, by index from 0 */
+	size_t nseals;
 	const uint8_t *ca; /* the organisation's CA certificate (DER) */
 	size_t calen;
 };
 
 /*
  * Verify: every checkpoint and receipt names a prefix, its head matches, its signature holds
- * with its certificate, which chains to the CA.  *root_out gets the head of all n entries.
+ * with its certificate, which chains to the CA; the seals form one chain from seal 0
+ * (seal_check_next) and each names the head of its prefix.  *root_out gets the head of all n entries.
  * ERR_CORRUPT / ERR_AUTH naming the first bad statement.
  */
 int trail_verify(uint8_t root_out[MERKLE_HASH_LEN], const struct trail_input *in) WUR;
@@ -121,7 +125,7 @@ int trail_verify_file(uint64_t *size_out, uint8_t root_out[MERKLE_HASH_LEN], cha
 struct trail_report {
 	uint64_t size;
 	uint8_t root[MERKLE_HASH_LEN];
-	size_t checkpoints, receipts;
+	size_t checkpoints, receipts, seals;
 	uint64_t countersigned; /* entries covered by the newest receipt */
 };
 
@@ -129,7 +133,8 @@ struct trail_report {
  * Verify a node's own log in `s`: every entry against its leaf and sequence, every checkpoint
  * (signed with `signer`, this node's certificate; NULL if it has none yet) and every receipt
  * (each with the server certificate stored beside it) against the CA (DER; may be NULL only if
- * there are no signed statements), then against `expect` if not NULL (trail_check_expect).
+ * there are no signed statements), its seals and its current sealing key (seal_check_own_key),
+ * then against `expect` if not NULL (trail_check_expect).
  * ERR_CORRUPT / ERR_AUTH naming the first bad entry.
  */
 int trail_verify_node(struct trail_report *out, struct store *s, const char *origin,

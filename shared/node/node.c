@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/seal.h"
 #include "base/buf.h"
 #include "store/keyslot.h"
 #include "store/odb.h"
@@ -48,10 +49,50 @@ static int node_alloc(struct node **out, const char *home)
 	return 0;
 }
 
+int node_seal(int *made, struct node *n)
+{
+	struct buf key = BUF_INIT(8192), cert = BUF_INIT(8192);
+	char origin[SCHEMA_OFFICE_MAX + NODE_DEVICE_MAX + 2];
+	int error = store_material_get(&key, n->store, "device_key");
+
+	if (made)
+		*made = 0;
+	if (!error)
+		error = store_material_get(&cert, n->store, "device_cert");
+	if (error == ERR_NOTFOUND) { /* HQ, or a device not yet enrolled */
+		error = 0;
+		goto out;
+	}
+	snprintf(origin, sizeof(origin), "%s/%s", n->office, n->device);
+	if (!error)
+		error = seal_own_log(made, n->store, origin, (const uint8_t *)key.ptr, key.len,
+			(const uint8_t *)cert.ptr, cert.len);
+out:
+	buf_wipe_release(&key);
+	buf_release(&cert);
+	return error;
+}
+
+/* Seal on close without touching the error the caller may still print. */
+static void seal_quietly(struct node *n)
+{
+	char msg[1024];
+	int code = err_code();
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	(void)!node_seal(NULL, n);
+	if (code)
+		err_set(code, "%s", msg);
+	else
+		err_clear();
+}
+
 void node_free(struct node *n)
 {
 	if (!n)
 		return;
+	if (n->store && n->seal_on_close)
+		seal_quietly(n);
 	git_repository_free(n->repo);
 	store_free(n->store);
 	free(n->home);
@@ -340,6 +381,7 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 	error = keyslot_save(f, n->slots_path);
 	if (error)
 		goto out;
+	n->seal_on_close = 1;
 	*out = n;
 	n = NULL;
 out:

@@ -40,6 +40,7 @@ struct node {
 	char user[SCHEMA_USER_MAX + 1];	  /* the logged-on user */
 	char role[16];
 	struct audit_origin origin; /* points into office/device */
+	int seal_on_close;	    /* node_free() seals the log (a device opened by node_open) */
 };
 
 /* What a role may do. */
@@ -64,8 +65,18 @@ int node_init(struct node **out, const char *home, const char *office, const cha
 int node_open(struct node **out, const char *home, const char *user, const char *pass,
 	size_t passlen) WUR;
 
-/* Close everything. Accepts NULL. */
+/*
+ * Close everything.  Accepts NULL.  A node opened with node_open() is sealed first
+ * (node_seal): a failure there leaves the new entries for the next seal.
+ */
 void node_free(struct node *n);
+
+/*
+ * Seal the node's audit log with its forward-secure sealing key (docs/AUDIT.md) if it is an
+ * enrolled device and entries were added since the newest seal; *made (may be NULL) gets 1 if
+ * a seal was made.  Nothing to do on HQ or a device not yet enrolled.
+ */
+int node_seal(int *made, struct node *n) WUR;
 
 /* Record an event by the logged-on user (in the open transaction, if any). */
 int node_audit(struct node *n, const char *action, const char *target, const char *outcome,

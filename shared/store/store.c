@@ -126,6 +126,28 @@ static const char *const migrations[] = {
 	"ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
 	/* server: after a renewal the previous certificate stays valid until the new one is used */
 	"ALTER TABLE devices ADD COLUMN prev_serial BLOB;",
+
+	/* 4 -> 5: forward-secure seals of device logs (docs/AUDIT.md) */
+	/* device: every seal it made, append-only, with the tree's frontier at its size */
+	"CREATE TABLE audit_seals (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE,"
+	"  root BLOB NOT NULL, time TEXT NOT NULL, next_key BLOB NOT NULL, signature BLOB NOT NULL,"
+	"  cert BLOB, frontier BLOB NOT NULL);"
+	"CREATE TRIGGER audit_seals_no_update BEFORE UPDATE ON audit_seals"
+	"  BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;"
+	"CREATE TRIGGER audit_seals_no_delete BEFORE DELETE ON audit_seals"
+	"  BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;"
+	/* device: the one private key that signs the next seal (replaced by every seal) */
+	"CREATE TABLE audit_sealing_key (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  idx INTEGER NOT NULL, key BLOB NOT NULL);"
+	/* server: every device seal it verified, per trail epoch */
+	"CREATE TABLE remote_seals (device TEXT NOT NULL, epoch INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, time TEXT NOT NULL,"
+	"  next_key BLOB NOT NULL, signature BLOB NOT NULL, cert BLOB,"
+	"  PRIMARY KEY (device, epoch, idx)) WITHOUT ROWID;"
+	"CREATE TRIGGER remote_seals_no_update BEFORE UPDATE ON remote_seals"
+	"  BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;"
+	"CREATE TRIGGER remote_seals_no_delete BEFORE DELETE ON remote_seals"
+	"  BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -228,8 +250,7 @@ static int bind_args(struct store *s, sqlite3_stmt *st, const char *sql, const c
 	return rc == SQLITE_OK ? 0 : stmt_error(s, sql);
 }
 
-static int bind_va(sqlite3_stmt **out, struct store *s, const char *sql, const char *types,
-	va_list ap)
+int store_vbind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *st = NULL;
 	int error = 0;
@@ -251,7 +272,7 @@ int store_bind(sqlite3_stmt **out, struct store *s, const char *sql, const char 
 	int error;
 
 	va_start(ap, types);
-	error = bind_va(out, s, sql, types, ap);
+	error = store_vbind(out, s, sql, types, ap);
 	va_end(ap);
 	return error;
 }
@@ -274,7 +295,7 @@ int store_run(struct store *s, const char *sql, const char *types, ...)
 	int error;
 
 	va_start(ap, types);
-	error = bind_va(&st, s, sql, types, ap);
+	error = store_vbind(&st, s, sql, types, ap);
 	va_end(ap);
 	if (!error)
 		do
@@ -292,7 +313,7 @@ static int query_va(int64_t *num, struct buf *bytes, struct store *s, const char
 	const char *types, va_list ap)
 {
 	sqlite3_stmt *st = NULL;
-	int error = bind_va(&st, s, sql, types, ap);
+	int error = store_vbind(&st, s, sql, types, ap);
 
 	if (!error)
 		error = store_next(s, st);

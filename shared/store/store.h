@@ -13,6 +13,7 @@
 #ifndef FIELDSYNC_STORE_H
 #define FIELDSYNC_STORE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,7 @@ enum {
 };
 
 /* The newest schema version this build knows. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /*
  * Open (or with STORE_CREATE create) the database at `path` with a 32-byte raw key.  The key is
@@ -77,6 +78,10 @@ int store_step_done(struct store *s, sqlite3_stmt *st) WUR;
  * *out (sqlite3_finalize).  *out is written only on success.
  */
 int store_bind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types, ...) WUR;
+
+/* store_bind() with the arguments as a va_list, for functions that pass theirs on. */
+int store_vbind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types,
+	va_list ap) WUR;
 
 /* Step a statement: 1 for a row, 0 when it is done, or a negative error naming it. */
 int store_next(struct store *s, sqlite3_stmt *st) WUR;

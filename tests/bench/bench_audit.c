@@ -13,6 +13,8 @@
  *   query    - the statement `fieldsync-server audit query --case ID` runs, over EVENTS rows
  *              of remote_audit with 10,000 distinct targets (and 10,000 rows of HQ's own
  *              log), median of 51 cases; baseline: the same without the target indexes;
+ *   seal     - the forward-secure seal each command ends with, on that log: per command, beside
+ *              the same command's entries without it;
  *   proofs   - inclusion and consistency proof sizes (and the time to make them) at EVENTS.
  *
  * usage: bench_audit [EVENTS]   (default 1000000; the stores live in $TMPDIR and are removed)
@@ -28,6 +30,7 @@
 #include "base/crypto.h"
 #include "base/hlc.h"
 #include "audit/merkle.h"
+#include "audit/seal.h"
 #include "pki/pki.h"
 #include "store/store.h"
 #include "audit/trail.h"
@@ -39,6 +42,7 @@
 #define TARGETS 10000
 #define QUERIES 51
 #define HQ_EVENTS 10000
+#define SEAL_COMMANDS 200
 
 #define DEVICE "0123456789abcdef0123456789abcdef"
 #define ORIGIN "ELP/" DEVICE
@@ -79,6 +83,7 @@ static void target_of(char *out, size_t size, uint64_t i)
 
 static void event_of(struct audit_event *ev, char *target, size_t size, uint64_t i)
 {
+	memset(ev, 0, sizeof(*ev)); /* no "cases": only searches and lists name the cases shown */
 	target_of(target, size, i);
 	ev->user = users[i % 6];
 	ev->action = actions[i / 6 % 6];
@@ -334,6 +339,69 @@ static void put_statement(struct store *s, int receipt, uint64_t size, const uin
 }
 
 /* Also hands back the n leaf hashes (malloc'd) for the proofs. */
+static void append_entries(struct store *s, uint64_t first, uint64_t count)
+{
+	char target[32];
+	uint64_t i;
+
+	for (i = 0; i < count; i++) {
+		struct audit_event ev;
+
+		event_of(&ev, target, sizeof(target), first + i);
+		if (audit_append(NULL, s, &origin, &ev))
+			die("audit_append");
+	}
+}
+
+/* One command's worth of the log: a log-on and the event it opened, in one transaction. */
+static void command_entries(struct store *s, uint64_t first)
+{
+	if (store_begin(s))
+		die("begin");
+	append_entries(s, first, 2);
+	if (store_commit(s))
+		die("commit");
+}
+
+/*
+ * seal: what sealing at the end of every command adds (docs/AUDIT.md), on the log of `n`
+ * entries: the first seal (which reads the whole log once), then SEAL_COMMANDS commands of two
+ * entries each, sealed and not; baseline: the same commands without the seal.
+ */
+static void bench_seal(struct store *s, const struct pki *p, uint64_t n)
+{
+	double first, sealed, plain, t0;
+	uint64_t at = n;
+	int made = 0, i;
+
+	t0 = now_s();
+	if (seal_own_log(&made, s, ORIGIN, (const uint8_t *)p->dev_key.ptr, p->dev_key.len,
+		    (const uint8_t *)p->dev.ptr, p->dev.len) ||
+		!made)
+		die("first seal");
+	first = now_s() - t0;
+	t0 = now_s();
+	for (i = 0; i < SEAL_COMMANDS; i++, at += 2)
+		command_entries(s, at);
+	plain = (now_s() - t0) / SEAL_COMMANDS;
+	t0 = now_s();
+	for (i = 0; i < SEAL_COMMANDS; i++, at += 2) {
+		command_entries(s, at);
+		if (seal_own_log(&made, s, ORIGIN, (const uint8_t *)p->dev_key.ptr, p->dev_key.len,
+			    (const uint8_t *)p->dev.ptr, p->dev.len) ||
+			!made)
+			die("seal");
+	}
+	sealed = (now_s() - t0) / SEAL_COMMANDS;
+	printf("\n-- seal: seal_own_log() at the end of each command, log of %llu entries\n",
+		(unsigned long long)n);
+	printf("  %-44s %10.2f ms\n", "first seal (reads the whole log once)", first * 1e3);
+	printf("  %-44s %10.2f ms         %.2f ms per seal\n", "a command's 2 entries, then a seal",
+		sealed * 1e3, (sealed - plain) * 1e3);
+	printf("  %-44s %10.2f ms         baseline\n", "a command's 2 entries, no seal",
+		plain * 1e3);
+}
+
 static void bench_verify(uint8_t **leaves_out, uint64_t n)
 {
 	uint8_t key[CRYPTO_KEY_LEN], root[32];
@@ -425,6 +493,9 @@ static void bench_verify(uint8_t **leaves_out, uint64_t n)
 		die("malloc");
 	memcpy(*leaves_out, leaves.ptr, n * 32);
 	buf_release(&leaves);
+	s = open_db(path, key, 0);
+	bench_seal(s, &p, n + APPEND_BATCHES * BATCH);
+	store_free(s);
 	pki_release(&p);
 	crypto_wipe(key, sizeof(key));
 	remove_db(path);

@@ -238,7 +238,7 @@ class AuditTrail(unittest.TestCase):
         # (the agent cuts the message at 255 bytes, so the release command it names is lost)
         for _ in range(2):
             self.assertRefused(c.run("sync"), "held after a failed audit-trail check",
-                               "HQ countersigned", "an administrator must review it")
+                               "an older copy of its database", "an administrator must review it")
         refused = self.query("--action", "request.refused", "--office", "HQ")
         self.assertTrue(any("held" in e["detail"] for e in refused), refused)
         # HQ's copy of the trail is intact: it is the device's copy that went back in time
@@ -303,7 +303,8 @@ class AuditTrail(unittest.TestCase):
         self.assertRefused(self.verify_file(doc, ca=key), "is not a certificate")
 
     def first_signed_above(self, doc, index):
-        return min(c["size"] for c in doc["checkpoints"] if c["size"] > index)
+        """The smallest signed size above `index`: a checkpoint's or a seal's."""
+        return min(c["size"] for c in doc["checkpoints"] + doc["seals"] if c["size"] > index)
 
     def test_export_with_deleted_entry(self):
         doc = copy.deepcopy(self.export_a)
@@ -321,9 +322,8 @@ class AuditTrail(unittest.TestCase):
         entry = json.loads(doc["entries"][4])
         entry["user"] = "mallory"
         doc["entries"][4] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
-        self.assertRefused(self.verify_file(doc), "the checkpoint of %s at size %d names a tree "
-                           "head the entries do not have" % (self.origin_a(),
-                                                             self.first_signed_above(doc, 4)))
+        self.assertRefused(self.verify_file(doc), "of %s at size %d names a tree head the entries "
+                           "do not have" % (self.origin_a(), self.first_signed_above(doc, 4)))
 
     def test_export_with_reordered_entries(self):
         doc = copy.deepcopy(self.export_a)
@@ -334,8 +334,8 @@ class AuditTrail(unittest.TestCase):
         # renumbered to hide the swap: the signed tree head gives it away
         e[2], e[3] = [json.dumps(dict(json.loads(x), seq=i), sort_keys=True,
                                  separators=(",", ":")) for i, x in ((2, e[2]), (3, e[3]))]
-        self.assertRefused(self.verify_file(doc), "the checkpoint of %s at size %d names a tree "
-                           "head" % (self.origin_a(), self.first_signed_above(doc, 3)))
+        self.assertRefused(self.verify_file(doc), "of %s at size %d names a tree head"
+                           % (self.origin_a(), self.first_signed_above(doc, 3)))
 
     def test_export_with_appended_entry(self):
         doc = copy.deepcopy(self.export_a)

@@ -95,6 +95,7 @@ class AuditorTools(unittest.TestCase):
         cut["entries"] = doc["entries"][:size]
         cut["checkpoints"] = [s for s in doc["checkpoints"] if s["size"] <= size]
         cut["receipts"] = [s for s in doc["receipts"] if s["size"] <= size]
+        cut["seals"] = [s for s in doc["seals"] if s["size"] <= size]
         return self.save(json.dumps(cut))
 
     def test_expect_head_and_receipt(self):
@@ -265,7 +266,7 @@ class AuditorTools(unittest.TestCase):
     def test_search_syntax_error_in_our_words(self):
         for q in ('"unclosed', "port OR", "-port"):
             r = self.a.run("case", "search", q)
-            self.assertEqual(r.rc, 1, (q, r))
+            self.assertEqual(r.rc, 2, (q, r))
             self.assertEqual(r.out, "")
             self.assertNotIn("MATCH", r.err)
             self.assertIn("the search query cannot be read", r.err)
@@ -358,6 +359,29 @@ class AuditorTools(unittest.TestCase):
         self.assertEqual(len(rows) - 1, len(grouped))
         # the trail itself is unchanged: it still verifies with every log-on in it
         self.assertEqual(self.hq.run("audit", "verify").rc, 0)
+
+    def test_group_logons_on_the_device(self):
+        self.assertEqual(self.a.run("case", "list", passphrase="not the passphrase").rc, 1)
+        self.a.ok("case", "show", self.case_a)
+        plain = self.a.ok("--json", "audit", "log").json()["entries"]
+        grouped = self.a.ok("--json", "audit", "log", "--group-logons").json()["entries"]
+        newer = [e for e in grouped if e["seq"] > plain[-1]["seq"]]  # the grouped read itself
+        self.assertEqual([(e["action"], e["logon"]) for e in newer], [("audit.read", True)])
+        grouped = grouped[:len(grouped) - len(newer)]
+        by_seq = {e["seq"]: e for e in plain}
+        folded = {e["seq"] for e in plain if e["action"] == "logon" and e["outcome"] == "success"
+                  and e["seq"] + 1 in by_seq and by_seq[e["seq"] + 1]["user"] == e["user"]
+                  and by_seq[e["seq"] + 1]["action"] != "logon"}
+        self.assertGreater(len(folded), 3)
+        # the same fold as at HQ: exactly those log-ons gone, the entries they opened marked
+        self.assertEqual([e["seq"] for e in grouped], [s for s in by_seq if s not in folded])
+        for e in grouped:
+            self.assertEqual(e.pop("logon"), e["seq"] - 1 in folded, e)
+            self.assertEqual(e, by_seq[e["seq"]])
+        self.assertIn(("logon", "failure"), [(e["action"], e["outcome"]) for e in grouped])
+        table = self.a.ok("audit", "log", "--group-logons").out.splitlines()
+        self.assertEqual(len(table), len(grouped) + 2)  # and two reads, each its log-on folded
+        self.assertTrue(any(line.endswith("(after log-on)") for line in table), table)
 
 
 if __name__ == "__main__":
