@@ -14,7 +14,8 @@
 #define ADDR_MAX 64
 
 struct peer {
-	struct peer *next;
+	struct peer *next;	    /* in its bucket */
+	struct peer *newer, *older; /* in the table's order of last use */
 	char addr[ADDR_MAX];
 	unsigned unauth;	     /* open connections without a proven identity */
 	unsigned enroll_failures;    /* since the last success */
@@ -23,12 +24,12 @@ struct peer {
 	int64_t refusal_minute;	     /* the minute the refusal count is for */
 	unsigned refusals;	     /* refusals in that minute */
 	uint64_t refusals_suppressed; /* beyond the per-minute allowance, not yet recorded */
-	int64_t last_ms;
 };
 
 struct peers {
 	pthread_mutex_t lock;
 	struct peer *bucket[BUCKETS];
+	struct peer *newest, *oldest; /* last use: find() moves an entry to the front */
 	size_t count;
 	unsigned unauth_max;
 };
@@ -55,23 +56,49 @@ static int idle(const struct peer *e)
 	return !e->unauth && !e->enroll_suppressed && !e->refusals_suppressed;
 }
 
-/* Forget the least recently seen address that holds nothing (the table is full). */
+static void lru_unlink(struct peers *p, struct peer *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		p->newest = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		p->oldest = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void lru_push(struct peers *p, struct peer *e)
+{
+	e->older = p->newest;
+	e->newer = NULL;
+	if (p->newest)
+		p->newest->newer = e;
+	p->newest = e;
+	if (!p->oldest)
+		p->oldest = e;
+}
+
+/*
+ * Forget the least recently seen address that holds nothing (the table is full): from the
+ * old end of the use order, past at most the addresses that hold something (open
+ * connections or counts waiting for a flush), not the whole table.
+ */
 static void evict_one(struct peers *p)
 {
-	struct peer **victim = NULL, **pp;
-	size_t i;
+	struct peer *e, **pp;
 
-	for (i = 0; i < BUCKETS; i++)
-		for (pp = &p->bucket[i]; *pp; pp = &(*pp)->next)
-			if (idle(*pp) && (!victim || (*pp)->last_ms < (*victim)->last_ms))
-				victim = pp;
-	if (victim) {
-		struct peer *e = *victim;
-
-		*victim = e->next;
-		free(e);
-		p->count--;
-	}
+	for (e = p->oldest; e && !idle(e); e = e->newer)
+		;
+	if (!e)
+		return;
+	for (pp = &p->bucket[hash(e->addr)]; *pp != e; pp = &(*pp)->next)
+		;
+	*pp = e->next;
+	lru_unlink(p, e);
+	free(e);
+	p->count--;
 }
 
 /* The entry of addr, made if needed; NULL when the table is full of busy addresses. */
@@ -94,8 +121,12 @@ static struct peer *find(struct peers *p, const char *addr)
 	e->next = p->bucket[h];
 	p->bucket[h] = e;
 	p->count++;
+	lru_push(p, e);
 found:
-	e->last_ms = now_ms();
+	if (p->newest != e) {
+		lru_unlink(p, e);
+		lru_push(p, e);
+	}
 	return e;
 }
 
@@ -271,6 +302,10 @@ void peers_flush(struct peers *p, int all,
 			int refusal = e->refusals_suppressed &&
 				      (all || e->refusal_minute != now / 60000);
 
+			/* a back-off whose only refusal was recorded on its own leaves nothing
+			 * to fold */
+			if (e->enroll_suppressed == 1 && (all || e->enroll_until_ms <= now))
+				e->enroll_suppressed = 0;
 			if (!enroll && !refusal)
 				continue;
 			/* two entries at most per address */
@@ -291,14 +326,6 @@ void peers_flush(struct peers *p, int all,
 				e->refusals_suppressed = 0;
 			}
 		}
-	}
-	/* a back-off whose only refusal was recorded on its own leaves nothing to fold */
-	for (i = 0; i < BUCKETS; i++) {
-		struct peer *e;
-
-		for (e = p->bucket[i]; e; e = e->next)
-			if (e->enroll_suppressed == 1 && (all || e->enroll_until_ms <= now))
-				e->enroll_suppressed = 0;
 	}
 unlock:
 	pthread_mutex_unlock(&p->lock);

@@ -1,4 +1,5 @@
 /* shared/pki/http.c - bounded HTTP/1.1 requests over http-parser. */
+#define _GNU_SOURCE /* memmem */
 #include "pki/http.h"
 
 #include <limits.h>
@@ -325,14 +326,19 @@ int http_response(struct buf *out, int status, const char *content_type, const v
 	return http_response_with(out, status, content_type, NULL, body, len, keep_alive);
 }
 
+/* Where the header block of a response ends (just past its blank line); 0 if it has none. */
+static size_t header_end(const struct buf *out)
+{
+	const char *p = out->len >= 4 ? memmem(out->ptr, out->len, "\r\n\r\n", 4) : NULL;
+
+	return p ? (size_t)(p - out->ptr) + 4 : 0;
+}
+
 int http_response_closes(const struct buf *out)
 {
 	static const char mark[] = "\r\nConnection: close\r\n\r\n";
-	size_t i, end = 0;
+	size_t end = header_end(out);
 
-	for (i = 0; !end && i + 4 <= out->len; i++)
-		if (!memcmp(out->ptr + i, "\r\n\r\n", 4))
-			end = i + 4;
 	/* Connection is the last header line we write; no header block at all closes too */
 	return !end || end < sizeof(mark) - 1 ||
 	       memcmp(out->ptr + end - (sizeof(mark) - 1), mark, sizeof(mark) - 1) == 0;
@@ -342,11 +348,8 @@ int http_response_closes(const struct buf *out)
 static void set_close(struct buf *out)
 {
 	static const char ka[] = "Connection: keep-alive\r\n\r\n", cl[] = "Connection: close\r\n\r\n";
-	size_t i, end = 0;
+	size_t end = header_end(out);
 
-	for (i = 0; !end && i + 4 <= out->len; i++)
-		if (!memcmp(out->ptr + i, "\r\n\r\n", 4))
-			end = i + 4;
 	if (end < sizeof(ka) - 1 || memcmp(out->ptr + end - (sizeof(ka) - 1), ka, sizeof(ka) - 1))
 		return;
 	memcpy(out->ptr + end - (sizeof(ka) - 1), cl, sizeof(cl) - 1);

@@ -6,10 +6,12 @@
  * assertion in http-parser, accept a request over the limits, or answer with anything but a
  * well-formed response; after an answer that closes, nothing more is parsed.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "drive_conn.h"
 #include "pki/http.h"
 
 #define MAX_BODY 4096
@@ -52,29 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int nrefused = 0;
 	struct http_handler h = {handle, refused, &nrefused};
 	struct http_conn hc;
-	size_t step, off = 1;
-	int rc = 0, closed = 0;
+	int closed;
 
 	if (size < 1)
 		return 0;
-	step = (size_t)(data[0] % 64) + 1;
 	http_conn_init(&hc, MAX_BODY, 64 * 1024);
-	while (off < size && !closed) {
-		size_t chunk = size - off < step ? size - off : step;
-
-		if (http_conn_input(&hc, (const char *)data + off, chunk))
-			break; /* the server closes a connection that pipelines too much */
-		off += chunk;
-		while (!closed && (rc = http_conn_step(&hc, &h)) == 1) {
-			check_answer(&hc.out);
-			if (hc.closing)
-				closed = 1;
-			else
-				http_conn_sent(&hc);
-		}
-		if (rc < 0)
-			break;
-	}
+	closed = fuzz_drive_conn(&hc, &h, data + 1, size - 1, (size_t)(data[0] % 64) + 1, UINT_MAX,
+		check_answer);
 	/* once a refusal closed the connection, a further step answers nothing */
 	if (closed && nrefused && http_conn_step(&hc, &h) != 0)
 		abort();

@@ -20,6 +20,7 @@
 #include "pki/enroll.h"
 #include "commands.h"
 #include "hq.h"
+#include "drive_conn.h"
 #include "pki/http.h"
 #include "store/odb.h"
 #include "pki/pki.h"
@@ -157,6 +158,13 @@ static void refused(void *arg, int status, const char *why)
 	routes_refusal(&ctx, peer, "request.refused", msg);
 }
 
+/* An answer is an HTTP response. */
+static void check_answer(const struct buf *out)
+{
+	if (out->len < 12 || memcmp(out->ptr, "HTTP/1.1 ", 9) != 0)
+		abort();
+}
+
 /*
  * The connection loop of server/serve.c without its sockets: the bytes after the first arrive
  * in pieces whose size the second byte picks, and requests are answered one after another on
@@ -167,8 +175,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int ready;
 	struct http_conn hc;
 	struct http_handler h;
-	size_t off = 2, step;
-	int rc = 0, closed = 0;
 
 	if (!ready) {
 		if (setup()) {
@@ -182,26 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.handle = handle;
 	h.refused = refused;
 	h.ctx = &peers[data[0] % 3];
-	step = data[1] ? (size_t)data[1] * 16 : size;
 	http_conn_init(&hc, peers[data[0] % 3].cert_ok ? 1024 * 1024 : ENROLL_BODY_MAX,
 		2 * 1024 * 1024);
-	while (off < size && !closed && hc.requests < 16) {
-		size_t chunk = size - off < step ? size - off : step;
-
-		if (http_conn_input(&hc, (const char *)data + off, chunk))
-			break;
-		off += chunk;
-		while (!closed && hc.requests < 16 && (rc = http_conn_step(&hc, &h)) == 1) {
-			if (hc.out.len < 12 || memcmp(hc.out.ptr, "HTTP/1.1 ", 9) != 0)
-				abort(); /* an answer that is not an HTTP response */
-			if (hc.closing)
-				closed = 1;
-			else
-				http_conn_sent(&hc);
-		}
-		if (rc < 0)
-			break;
-	}
+	(void)fuzz_drive_conn(&hc, &h, data + 2, size - 2, data[1] ? (size_t)data[1] * 16 : size,
+		16, check_answer);
 	http_conn_release(&hc);
 	return 0;
 }
