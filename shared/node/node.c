@@ -276,8 +276,9 @@ static int logon_failed(struct keyslot_file *f, const char *slots_path, const ch
 	return err_set(code == ERR_NOTFOUND ? ERR_AUTH : code, "%s", msg);
 }
 
-int node_open(struct node **out, const char *home, const char *user, const char *pass,
-	size_t passlen)
+/* node_open(); with key_out non-NULL the unwrapped database key is also handed out. */
+static int logon(struct node **out, uint8_t *key_out, const char *home, const char *user,
+	const char *pass, size_t passlen)
 {
 	struct keyslot_file *f = NULL;
 	struct node *n = NULL;
@@ -315,7 +316,6 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 		goto out;
 	}
 	error = open_store_and_repo(n, key, 0);
-	crypto_wipe(key, sizeof(key));
 	if (!error)
 		error = load_identity(n, user);
 	if (error == ERR_AUTH) {
@@ -340,12 +340,51 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 	error = keyslot_save(f, n->slots_path);
 	if (error)
 		goto out;
+	if (key_out)
+		memcpy(key_out, key, sizeof(key));
 	*out = n;
 	n = NULL;
 out:
 	crypto_wipe(key, sizeof(key));
 	node_unlock_slots(lock_fd);
 	keyslot_file_free(f);
+	node_free(n);
+	return error;
+}
+
+int node_open(struct node **out, const char *home, const char *user, const char *pass,
+	size_t passlen)
+{
+	return logon(out, NULL, home, user, pass, passlen);
+}
+
+int node_open_keep_key(struct node **out, uint8_t key_out[CRYPTO_KEY_LEN], const char *home,
+	const char *user, const char *pass, size_t passlen)
+{
+	return logon(out, key_out, home, user, pass, passlen);
+}
+
+int node_open_key(struct node **out, const char *home, const char *user,
+	const uint8_t key[CRYPTO_KEY_LEN])
+{
+	struct node *n = NULL;
+	int error;
+
+	error = node_alloc(&n, home);
+	if (error)
+		return error;
+	if (access(n->db_path, F_OK) != 0) {
+		error = err_set(ERR_NOTFOUND, "no fieldsync node in '%s' (run init first)", home);
+		goto out;
+	}
+	error = open_store_and_repo(n, key, 0);
+	if (!error)
+		error = load_identity(n, user);
+	if (error)
+		goto out;
+	*out = n;
+	n = NULL;
+out:
 	node_free(n);
 	return error;
 }

@@ -64,6 +64,22 @@ int node_init(struct node **out, const char *home, const char *office, const cha
 int node_open(struct node **out, const char *home, const char *user, const char *pass,
 	size_t passlen) WUR;
 
+/*
+ * node_open() that also copies the unwrapped database key into key_out (the caller keeps it in
+ * locked memory and wipes it), for a service that unlocks the node once.
+ */
+int node_open_keep_key(struct node **out, uint8_t key_out[CRYPTO_KEY_LEN], const char *home,
+	const char *user, const char *pass, size_t passlen) WUR;
+
+/*
+ * Open the node in `home` with the database key itself, acting for `user`, who must be a
+ * current user (ERR_AUTH otherwise: a removed user's session opens nothing).  No key slot is
+ * read and no log-on is recorded: the caller (a service holding a session of that user, opened
+ * with node_open()) has authenticated the user.  ERR_NOTFOUND, ERR_GENERIC.
+ */
+int node_open_key(struct node **out, const char *home, const char *user,
+	const uint8_t key[CRYPTO_KEY_LEN]) WUR;
+
 /* Close everything. Accepts NULL. */
 void node_free(struct node *n);
 
