@@ -42,7 +42,7 @@ static const char serve_help[] =
 	"    be reached it backs off from --backoff-min (5s) doubling up to --backoff-max (5m),\n"
 	"    with jitter.  `status` shows its state.\n"
 	"Sessions lock after --idle (default 15m, at most 30m) without use.  DURATION is a number\n"
-	"of seconds or with a unit: 90s, 15m.  The log (--log, else stderr) holds no secret.\n";
+	"of seconds or with a unit: 500ms, 90s, 15m, 1h.  The log (--log, else stderr) holds no secret.\n";
 
 static volatile sig_atomic_t stop_signal;
 
@@ -72,6 +72,8 @@ static int64_t parse_duration(const char *v)
 		return n;
 	if (!strcmp(p, "m"))
 		return n * 60000;
+	if (!strcmp(p, "h"))
+		return n * 3600000;
 	return -1;
 }
 
