@@ -18,7 +18,7 @@ function el(tag, attrs, ...kids) {
 
 function show(...nodes) {
   const main = document.getElementById('main');
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined));
 }
 
 function say(text, ok) {
@@ -179,8 +179,8 @@ async function pageCase(id) {
     if (!Object.keys(changed).length && body.narrative === undefined) { say('Nothing changed'); return; }
     try {
       await api('POST', 'cases/' + id, body);
-      say('Saved', true);
       await pageCase(id);
+      say('Saved', true);
     } catch (e) { say(e.message); }
   });
   const noteText = el('textarea', { id: 'note-text' });
@@ -190,8 +190,8 @@ async function pageCase(id) {
     ev.preventDefault();
     try {
       await api('POST', 'cases/' + id + '/notes', { text: noteText.value });
-      say('Note added', true);
       await pageCase(id);
+      say('Note added', true);
     } catch (e) { say(e.message); }
   });
   const notes = el('div', { class: 'card', id: 'notes' }, el('h3', { text: 'Notes' }),
@@ -234,8 +234,8 @@ async function pageConflict(id) {
     try {
       await api('POST', 'conflicts/' + id + '/resolve',
         { path: k.path, choice, value, version: k.version });
-      say('Resolved ' + k.path, true);
       await pageConflict(id);
+      say('Resolved ' + k.path, true);
     } catch (e) { say(e.message); }
   };
   const cards = (doc.conflicts || []).map((k, i) => {
@@ -260,7 +260,7 @@ async function pageConflict(id) {
         on: { click: () => resolve(k, 'value', value.value) } }));
   });
   show(el('h2', { text: 'Conflicts of ' + id }),
-    cards.length ? cards : el('p', { id: 'no-conflicts', text: 'No unresolved conflicts.' }),
+    ...(cards.length ? cards : [el('p', { id: 'no-conflicts', text: 'No unresolved conflicts.' })]),
     el('p', {}, el('a', { href: '#/case/' + encodeURIComponent(id), text: 'back to the case' })));
 }
 
