@@ -35,8 +35,11 @@ class Service:
         cmd = [fstest.AGENT, "serve", "--log", self.log] + self.args
         cmd += ["--listen", "127.0.0.1:%d" % self.port] if self.web else ["--no-web"]
         start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        # the service's own stderr (a sanitizer's report lands there), apart from its log
+        self.errf = open(self.log + ".stderr", "a+")
+        self.err_start = self.errf.tell()
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=self.errf, text=True)
         deadline = time.time() + 30
         while time.time() < deadline:
             text = self.read_log()[start:]
@@ -45,10 +48,15 @@ class Service:
             if self.proc.poll() is not None:
                 if expect_ok:
                     raise AssertionError("serve exited %d: %s" % (self.proc.returncode,
-                                                                  self.proc.stderr.read()))
+                                                                  self.stderr()))
                 return self
             time.sleep(0.01)
         raise AssertionError("serve did not start: " + self.read_log())
+
+    def stderr(self):
+        self.errf.flush()
+        self.errf.seek(self.err_start)
+        return self.errf.read()
 
     def read_log(self):
         if not os.path.exists(self.log):
@@ -57,21 +65,26 @@ class Service:
             return f.read()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        """SIGTERM and wait; its exit code.  A sanitizer report on its stderr fails the test."""
+        if not self.proc or self.proc.returncode is not None and self.errf.closed:
+            return self.proc.returncode if self.proc else None
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
-        return self.proc.returncode if self.proc else None
+        err = self.stderr()
+        self.errf.close()
+        if "Sanitizer" in err or "runtime error" in err:
+            raise AssertionError("the service reported:\n" + err)
+        return self.proc.returncode
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
-        self.proc.stderr.close()
+        self.errf.close()
 
     def web_client(self):
         return Web(self.port)

@@ -29,6 +29,10 @@ KILLS = fstest.trials(30, 300, 30)
 
 
 class ServeTest(fstest.NodeTest):
+    def tearDown(self):
+        self.doCleanups()  # the services stop (and their stderr is checked) before rmtree
+        super().tearDown()
+
     def service(self, node, *args, **kw):
         svc = servetest.Service(node, os.path.join(self.tmp, "serve-%s.log" % os.path.basename(
             node.home)), *args, **kw)
@@ -124,8 +128,8 @@ class CommandLineThroughService(ServeTest):
         second = servetest.Service(n, os.path.join(self.tmp, "second.log"))
         second.start(expect_ok=False)
         self.assertEqual(second.proc.wait(timeout=30), 1)
-        self.assertIn("a service already runs", second.proc.stderr.read())
-        second.proc.stderr.close()
+        self.assertIn("a service already runs", second.stderr())
+        second.errf.close()
         svc.kill()
         # the socket is left behind by SIGKILL: commands run on their own, serve starts again
         self.assertTrue(os.path.exists(os.path.join(n.home, "serve.sock")))

@@ -40,6 +40,10 @@ ARTEFACTS = os.path.join(os.environ.get("FIELDSYNC_BUILD") or
 
 @unittest.skipUnless(HAVE_BROWSER, "chromium and chromedriver are not installed")
 class WebUI(fstest.NodeTest):
+    def tearDown(self):
+        self.doCleanups()  # the services stop (and their stderr is checked) before rmtree
+        super().tearDown()
+
     def setUp(self):
         super().setUp()
         os.makedirs(ARTEFACTS, exist_ok=True)
