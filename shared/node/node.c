@@ -276,6 +276,19 @@ static int logon_failed(struct keyslot_file *f, const char *slots_path, const ch
 	return err_set(code == ERR_NOTFOUND ? ERR_AUTH : code, "%s", msg);
 }
 
+/* node_alloc() for the node already in `home`: ERR_NOTFOUND if there is none. */
+static int node_alloc_existing(struct node **out, const char *home)
+{
+	int error = node_alloc(out, home);
+
+	if (!error && access((*out)->db_path, F_OK) != 0) {
+		error = err_set(ERR_NOTFOUND, "no fieldsync node in '%s' (run init first)", home);
+		node_free(*out);
+		*out = NULL;
+	}
+	return error;
+}
+
 /* node_open(); with key_out non-NULL the unwrapped database key is also handed out. */
 static int logon(struct node **out, uint8_t *key_out, const char *home, const char *user,
 	const char *pass, size_t passlen)
@@ -287,13 +300,9 @@ static int logon(struct node **out, uint8_t *key_out, const char *home, const ch
 	int lock_fd = -1, error;
 
 	crypto_lock(key, sizeof(key));
-	error = node_alloc(&n, home);
+	error = node_alloc_existing(&n, home);
 	if (error)
 		return error;
-	if (access(n->db_path, F_OK) != 0) {
-		error = err_set(ERR_NOTFOUND, "no fieldsync node in '%s' (run init first)", home);
-		goto out;
-	}
 	error = node_lock_slots(&lock_fd, n->lock_path);
 	if (!error)
 		error = keyslot_load(&f, n->slots_path);
@@ -370,13 +379,9 @@ int node_open_key(struct node **out, const char *home, const char *user,
 	struct node *n = NULL;
 	int error;
 
-	error = node_alloc(&n, home);
+	error = node_alloc_existing(&n, home);
 	if (error)
 		return error;
-	if (access(n->db_path, F_OK) != 0) {
-		error = err_set(ERR_NOTFOUND, "no fieldsync node in '%s' (run init first)", home);
-		goto out;
-	}
 	error = open_store_and_repo(n, key, 0);
 	if (!error)
 		error = load_identity(n, user);
