@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "device.h"
 #include "node/users.h"
+#include "service.h"
 
 static const char init_help[] =
 	"usage: fieldsync-agent init --office CODE --user NAME [--home DIR]\n"
@@ -298,13 +299,17 @@ int cmd_status(struct cli *c)
 		node_audit(n, "node.status", "", "success", NULL)) {
 		rc = cli_fail(c);
 	} else if (c->json) {
-		rc = cli_print_json(json_pack(
+		json_t *doc = json_pack(
 			"{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:b, s:s?, s:s?, s:s}", "office",
 			n->office, "device", n->device, "user", n->user, "role", n->role, "cases",
 			(json_int_t)cases, "unpushed", (json_int_t)unpushed, "conflicts",
 			(json_int_t)conflicts, "last_sync", last.len ? last.ptr : NULL, "enrolled",
 			enrolled, "server", enrolled ? d.url.ptr : NULL, "certificate_expires",
-			expires[0] ? expires : NULL, "channel", channel));
+			expires[0] ? expires : NULL, "channel", channel);
+
+		if (doc && service_current)
+			json_object_set_new(doc, "service", service_sync_json(service_current));
+		rc = cli_print_json(doc);
 	} else {
 		printf("office     %s\ndevice     %s\nuser       %s (%s)\ncases      %lld\n"
 		       "unpushed   %lld case%s with changes HQ has not seen\n"
@@ -315,6 +320,8 @@ int cmd_status(struct cli *c)
 		if (expires[0])
 			printf("cert       valid until %s (renewed by sync in its last third)\n",
 				expires);
+		if (service_current)
+			service_print_status(service_current);
 	}
 	buf_release(&last);
 	device_tls_release(&d);

@@ -13,5 +13,6 @@ int cmd_status(struct cli *c);
 int cmd_enroll(struct cli *c);
 int cmd_sync(struct cli *c);
 int cmd_conflicts(struct cli *c);
+int cmd_serve(struct cli *c);
 
 #endif

@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "base/crypto.h"
+#include "client.h"
 #include "cmd_ca.h"
 #include "cmd_case.h"
 #include "commands.h"
 #include "program.h"
+#include "service.h"
 
 #define VERSION "0.1.0"
 
@@ -44,6 +46,8 @@ static const char help[] =
 	"  conflicts [ID]                       cases with kept conflicting versions / one case's\n"
 	"  conflicts resolve ID PATH (--mine | --theirs | --value V)   settle one\n"
 	"  status                               identity, unpushed work, last sync, conflicts\n"
+	"  serve [--listen 127.0.0.1:PORT]      unlock once: background sync, the web interface,\n"
+	"                                       commands without their own log-on\n"
 	"\n"
 	"Global options:\n"
 	"  --home DIR              node directory (or FIELDSYNC_HOME)\n"
@@ -104,6 +108,7 @@ static const struct cli_command commands[] = {
 	{"sync", cmd_sync, 0},
 	{"conflicts", cmd_conflicts, 0},
 	{"ca", cmd_ca, 0},
+	{"serve", cmd_serve, 0},
 };
 
 static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globals,
@@ -112,5 +117,11 @@ static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globa
 
 int main(int argc, char **argv)
 {
+	int rc;
+
+	/* with a service running, the command runs there (agent/client.h) */
+	if (client_forward(&rc, &agent, argc, argv))
+		return rc;
+	service_program = &agent;
 	return cli_main(&agent, argc, argv);
 }

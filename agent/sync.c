@@ -26,6 +26,7 @@
 #include "case/merge.h"
 #include "net.h"
 #include "sync/sync.h"
+#include "sync.h"
 
 #define PUSH_SPLIT (8u * 1024 * 1024) /* inflated object bytes per push request */
 #define PUSH_CASES 2000		      /* cases per push request */
@@ -46,11 +47,17 @@ struct syncer {
 	double sent, received; /* HTTP bytes (headers and bodies) each way */
 	double seconds;	       /* from the first request to the last */
 	long audited;	       /* audit entries uploaded */
+	sync_progress_fn on_progress; /* a service's background sync: progress goes here, */
+	void *progress_ctx;	      /* nothing is printed */
 };
 
 /* "sync: <what> <done> of <total>", on one updating line on a terminal. */
 static void progress(struct syncer *s, const char *what, long done, long total)
 {
+	if (s->on_progress) {
+		s->on_progress(s->progress_ctx, what, done, total);
+		return;
+	}
 	if (!s->tty && s->rounds < 2)
 		return; /* one round: the summary says it all */
 	fprintf(stderr, "%ssync: %s %ld%s%.0ld%s", s->tty ? "\r" : "", what, done,
@@ -491,13 +498,15 @@ static void renew(struct syncer *s)
 	int renewed = 0;
 
 	if (device_renew_if_due(&renewed, s->n, s->net, s->d.url.ptr) == 0) {
-		if (renewed && device_cert_expiry(&until, s->n) == 0) {
+		if (renewed && !s->on_progress && device_cert_expiry(&until, s->n) == 0) {
 			hlc_iso8601(when, until * 1000);
 			fprintf(stderr, "sync: this device's certificate was renewed; valid until %s\n",
 				when);
 		}
 		return;
 	}
+	if (s->on_progress)
+		return; /* a background sync: the service's status shows the expiry */
 	if (device_cert_expiry(&until, s->n) == 0)
 		hlc_iso8601(when, until * 1000);
 	else
@@ -603,4 +612,44 @@ int cmd_sync(struct cli *c)
 	json_decref(s.refused);
 	node_free(s.n);
 	return rc;
+}
+
+int sync_background(struct sync_report *out, struct node *n, sync_progress_fn fn, void *ctx)
+{
+	struct syncer s;
+	int error;
+
+	memset(&s, 0, sizeof(s));
+	device_tls_init(&s.d);
+	buf_init(&s.key, 8192);
+	s.n = n;
+	s.refused = json_array();
+	s.on_progress = fn;
+	s.progress_ctx = ctx;
+	error = s.refused ? node_require(n, NODE_PERM_CASE_WRITE, "sync", "")
+			  : err_set(ERR_NOMEM, "out of memory");
+	if (!error) {
+		error = sync_run(&s);
+		if (error)
+			node_audit_failure(n, "sync", s.d.url.ptr ? s.d.url.ptr : "", error);
+	}
+	out->pushed = s.pushed;
+	out->pulled = s.pulled;
+	out->merged = s.merged;
+	out->conflicts = s.conflicts;
+	out->refused = (long)json_array_size(s.refused);
+	out->audited = s.audited;
+	out->seconds = s.seconds;
+	if (!error && out->refused) {
+		json_t *r = json_array_get(s.refused, 0);
+
+		error = err_set(ERR_AUTH, "case %s refused by the server: %s",
+			json_string_value(json_object_get(r, "id")),
+			json_string_value(json_object_get(r, "reason")));
+	}
+	net_close(s.net);
+	buf_wipe_release(&s.key);
+	device_tls_release(&s.d);
+	json_decref(s.refused);
+	return error;
 }

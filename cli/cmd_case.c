@@ -274,8 +274,8 @@ static int case_diff(struct cli *c, struct node *n, const char *id, const char *
 	if (error)
 		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s?, s:s}", "id", id, "from", r2 ? r1 : NULL,
-			"to", r2 ? r2 : r1, "diff", buf_cstr(&diff)));
+		rc = cli_print_json(json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "from",
+			r2 ? r1 : NULL, "to", r2 ? r2 : r1, "diff", buf_cstr(&diff)));
 	else
 		fputs(buf_cstr(&diff), stdout);
 	buf_wipe_release(&diff);

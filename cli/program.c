@@ -7,8 +7,6 @@
 #include "base/crypto.h"
 #include "store/odb.h"
 
-#define ARGS_MAX 256
-
 static int set_home(struct cli *c, const char *value)
 {
 	c->home = value;
@@ -62,31 +60,38 @@ static int take_global(struct cli *c, const struct cli_program *p, int argc, cha
 	return 1;
 }
 
-int cli_main(const struct cli_program *p, int argc, char **argv)
+void cli_prepare(struct cli *c, const struct cli_program *p)
 {
-	static char *rest[ARGS_MAX];
-	struct cli c;
-	int i, nrest = 0, taken;
-	size_t k;
-
-	memset(&c, 0, sizeof(c));
-	c.prog = p->prog;
-	c.kdf = &CRYPTO_KDF_DEFAULT;
+	memset(c, 0, sizeof(*c));
+	c->prog = p->prog;
+	c->kdf = &CRYPTO_KDF_DEFAULT;
 	if (p->defaults)
-		p->defaults(&c);
-	/* keys live in this process: no core file, no dumping (before anything is unlocked) */
-	if (crypto_harden_process())
-		return cli_fail(&c);
+		p->defaults(c);
+}
+
+int cli_globals(struct cli *c, const struct cli_program *p, int argc, char **argv, char **rest,
+	int maxrest, int *nrest)
+{
+	int i, taken;
+
+	*nrest = 0;
 	for (i = 1; i < argc; i++) {
-		taken = take_global(&c, p, argc, argv, &i);
+		taken = take_global(c, p, argc, argv, &i);
 		if (taken == 1)
 			continue;
 		if (taken)
 			return taken;
-		if (nrest >= ARGS_MAX)
-			return cli_usage_error(&c, "COMMAND [ARGS]", "too many arguments");
-		rest[nrest++] = argv[i];
+		if (*nrest >= maxrest)
+			return cli_usage_error(c, "COMMAND [ARGS]", "too many arguments");
+		rest[(*nrest)++] = argv[i];
 	}
+	return 0;
+}
+
+int cli_dispatch(struct cli *c, const struct cli_program *p, char **rest, int nrest)
+{
+	size_t k;
+
 	if (nrest == 0 || !strcmp(rest[0], "--help") || !strcmp(rest[0], "help")) {
 		fputs(p->help, nrest == 0 ? stderr : stdout);
 		return nrest == 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
@@ -96,13 +101,29 @@ int cli_main(const struct cli_program *p, int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	if (odb_global_init())
-		return cli_fail(&c);
+		return cli_fail(c);
 	for (k = 0; k < p->ncommands; k++) {
 		if (strcmp(rest[0], p->commands[k].name))
 			continue;
-		c.argc = p->commands[k].keep_word ? nrest : nrest - 1;
-		c.argv = p->commands[k].keep_word ? rest : rest + 1;
-		return p->commands[k].fn(&c);
+		c->argc = p->commands[k].keep_word ? nrest : nrest - 1;
+		c->argv = p->commands[k].keep_word ? rest : rest + 1;
+		return p->commands[k].fn(c);
 	}
-	return cli_usage_error(&c, "COMMAND [ARGS]", "unknown command '%s'", rest[0]);
+	return cli_usage_error(c, "COMMAND [ARGS]", "unknown command '%s'", rest[0]);
+}
+
+int cli_main(const struct cli_program *p, int argc, char **argv)
+{
+	static char *rest[CLI_ARGS_MAX];
+	struct cli c;
+	int nrest = 0, rc;
+
+	cli_prepare(&c, p);
+	/* keys live in this process: no core file, no dumping (before anything is unlocked) */
+	if (crypto_harden_process())
+		return cli_fail(&c);
+	rc = cli_globals(&c, p, argc, argv, rest, CLI_ARGS_MAX, &nrest);
+	if (rc)
+		return rc;
+	return cli_dispatch(&c, p, rest, nrest);
 }

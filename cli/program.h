@@ -42,7 +42,26 @@ struct cli_program {
 	void (*defaults)(struct cli *c);
 };
 
+#define CLI_ARGS_MAX 256 /* words of one command line */
+
 /* Run the program: returns the process exit code. */
 int cli_main(const struct cli_program *p, int argc, char **argv);
+
+/*
+ * The parts of cli_main(), for a program that runs commands in a long-lived process (the
+ * agent's service runs a forwarded command line with the same dispatch, so its output and exit
+ * code are those of the program itself).  cli_prepare() sets c to the program's defaults.
+ */
+void cli_prepare(struct cli *c, const struct cli_program *p);
+
+/*
+ * Take the global options out of argv (argv[0] is the program's name) into c; the other words
+ * go to rest (borrowed from argv, at most maxrest).  0, or a usage error's exit code (printed).
+ */
+int cli_globals(struct cli *c, const struct cli_program *p, int argc, char **argv, char **rest,
+	int maxrest, int *nrest);
+
+/* Run the command rest[0] (or --help / --version) with c: returns its exit code. */
+int cli_dispatch(struct cli *c, const struct cli_program *p, char **rest, int nrest);
 
 #endif

@@ -317,8 +317,22 @@ static int logon_failed(struct keyslot_file *f, const char *slots_path, const ch
 	return err_set(code == ERR_NOTFOUND ? ERR_AUTH : code, "%s", msg);
 }
 
-int node_open(struct node **out, const char *home, const char *user, const char *pass,
-	size_t passlen)
+/* node_alloc() for the node already in `home`: ERR_NOTFOUND if there is none. */
+static int node_alloc_existing(struct node **out, const char *home)
+{
+	int error = node_alloc(out, home);
+
+	if (!error && access((*out)->db_path, F_OK) != 0) {
+		error = err_set(ERR_NOTFOUND, "no fieldsync node in '%s' (run init first)", home);
+		node_free(*out);
+		*out = NULL;
+	}
+	return error;
+}
+
+/* node_open(); with key_out non-NULL the unwrapped database key is also handed out. */
+static int logon(struct node **out, uint8_t *key_out, const char *home, const char *user,
+	const char *pass, size_t passlen)
 {
 	struct keyslot_file *f = NULL;
 	struct node *n = NULL;
@@ -327,13 +341,9 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 	int lock_fd = -1, error;
 
 	crypto_lock(key, sizeof(key));
-	error = node_alloc(&n, home);
+	error = node_alloc_existing(&n, home);
 	if (error)
 		return error;
-	if (access(n->db_path, F_OK) != 0) {
-		error = err_set(ERR_NOTFOUND, "no fieldsync node in '%s' (run init first)", home);
-		goto out;
-	}
 	error = node_lock_slots(&lock_fd, n->lock_path);
 	if (!error)
 		error = keyslot_load(&f, n->slots_path);
@@ -356,7 +366,6 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 		goto out;
 	}
 	error = open_store_and_repo(n, key, 0);
-	crypto_wipe(key, sizeof(key));
 	if (!error)
 		error = load_identity(n, user);
 	if (error == ERR_AUTH) {
@@ -381,6 +390,8 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 	error = keyslot_save(f, n->slots_path);
 	if (error)
 		goto out;
+	if (key_out)
+		memcpy(key_out, key, sizeof(key));
 	n->seal_on_close = 1;
 	*out = n;
 	n = NULL;
@@ -388,6 +399,40 @@ out:
 	crypto_wipe(key, sizeof(key));
 	node_unlock_slots(lock_fd);
 	keyslot_file_free(f);
+	node_free(n);
+	return error;
+}
+
+int node_open(struct node **out, const char *home, const char *user, const char *pass,
+	size_t passlen)
+{
+	return logon(out, NULL, home, user, pass, passlen);
+}
+
+int node_open_keep_key(struct node **out, uint8_t key_out[CRYPTO_KEY_LEN], const char *home,
+	const char *user, const char *pass, size_t passlen)
+{
+	return logon(out, key_out, home, user, pass, passlen);
+}
+
+int node_open_key(struct node **out, const char *home, const char *user,
+	const uint8_t key[CRYPTO_KEY_LEN])
+{
+	struct node *n = NULL;
+	int error;
+
+	error = node_alloc_existing(&n, home);
+	if (error)
+		return error;
+	error = open_store_and_repo(n, key, 0);
+	if (!error)
+		error = load_identity(n, user);
+	if (error)
+		goto out;
+	n->seal_on_close = 1; /* a command run by the service seals like one run on its own */
+	*out = n;
+	n = NULL;
+out:
 	node_free(n);
 	return error;
 }

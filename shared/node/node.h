@@ -66,8 +66,24 @@ int node_open(struct node **out, const char *home, const char *user, const char 
 	size_t passlen) WUR;
 
 /*
- * Close everything.  Accepts NULL.  A node opened with node_open() is sealed first
- * (node_seal): a failure there leaves the new entries for the next seal.
+ * node_open() that also copies the unwrapped database key into key_out (the caller keeps it in
+ * locked memory and wipes it), for a service that unlocks the node once.
+ */
+int node_open_keep_key(struct node **out, uint8_t key_out[CRYPTO_KEY_LEN], const char *home,
+	const char *user, const char *pass, size_t passlen) WUR;
+
+/*
+ * Open the node in `home` with the database key itself, acting for `user`, who must be a
+ * current user (ERR_AUTH otherwise: a removed user's session opens nothing).  No key slot is
+ * read and no log-on is recorded: the caller (a service holding a session of that user, opened
+ * with node_open()) has authenticated the user.  ERR_NOTFOUND, ERR_GENERIC.
+ */
+int node_open_key(struct node **out, const char *home, const char *user,
+	const uint8_t key[CRYPTO_KEY_LEN]) WUR;
+
+/*
+ * Close everything.  Accepts NULL.  A node opened with node_open() or node_open_key() is
+ * sealed first (node_seal): a failure there leaves the new entries for the next seal.
  */
 void node_free(struct node *n);
 

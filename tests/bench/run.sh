@@ -75,4 +75,10 @@ python3 tests/bench/bench_upload.py build-bench || status=1
 echo
 echo "== sync: workload W vs git push; no-op sync at 1,000 and ${FIELDSYNC_BENCH_BIG:-100000} cases"
 bash tests/bench/bench_sync.sh || status=1
+
+echo
+echo "== serve: commands through the agent's service vs their own log-on; the web interface"
+cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
+	--target fieldsync-agent bench_sync_prep >/dev/null
+python3 tests/bench/bench_serve.py build-bench || status=1
 exit "$status"

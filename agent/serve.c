@@ -1,0 +1,456 @@
+/*
+ * agent/serve.c - `fieldsync-agent serve`: unlock once, then serve the command line over the
+ * node directory's unix socket, the web interface on 127.0.0.1 and the background sync, until
+ * SIGTERM or SIGINT.  See agent/service.h for the design.
+ */
+#define _GNU_SOURCE /* struct ucred */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "service.h"
+#include "web.h"
+#include "wire.h"
+
+#define CLIENTS_MAX 32 /* command-line connections at once */
+
+static const char serve_help[] =
+	"usage: fieldsync-agent serve [--listen 127.0.0.1:PORT | --no-web] [--force-listen]\n"
+	"                             [--idle DURATION] [--sync-every DURATION]\n"
+	"                             [--sync-debounce DURATION] [--backoff-min DURATION]\n"
+	"                             [--backoff-max DURATION] [--log FILE]\n"
+	"\n"
+	"Run this device's service: unlock the store once (your passphrase, as for any command),\n"
+	"then keep it open until SIGTERM or SIGINT.  While it runs:\n"
+	"  - the command line talks to it over serve.sock in the node directory (mode 0600, same\n"
+	"    user only): a user with an open session runs commands without a key derivation; the\n"
+	"    first command of a user logs them on with their passphrase.  FIELDSYNC_NO_SERVICE=1\n"
+	"    makes a command run on its own as before;\n"
+	"  - the web interface listens on --listen (default 127.0.0.1:8470; only a loopback\n"
+	"    address unless --force-listen);\n"
+	"  - a background sync runs at start, every --sync-every (default 5m), --sync-debounce\n"
+	"    (default 10s) after a change made through the service, and on demand; while HQ cannot\n"
+	"    be reached it backs off from --backoff-min (5s) doubling up to --backoff-max (5m),\n"
+	"    with jitter.  `status` shows its state.\n"
+	"Sessions lock after --idle (default 15m, at most 30m) without use.  DURATION is a number\n"
+	"of seconds or with a unit: 500ms, 90s, 15m, 1h.  The log (--log, else stderr) holds no secret.\n";
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+/* "90", "90s", "15m" -> milliseconds; -1 if malformed. */
+static int64_t parse_duration(const char *v)
+{
+	int64_t n = 0;
+	const char *p = v;
+
+	if (!*p)
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (*p - '0');
+		if (n > 100000000)
+			return -1;
+	}
+	if (p == v)
+		return -1;
+	if (!*p || !strcmp(p, "s"))
+		return n * 1000;
+	if (!strcmp(p, "ms"))
+		return n;
+	if (!strcmp(p, "m"))
+		return n * 60000;
+	if (!strcmp(p, "h"))
+		return n * 3600000;
+	return -1;
+}
+
+/* Options into svc; a usage error's exit code, or 0. */
+static int read_options(struct service *svc, struct web_options *w, struct cli *c,
+	struct cli_opt *opts, size_t nopts, const char **log_path)
+{
+	static const char usage[] = "serve [--listen 127.0.0.1:PORT] [OPTIONS]";
+	struct {
+		const char *name;
+		int64_t *into;
+		int64_t min;
+	} durs[] = {{"--idle", &svc->idle_ms, 1000}, {"--sync-every", &svc->sync_every_ms, 1000},
+		{"--sync-debounce", &svc->debounce_ms, 0},
+		{"--backoff-min", &svc->backoff_min_ms, 100},
+		{"--backoff-max", &svc->backoff_max_ms, 100}};
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+		v = cli_opt(opts, nopts, durs[i].name);
+		if (!v)
+			continue;
+		*durs[i].into = parse_duration(v);
+		if (*durs[i].into < durs[i].min)
+			return cli_usage_error(c, usage, "%s: '%s' is not a duration (90s, 15m)",
+				durs[i].name, v);
+	}
+	if (svc->idle_ms > SERVICE_IDLE_MAX_S * 1000LL)
+		return cli_usage_error(c, usage, "--idle: at most 30m (CJIS 5.5.5)");
+	if (svc->backoff_max_ms < svc->backoff_min_ms)
+		return cli_usage_error(c, usage, "--backoff-max is less than --backoff-min");
+	w->force = cli_opt(opts, nopts, "--force-listen") != NULL;
+	w->enabled = cli_opt(opts, nopts, "--no-web") == NULL;
+	v = cli_opt(opts, nopts, "--listen");
+	if (v && web_parse_listen(w, v))
+		return cli_usage_error(c, usage, "--listen: %s", err_msg());
+	*log_path = cli_opt(opts, nopts, "--log");
+	return 0;
+}
+
+/* Wipe FIELDSYNC_PASSPHRASE from the environment: commands run here never read it. */
+static void forget_env_secrets(void)
+{
+	static const char *const names[] = {"FIELDSYNC_PASSPHRASE", "FIELDSYNC_NEW_PASSPHRASE"};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *v = getenv(names[i]);
+
+		if (v)
+			crypto_wipe(v, strlen(v));
+		unsetenv(names[i]);
+	}
+}
+
+/* Take the node's service lock (one service per device) and bind serve.sock. */
+static int listen_unix(int *fd_out, int *lock_out, const char *home)
+{
+	struct sockaddr_un addr;
+	char lock_path[4096];
+	mode_t old;
+	int fd = -1, lock = -1, error = 0, n;
+
+	snprintf(lock_path, sizeof(lock_path), "%s/serve.lock", home);
+	lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0)
+		return err_set_errno(ERR_IO, errno, "cannot open '%s'", lock_path);
+	if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+		error = err_set(ERR_BUSY, "a service already runs for '%s'", home);
+		goto out;
+	}
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", home, SERVICE_SOCKET_NAME);
+	if (n < 0 || (size_t)n >= sizeof(addr.sun_path)) {
+		error = err_set(ERR_INVALID, "the node directory's path is too long for a socket");
+		goto out;
+	}
+	unlink(addr.sun_path); /* left by a service that was killed: we hold the lock */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	old = umask(0177);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+		chmod(addr.sun_path, 0600) != 0 || listen(fd, 16) != 0)
+		error = err_set_errno(ERR_IO, errno, "cannot listen on '%s'", addr.sun_path);
+	umask(old);
+out:
+	if (error) {
+		if (fd >= 0)
+			close(fd);
+		close(lock);
+		return error;
+	}
+	*fd_out = fd;
+	*lock_out = lock;
+	return 0;
+}
+
+static int read_full(int fd, void *p, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* The header and the descriptors; -1 if malformed. */
+static int read_header(struct wire_request *h, int fds[WIRE_FDS], int fd)
+{
+	char ctl[CMSG_SPACE(sizeof(int) * WIRE_FDS)];
+	struct iovec iov = {h, sizeof(*h)};
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl;
+	msg.msg_controllen = sizeof(ctl);
+	do
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+			cm->cmsg_len == CMSG_LEN(sizeof(int) * WIRE_FDS))
+			memcpy(fds, CMSG_DATA(cm), sizeof(int) * WIRE_FDS);
+	if (n < 0 || (msg.msg_flags & MSG_CTRUNC))
+		return -1;
+	if ((size_t)n < sizeof(*h) && read_full(fd, (char *)h + n, sizeof(*h) - (size_t)n))
+		return -1;
+	if (h->magic != WIRE_MAGIC || h->argc < 1 || h->argc > CLI_ARGS_MAX ||
+		h->strings_len > WIRE_MAX || h->passlen > NODE_PASSPHRASE_MAX + 2)
+		return -1;
+	return fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0 && fds[3] >= 0 ? 0 : -1;
+}
+
+/* Split the strings into the user and argv; -1 if they do not add up. */
+static int split_strings(const char **user, char **argv, char *s, size_t len, uint32_t argc)
+{
+	size_t at = 0, k;
+
+	for (k = 0; k <= argc; k++) {
+		const char *end = memchr(s + at, '\0', len - at);
+
+		if (!end)
+			return -1;
+		if (k == 0)
+			*user = s + at;
+		else
+			argv[k - 1] = s + at;
+		at = (size_t)(end - s) + 1;
+	}
+	argv[argc] = NULL;
+	return at == len && (*user)[0] ? 0 : -1;
+}
+
+struct client {
+	struct service *svc;
+	int fd;
+};
+
+static int active_clients;
+
+/* One command-line connection: one request, one reply. */
+static void *client_thread(void *arg)
+{
+	struct client *cl = arg;
+	struct service *svc = cl->svc;
+	struct service_request req;
+	struct wire_request h;
+	struct wire_reply r = {WIRE_MAGIC, WIRE_REFUSED, 0};
+	struct buf body = BUF_INIT(WIRE_MAX + NODE_PASSPHRASE_MAX + 2);
+	char *argv[CLI_ARGS_MAX + 1];
+	int fds[WIRE_FDS] = {-1, -1, -1, -1}, need_pass = 0, i;
+
+	memset(&req, 0, sizeof(req));
+	if (read_header(&h, fds, cl->fd) ||
+		buf_grow(&body, (size_t)h.strings_len + h.passlen + 1) ||
+		read_full(cl->fd, body.ptr, (size_t)h.strings_len + h.passlen) ||
+		split_strings(&req.user, argv, body.ptr, h.strings_len, h.argc)) {
+		service_log(svc, "a malformed request on the socket was refused");
+		goto reply;
+	}
+	body.len = (size_t)h.strings_len + h.passlen;
+	req.argc = (int)h.argc;
+	req.argv = argv;
+	for (i = 0; i < 3; i++)
+		req.fd[i] = fds[i];
+	req.cwd_fd = fds[3];
+	req.pass = h.passlen ? body.ptr + h.strings_len : NULL;
+	req.passlen = h.passlen;
+	r.code = service_command(&need_pass, svc, &req);
+	r.kind = need_pass ? WIRE_NEED_PASS : WIRE_DONE;
+reply:
+	if (write(cl->fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		service_log(svc, "a client went away before its reply");
+	for (i = 0; i < WIRE_FDS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	buf_wipe_release(&body);
+	close(cl->fd);
+	free(cl);
+	__atomic_sub_fetch(&active_clients, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Accept one connection: same user only, a thread for it. */
+static void accept_client(struct service *svc, int lfd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct timeval tv = {30, 0};
+	struct client *cl;
+	pthread_attr_t attr;
+	pthread_t t;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+		service_log(svc, "refused a connection from uid %ld (not this service's user)",
+			(long)cred.uid);
+		close(fd);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (!cl || __atomic_add_fetch(&active_clients, 1, __ATOMIC_SEQ_CST) > CLIENTS_MAX) {
+		if (cl)
+			__atomic_sub_fetch(&active_clients, 1, __ATOMIC_SEQ_CST);
+		free(cl);
+		close(fd);
+		return;
+	}
+	/* a silent client cannot hold a thread for long (the command itself is not bounded) */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cl->svc = svc;
+	cl->fd = fd;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, client_thread, cl) != 0) {
+		__atomic_sub_fetch(&active_clients, 1, __ATOMIC_SEQ_CST);
+		close(fd);
+		free(cl);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* The main loop: accept, sweep idle sessions, until a signal. */
+static void serve_loop(struct service *svc, int lfd)
+{
+	struct pollfd p = {lfd, POLLIN, 0};
+
+	while (!stop_signal) {
+		int n = poll(&p, 1, 1000);
+
+		if (n > 0 && (p.revents & POLLIN))
+			accept_client(svc, lfd);
+		service_sweep(svc);
+	}
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL))
+		return err_set_errno(ERR_IO, errno, "cannot install signal handlers");
+	/* a client that goes away mid-output must not end the service */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* Unlock, start everything, serve, stop.  Returns an exit code. */
+static int run(struct service *svc, struct cli *c, struct web_options *w)
+{
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	struct web *web = NULL;
+	const char *user = NULL;
+	char prompt[128];
+	pthread_t sync_thread;
+	int lfd = -1, lock = -1, started = 0, rc = CLI_EXIT_FAIL, error;
+
+	error = cli_user(&user, c);
+	if (!error)
+		error = listen_unix(&lfd, &lock, svc->home);
+	if (!error) {
+		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
+		error = cli_passphrase(&pass, c, prompt, 0);
+	}
+	if (!error)
+		error = service_unlock(svc, user, buf_cstr(&pass), pass.len);
+	buf_wipe_release(&pass);
+	forget_env_secrets();
+	if (!error)
+		error = install_signals();
+	if (!error && w->enabled)
+		error = web_start(&web, svc, w);
+	if (!error)
+		error = pthread_create(&sync_thread, NULL, service_sync_thread, svc) == 0
+				? 0
+				: err_set(ERR_NOMEM, "cannot start the sync thread");
+	if (error) {
+		rc = cli_fail(c);
+		goto out;
+	}
+	started = 1;
+	service_current = svc;
+	service_log(svc, "unlocked by '%s'; listening on %s/%s%s%s", svc->operator_user, svc->home,
+		SERVICE_SOCKET_NAME, web ? " and http://" : "", web ? w->display : "");
+	serve_loop(svc, lfd);
+	service_log(svc, "stopping (signal %d)", (int)stop_signal);
+	rc = CLI_EXIT_OK;
+out:
+	web_stop(web);
+	if (started) {
+		pthread_mutex_lock(&svc->lock);
+		svc->stopping = 1;
+		pthread_cond_broadcast(&svc->wake);
+		pthread_mutex_unlock(&svc->lock);
+		pthread_join(sync_thread, NULL);
+		/* a command still running finishes before the key goes */
+		pthread_mutex_lock(&svc->cmd_lock);
+	}
+	if (lfd >= 0) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", svc->home, SERVICE_SOCKET_NAME);
+		unlink(path);
+		close(lfd);
+	}
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+int cmd_serve(struct cli *c)
+{
+	struct cli_opt opts[] = {{"--listen", 1, 0, {0}, 0}, {"--no-web", 0, 0, {0}, 0},
+		{"--force-listen", 0, 0, {0}, 0}, {"--idle", 1, 0, {0}, 0},
+		{"--sync-every", 1, 0, {0}, 0}, {"--sync-debounce", 1, 0, {0}, 0},
+		{"--backoff-min", 1, 0, {0}, 0}, {"--backoff-max", 1, 0, {0}, 0},
+		{"--log", 1, 0, {0}, 0}};
+	static struct service svc;
+	struct web_options w;
+	const char *pos[1], *home = NULL, *log_path = NULL;
+	int npos, rc;
+
+	if (cli_help(c, serve_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "serve [OPTIONS]", opts, CLI_N_OPTS(opts), pos, 0, &npos);
+	if (rc)
+		return rc;
+	if (cli_home(&home, c) || service_init(&svc, service_program, home))
+		return cli_fail(c);
+	web_options_init(&w);
+	rc = read_options(&svc, &w, c, opts, CLI_N_OPTS(opts), &log_path);
+	if (!rc) {
+		svc.log = log_path ? fopen(log_path, "ae") : fdopen(dup(STDERR_FILENO), "w");
+		if (!svc.log)
+			rc = cli_fail(c);
+	}
+	if (!rc)
+		rc = run(&svc, c, &w);
+	if (svc.log)
+		fclose(svc.log);
+	service_release(&svc);
+	return rc;
+}

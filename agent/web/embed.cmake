@@ -1,0 +1,26 @@
+# Turn the web interface's files into C arrays (cmake -DDIR=agent/web -DOUT=web_assets.c -P).
+set(assets
+	"index.html|/|text/html"
+	"app.js|/app.js|text/javascript"
+	"app.css|/app.css|text/css")
+set(body "/* generated from agent/web/ by embed.cmake; do not edit */\n#include \"web_assets.h\"\n\n")
+set(table "")
+set(k 0)
+foreach(a IN LISTS assets)
+	string(REPLACE "|" ";" parts "${a}")
+	list(GET parts 0 file)
+	list(GET parts 1 path)
+	list(GET parts 2 type)
+	file(READ "${DIR}/${file}" hex HEX)
+	string(LENGTH "${hex}" n)
+	math(EXPR len "${n} / 2")
+	string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+	string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n" hex "${hex}")
+	string(APPEND body "static const unsigned char asset${k}[] = {\n${hex}\n};\n\n")
+	string(APPEND table "\t{\"${path}\", \"${type}; charset=utf-8\", asset${k}, ${len}},\n")
+	math(EXPR k "${k} + 1")
+endforeach()
+string(APPEND body "const struct web_asset web_assets[] = {\n${table}};\n\n")
+string(APPEND body "const size_t web_nassets = sizeof(web_assets) / sizeof(web_assets[0]);\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")
