@@ -126,6 +126,14 @@ static const char *const migrations[] = {
 	"ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
 	/* server: after a renewal the previous certificate stays valid until the new one is used */
 	"ALTER TABLE devices ADD COLUMN prev_serial BLOB;",
+
+	/* 4 -> 5: evidence attachments (chunks.c) */
+	/* content-addressed 1 MiB chunks, shared by every item and case that holds the same
+	 * bytes; state: 0 stored (not yet part of a committed item), 1 part of an item this
+	 * node must still upload, 2 held by HQ (or received from it) */
+	"CREATE TABLE evidence_chunks (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+	"  size INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL);"
+	"CREATE INDEX evidence_chunks_pending ON evidence_chunks(hash) WHERE state = 1;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
