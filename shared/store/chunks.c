@@ -136,3 +136,45 @@ void chunks_stream_cache(struct store *s)
 	if (store_exec(s, "PRAGMA cache_size = -4096"))
 		err_clear(); /* a larger cache only costs memory */
 }
+
+int chunks_wire_put(struct buf *out, const uint8_t hash[CHUNKS_HASH_LEN], const void *data,
+	size_t len)
+{
+	uint8_t head[CHUNKS_WIRE_HEADER];
+	int error;
+
+	if (len > CHUNKS_SIZE)
+		return err_set(ERR_TOOBIG, "a chunk of %zu bytes is over the limit", len);
+	memcpy(head, hash, CHUNKS_HASH_LEN);
+	head[CHUNKS_HASH_LEN] = (uint8_t)(len >> 24);
+	head[CHUNKS_HASH_LEN + 1] = (uint8_t)(len >> 16);
+	head[CHUNKS_HASH_LEN + 2] = (uint8_t)(len >> 8);
+	head[CHUNKS_HASH_LEN + 3] = (uint8_t)len;
+	error = buf_put(out, head, sizeof(head));
+	if (!error && len)
+		error = buf_put(out, data, len);
+	return error;
+}
+
+int chunks_wire_next(const uint8_t **hash, const uint8_t **data, size_t *len, const uint8_t **p,
+	size_t *left)
+{
+	size_t n;
+
+	if (*left == 0)
+		return 0;
+	if (*left < CHUNKS_WIRE_HEADER)
+		return err_set(ERR_INVALID, "a chunk record is truncated");
+	n = ((size_t)(*p)[CHUNKS_HASH_LEN] << 24) | ((size_t)(*p)[CHUNKS_HASH_LEN + 1] << 16) |
+	    ((size_t)(*p)[CHUNKS_HASH_LEN + 2] << 8) | (size_t)(*p)[CHUNKS_HASH_LEN + 3];
+	if (n > CHUNKS_SIZE)
+		return err_set(ERR_INVALID, "a chunk record is over the %u-byte limit", CHUNKS_SIZE);
+	if (*left - CHUNKS_WIRE_HEADER < n)
+		return err_set(ERR_INVALID, "a chunk record is truncated");
+	*hash = *p;
+	*data = *p + CHUNKS_WIRE_HEADER;
+	*len = n;
+	*p += CHUNKS_WIRE_HEADER + n;
+	*left -= CHUNKS_WIRE_HEADER + n;
+	return 1;
+}

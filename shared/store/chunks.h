@@ -68,6 +68,22 @@ int chunks_foreach_state(struct store *s, enum chunks_state state,
  */
 int chunks_check(int64_t *count, int64_t *bytes, struct store *s) WUR;
 
+/*
+ * The wire form of chunks in transit: records of the 32-byte hash, the length as 4 bytes big
+ * endian (at most CHUNKS_SIZE) and the bytes.  chunks_wire_put() appends one record.
+ */
+#define CHUNKS_WIRE_HEADER (CHUNKS_HASH_LEN + 4)
+int chunks_wire_put(struct buf *out, const uint8_t hash[CHUNKS_HASH_LEN], const void *data,
+	size_t len) WUR;
+
+/*
+ * The next record of `*p` (`*left` bytes), which advance past it: 1 with *hash, *data, *len
+ * pointing into the input, 0 at the end, or ERR_INVALID for a truncated record or one over
+ * CHUNKS_SIZE.  The bytes are not checked against the hash: chunks_put() hashes them.
+ */
+int chunks_wire_next(const uint8_t **hash, const uint8_t **data, size_t *len, const uint8_t **p,
+	size_t *left) WUR;
+
 /* Lower the connection's page cache for streaming large blobs (memory O(chunk)); cannot fail. */
 void chunks_stream_cache(struct store *s);
 
