@@ -199,7 +199,8 @@ static int ev_send(struct syncer *s, const uint8_t *ids, size_t len)
 /* One round: up to EV_LACK_IDS pending chunks; HQ names those it lacks, the rest are held. */
 static int ev_upload_round(int *done, struct syncer *s, struct buf *ids)
 {
-	struct buf resp = BUF_INIT(EV_LACK_IDS * 80), lack = BUF_INIT(EV_LACK_IDS * CHUNKS_HASH_LEN);
+	struct buf resp = BUF_INIT(EV_LACK_IDS * 80),
+		   lack = BUF_INIT(EV_LACK_IDS * CHUNKS_HASH_LEN);
 	json_t *arr = json_array(), *doc = NULL, *list;
 	char hex[2 * CHUNKS_HASH_LEN + 1], *text = NULL;
 	uint8_t raw[CHUNKS_HASH_LEN];
@@ -226,13 +227,15 @@ static int ev_upload_round(int *done, struct syncer *s, struct buf *ids)
 		doc = json_loadb(resp.ptr, resp.len, 0, NULL);
 		list = json_object_get(doc, "lack");
 		if (!json_is_array(list))
-			error = err_set(ERR_INVALID, "the server's answer about chunks is malformed");
+			error = err_set(ERR_INVALID,
+				"the server's answer about chunks is malformed");
 		for (k = 0; !error && k < json_array_size(list); k++) {
 			const char *h = json_string_value(json_array_get(list, k));
 
 			error = h && !crypto_unhex(raw, sizeof(raw), h)
 					? buf_put(&lack, raw, sizeof(raw))
-					: err_set(ERR_INVALID, "the server named a malformed chunk");
+					: err_set(ERR_INVALID,
+						  "the server named a malformed chunk");
 		}
 	}
 	/* what HQ holds already from this office is acknowledged: never sent again */
@@ -302,10 +305,10 @@ static int ev_fetch(struct syncer *s, const char *case_id, const uint8_t *ids, s
 		error = store_begin(s->n->store);
 	while (!error && (rc = chunks_wire_next(&hash, &data, &dlen, &p, &left)) > 0) {
 		crypto_hex(hex, hash, CHUNKS_HASH_LEN);
-		if (n * CHUNKS_HASH_LEN >= len || memcmp(hash, ids + n * CHUNKS_HASH_LEN,
-							  CHUNKS_HASH_LEN))
-			error = err_set(ERR_INVALID, "the server sent chunk %s, not the one asked for",
-				hex);
+		if (n * CHUNKS_HASH_LEN >= len ||
+			memcmp(hash, ids + n * CHUNKS_HASH_LEN, CHUNKS_HASH_LEN))
+			error = err_set(ERR_INVALID,
+				"the server sent chunk %s, not the one asked for", hex);
 		if (!error)
 			error = chunks_put(got, NULL, s->n->store, data, dlen, CHUNKS_HELD);
 		if (!error && !crypto_equal(got, hash, CHUNKS_HASH_LEN))
@@ -595,8 +598,8 @@ static int apply_fetch(size_t *taken, struct syncer *s, const struct buf *resp, 
 	do {
 		error = apply_cases(&lacking, &missing, s, &cs);
 		if (!error && lacking && rounds++ > cs.ncases)
-			error = err_set(ERR_INVALID, "case %s lists evidence the server does not send",
-				lacking);
+			error = err_set(ERR_INVALID,
+				"case %s lists evidence the server does not send", lacking);
 		if (!error && lacking)
 			error = ev_download(s, lacking, &missing);
 	} while (!error && lacking);
@@ -864,11 +867,11 @@ static int print_summary(const struct syncer *s, const struct cli *c)
 						"s:{s:I, s:I, s:I, s:I}}",
 			"pushed", (json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
 			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "refused",
-			s->refused, "audit_uploaded", (json_int_t)s->audited, "bytes", "sent", s->sent,
-			"received", s->received, "seconds", s->seconds, "evidence", "chunks_sent",
-			(json_int_t)s->ev_up, "bytes_sent", (json_int_t)s->ev_up_bytes,
-			"chunks_received", (json_int_t)s->ev_down, "bytes_received",
-			(json_int_t)s->ev_down_bytes));
+			s->refused, "audit_uploaded", (json_int_t)s->audited, "bytes", "sent",
+			s->sent, "received", s->received, "seconds", s->seconds, "evidence",
+			"chunks_sent", (json_int_t)s->ev_up, "bytes_sent",
+			(json_int_t)s->ev_up_bytes, "chunks_received", (json_int_t)s->ev_down,
+			"bytes_received", (json_int_t)s->ev_down_bytes));
 	if (s->tty && s->rounds >= 2)
 		fputc('\n', stderr);
 	printf("pushed %ld case%s, pulled %ld, merged %ld, %ld new conflict%s%s\n", s->pushed,

@@ -41,7 +41,9 @@ static int parse_size(uint64_t *out, const char *s)
 	size_t i, n = strlen(s);
 
 	if (n && (s[n - 1] == 'K' || s[n - 1] == 'M' || s[n - 1] == 'G')) {
-		mult = s[n - 1] == 'K' ? 1024u : s[n - 1] == 'M' ? 1024u * 1024 : 1024u * 1024 * 1024;
+		mult = s[n - 1] == 'K'	 ? 1024u
+		       : s[n - 1] == 'M' ? 1024u * 1024
+					 : 1024u * 1024 * 1024;
 		n--;
 	}
 	if (!n || n > 15)
@@ -86,7 +88,8 @@ static json_t *event_json(const struct evidence_event *e)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", e->id,
 		"action", e->action, "by", e->by, "device", e->device, "office", e->office, "time",
-		e->time, "from", e->from, "to", e->to, "location", e->location, "reason", e->reason);
+		e->time, "from", e->from, "to", e->to, "location", e->location, "reason",
+		e->reason);
 }
 
 static json_t *item_json(const struct evidence_item *it, int with_log)
@@ -144,8 +147,8 @@ static int ev_add(struct cli *c, struct node *n, const char *id, const char *fil
 		return cli_fail(c);
 	crypto_hex(hex, sha, sizeof(sha));
 	if (c->json)
-		return cli_print_json(json_pack("{s:s, s:s, s:s}", "case", id, "id", item, "sha256",
-			hex));
+		return cli_print_json(
+			json_pack("{s:s, s:s, s:s}", "case", id, "id", item, "sha256", hex));
 	printf("%s %s\n", item, hex);
 	return CLI_EXIT_OK;
 }
@@ -187,8 +190,8 @@ static int ev_show(struct cli *c, struct node *n, const char *id, const char *ev
 		evidence_item_release(&it);
 		return cli_print_json(o);
 	}
-	printf("Item %s of case %s\n  name          %s\n  size          %" PRIu64
-	       " bytes (%" PRIu64 " chunks)\n  sha256        %s\n  description   %s\n"
+	printf("Item %s of case %s\n  name          %s\n  size          %" PRIu64 " bytes (%" PRIu64
+	       " chunks)\n  sha256        %s\n  description   %s\n"
 	       "  source        %s\n  collected at  %s\n  location      %s\n"
 	       "  added by      %s (office %s, device %.8s) at %s\n  custodian     %s\n"
 	       "  state         %s\n\nCustody log (%zu events):\n",
@@ -198,8 +201,8 @@ static int ev_show(struct cli *c, struct node *n, const char *id, const char *ev
 	for (i = 0; i < it.nevents; i++) {
 		const struct evidence_event *e = &it.events[i];
 
-		printf("  %s  %-9s by %s (%s/%.8s): %s -> %s at %s; %s\n", e->time, e->action, e->by,
-			e->office, e->device, e->from[0] ? e->from : "-", e->to, e->location,
+		printf("  %s  %-9s by %s (%s/%.8s): %s -> %s at %s; %s\n", e->time, e->action,
+			e->by, e->office, e->device, e->from[0] ? e->from : "-", e->to, e->location,
 			e->reason);
 	}
 	evidence_item_release(&it);
@@ -231,8 +234,8 @@ static int ev_custody(struct cli *c, struct node *n, const char *id, const char 
 		    cli_opt(opts, nopts, "--reason")))
 		return cli_fail(c);
 	if (c->json)
-		return cli_print_json(json_pack("{s:s, s:s, s:s}", "case", id, "id", evid, "event",
-			event));
+		return cli_print_json(
+			json_pack("{s:s, s:s, s:s}", "case", id, "id", evid, "event", event));
 	printf("%s custody event %s\n", evid, event);
 	return CLI_EXIT_OK;
 }
@@ -281,7 +284,8 @@ static int check_words(struct cli *c, const char *sub, int npos, const struct cl
 		{"list", 2, 2, "", ""},
 		{"show", 3, 3, "", ""},
 		{"get", 3, 3, "--out", "--out"},
-		{"custody", 3, 3, "--action --to --location --reason", "--action --location --reason"},
+		{"custody", 3, 3, "--action --to --location --reason",
+			"--action --location --reason"},
 		{"export", 2, 64, "--bag", "--bag"},
 		{"verify", 2, 3, "", ""},
 	};
@@ -293,11 +297,11 @@ static int check_words(struct cli *c, const char *sub, int npos, const struct cl
 		return cli_usage_error(c, usage, "unknown evidence command '%s'", sub);
 	if (npos < rules[r].minpos || npos > rules[r].maxpos)
 		return cli_usage_error(c, usage, "'evidence %s' takes %s", sub,
-			!strcmp(sub, "add")	   ? "a case id and a file"
-			: !strcmp(sub, "list")	   ? "a case id"
-			: !strcmp(sub, "export")   ? "a case id and item ids"
-			: !strcmp(sub, "verify")   ? "a case id and perhaps an item id"
-						   : "a case id and an item id");
+			!strcmp(sub, "add")	 ? "a case id and a file"
+			: !strcmp(sub, "list")	 ? "a case id"
+			: !strcmp(sub, "export") ? "a case id and item ids"
+			: !strcmp(sub, "verify") ? "a case id and perhaps an item id"
+						 : "a case id and an item id");
 	for (i = 0; i < nopts; i++) {
 		const char *hit = opts[i].count ? strstr(rules[r].allowed, opts[i].name) : NULL;
 
@@ -351,7 +355,8 @@ int cmd_evidence(struct cli *c)
 	else if (!strcmp(sub, "custody"))
 		rc = ev_custody(c, n, id, pos[2], opts, nopts);
 	else if (!strcmp(sub, "export"))
-		rc = ev_export(c, n, id, pos + 2, (size_t)(npos - 2), cli_opt(opts, nopts, "--bag"));
+		rc = ev_export(c, n, id, pos + 2, (size_t)(npos - 2),
+			cli_opt(opts, nopts, "--bag"));
 	else
 		rc = ev_verify(c, n, id, npos > 2 ? pos[2] : NULL);
 	node_free(n);

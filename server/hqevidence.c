@@ -45,8 +45,8 @@ static int received(int *yes, struct node *n, const char *office, const uint8_t 
 {
 	int64_t count = 0;
 	int error = store_query_int64(&count, n->store,
-		"SELECT count(*) FROM evidence_receipts WHERE office = ?1 AND hash = ?2", "tb", office,
-		hash, (size_t)CHUNKS_HASH_LEN);
+		"SELECT count(*) FROM evidence_receipts WHERE office = ?1 AND hash = ?2", "tb",
+		office, hash, (size_t)CHUNKS_HASH_LEN);
 
 	*yes = count > 0;
 	return error;
@@ -107,7 +107,8 @@ static int store_upload(uint64_t *chunks, uint64_t *bytes, uint64_t *again, uint
 			error = store_run(n->store,
 				"INSERT INTO evidence_receipts(office, hash, device, received_at)"
 				"  VALUES (?1, ?2, ?3, ?4)",
-				"tbtt", peer->office, hash, (size_t)CHUNKS_HASH_LEN, peer->device, now);
+				"tbtt", peer->office, hash, (size_t)CHUNKS_HASH_LEN, peer->device,
+				now);
 	}
 	return error ? error : rc;
 }
@@ -122,8 +123,8 @@ int hq_evidence_upload(int *status, struct buf *out, struct node *n, const struc
 	if (!error)
 		error = store_upload(&chunks, &bytes, &again, &again_bytes, n, peer, body, len);
 	snprintf(detail, sizeof(detail),
-		"%" PRIu64 " chunks, %" PRIu64 " bytes; %" PRIu64 " already received", chunks, bytes,
-		again);
+		"%" PRIu64 " chunks, %" PRIu64 " bytes; %" PRIu64 " already received", chunks,
+		bytes, again);
 	if (!error)
 		error = node_audit(n, "evidence.upload", peer->device, "success", detail);
 	if (!error)
@@ -140,8 +141,8 @@ int hq_evidence_upload(int *status, struct buf *out, struct node *n, const struc
 		" resent_bytes=%" PRIu64,
 		peer->device, bytes, chunks, again, again_bytes);
 	*status = 200;
-	return hq_json_out(out, json_pack("{s:I, s:I}", "stored", (json_int_t)chunks, "bytes",
-		(json_int_t)bytes));
+	return hq_json_out(out,
+		json_pack("{s:I, s:I}", "stored", (json_int_t)chunks, "bytes", (json_int_t)bytes));
 }
 
 /* Every chunk the items of the case at `head` list, as raw hashes. */
@@ -230,7 +231,10 @@ int hq_evidence_download(int *status, struct buf *out, int *binary, struct node 
 	if (error) {
 		error = node_audit_failure(n, "evidence.download", case_id ? case_id : "", error);
 		json_decref(doc);
-		return fail(status, out, error == ERR_INVALID ? 400 : error == ERR_NOTFOUND ? 404 : 500,
+		return fail(status, out,
+			error == ERR_INVALID	? 400
+			: error == ERR_NOTFOUND ? 404
+						: 500,
 			error);
 	}
 	serve_log("info", "evidence", peer->addr, "device %s: bytes_out=%" PRIu64 " case=%s",
@@ -249,8 +253,9 @@ int hq_evidence_require(struct node *n, const char *case_id, const git_oid *head
 
 	if (!error && missing.len) {
 		crypto_hex(hex, (const uint8_t *)missing.ptr, CHUNKS_HASH_LEN);
-		error = err_set(ERR_INVALID, "case '%s': an evidence item lists chunk %s, which was "
-					     "not uploaded",
+		error = err_set(ERR_INVALID,
+			"case '%s': an evidence item lists chunk %s, which was "
+			"not uploaded",
 			case_id, hex);
 	}
 	buf_release(&missing);

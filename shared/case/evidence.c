@@ -18,8 +18,8 @@ static const char *const meta_keys[] = {"Name", "Size", "SHA256", "Chunks", "Chu
 	"Time"};
 #define N_META (sizeof(meta_keys) / sizeof(meta_keys[0]))
 
-static const char *const event_keys[] = {"Action", "By", "Device", "Office", "Time", "From",
-	"To", "Location", "Reason"};
+static const char *const event_keys[] = {"Action", "By", "Device", "Office", "Time", "From", "To",
+	"Location", "Reason"};
 #define N_EVENT (sizeof(event_keys) / sizeof(event_keys[0]))
 
 int evidence_check_action(const char *action)
@@ -76,8 +76,7 @@ void evidence_new_id(char out[EVIDENCE_ID_MAX], const struct casefile_author *a)
 		if (iso[i] != '-' && iso[i] != ':')
 			compact[j++] = iso[i];
 	compact[j] = '\0';
-	snprintf(out, EVIDENCE_ID_MAX, "%s-%04x-%.8s", compact, a->hlc.counter & 0xffff,
-		a->device);
+	snprintf(out, EVIDENCE_ID_MAX, "%s-%04x-%.8s", compact, a->hlc.counter & 0xffff, a->device);
 }
 
 void evidence_files_init(struct evidence_files *f)
@@ -189,8 +188,7 @@ int evidence_build_event(struct evidence_files *out, const char *item_id, const 
 		error = event_text(&out->intake, action, from, to, location, reason, a);
 	if (error)
 		return error;
-	snprintf(out->paths[0], sizeof(out->paths[0]), "evidence/%s/custody/%s", item_id,
-		event_id);
+	snprintf(out->paths[0], sizeof(out->paths[0]), "evidence/%s/custody/%s", item_id, event_id);
 	out->files[0] = (struct casefile_file){out->paths[0], out->intake.ptr, out->intake.len};
 	return 0;
 }
@@ -288,7 +286,8 @@ static int parse_meta(struct evidence_item *it, const char *text)
 	if (parse_u64(&it->size, v[1]) || it->size > EVIDENCE_SIZE_MAX || !is_hex64(v[2]) ||
 		parse_u64(&it->nchunks, v[3]) || !is_hex64(v[4]) ||
 		it->nchunks != (it->size + CHUNKS_SIZE - 1) / CHUNKS_SIZE)
-		error = err_set(ERR_CORRUPT, "evidence item '%s' has a malformed meta file", it->id);
+		error = err_set(ERR_CORRUPT, "evidence item '%s' has a malformed meta file",
+			it->id);
 	else {
 		memcpy(it->sha256, v[2], 65);
 		memcpy(it->chunks_sha256, v[4], 65);
@@ -383,7 +382,8 @@ static int read_events(struct evidence_item *it, git_repository *repo, git_tree 
 		char *text = NULL;
 
 		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
-			error = err_set(ERR_CORRUPT, "a custody event of '%s' is not a file", it->id);
+			error = err_set(ERR_CORRUPT, "a custody event of '%s' is not a file",
+				it->id);
 			break;
 		}
 		error = casefile_blob_text(&text, repo, git_tree_entry_id(e));
@@ -402,8 +402,7 @@ static int read_events(struct evidence_item *it, git_repository *repo, git_tree 
 	return error;
 }
 
-static int read_item(struct evidence_item *it, git_repository *repo, git_tree *dir,
-	const char *id)
+static int read_item(struct evidence_item *it, git_repository *repo, git_tree *dir, const char *id)
 {
 	char *text = NULL;
 	int error;
@@ -538,16 +537,18 @@ static int chunk_list(struct buf *out, git_repository *repo, git_tree *dir, cons
 	crypto_sha256(got, p, len);
 	crypto_hex(hex, got, sizeof(got));
 	if (strcmp(hex, want_hex) || len != nchunks * EVIDENCE_CHUNK_LINE)
-		error = err_set(ERR_CORRUPT, "the chunk list of evidence item '%s' does not match "
-					     "its meta file",
+		error = err_set(ERR_CORRUPT,
+			"the chunk list of evidence item '%s' does not match "
+			"its meta file",
 			id);
 	for (i = 0; !error && i < nchunks; i++) {
 		memcpy(line, p + i * EVIDENCE_CHUNK_LINE, EVIDENCE_CHUNK_LINE);
 		line[EVIDENCE_CHUNK_LINE - 1] = '\0';
 		if (p[(i + 1) * EVIDENCE_CHUNK_LINE - 1] != '\n' ||
 			crypto_unhex(raw, sizeof(raw), line))
-			error = err_set(ERR_CORRUPT, "the chunk list of evidence item '%s' is "
-						     "malformed",
+			error = err_set(ERR_CORRUPT,
+				"the chunk list of evidence item '%s' is "
+				"malformed",
 				id);
 		else
 			error = buf_put(out, raw, sizeof(raw));
@@ -610,8 +611,9 @@ static int check_custody(git_repository *repo, git_tree *dir, git_tree *pdir, co
 		if (same_entry(c, pc, name))
 			continue;
 		if (pc && git_tree_entry_byname(pc, name)) {
-			error = err_set(ERR_INVALID, "custody event '%s' of item '%s' was rewritten: "
-						     "the log is append-only",
+			error = err_set(ERR_INVALID,
+				"custody event '%s' of item '%s' was rewritten: "
+				"the log is append-only",
 				name, id);
 			break;
 		}
@@ -633,8 +635,9 @@ static int check_custody(git_repository *repo, git_tree *dir, git_tree *pdir, co
 		const char *name = git_tree_entry_name(git_tree_entry_byindex(pc, i));
 
 		if (!git_tree_entry_byname(c, name))
-			error = err_set(ERR_INVALID, "custody event '%s' of item '%s' was deleted: "
-						     "the log is append-only",
+			error = err_set(ERR_INVALID,
+				"custody event '%s' of item '%s' was deleted: "
+				"the log is append-only",
 				name, id);
 	}
 	git_tree_free(pc);

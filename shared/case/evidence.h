@@ -27,9 +27,9 @@
 #include "store/store.h"
 
 #define EVIDENCE_ID_MAX 64
-#define EVIDENCE_VALUE_MAX 1024			/* one metadata or custody value, bytes */
-#define EVIDENCE_META_MAX (16 * 1024)		/* a meta or custody file */
-#define EVIDENCE_SIZE_MAX (1ull << 40)		/* no item is larger than 1 TiB */
+#define EVIDENCE_VALUE_MAX 1024			      /* one metadata or custody value, bytes */
+#define EVIDENCE_META_MAX (16 * 1024)		      /* a meta or custody file */
+#define EVIDENCE_SIZE_MAX (1ull << 40)		      /* no item is larger than 1 TiB */
 #define EVIDENCE_CHUNK_LINE (2 * CHUNKS_HASH_LEN + 1) /* hex hash and newline */
 
 /* What a person says of an item at intake (all text on one line; NULL: none). */

@@ -507,8 +507,9 @@ static int check_evidence(struct node *n)
 		error = evidence_missing_chunks(&missing, NULL, n->store, n->repo, &head);
 		if (!error && missing.len) {
 			crypto_hex(hex, (const uint8_t *)missing.ptr, CHUNKS_HASH_LEN);
-			error = err_set(ERR_CORRUPT, "case '%s': an evidence item lists chunk %s, "
-						     "which is not in the store",
+			error = err_set(ERR_CORRUPT,
+				"case '%s': an evidence item lists chunk %s, "
+				"which is not in the store",
 				(const char *)sqlite3_column_text(st, 0), hex);
 		}
 	}

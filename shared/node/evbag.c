@@ -131,8 +131,8 @@ static int payload_name(struct buf *out, const struct evidence_item *it)
 		char ch = it->name[i];
 
 		error = buf_putc(out, (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-						(ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-						ch == '_'
+						      (ch >= '0' && ch <= '9') || ch == '.' ||
+						      ch == '-' || ch == '_'
 					      ? ch
 					      : '_');
 	}
@@ -248,7 +248,8 @@ static json_t *event_json(const struct evidence_event *e)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", e->id,
 		"action", e->action, "by", e->by, "device", e->device, "office", e->office, "time",
-		e->time, "from", e->from, "to", e->to, "location", e->location, "reason", e->reason);
+		e->time, "from", e->from, "to", e->to, "location", e->location, "reason",
+		e->reason);
 }
 
 static int custody_log(struct buf *out, struct bag *b, const char *case_id,
@@ -273,9 +274,9 @@ static int custody_log(struct buf *out, struct bag *b, const char *case_id,
 				"sha256", it->sha256, "chunks", (json_int_t)it->nchunks,
 				"chunks_sha256", it->chunks_sha256, "description", it->description,
 				"source", it->source, "collected_at", it->collected_at, "location",
-				it->location, "added_by", it->added_by, "office", it->office, "device",
-				it->device, "time", it->time, "custodian", it->custodian, "custody",
-				log));
+				it->location, "added_by", it->added_by, "office", it->office,
+				"device", it->device, "time", it->time, "custodian", it->custodian,
+				"custody", log));
 	}
 	error = audit_foreach(b->n->store, NULL, case_id, pick_entry, &p);
 	if (!error)
@@ -330,8 +331,8 @@ static int bag_info(struct buf *out, struct bag *b, const char *case_id)
 	human_size(bag_size, sizeof(bag_size), b->oxum_bytes);
 	if (!error)
 		error = buf_printf(out,
-			"Source-Organization: %s\nBagging-Date: %s\nPayload-Oxum: %" PRIu64 ".%" PRIu64
-			"\nExternal-Identifier: %s\nBag-Size: %s\n"
+			"Source-Organization: %s\nBagging-Date: %s\nPayload-Oxum: %" PRIu64
+			".%" PRIu64 "\nExternal-Identifier: %s\nBag-Size: %s\n"
 			"Internal-Sender-Description: evidence of case %s with its chain of custody "
 			"(custody-log.json), exported by %s on device %s of office %s\n",
 			buf_cstr(&org), date, b->oxum_bytes, b->oxum_count, case_id, bag_size,
@@ -354,8 +355,9 @@ static int choose(struct evidence_item *all, size_t nall, const char *const *nam
 		for (i = kept; i < nall && strcmp(all[i].id, names[k]); i++)
 			;
 		if (i == nall)
-			return err_set(ERR_NOTFOUND, "case '%s' has no evidence item '%s' (or it is "
-						     "named twice)",
+			return err_set(ERR_NOTFOUND,
+				"case '%s' has no evidence item '%s' (or it is "
+				"named twice)",
 				case_id, names[k]);
 		if (i != kept) {
 			struct evidence_item t = all[kept];
@@ -409,7 +411,8 @@ static int write_bag(struct bag *b, const char *case_id, const git_oid *head,
 	if (!error)
 		error = tag_file(b, "custody-log.json", text.ptr, text.len);
 	if (!error)
-		error = tag_file(b, "tagmanifest-sha256.txt", b->tagmanifest.ptr, b->tagmanifest.len);
+		error = tag_file(b, "tagmanifest-sha256.txt", b->tagmanifest.ptr,
+			b->tagmanifest.len);
 	buf_wipe_release(&text);
 	buf_release(&path);
 	return error;

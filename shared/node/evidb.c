@@ -39,8 +39,9 @@ static int open_input(int *fd_out, uint64_t *size, const char *path, uint64_t li
 	}
 	if ((uint64_t)st.st_size > limit) {
 		close(fd);
-		return err_set(ERR_TOOBIG, "'%s' is %lld bytes, over the limit of %" PRIu64 " bytes",
-			path, (long long)st.st_size, limit);
+		return err_set(ERR_TOOBIG,
+			"'%s' is %lld bytes, over the limit of %" PRIu64 " bytes", path,
+			(long long)st.st_size, limit);
 	}
 	*fd_out = fd;
 	*size = (uint64_t)st.st_size;
@@ -245,7 +246,8 @@ int evidb_stream(struct node *n, const git_oid *head, const struct evidence_item
 	for (i = 0; !error && i < it->nchunks; i++) {
 		size_t want = left < CHUNKS_SIZE ? (size_t)left : CHUNKS_SIZE;
 
-		error = chunks_get(&chunk, n->store, (const uint8_t *)list.ptr + i * CHUNKS_HASH_LEN);
+		error = chunks_get(&chunk, n->store,
+			(const uint8_t *)list.ptr + i * CHUNKS_HASH_LEN);
 		if (!error && chunk.len != want)
 			error = err_set(ERR_CORRUPT, "chunk %" PRIu64 " has the wrong size", i);
 		if (error) {
@@ -504,8 +506,8 @@ int evidb_verify(uint64_t *nitems_out, uint64_t *bytes_out, struct node *n, cons
 		for (i = 0; i < nitems && strcmp(items[i].id, item_id); i++)
 			;
 		if (i == nitems)
-			error = err_set(ERR_NOTFOUND, "case '%s' has no evidence item '%s'", case_id,
-				item_id);
+			error = err_set(ERR_NOTFOUND, "case '%s' has no evidence item '%s'",
+				case_id, item_id);
 	}
 	chunks_stream_cache(n->store);
 	for (i = 0; !error && i < nitems; i++) {

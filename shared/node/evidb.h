@@ -38,12 +38,11 @@ int evidb_add(char id_out[EVIDENCE_ID_MAX], uint8_t sha_out[CRYPTO_SHA256_LEN], 
 	evidb_progress_fn progress, void *ctx) WUR;
 
 /* The items of a case (audited as evidence.list).  Free with evidence_items_free(). */
-int evidb_list(struct evidence_item **out, size_t *count, struct node *n, const char *case_id)
-	WUR;
+int evidb_list(struct evidence_item **out, size_t *count, struct node *n, const char *case_id) WUR;
 
 /* One item with its custody log (audited as evidence.view).  ERR_NOTFOUND. */
-int evidb_show(struct evidence_item *out, struct node *n, const char *case_id, const char *item_id)
-	WUR;
+int evidb_show(struct evidence_item *out, struct node *n, const char *case_id,
+	const char *item_id) WUR;
 
 /*
  * Write the original bytes of an item to `out_path` (a new file; ERR_EXISTS if it is there),

@@ -168,7 +168,8 @@ int chunks_wire_next(const uint8_t **hash, const uint8_t **data, size_t *len, co
 	n = ((size_t)(*p)[CHUNKS_HASH_LEN] << 24) | ((size_t)(*p)[CHUNKS_HASH_LEN + 1] << 16) |
 	    ((size_t)(*p)[CHUNKS_HASH_LEN + 2] << 8) | (size_t)(*p)[CHUNKS_HASH_LEN + 3];
 	if (n > CHUNKS_SIZE)
-		return err_set(ERR_INVALID, "a chunk record is over the %u-byte limit", CHUNKS_SIZE);
+		return err_set(ERR_INVALID, "a chunk record is over the %u-byte limit",
+			CHUNKS_SIZE);
 	if (*left - CHUNKS_WIRE_HEADER < n)
 		return err_set(ERR_INVALID, "a chunk record is truncated");
 	*hash = *p;

@@ -35,10 +35,12 @@ int main(int argc, char **argv)
 		error = cli_open_node(&n, &c);
 	if (!error)
 		error = store_query_bytes(&data, n->store,
-			"SELECT data FROM evidence_chunks ORDER BY id LIMIT 1 OFFSET ?", "i", index);
+			"SELECT data FROM evidence_chunks ORDER BY id LIMIT 1 OFFSET ?", "i",
+			index);
 	if (!error)
 		error = store_query_bytes(&hash, n->store,
-			"SELECT hash FROM evidence_chunks ORDER BY id LIMIT 1 OFFSET ?", "i", index);
+			"SELECT hash FROM evidence_chunks ORDER BY id LIMIT 1 OFFSET ?", "i",
+			index);
 	if (!error && data.len == 0)
 		error = err_set(ERR_INVALID, "chunk %lld is empty", (long long)index);
 	if (!error) {
