@@ -215,9 +215,10 @@ int cmd_check(struct cli *c)
 	if (casedb_check(&rep, n)) {
 		rc = cli_fail(c);
 	} else if (c->json) {
-		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I}", "ok", 1, "cases",
+		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1, "cases",
 			(json_int_t)rep.cases, "objects", (json_int_t)rep.objects, "commits",
-			(json_int_t)rep.commits, "audit_entries", (json_int_t)rep.audit_entries));
+			(json_int_t)rep.commits, "audit_entries", (json_int_t)rep.audit_entries,
+			"evidence_chunks", (json_int_t)rep.chunks));
 	} else {
 		printf("ok: %lld cases, %lld commits, %lld objects, %llu audit entries\n", rep.cases,
 			rep.commits, rep.objects, (unsigned long long)rep.audit_entries);

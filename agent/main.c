@@ -9,6 +9,7 @@
 #include "client.h"
 #include "cmd_ca.h"
 #include "cmd_case.h"
+#include "cmd_evidence.h"
 #include "commands.h"
 #include "program.h"
 #include "service.h"
@@ -35,6 +36,8 @@ static const char help[] =
 	"  case history ID                      every edit with user, device and time\n"
 	"  case fields                          the case schema: fields and allowed values\n"
 	"  note add ID (--text T | --file F)    add a note or interview record\n"
+	"  evidence add|list|show|get|custody|export|verify ID ...\n"
+	"                                       evidence items and their chain of custody\n"
 	"  audit log [--since TIME]             the local audit trail (auditor, admin)\n"
 	"  audit head                           the last HQ receipt, to keep or hand over (JSON)\n"
 	"  audit verify [--file F --ca CA] [--expect-size N --expect-head H | --expect-receipt R]\n"
@@ -101,6 +104,7 @@ static const struct cli_command commands[] = {
 	{"user", cmd_user, 0},
 	{"case", cmd_case, 0},
 	{"note", cmd_note, 0},
+	{"evidence", cmd_evidence, 0},
 	{"audit", cmd_audit, 0},
 	{"check", cmd_check, 0},
 	{"status", cmd_status, 0},

@@ -18,6 +18,8 @@
 #include <jansson.h>
 
 #include "node/casedb.h"
+#include "case/evidence.h"
+#include "store/chunks.h"
 #include "auditsync.h"
 #include "sync/changeset.h"
 #include "commands.h"
@@ -49,6 +51,9 @@ struct syncer {
 	long audited;	       /* audit entries uploaded */
 	sync_progress_fn on_progress; /* a service's background sync: progress goes here, */
 	void *progress_ctx;	      /* nothing is printed */
+	uint64_t ev_up, ev_up_bytes, ev_down, ev_down_bytes; /* evidence chunks moved */
+	uint64_t ev_todo_bytes, ev_base;		     /* of the current transfer */
+	int64_t ev_t0;
 };
 
 /* "sync: <what> <done> of <total>", on one updating line on a terminal. */
@@ -87,6 +92,272 @@ static int call(struct buf *resp, struct syncer *s, const char *path, const char
 		error = err_set(status >= 500 ? ERR_IO : ERR_INVALID, "the server answered %ld: %s",
 			status, net_error_text(resp));
 	buf_release(&url);
+	return error;
+}
+
+/* ---- evidence --------------------------------------------------------------------------- */
+
+#define EV_LACK_IDS 1024 /* chunk ids per "which do you lack" request */
+#define EV_PER_REQUEST 4 /* chunks per upload or download request */
+
+/* "sync: evidence up 12.0 of 256.0 MiB, ETA 40 s" on one updating line, on a terminal only. */
+static void ev_progress(struct syncer *s, const char *dir, uint64_t done)
+{
+	double secs = (double)(hlc_now_ms() - s->ev_t0) / 1000.0;
+	double rate = secs > 0 ? (double)done / secs : 0;
+	double left = s->ev_todo_bytes > done ? (double)(s->ev_todo_bytes - done) : 0;
+
+	if (!s->tty)
+		return;
+	fprintf(stderr, "\rsync: evidence %s %.1f of %.1f MiB, ETA %.0f s   ", dir,
+		(double)done / 1048576.0, (double)s->ev_todo_bytes / 1048576.0,
+		rate > 0 ? left / rate : 0.0);
+	fflush(stderr);
+}
+
+/* The case and item that list a chunk, for the message about a damaged one. */
+static void owner_of(char *out, size_t size, struct node *n, const uint8_t *hash)
+{
+	struct buf list = BUF_INIT((size_t)(EVIDENCE_SIZE_MAX / CHUNKS_SIZE) * CHUNKS_HASH_LEN);
+	struct evidence_item *items = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t count = 0, i, k;
+	git_oid head;
+
+	snprintf(out, size, "an evidence item");
+	if (store_prepare(&st, n->store, "SELECT case_id, head FROM case_heads"))
+		return;
+	while (store_next(n->store, st) > 0 && sqlite3_column_bytes(st, 1) == GIT_OID_RAWSZ) {
+		git_oid_fromraw(&head, sqlite3_column_blob(st, 1));
+		if (evidence_read_all(&items, &count, n->repo, &head))
+			continue;
+		for (i = 0; i < count; i++) {
+			buf_reset(&list);
+			if (evidence_read_chunks(&list, n->repo, &head, &items[i]))
+				continue;
+			for (k = 0; k < list.len; k += CHUNKS_HASH_LEN)
+				if (!memcmp(list.ptr + k, hash, CHUNKS_HASH_LEN))
+					snprintf(out, size, "item %s of case %s", items[i].id,
+						(const char *)sqlite3_column_text(st, 0));
+		}
+		evidence_items_free(items, count);
+	}
+	sqlite3_finalize(st);
+	buf_release(&list);
+}
+
+static int collect_id(void *ctx, const uint8_t hash[CHUNKS_HASH_LEN])
+{
+	return buf_put(ctx, hash, CHUNKS_HASH_LEN);
+}
+
+static int raise_all(struct node *n, const uint8_t *ids, size_t len)
+{
+	size_t i;
+	int error = store_begin(n->store);
+
+	for (i = 0; !error && i < len; i += CHUNKS_HASH_LEN)
+		error = chunks_raise(n->store, ids + i, CHUNKS_HELD);
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	return error;
+}
+
+/* Upload `len` bytes of raw ids (at most EV_PER_REQUEST), each chunk re-hashed on the way out. */
+static int ev_send(struct syncer *s, const uint8_t *ids, size_t len)
+{
+	struct buf body = BUF_INIT(EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER));
+	struct buf chunk = BUF_INIT(CHUNKS_SIZE), resp = BUF_INIT(65536);
+	char where[256];
+	size_t i;
+	int error = 0;
+
+	for (i = 0; !error && i < len; i += CHUNKS_HASH_LEN) {
+		error = chunks_get(&chunk, s->n->store, ids + i);
+		if (error) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", err_msg());
+			owner_of(where, sizeof(where), s->n, ids + i);
+			error = err_set(ERR_CORRUPT, "evidence not sent: %s is damaged: %s", where,
+				why);
+			break;
+		}
+		error = chunks_wire_put(&body, ids + i, chunk.ptr, chunk.len);
+	}
+	if (!error)
+		error = call(&resp, s, "/v1/evidence/upload", "POST", "application/octet-stream",
+			body.ptr, body.len);
+	if (!error)
+		error = raise_all(s->n, ids, len);
+	if (!error) {
+		s->ev_up += len / CHUNKS_HASH_LEN;
+		s->ev_up_bytes += body.len - (len / CHUNKS_HASH_LEN) * CHUNKS_WIRE_HEADER;
+		ev_progress(s, "up", s->ev_up_bytes);
+	}
+	buf_wipe_release(&body);
+	buf_wipe_release(&chunk);
+	buf_release(&resp);
+	return error;
+}
+
+/* One round: up to EV_LACK_IDS pending chunks; HQ names those it lacks, the rest are held. */
+static int ev_upload_round(int *done, struct syncer *s, struct buf *ids)
+{
+	struct buf resp = BUF_INIT(EV_LACK_IDS * 80),
+		   lack = BUF_INIT(EV_LACK_IDS * CHUNKS_HASH_LEN);
+	json_t *arr = json_array(), *doc = NULL, *list;
+	char hex[2 * CHUNKS_HASH_LEN + 1], *text = NULL;
+	uint8_t raw[CHUNKS_HASH_LEN];
+	size_t i, k;
+	int error;
+
+	buf_reset(ids);
+	error = chunks_foreach_state(s->n->store, CHUNKS_PENDING, NULL, EV_LACK_IDS, collect_id,
+		ids);
+	*done = !error && ids->len == 0;
+	for (i = 0; !error && !*done && i < ids->len; i += CHUNKS_HASH_LEN) {
+		crypto_hex(hex, (const uint8_t *)ids->ptr + i, CHUNKS_HASH_LEN);
+		json_array_append_new(arr, json_string(hex));
+	}
+	doc = json_pack("{s:O}", "chunks", arr);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	doc = NULL;
+	if (!error && !*done)
+		error = text ? call(&resp, s, "/v1/evidence/lack", "POST", "application/json", text,
+				       strlen(text))
+			     : err_set(ERR_NOMEM, "out of memory");
+	if (!error && !*done) {
+		doc = json_loadb(resp.ptr, resp.len, 0, NULL);
+		list = json_object_get(doc, "lack");
+		if (!json_is_array(list))
+			error = err_set(ERR_INVALID,
+				"the server's answer about chunks is malformed");
+		for (k = 0; !error && k < json_array_size(list); k++) {
+			const char *h = json_string_value(json_array_get(list, k));
+
+			error = h && !crypto_unhex(raw, sizeof(raw), h)
+					? buf_put(&lack, raw, sizeof(raw))
+					: err_set(ERR_INVALID,
+						  "the server named a malformed chunk");
+		}
+	}
+	/* what HQ holds already from this office is acknowledged: never sent again */
+	for (i = 0; !error && !*done && i < ids->len; i += CHUNKS_HASH_LEN) {
+		for (k = 0; k < lack.len && memcmp(lack.ptr + k, ids->ptr + i, CHUNKS_HASH_LEN);
+			k += CHUNKS_HASH_LEN)
+			;
+		if (k == lack.len)
+			error = raise_all(s->n, (const uint8_t *)ids->ptr + i, CHUNKS_HASH_LEN);
+	}
+	s->ev_todo_bytes += (uint64_t)(lack.len / CHUNKS_HASH_LEN) * CHUNKS_SIZE;
+	for (k = 0; !error && k < lack.len; k += EV_PER_REQUEST * CHUNKS_HASH_LEN)
+		error = ev_send(s, (const uint8_t *)lack.ptr + k,
+			lack.len - k < EV_PER_REQUEST * CHUNKS_HASH_LEN
+				? lack.len - k
+				: EV_PER_REQUEST * CHUNKS_HASH_LEN);
+	free(text);
+	json_decref(arr);
+	json_decref(doc);
+	buf_release(&resp);
+	buf_release(&lack);
+	return error;
+}
+
+/* Every chunk of this node's new items, before the commits that list them are pushed. */
+static int ev_upload(struct syncer *s)
+{
+	struct buf ids = BUF_INIT(EV_LACK_IDS * CHUNKS_HASH_LEN);
+	int done = 0, error = 0;
+
+	s->ev_t0 = hlc_now_ms();
+	s->ev_todo_bytes = 0;
+	chunks_stream_cache(s->n->store);
+	while (!error && !done)
+		error = ev_upload_round(&done, s, &ids);
+	if (s->tty && s->ev_up)
+		fputc('\n', stderr);
+	buf_release(&ids);
+	return error;
+}
+
+/* Fetch up to EV_PER_REQUEST chunks of a case; each re-hashed and stored on arrival. */
+static int ev_fetch(struct syncer *s, const char *case_id, const uint8_t *ids, size_t len)
+{
+	struct buf resp = BUF_INIT(EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER) + 4096);
+	json_t *arr = json_array(), *doc;
+	char hex[2 * CHUNKS_HASH_LEN + 1], *text;
+	const uint8_t *p, *hash, *data;
+	uint8_t got[CHUNKS_HASH_LEN];
+	size_t i, left, dlen, n = 0;
+	int rc = 0, error;
+
+	for (i = 0; i < len; i += CHUNKS_HASH_LEN) {
+		crypto_hex(hex, ids + i, CHUNKS_HASH_LEN);
+		json_array_append_new(arr, json_string(hex));
+	}
+	doc = json_pack("{s:s, s:o}", "case", case_id, "chunks", arr);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	error = text ? call(&resp, s, "/v1/evidence/download", "POST", "application/json", text,
+			       strlen(text))
+		     : err_set(ERR_NOMEM, "out of memory");
+	free(text);
+	p = (const uint8_t *)resp.ptr;
+	left = resp.len;
+	if (!error)
+		error = store_begin(s->n->store);
+	while (!error && (rc = chunks_wire_next(&hash, &data, &dlen, &p, &left)) > 0) {
+		crypto_hex(hex, hash, CHUNKS_HASH_LEN);
+		if (n * CHUNKS_HASH_LEN >= len ||
+			memcmp(hash, ids + n * CHUNKS_HASH_LEN, CHUNKS_HASH_LEN))
+			error = err_set(ERR_INVALID,
+				"the server sent chunk %s, not the one asked for", hex);
+		if (!error)
+			error = chunks_put(got, NULL, s->n->store, data, dlen, CHUNKS_HELD);
+		if (!error && !crypto_equal(got, hash, CHUNKS_HASH_LEN))
+			error = err_set(ERR_CORRUPT, "chunk %s of case %s arrived damaged", hex,
+				case_id);
+		n++;
+		s->ev_down_bytes += dlen;
+	}
+	if (!error && rc < 0)
+		error = rc;
+	if (!error && n * CHUNKS_HASH_LEN != len)
+		error = err_set(ERR_INVALID, "the server sent %zu of %zu chunks", n,
+			len / CHUNKS_HASH_LEN);
+	if (!error)
+		error = store_commit(s->n->store);
+	else
+		store_rollback(s->n->store);
+	if (!error) {
+		s->ev_down += n;
+		ev_progress(s, "down", s->ev_down_bytes - s->ev_base);
+	}
+	buf_wipe_release(&resp);
+	return error;
+}
+
+/* The chunks a fetched case lists and this node lacks, fetched before the case goes in. */
+static int ev_download(struct syncer *s, const char *case_id, const struct buf *missing)
+{
+	size_t k;
+	int error = 0;
+
+	s->ev_t0 = hlc_now_ms();
+	s->ev_todo_bytes = (uint64_t)(missing->len / CHUNKS_HASH_LEN) * CHUNKS_SIZE;
+	s->ev_base = s->ev_down_bytes;
+	chunks_stream_cache(s->n->store);
+	for (k = 0; !error && k < missing->len; k += EV_PER_REQUEST * CHUNKS_HASH_LEN)
+		error = ev_fetch(s, case_id, (const uint8_t *)missing->ptr + k,
+			missing->len - k < EV_PER_REQUEST * CHUNKS_HASH_LEN
+				? missing->len - k
+				: EV_PER_REQUEST * CHUNKS_HASH_LEN);
+	if (s->tty && missing->len)
+		fputc('\n', stderr);
 	return error;
 }
 
@@ -279,11 +550,46 @@ static int apply_case(struct syncer *s, const struct changeset *cs, const struct
 	return error;
 }
 
-/* Apply a fetch answer in one transaction; the ids it carried are removed from `want`. */
+/*
+ * Apply the cases of a fetch answer in one transaction.  *lacking (the first case whose items
+ * list chunks this node lacks, with the chunks in `missing`) rolls it back: the caller
+ * fetches those chunks and applies the answer again, so a case is never in without its bytes.
+ */
+static int apply_cases(const char **lacking, struct buf *missing, struct syncer *s,
+	const struct changeset *cs)
+{
+	long pulled = s->pulled, merged = s->merged, conflicts = s->conflicts;
+	size_t i;
+	int error = store_begin(s->n->store);
+
+	*lacking = NULL;
+	buf_reset(missing);
+	for (i = 0; !error && i < cs->ncases; i++) {
+		error = apply_case(s, cs, &cs->cases[i]);
+		if (!error)
+			error = evidence_missing_chunks(missing, NULL, s->n->store, s->n->repo,
+				&cs->cases[i].head);
+		if (!error && missing->len) {
+			*lacking = cs->cases[i].id;
+			break;
+		}
+	}
+	if (!error && !*lacking)
+		return store_commit(s->n->store);
+	store_rollback(s->n->store);
+	s->pulled = pulled;
+	s->merged = merged;
+	s->conflicts = conflicts;
+	return error;
+}
+
+/* Apply a fetch answer; the ids it carried are removed from `want`. */
 static int apply_fetch(size_t *taken, struct syncer *s, const struct buf *resp, json_t *want)
 {
 	struct changeset cs;
-	size_t i, j;
+	struct buf missing = BUF_INIT((size_t)64 << 20);
+	const char *lacking = NULL;
+	size_t i, j, rounds = 0;
 	int error;
 
 	*taken = 0;
@@ -293,15 +599,18 @@ static int apply_fetch(size_t *taken, struct syncer *s, const struct buf *resp, 
 
 		snprintf(why, sizeof(why), "%s", err_msg());
 		changeset_release(&cs);
+		buf_release(&missing);
 		return err_set(error, "the server's answer is malformed: %s", why);
 	}
-	error = store_begin(s->n->store);
-	for (i = 0; !error && i < cs.ncases; i++)
-		error = apply_case(s, &cs, &cs.cases[i]);
-	if (!error)
-		error = store_commit(s->n->store);
-	else
-		store_rollback(s->n->store);
+	do {
+		error = apply_cases(&lacking, &missing, s, &cs);
+		if (!error && lacking && rounds++ > cs.ncases)
+			error = err_set(ERR_INVALID,
+				"case %s lists evidence the server does not send", lacking);
+		if (!error && lacking)
+			error = ev_download(s, lacking, &missing);
+	} while (!error && lacking);
+	buf_release(&missing);
 	for (i = 0; !error && i < cs.ncases; i++)
 		for (j = 0; j < json_array_size(want); j++)
 			if (!strcmp(json_string_value(json_array_get(want, j)), cs.cases[i].id)) {
@@ -538,6 +847,8 @@ static int sync_run(struct syncer *s)
 		error = auditsync_upload(&s->audited, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
 	buf_release(&ca);
 	if (!error)
+		error = ev_upload(s); /* the bytes before the commits that list them */
+	if (!error)
 		error = push_all(s);
 	if (!error)
 		error = pull_all(s);
@@ -561,11 +872,15 @@ static int print_summary(const struct syncer *s, const struct cli *c)
 			json_string_value(json_object_get(r, "reason")));
 	}
 	if (c->json)
-		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:I, s:{s:f, s:f}, s:f}",
+		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:I, s:{s:f, s:f}, s:f, "
+						"s:{s:I, s:I, s:I, s:I}}",
 			"pushed", (json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
 			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "refused",
-			s->refused, "audit_uploaded", (json_int_t)s->audited, "bytes", "sent", s->sent,
-			"received", s->received, "seconds", s->seconds));
+			s->refused, "audit_uploaded", (json_int_t)s->audited, "bytes", "sent",
+			s->sent, "received", s->received, "seconds", s->seconds, "evidence",
+			"chunks_sent", (json_int_t)s->ev_up, "bytes_sent",
+			(json_int_t)s->ev_up_bytes, "chunks_received", (json_int_t)s->ev_down,
+			"bytes_received", (json_int_t)s->ev_down_bytes));
 	if (s->tty && s->rounds >= 2)
 		fputc('\n', stderr);
 	printf("pushed %ld case%s, pulled %ld, merged %ld, %ld new conflict%s%s\n", s->pushed,

@@ -13,6 +13,7 @@
 #include "case/merge.h"
 #include "hq.h"
 #include "hqdb.h"
+#include "hqevidence.h"
 #include "sync/sync.h"
 
 static int fail(int *status, struct buf *out, int code, int error)
@@ -92,6 +93,8 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 		*conflicts = mr.conflicts;
 		*result = mr.head;
 	}
+	if (!error)
+		error = hq_evidence_require(n, c->id, result);
 	if (!error && !(exists && git_oid_equal(result, &server_head)))
 		error = casedb_advance(n, c->id, result);
 	free(commits);

@@ -7,6 +7,7 @@
  */
 #include "base/crypto.h"
 #include "cmd_ca.h"
+#include "cmd_evidence.h"
 #include "commands.h"
 #include "hq.h"
 #include "program.h"
@@ -32,6 +33,8 @@ static const char help[] =
 	"  case edit ID --set FIELD=VALUE...   an HQ edit, merged into the offices' work\n"
 	"  case share ID OFFICE     let another office see and edit a case\n"
 	"  case transfer ID OFFICE  make another office the owner\n"
+	"  evidence add|list|show|get|custody|export|verify ID ...\n"
+	"                           evidence items and their chain of custody at HQ\n"
 	"  audit log [--since T]    the server's audit trail\n"
 	"  audit head | verify | query | export   checkpoints and every trail HQ holds\n"
 	"                           ('fieldsync-server audit --help')\n"
@@ -67,6 +70,7 @@ static const struct cli_command commands[] = {
 	{"run", cmd_server_run, 0},
 	{"audit", cmd_server_audit, 0},
 	{"case", cmd_server_case, 0},
+	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
 };
 

@@ -18,6 +18,7 @@
 #include "hq.h"
 #include "hqaudit.h"
 #include "hqsync.h"
+#include "hqevidence.h"
 
 void serve_log(const char *level, const char *event, const char *peer, const char *fmt, ...)
 {
@@ -243,6 +244,17 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,
 			req->body.len);
 		pthread_mutex_unlock(w->push_lock);
+	} else if (!strcmp(url, "/v1/evidence/lack") && !strcmp(req->method, "POST")) {
+		error = hq_evidence_lack(&status, &body, w->node, &peer, req->body.ptr,
+			req->body.len);
+	} else if (!strcmp(url, "/v1/evidence/upload") && !strcmp(req->method, "POST")) {
+		pthread_mutex_lock(w->push_lock);
+		error = hq_evidence_upload(&status, &body, w->node, &peer,
+			(const uint8_t *)req->body.ptr, req->body.len);
+		pthread_mutex_unlock(w->push_lock);
+	} else if (!strcmp(url, "/v1/evidence/download") && !strcmp(req->method, "POST")) {
+		error = hq_evidence_download(&status, &body, &is_cs, w->node, &peer, req->body.ptr,
+			req->body.len);
 	} else if (!strcmp(url, "/v1/sync/fetch") && !strcmp(req->method, "POST")) {
 		error = hq_fetch(&status, &body, &is_cs, w->node, &peer, req->body.ptr,
 			req->body.len);
@@ -312,7 +324,8 @@ static int route_authenticated(struct buf *out, const struct route_ctx *w, const
 	}
 	if (hq_device_held(held, sizeof(held), w->node, c->device))
 		return routes_error(out, 500, "cannot read the device record", 0);
-	if (held[0] && (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))) {
+	if (held[0] && (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10) ||
+			       !strncmp(url, "/v1/evidence/", 13))) {
 		char msg[700];
 
 		snprintf(msg, sizeof(msg),
@@ -322,7 +335,8 @@ static int route_authenticated(struct buf *out, const struct route_ctx *w, const
 		routes_refusal(w, c, "request.refused", "device held after a security alert");
 		return routes_error(out, 403, msg, req->keep_alive);
 	}
-	if (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10))
+	if (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10) ||
+		!strncmp(url, "/v1/evidence/", 13))
 		return route_sync(out, w, c, req);
 	if (hq_serial_in_use(w->node, c->serial))
 		return routes_error(out, 500, "cannot record the certificate in use", 0);

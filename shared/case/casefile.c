@@ -52,7 +52,13 @@ int casefile_check_change(const struct casefile_change *chg)
 		return err_set(ERR_INVALID, "'%s' is not a path of a case", chg->resolve);
 	if (chg->transfer && schema_check_office(chg->transfer))
 		return err_set(ERR_INVALID, "'%s' is not an office code", chg->transfer);
-	if (chg->nsets == 0 && !chg->narrative && !chg->note && !chg->resolve && !chg->transfer)
+	for (i = 0; i < chg->nfiles; i++)
+		if (!chg->files[i].path || strncmp(chg->files[i].path, "evidence/", 9) ||
+			strstr(chg->files[i].path, "..") || strlen(chg->files[i].path) > 200)
+			return err_set(ERR_INVALID, "'%s' is not a path an edit may add",
+				chg->files[i].path ? chg->files[i].path : "");
+	if (chg->nsets == 0 && !chg->narrative && !chg->note && !chg->resolve && !chg->transfer &&
+		!chg->nfiles)
 		return err_set(ERR_INVALID, "nothing to change");
 	return 0;
 }
@@ -300,6 +306,22 @@ static int apply_narrative(git_index *idx, git_repository *repo, const struct ca
 	return error;
 }
 
+/* New files of an append-only record: a path already in the case is refused. */
+static int add_files(git_index *idx, git_repository *repo, const struct casefile_change *chg)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; !error && i < chg->nfiles; i++) {
+		if (git_index_get_bypath(idx, chg->files[i].path, 0))
+			return err_set(ERR_EXISTS, "'%s' is already part of the case",
+				chg->files[i].path);
+		error = add_blob(idx, repo, chg->files[i].path, chg->files[i].data,
+			chg->files[i].len);
+	}
+	return error;
+}
+
 static int build_message(struct buf *msg, const struct casefile_change *chg,
 	const struct casefile_author *a, const char *action)
 {
@@ -319,6 +341,8 @@ static int build_message(struct buf *msg, const struct casefile_change *chg,
 			chg->resolve);
 	if (!error && chg->transfer)
 		error = buf_printf(msg, " to office %s", chg->transfer);
+	if (!error && chg->summary)
+		error = buf_printf(msg, " %s", chg->summary);
 	hlc_format(clock, &a->hlc);
 	if (!error)
 		error = buf_printf(msg,
@@ -402,6 +426,8 @@ int casefile_commit(git_oid *head_out, char note_id_out[CASEFILE_NOTE_ID_MAX],
 		error = remove_conflicts(idx, chg->resolve, chg->resolve_version);
 	if (!error && chg->transfer)
 		error = add_blob(idx, repo, "meta/office", chg->transfer, strlen(chg->transfer));
+	if (!error && chg->nfiles)
+		error = add_files(idx, repo, chg);
 	if (error)
 		goto out;
 	rc = git_index_write_tree_to(&tree_id, idx, repo);
@@ -426,7 +452,7 @@ out:
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-static int blob_text(char **out, git_repository *repo, const git_oid *id)
+int casefile_blob_text(char **out, git_repository *repo, const git_oid *id)
 {
 	git_blob *blob = NULL;
 	size_t len;
@@ -448,7 +474,7 @@ static int blob_text(char **out, git_repository *repo, const git_oid *id)
 	return 0;
 }
 
-static int path_text(char **out, git_repository *repo, git_tree *tree, const char *path)
+int casefile_path_text(char **out, git_repository *repo, git_tree *tree, const char *path)
 {
 	git_tree_entry *e = NULL;
 	int rc = git_tree_entry_bypath(&e, tree, path), error;
@@ -460,7 +486,7 @@ static int path_text(char **out, git_repository *repo, git_tree *tree, const cha
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
 		error = err_set(ERR_CORRUPT, "'%s' in the case tree is not a file", path);
 	else
-		error = blob_text(out, repo, git_tree_entry_id(e));
+		error = casefile_blob_text(out, repo, git_tree_entry_id(e));
 	git_tree_entry_free(e);
 	return error;
 }
@@ -469,7 +495,7 @@ static int path_text(char **out, git_repository *repo, git_tree *tree, const cha
  * Split "Key: value" header lines from the body after the first blank line.  Values are
  * returned as malloc'd strings for the keys asked for; missing keys give "".
  */
-static int parse_headed(const char *text, const char *const *keys, char **values, size_t nkeys,
+int casefile_parse_headed(const char *text, const char *const *keys, char **values, size_t nkeys,
 	char **body)
 {
 	const char *p = text, *sep = strstr(text, "\n\n");
@@ -514,7 +540,7 @@ static int read_fields(struct casefile_view *v, git_repository *repo, git_tree *
 
 	for (i = 0; i < schema_count(); i++) {
 		snprintf(path, sizeof(path), "fields/%s", schema_at(i)->name);
-		error = path_text(&v->fields[i], repo, tree, path);
+		error = casefile_path_text(&v->fields[i], repo, tree, path);
 		if (error && error != ERR_NOTFOUND)
 			return error;
 	}
@@ -558,9 +584,9 @@ static int read_notes(struct casefile_view *v, git_repository *repo, git_tree *t
 
 		if (nl < 4 || strcmp(name + nl - 3, ".md") != 0)
 			continue;
-		error = blob_text(&text, repo, git_tree_entry_id(e));
+		error = casefile_blob_text(&text, repo, git_tree_entry_id(e));
 		if (!error)
-			error = parse_headed(text, keys, vals, 3, &note->text);
+			error = casefile_parse_headed(text, keys, vals, 3, &note->text);
 		free(text);
 		if (error)
 			break;
@@ -654,9 +680,9 @@ static int conflict_cb(const char *root, const git_tree_entry *e, void *payload)
 		return -1;
 	c = &w->v->conflicts[w->v->nconflicts];
 	memset(c, 0, sizeof(*c));
-	w->error = blob_text(&text, w->repo, git_tree_entry_id(e));
+	w->error = casefile_blob_text(&text, w->repo, git_tree_entry_id(e));
 	if (!w->error)
-		w->error = parse_headed(text, keys, vals, 5, &c->value);
+		w->error = casefile_parse_headed(text, keys, vals, 5, &c->value);
 	free(text);
 	if (w->error)
 		return -1;
@@ -719,14 +745,14 @@ int casefile_read(struct casefile_view *out, git_repository *repo, const git_oid
 		error = odb_git_error(rc, "cannot read the case head");
 		goto out;
 	}
-	error = path_text(&v.id, repo, tree, "meta/id");
+	error = casefile_path_text(&v.id, repo, tree, "meta/id");
 	if (!error)
-		error = path_text(&v.office, repo, tree, "meta/office");
+		error = casefile_path_text(&v.office, repo, tree, "meta/office");
 	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_CORRUPT, "case tree without meta/id or meta/office");
 	if (error)
 		goto out;
-	error = path_text(&v.narrative, repo, tree, "narrative.md");
+	error = casefile_path_text(&v.narrative, repo, tree, "narrative.md");
 	if (error == ERR_NOTFOUND)
 		error = (v.narrative = strdup("")) ? 0 : err_set(ERR_NOMEM, "out of memory");
 	if (!error)

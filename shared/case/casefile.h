@@ -37,7 +37,14 @@ struct casefile_set {
 	const char *value; /* "" clears an optional field */
 };
 
-/* One edit: any of field sets, a new narrative, a note. */
+/* A file an edit adds at a path that must not exist yet (append-only records: evidence). */
+struct casefile_file {
+	const char *path;
+	const void *data;
+	size_t len;
+};
+
+/* One edit: any of field sets, a new narrative, a note, new files. */
 struct casefile_change {
 	struct casefile_set sets[SCHEMA_MAX_FIELDS];
 	size_t nsets;
@@ -50,6 +57,9 @@ struct casefile_change {
 	const char *resolve_version; /* with resolve: only conflicts/<resolve>/<this> is removed
 				      * (one region of a text; the others stay) */
 	const char *transfer; /* NULL, or the office the case now belongs to (an HQ action) */
+	const struct casefile_file *files; /* new files (ERR_EXISTS if a path is taken) */
+	size_t nfiles;
+	const char *summary; /* NULL, or what the commit message says of the files */
 };
 
 #define CASEFILE_NOTE_ID_MAX 64
@@ -163,6 +173,23 @@ int casefile_diff(struct buf *out, git_repository *repo, const git_oid *from, co
 int casefile_unified(struct buf *out, const char *a, size_t a_len, const char *b, size_t b_len,
 	const char *a_label, const char *b_label, size_t context, size_t first_line) WUR;
 
+/*
+ * The text of blob `id` as a malloc'd NUL-terminated string (the caller frees it).  ERR_NOTFOUND
+ * (missing object), ERR_NOMEM.
+ */
+int casefile_blob_text(char **out, git_repository *repo, const git_oid *id) WUR;
+/*
+ * The text of the file at `path` of `tree`, as casefile_blob_text().  ERR_NOTFOUND (no such
+ * path; no message set), ERR_CORRUPT (not a file).
+ */
+int casefile_path_text(char **out, git_repository *repo, git_tree *tree, const char *path) WUR;
+/*
+ * Split "Key: value" header lines of `text` from its body after the first blank line.
+ * values[k] receives a malloc'd copy of the first value of keys[k] ("" if missing), *body the
+ * rest; the caller frees them all.  ERR_NOMEM.
+ */
+int casefile_parse_headed(const char *text, const char *const *keys, char **values, size_t nkeys,
+	char **body) WUR;
 /* Parse the attribution trailers of a commit message. ERR_INVALID if any is missing. */
 int casefile_parse_message(struct casefile_rev *rev, const char *message) WUR;
 

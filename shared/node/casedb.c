@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "case/evidence.h"
+#include "store/chunks.h"
 #include "store/odb.h"
 
 int casedb_head(git_oid *out, struct node *n, const char *case_id)
@@ -487,6 +489,35 @@ static int check_reachability(long long *cases, long long *commits, struct node 
 	return error;
 }
 
+/* Every chunk an item of a case lists is held (chunks arrive before the item that lists them). */
+static int check_evidence(struct node *n)
+{
+	struct buf missing = BUF_INIT((size_t)64 << 20);
+	sqlite3_stmt *st = NULL;
+	char hex[2 * CHUNKS_HASH_LEN + 1];
+	git_oid head;
+	int error = store_prepare(&st, n->store, "SELECT case_id, head FROM case_heads");
+
+	while (!error && (error = store_next(n->store, st)) > 0) {
+		error = 0;
+		if (sqlite3_column_bytes(st, 1) != GIT_OID_RAWSZ)
+			continue; /* check_reachability names it */
+		git_oid_fromraw(&head, sqlite3_column_blob(st, 1));
+		buf_reset(&missing);
+		error = evidence_missing_chunks(&missing, NULL, n->store, n->repo, &head);
+		if (!error && missing.len) {
+			crypto_hex(hex, (const uint8_t *)missing.ptr, CHUNKS_HASH_LEN);
+			error = err_set(ERR_CORRUPT,
+				"case '%s': an evidence item lists chunk %s, "
+				"which is not in the store",
+				(const char *)sqlite3_column_text(st, 0), hex);
+		}
+	}
+	sqlite3_finalize(st);
+	buf_release(&missing);
+	return error;
+}
+
 int casedb_check(struct casedb_check_report *out, struct node *n)
 {
 	struct casedb_check_report rep;
@@ -505,6 +536,10 @@ int casedb_check(struct casedb_check_report *out, struct node *n)
 		error = check_reachability(&rep.cases, &rep.commits, n);
 	if (!error)
 		error = index_check(n->store, n->repo);
+	if (!error)
+		error = chunks_check(&rep.chunks, &rep.chunk_bytes, n->store);
+	if (!error)
+		error = check_evidence(n);
 	if (!error)
 		error = audit_check(&rep.audit_entries, n->store);
 	if (!error)

@@ -78,14 +78,16 @@ int casedb_search(struct node *n, const char *query,
 
 /*
  * Verify the node: database integrity, every stored object re-hashed, every object reachable
- * from a case head present, derived tables equal to a rebuild, the audit leaves.  Fills
- * counts for a report.  ERR_CORRUPT naming the first problem.
+ * from a case head present, every evidence chunk re-hashed and every chunk an item lists
+ * held, derived tables equal to a rebuild, the audit leaves.  Fills counts for a report.  ERR_CORRUPT naming the first problem.
  */
 struct casedb_check_report {
 	long long cases;
 	long long objects;
 	long long commits;
 	uint64_t audit_entries;
+	int64_t chunks;	     /* evidence chunks re-hashed */
+	int64_t chunk_bytes; /* and their bytes */
 };
 int casedb_check(struct casedb_check_report *out, struct node *n) WUR;
 

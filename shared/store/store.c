@@ -148,6 +148,20 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;"
 	"CREATE TRIGGER remote_seals_no_delete BEFORE DELETE ON remote_seals"
 	"  BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;",
+
+	/* 5 -> 6: evidence attachments (chunks.c) */
+	/* content-addressed 1 MiB chunks, shared by every item and case that holds the same
+	 * bytes; state: 0 stored (not yet part of a committed item), 1 part of an item this
+	 * node must still upload, 2 held by HQ (or received from it) */
+	"CREATE TABLE evidence_chunks (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+	"  size INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL);"
+	"CREATE INDEX evidence_chunks_pending ON evidence_chunks(hash) WHERE state = 1;"
+	/* server: the chunks each office has uploaded; a device is told it lacks only the
+	 * chunks its office never sent, so the answer reveals nothing of other offices' files,
+	 * and a chunk that arrives twice from one office is counted as re-sent */
+	"CREATE TABLE evidence_receipts (office TEXT NOT NULL, hash BLOB NOT NULL,"
+	"  device TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (office, hash))"
+	"  WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

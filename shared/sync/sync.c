@@ -7,6 +7,7 @@
 
 #include "base/array.h"
 #include "case/casefile.h"
+#include "case/evidence.h"
 #include "store/odb.h"
 #include "case/schema.h"
 
@@ -537,7 +538,7 @@ static int check_top(git_repository *repo, git_tree *tree, git_tree *ptree,
 	if (!strcmp(name, "narrative.md"))
 		return check_text_blob(repo, e, 2 * SCHEMA_NARRATIVE_MAX, "narrative");
 	if (strcmp(name, "meta") && strcmp(name, "fields") && strcmp(name, "notes") &&
-		strcmp(name, "conflicts"))
+		strcmp(name, "conflicts") && strcmp(name, "evidence"))
 		return err_set(ERR_INVALID, "case '%s': '%s' is not part of a case", r->case_id, name);
 	error = subtree(&sub, repo, tree, name);
 	if (!error)
@@ -548,6 +549,10 @@ static int check_top(git_repository *repo, git_tree *tree, git_tree *ptree,
 		error = check_fields(repo, sub, psub);
 	else if (!error && !strcmp(name, "notes"))
 		error = check_notes(repo, sub, psub);
+	else if (!error && !strcmp(name, "evidence"))
+		error = sub ? evidence_check_tree(repo, sub, psub, r->case_id)
+			    : err_set(ERR_INVALID, "case '%s': 'evidence' must be a folder",
+				      r->case_id);
 	else if (!error)
 		error = check_conflicts(repo, sub, 1);
 	git_tree_free(sub);
@@ -643,6 +648,10 @@ int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync
 		if (!unchanged(ptree, e))
 			error = check_top(repo, tree, ptree, e, r);
 	}
+	if (!error && ptree && git_tree_entry_byname(ptree, "evidence") &&
+		!git_tree_entry_byname(tree, "evidence"))
+		error = err_set(ERR_INVALID, "a commit of case '%s' deletes its evidence items",
+			r->case_id);
 	if (!error && ptree && git_tree_entry_byname(ptree, "notes") &&
 		!git_tree_entry_byname(tree, "notes"))
 		error = err_set(ERR_INVALID, "a commit of case '%s' deletes its notes: notes are "
