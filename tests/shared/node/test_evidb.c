@@ -80,8 +80,8 @@ static void test_add_list_get(void **state)
 
 	add(fx, fx->case_id, id);
 	assert_int_equal(tu_sql_int(fx->n->store, "SELECT count(*) FROM evidence_chunks"), 4);
-	assert_int_equal(tu_sql_int(fx->n->store,
-				 "SELECT count(*) FROM evidence_chunks WHERE state = 1"),
+	assert_int_equal(
+		tu_sql_int(fx->n->store, "SELECT count(*) FROM evidence_chunks WHERE state = 1"),
 		4);
 	TU_OK(evidb_list(&items, &count, fx->n, fx->case_id));
 	assert_int_equal(count, 1);
@@ -173,8 +173,8 @@ static int check(git_repository *repo, const git_oid *now, const git_oid *before
 	int error;
 
 	assert_int_equal(git_tree_lookup(&a, repo, now), 0);
-	assert_int_equal(git_tree_lookup(&ea, repo,
-				 git_tree_entry_id(git_tree_entry_byname(a, "evidence"))),
+	assert_int_equal(
+		git_tree_lookup(&ea, repo, git_tree_entry_id(git_tree_entry_byname(a, "evidence"))),
 		0);
 	if (before) {
 		assert_int_equal(git_tree_lookup(&b, repo, before), 0);

@@ -65,7 +65,8 @@ static void test_altered_chunk_detected(void **state)
 	TU_OK(chunks_check(&count, &bytes, s));
 	assert_int_equal(count, 1);
 	assert_int_equal(bytes, 14);
-	TU_OK(store_run(s, "UPDATE evidence_chunks SET data = ?", "b", "evidence bytez", (size_t)14));
+	TU_OK(store_run(s, "UPDATE evidence_chunks SET data = ?", "b", "evidence bytez",
+		(size_t)14));
 	assert_int_equal(chunks_get(&out, s, h), ERR_CORRUPT);
 	assert_non_null(strstr(err_msg(), "does not match"));
 	assert_int_equal(chunks_check(&count, &bytes, s), ERR_CORRUPT);
