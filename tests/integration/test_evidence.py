@@ -36,7 +36,7 @@ import hqtest  # noqa: E402
 import test_sync_faults as faults  # noqa: E402
 
 MIB = 1024 * 1024
-ASAN = fstest.SAMPLE
+ASAN = fstest.SAMPLE  # the sanitizer tree (tests/run.sh sets FIELDSYNC_SAMPLE=1 there)
 BIG = (2048 if fstest.LONG else 32 if ASAN else 256) * MIB
 RSS_MAX_KIB = 64 * 1024
 CUTS = fstest.trials(50, 200, 8)
@@ -380,12 +380,14 @@ class Evidence(fstest.NodeTest):
             self.assertEqual(moved["bytes_sent"], BIG)
             print("\nevidence round trip of %d MiB: peak RSS add %d KiB, sync %d KiB" %
                   (BIG // MIB, rss_add, rss_sync), file=sys.stderr)
-            self.assertLessEqual(rss_add, RSS_MAX_KIB)
-            self.assertLessEqual(rss_sync, RSS_MAX_KIB)
+            if not ASAN:  # the sanitizers' shadow memory and quarantine are not the agent's
+                self.assertLessEqual(rss_add, RSS_MAX_KIB)
+                self.assertLessEqual(rss_sync, RSS_MAX_KIB)
             r, rss_pull = timed(b, "--json", "sync")
             self.assertEqual(r.rc, 0, r)
             self.assertEqual(json.loads(r.out)["evidence"]["bytes_received"], BIG)
-            self.assertLessEqual(rss_pull, RSS_MAX_KIB)
+            if not ASAN:
+                self.assertLessEqual(rss_pull, RSS_MAX_KIB)
             out_b = os.path.join(self.tmp, "b.mp4")
             b.ok("evidence", "get", case, item["id"], "--out", out_b)
             self.assertEqual(sha_of(out_b), want)
