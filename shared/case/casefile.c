@@ -221,7 +221,7 @@ static int remove_conflicts(git_index *idx, const char *path, const char *versio
 	return rc < 0 ? odb_git_error(rc, "cannot remove the kept versions") : 0;
 }
 
-static int note_id(char out[CASEFILE_NOTE_ID_MAX], const struct casefile_author *a)
+void casefile_time_id(char *out, size_t size, const struct casefile_author *a)
 {
 	char iso[HLC_STR_MAX], compact[HLC_STR_MAX];
 	size_t i, j = 0;
@@ -232,9 +232,7 @@ static int note_id(char out[CASEFILE_NOTE_ID_MAX], const struct casefile_author 
 		if (iso[i] != '-' && iso[i] != ':')
 			compact[j++] = iso[i];
 	compact[j] = '\0';
-	snprintf(out, CASEFILE_NOTE_ID_MAX, "%s-%04x-%.8s", compact, a->hlc.counter & 0xffff,
-		a->device);
-	return 0;
+	snprintf(out, size, "%s-%04x-%.8s", compact, a->hlc.counter & 0xffff, a->device);
 }
 
 static int add_note(char id_out[CASEFILE_NOTE_ID_MAX], git_index *idx, git_repository *repo,
@@ -244,7 +242,7 @@ static int add_note(char id_out[CASEFILE_NOTE_ID_MAX], git_index *idx, git_repos
 	char iso[HLC_STR_MAX], id[CASEFILE_NOTE_ID_MAX];
 	int error;
 
-	note_id(id, a);
+	casefile_time_id(id, sizeof(id), a);
 	hlc_iso8601(iso, a->hlc.wall_ms);
 	error = buf_printf(&content, "Author: %s\nDevice: %s\nTime: %s\n\n", a->user, a->device,
 		iso);

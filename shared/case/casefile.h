@@ -184,6 +184,13 @@ int casefile_blob_text(char **out, git_repository *repo, const git_oid *id) WUR;
  */
 int casefile_path_text(char **out, git_repository *repo, git_tree *tree, const char *path) WUR;
 /*
+ * The id of a note or an evidence item made by `a`: its time without separators, its HLC
+ * counter and the start of its device id ("20261127T183659.123Z-0001-3f9c2a7b"), unique per
+ * device and sorting by time.  Written to out (size bytes, 64 is enough).
+ */
+void casefile_time_id(char *out, size_t size, const struct casefile_author *a);
+
+/*
  * Split "Key: value" header lines of `text` from its body after the first blank line.
  * values[k] receives a malloc'd copy of the first value of keys[k] ("" if missing), *body the
  * rest; the caller frees them all.  ERR_NOMEM.

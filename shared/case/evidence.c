@@ -68,15 +68,7 @@ int evidence_check_intake(const struct evidence_intake *in)
 
 void evidence_new_id(char out[EVIDENCE_ID_MAX], const struct casefile_author *a)
 {
-	char iso[HLC_STR_MAX], compact[HLC_STR_MAX];
-	size_t i, j = 0;
-
-	hlc_iso8601(iso, a->hlc.wall_ms);
-	for (i = 0; iso[i] && j + 1 < sizeof(compact); i++)
-		if (iso[i] != '-' && iso[i] != ':')
-			compact[j++] = iso[i];
-	compact[j] = '\0';
-	snprintf(out, EVIDENCE_ID_MAX, "%s-%04x-%.8s", compact, a->hlc.counter & 0xffff, a->device);
+	casefile_time_id(out, EVIDENCE_ID_MAX, a);
 }
 
 void evidence_files_init(struct evidence_files *f)
