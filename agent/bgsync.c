@@ -85,14 +85,14 @@ static void sync_once(struct service *svc)
 	svc->dirty_ms = 0;
 	pthread_mutex_unlock(&svc->lock);
 
-	error = node_open_key(&n, svc->home, svc->operator_user, svc->secrets->key);
+	error = service_node_open(&n, svc, svc->operator_user);
 	if (!error)
 		error = sync_background(&rep, n, on_progress, svc);
 	if (error)
 		snprintf(why, sizeof(why), "%s", err_msg()[0] ? err_msg() : "sync failed");
 	if (n && count_unpushed(&unpushed, n))
 		unpushed = -1;
-	node_free(n);
+	service_node_close(svc, n);
 
 	hlc_iso8601(now, hlc_now_ms());
 	pthread_mutex_lock(&svc->lock);

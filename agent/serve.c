@@ -336,11 +336,12 @@ static void serve_loop(struct service *svc, int lfd)
 	struct pollfd p = {lfd, POLLIN, 0};
 
 	while (!stop_signal) {
-		int n = poll(&p, 1, 1000);
+		int n = poll(&p, 1, SERVICE_SEAL_QUIET_MS);
 
 		if (n > 0 && (p.revents & POLLIN))
 			accept_client(svc, lfd);
 		service_sweep(svc);
+		service_seal(svc, 0);
 	}
 }
 
@@ -406,8 +407,9 @@ out:
 		pthread_cond_broadcast(&svc->wake);
 		pthread_mutex_unlock(&svc->lock);
 		pthread_join(sync_thread, NULL);
-		/* a command still running finishes before the key goes */
+		/* a command still running finishes before the key goes, and its entries are sealed */
 		pthread_mutex_lock(&svc->cmd_lock);
+		service_seal(svc, 1);
 	}
 	if (lfd >= 0) {
 		char path[4096];

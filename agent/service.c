@@ -124,12 +124,65 @@ static int open_session(struct service_session **out, struct service *svc, const
 	return 0;
 }
 
+int service_node_open(struct node **out, struct service *svc, const char *user)
+{
+	int error = node_open_key(out, svc->home, user, svc->secrets->key);
+
+	if (!error)
+		(*out)->seal_on_close = 0; /* service_seal() makes it, off the request's path */
+	return error;
+}
+
+/* Note that the log has entries a seal must cover. */
+static void seal_due(struct service *svc)
+{
+	int64_t now = hlc_now_ms();
+
+	pthread_mutex_lock(&svc->lock);
+	if (!svc->seal_due_ms)
+		svc->seal_due_ms = now;
+	svc->last_use_ms = now;
+	pthread_mutex_unlock(&svc->lock);
+}
+
+void service_node_close(struct service *svc, struct node *n)
+{
+	if (!n)
+		return;
+	node_free(n);
+	seal_due(svc);
+}
+
+void service_seal(struct service *svc, int now_anyway)
+{
+	struct node *n = NULL;
+	int64_t now = hlc_now_ms();
+	int due;
+
+	pthread_mutex_lock(&svc->lock);
+	due = svc->seal_due_ms && (now_anyway || now - svc->last_use_ms >= SERVICE_SEAL_QUIET_MS ||
+					  now - svc->seal_due_ms >= SERVICE_SEAL_WAIT_MS);
+	if (due)
+		svc->seal_due_ms = 0;
+	pthread_mutex_unlock(&svc->lock);
+	if (!due)
+		return;
+	if (node_open_key(&n, svc->home, svc->operator_user, svc->secrets->key) ||
+		node_seal(NULL, n)) {
+		service_log(svc, "cannot seal the audit log: %s", err_msg());
+		seal_due(svc); /* tried again at the next sweep */
+	}
+	if (n)
+		n->seal_on_close = 0;
+	node_free(n);
+}
+
 void service_audit(struct service *svc, const char *user, const char *action, const char *target,
 	const char *outcome, const char *detail)
 {
 	struct node *n = NULL;
 
-	if (node_open_key(&n, svc->home, svc->operator_user, svc->secrets->key)) {
+	if (service_node_open(&n, svc, svc->operator_user)) {
 		service_log(svc, "cannot record %s: %s", action, err_msg());
 		return;
 	}
@@ -137,7 +190,7 @@ void service_audit(struct service *svc, const char *user, const char *action, co
 	snprintf(n->user, sizeof(n->user), "%s", user);
 	if (node_audit(n, action, target, outcome, detail))
 		service_log(svc, "cannot record %s: %s", action, err_msg());
-	node_free(n);
+	service_node_close(svc, n);
 }
 
 int service_unlock(struct service *svc, const char *user, const char *pass, size_t passlen)
@@ -168,10 +221,11 @@ static int service_open_node(struct node **out, const struct cli *c)
 
 	(void)c;
 	if (running.have_session) {
-		error = node_open_key(&n, svc->home, req->user, svc->secrets->key);
+		error = service_node_open(&n, svc, req->user);
 	} else if (req->pass && !req->require_session) {
 		error = node_open(&n, svc->home, req->user, req->pass, req->passlen);
 		if (!error) {
+			n->seal_on_close = 0;
 			pthread_mutex_lock(&svc->lock);
 			error = open_session(&s, svc, n->user, n->role);
 			pthread_mutex_unlock(&svc->lock);
@@ -296,6 +350,8 @@ int service_command(int *need_pass, struct service *svc, const struct service_re
 			pthread_mutex_unlock(&svc->sync_lock);
 	}
 	restore(svc);
+	if (running.opened)
+		seal_due(svc);
 	if (rc == CLI_EXIT_OK && changes_cases(nrest, rest))
 		service_note_change(svc);
 unlock:
@@ -315,6 +371,8 @@ int service_logon(uint8_t token_out[SERVICE_TOKEN_LEN], uint8_t csrf_out[SERVICE
 	/* one log-on at a time, like one command at a time: the key-slot file is shared */
 	pthread_mutex_lock(&svc->cmd_lock);
 	error = node_open(&n, svc->home, user, pass, passlen);
+	if (!error)
+		n->seal_on_close = 0;
 	pthread_mutex_unlock(&svc->cmd_lock);
 	if (error)
 		return error;
@@ -333,7 +391,8 @@ int service_logon(uint8_t token_out[SERVICE_TOKEN_LEN], uint8_t csrf_out[SERVICE
 	pthread_mutex_unlock(&svc->lock);
 	if (!error)
 		service_log(svc, "session opened for '%s' (web)", n->user);
-	node_free(n);
+	n->seal_on_close = 0;
+	service_node_close(svc, n);
 	return error;
 }
 

@@ -24,6 +24,7 @@
 #include "base/crypto.h"
 #include "base/hlc.h"
 #include "case/schema.h"
+#include "node/node.h"
 #include "program.h"
 #include "sync.h"
 
@@ -32,6 +33,8 @@
 #define SERVICE_TOKEN_LEN 32
 #define SERVICE_IDLE_DEFAULT_S (15 * 60)
 #define SERVICE_IDLE_MAX_S (30 * 60) /* CJIS 5.5.5 */
+#define SERVICE_SEAL_QUIET_MS 200    /* a seal waits for a pause in the commands... */
+#define SERVICE_SEAL_WAIT_MS 2000    /* ...but never longer than this */
 
 /* One user's session: who, since when idle, and the web interface's tokens. */
 struct service_session {
@@ -83,6 +86,8 @@ struct service {
 	struct service_sync_state sync;
 	int sync_requested;
 	int64_t dirty_ms; /* a local change not yet synced since (0: none) */
+	int64_t seal_due_ms,
+		last_use_ms; /* an unsealed entry since (0: none); the last node closed */
 	volatile int stopping;
 };
 
@@ -149,6 +154,22 @@ void service_drop_session(struct service *svc, const char *user, const char *why
 
 /* Lock every session idle past the limit (called about once a second). */
 void service_sweep(struct service *svc);
+
+/*
+ * A node on the kept key for `user`, closed with service_node_close().  Its audit entries are
+ * sealed by service_seal() shortly after, off the path of the request (docs/AUDIT.md, "The
+ * service").  ERR_AUTH for a user who no longer exists; the errors of node_open_key().
+ */
+int service_node_open(struct node **out, struct service *svc, const char *user) WUR;
+
+/* Free a node of service_node_open() (NULL is fine) and note that a seal is due. */
+void service_node_close(struct service *svc, struct node *n);
+
+/*
+ * Seal the log if a seal is due and the node has been quiet for SERVICE_SEAL_QUIET_MS (or the
+ * seal has waited SERVICE_SEAL_WAIT_MS), or at once if `now_anyway`.  Failures are logged.
+ */
+void service_seal(struct service *svc, int now_anyway);
 
 /* Record an event on the node's audit trail as `user` ("" for a request with no session). */
 void service_audit(struct service *svc, const char *user, const char *action, const char *target,

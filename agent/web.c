@@ -13,7 +13,32 @@
 
 #include <microhttpd.h>
 
+#include "dynlib.h"
 #include "web_assets.h"
+
+/* libmicrohttpd, loaded when the web interface starts (dynlib.h); filled as an array of pointers */
+static struct {
+	__typeof__(&MHD_start_daemon) start_daemon;
+	__typeof__(&MHD_stop_daemon) stop_daemon;
+	__typeof__(&MHD_lookup_connection_value) lookup_connection_value;
+	__typeof__(&MHD_create_response_from_buffer) create_response_from_buffer;
+	__typeof__(&MHD_add_response_header) add_response_header;
+	__typeof__(&MHD_queue_response) queue_response;
+	__typeof__(&MHD_destroy_response) destroy_response;
+} mh;
+static const char *const mh_names[] = {"MHD_start_daemon", "MHD_stop_daemon",
+	"MHD_lookup_connection_value", "MHD_create_response_from_buffer", "MHD_add_response_header",
+	"MHD_queue_response", "MHD_destroy_response"};
+static struct dynlib libmicrohttpd = {"libmicrohttpd.so.12", "for the web interface", mh_names,
+	(void **)&mh, sizeof(mh) / sizeof(void *), PTHREAD_ONCE_INIT, ""};
+
+#define MHD_start_daemon mh.start_daemon
+#define MHD_stop_daemon mh.stop_daemon
+#define MHD_lookup_connection_value mh.lookup_connection_value
+#define MHD_create_response_from_buffer mh.create_response_from_buffer
+#define MHD_add_response_header mh.add_response_header
+#define MHD_queue_response mh.queue_response
+#define MHD_destroy_response mh.destroy_response
 
 #define BODY_MAX (4u * 1024 * 1024) /* a request body (a narrative is at most 1 MiB) */
 #define OUT_MAX (64u * 1024 * 1024) /* a command's output */
@@ -435,14 +460,14 @@ static long long unpushed_now(struct service *svc, const char *user)
 	sqlite3_stmt *st = NULL;
 	long long v = -1;
 
-	if (node_open_key(&n, svc->home, user, svc->secrets->key))
+	if (service_node_open(&n, svc, user))
 		return -1;
 	if (!store_prepare(&st, n->store,
 		    "SELECT count(*) FROM case_heads WHERE base IS NOT head") &&
 		sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	node_free(n);
+	service_node_close(svc, n);
 	return v;
 }
 
@@ -735,6 +760,8 @@ int web_start(struct web **out, struct service *svc, const struct web_options *w
 			"the web interface listens on a loopback address only; '%s' is not one "
 			"(--force-listen to insist)",
 			w->host);
+	if (dynlib_ready(&libmicrohttpd))
+		return ERR_IO;
 	web = calloc(1, sizeof(*web));
 	if (!web)
 		return err_set(ERR_NOMEM, "out of memory");

@@ -54,11 +54,11 @@ int auditverify_print(const struct cli *c, const char *what, uint64_t size,
 
 	crypto_hex(hex, root, MERKLE_HASH_LEN);
 	if (c->json) {
-		doc = r ? json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I}", "status", "ok", "size",
-				  (json_int_t)size, "root", hex, "checkpoints",
+		doc = r ? json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "status", "ok",
+				  "size", (json_int_t)size, "root", hex, "checkpoints",
 				  (json_int_t)r->checkpoints, "receipts", (json_int_t)r->receipts,
 				  "countersigned", (json_int_t)r->countersigned, "seals",
-				  (json_int_t)r->seals)
+				  (json_int_t)r->seals, "sealed", (json_int_t)r->sealed)
 			: json_pack("{s:s, s:s, s:I, s:s}", "status", "ok", "origin", what, "size",
 				  (json_int_t)size, "root", hex);
 		if (doc && x && x->given)
@@ -68,9 +68,9 @@ int auditverify_print(const struct cli *c, const char *what, uint64_t size,
 	printf("OK  %s: %llu entries, tree head %s\n", what, (unsigned long long)size, hex);
 	if (r)
 		printf("    %zu signed checkpoints, %zu receipts from HQ (the first %llu entries "
-		       "countersigned), %zu forward-secure seals\n",
-			r->checkpoints, r->receipts, (unsigned long long)r->countersigned,
-			r->seals);
+		       "countersigned), %zu forward-secure seals (the first %llu entries sealed)\n",
+			r->checkpoints, r->receipts, (unsigned long long)r->countersigned, r->seals,
+			(unsigned long long)r->sealed);
 	if (x && x->given) {
 		crypto_hex(want, x->e.root, MERKLE_HASH_LEN);
 		printf("    extends the %s you hold: %llu entries, tree head %s (consistency proof "

@@ -602,6 +602,7 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 	if (!error) {
 		out->size = c.next;
 		out->seals = nseals;
+		out->sealed = nseals ? seals[nseals - 1].size : 0;
 		out->checkpoints = ncp;
 		out->receipts = nrc;
 		out->countersigned = nrc ? rcs[nrc - 1].size : 0;

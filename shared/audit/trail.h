@@ -127,6 +127,7 @@ struct trail_report {
 	uint8_t root[MERKLE_HASH_LEN];
 	size_t checkpoints, receipts, seals;
 	uint64_t countersigned; /* entries covered by the newest receipt */
+	uint64_t sealed;	/* entries covered by the newest seal */
 };
 
 /*

@@ -15,10 +15,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 import fstest
 import hqtest
+import servetest
 
 FORGE_SEAL = os.environ.get("FIELDSYNC_FORGE_SEAL") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tests", "tools", "forge_seal")
@@ -175,6 +177,42 @@ class Seals(unittest.TestCase):
         self.assertEqual(got.rc, 1, got)
         self.assertIn("seal %d is not signed by the key seal %d named" % (retired + 1, retired),
                       got.err)
+
+
+    def test_the_service_seals_after_its_commands_and_at_stop(self):
+        """Commands through `serve` are sealed off the request's path: within the quiet time and
+        the wait bound once they stop coming, and at once when the service stops."""
+        node, dev = self.device("svc-seals")
+        alone = {"FIELDSYNC_NO_SERVICE": "1"}
+
+        def gap(**kw):
+            v = node.ok("--json", "audit", "verify", **kw).json()
+            return v["size"] - v["sealed"], v
+
+        node.ok("case", "list", extra_env=alone)
+        own, _ = gap(extra_env=alone)  # what a verify on its own adds before it reads
+        log = os.path.join(self.tmp, "svc-seals.log")
+        svc = servetest.Service(node, log, "--sync-every", "1h", web=False)
+        svc.start()
+        try:
+            for _ in range(3):
+                node.ok("case", "list", passphrase="")
+            deadline = time.time() + 10
+            while True:
+                left, v = gap(passphrase="")
+                if left == 0 or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(left, 0, "entries left unsealed by the running service: %r" % v)
+            for _ in range(3):
+                node.ok("case", "list", passphrase="")
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        left, v = gap(extra_env=alone)
+        self.assertEqual(left, own, "the service stopped without sealing: %r" % v)
+        # HQ takes the service's seals like any others
+        node.ok("sync", extra_env=alone)
+        self.assertGreater(len(self.export(dev)["seals"]), 1)
 
 
 if __name__ == "__main__":
