@@ -14,5 +14,7 @@ int cmd_enroll(struct cli *c);
 int cmd_sync(struct cli *c);
 int cmd_conflicts(struct cli *c);
 int cmd_serve(struct cli *c);
+int cmd_logon(struct cli *c);
+int cmd_logoff(struct cli *c);
 
 #endif

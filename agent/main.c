@@ -51,6 +51,7 @@ static const char help[] =
 	"  status                               identity, unpushed work, last sync, conflicts\n"
 	"  serve [--listen 127.0.0.1:PORT]      unlock once: background sync, the web interface,\n"
 	"                                       commands without their own log-on\n"
+	"  logon | logoff                       open / end your session in the running service\n"
 	"\n"
 	"Global options:\n"
 	"  --home DIR              node directory (or FIELDSYNC_HOME)\n"
@@ -113,6 +114,8 @@ static const struct cli_command commands[] = {
 	{"conflicts", cmd_conflicts, 0},
 	{"ca", cmd_ca, 0},
 	{"serve", cmd_serve, 0},
+	{"logon", cmd_logon, 0},
+	{"logoff", cmd_logoff, 0},
 };
 
 static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globals,

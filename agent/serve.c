@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "node/node.h"
 #include "service.h"
 #include "web.h"
 #include "wire.h"
@@ -331,7 +332,7 @@ static void accept_client(struct service *svc, int lfd)
 }
 
 /* The main loop: accept, sweep idle sessions, until a signal. */
-static void serve_loop(struct service *svc, int lfd)
+static void serve_loop(struct service *svc, struct web *web, int lfd)
 {
 	struct pollfd p = {lfd, POLLIN, 0};
 
@@ -341,6 +342,7 @@ static void serve_loop(struct service *svc, int lfd)
 		if (n > 0 && (p.revents & POLLIN))
 			accept_client(svc, lfd);
 		service_sweep(svc);
+		web_sweep(web);
 		service_seal(svc, 0);
 	}
 }
@@ -396,7 +398,7 @@ static int run(struct service *svc, struct cli *c, struct web_options *w)
 	service_current = svc;
 	service_log(svc, "unlocked by '%s'; listening on %s/%s%s%s", svc->operator_user, svc->home,
 		SERVICE_SOCKET_NAME, web ? " and http://" : "", web ? w->display : "");
-	serve_loop(svc, lfd);
+	serve_loop(svc, web, lfd);
 	service_log(svc, "stopping (signal %d)", (int)stop_signal);
 	rc = CLI_EXIT_OK;
 out:
@@ -455,4 +457,74 @@ int cmd_serve(struct cli *c)
 		fclose(svc.log);
 	service_release(&svc);
 	return rc;
+}
+
+static const char logon_help[] =
+	"usage: fieldsync-agent logon\n"
+	"       fieldsync-agent logoff\n"
+	"\n"
+	"With `fieldsync-agent serve` running on this node: 'logon' opens your session (asking your\n"
+	"passphrase if none is open) so that the next commands run without a key derivation;\n"
+	"'logoff' ends it at once (the session also locks by itself after the service's --idle\n"
+	"time).  Both are audited.  With no service running every command logs on by itself, and\n"
+	"these two have nothing to do: they say so and exit 1.\n";
+
+/* The service running this command, or NULL after an error naming what to do. */
+static struct service *in_service(void)
+{
+	if (!service_current)
+		err_set(ERR_NOTFOUND,
+			"no service runs on this node: start `fieldsync-agent serve` to keep a "
+			"session (on its own every command logs on by itself)");
+	return service_current;
+}
+
+int cmd_logon(struct cli *c)
+{
+	struct service *svc;
+	struct node *n = NULL;
+	const char *pos[1];
+	int rc, npos;
+
+	if (cli_help(c, logon_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "logon", NULL, 0, pos, 0, &npos);
+	if (rc)
+		return rc;
+	svc = in_service();
+	/* the service's opener: the open session, or a log-on with the passphrase that opens one */
+	if (!svc || cli_open_node(&n, c))
+		return cli_fail(c);
+	if (c->json)
+		rc = cli_print_json(json_pack("{s:s, s:I}", "user", n->user, "idle_lock_s",
+			(json_int_t)(svc->idle_ms / 1000)));
+	else
+		printf("logged on as %s; the session locks after %lld minutes without use\n",
+			n->user, (long long)(svc->idle_ms / 60000));
+	service_node_close(svc, n);
+	return rc;
+}
+
+int cmd_logoff(struct cli *c)
+{
+	struct service *svc;
+	const char *user = NULL, *pos[1];
+	int rc, npos;
+
+	if (cli_help(c, logon_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "logoff", NULL, 0, pos, 0, &npos);
+	if (rc)
+		return rc;
+	svc = in_service();
+	if (!svc || cli_user(&user, c))
+		return cli_fail(c);
+	if (!service_drop_session(svc, user, "logoff")) {
+		err_set(ERR_NOTFOUND, "no open session for '%s'", user);
+		return cli_fail(c);
+	}
+	if (c->json)
+		return cli_print_json(json_pack("{s:s}", "logged_off", user));
+	printf("logged off %s\n", user);
+	return CLI_EXIT_OK;
 }

@@ -323,12 +323,6 @@ int service_command(int *need_pass, struct service *svc, const struct service_re
 	running.svc = svc;
 	running.req = req;
 	running.opened = 0;
-	running.have_session = session_live(svc, req->user);
-	if (!running.have_session && (!req->pass || req->require_session)) {
-		*need_pass = 1;
-		rc = CLI_EXIT_FAIL;
-		goto unlock;
-	}
 	if (redirect(svc, req)) {
 		restore(svc);
 		service_log(svc, "%s", err_msg());
@@ -337,6 +331,15 @@ int service_command(int *need_pass, struct service *svc, const struct service_re
 	}
 	cli_prepare(&c, svc->prog);
 	rc = cli_globals(&c, svc->prog, req->argc, req->argv, rest, CLI_ARGS_MAX, &nrest);
+	/* every command needs the user's session, but the one that ends it */
+	running.have_session = session_live(svc, req->user);
+	if (!rc && !running.have_session && (!req->pass || req->require_session) &&
+		!(nrest >= 1 && !strcmp(rest[0], "logoff"))) {
+		restore(svc);
+		*need_pass = 1;
+		rc = CLI_EXIT_FAIL;
+		goto unlock;
+	}
 	if (!rc) {
 		/* the service's node and the session's user, whatever the command line said */
 		c.home = svc->home;
@@ -430,7 +433,7 @@ int service_web_session(char user_out[SCHEMA_USER_MAX + 1], char role_out[16],
 	return error;
 }
 
-void service_drop_session(struct service *svc, const char *user, const char *why)
+int service_drop_session(struct service *svc, const char *user, const char *why)
 {
 	struct service_session *s;
 	int dropped = 0;
@@ -443,11 +446,12 @@ void service_drop_session(struct service *svc, const char *user, const char *why
 	}
 	pthread_mutex_unlock(&svc->lock);
 	if (!dropped)
-		return;
+		return 0;
 	service_log(svc, "session of '%s' %s", user,
 		!strcmp(why, "idle") ? "locked (idle)" : "closed");
 	service_audit(svc, user, !strcmp(why, "idle") ? "session.lock" : "logoff", user, "success",
 		!strcmp(why, "idle") ? "idle past the limit" : NULL);
+	return 1;
 }
 
 void service_sweep(struct service *svc)

@@ -149,8 +149,11 @@ int service_web_session(char user_out[SCHEMA_USER_MAX + 1], char role_out[16],
 	uint8_t csrf_out[SERVICE_TOKEN_LEN], struct service *svc,
 	const uint8_t token[SERVICE_TOKEN_LEN]) WUR;
 
-/* Drop the session of `user` (log off), audited as `why` ("logoff" or "idle"). */
-void service_drop_session(struct service *svc, const char *user, const char *why);
+/*
+ * Drop the session of `user` (log off), audited as `why` ("logoff" or "idle").  1 if there was
+ * one, 0 if not.
+ */
+int service_drop_session(struct service *svc, const char *user, const char *why);
 
 /* Lock every session idle past the limit (called about once a second). */
 void service_sweep(struct service *svc);

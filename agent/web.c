@@ -44,6 +44,7 @@ static struct dynlib libmicrohttpd = {"libmicrohttpd.so.12", "for the web interf
 #define OUT_MAX (64u * 1024 * 1024) /* a command's output */
 #define COOKIE "fs_session"
 #define ARGS 160
+#define WEB_REFUSALS_AUDITED 20 /* refusals a minute with an entry each */
 
 static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
 			  "img-src 'self'; connect-src 'self'; form-action 'self'; "
@@ -55,6 +56,12 @@ struct web {
 	struct web_options opt;
 	char host_ok[2][96];	/* accepted Host headers */
 	char origin_ok[2][104]; /* accepted Origin headers */
+
+	/* refusals: the first WEB_REFUSALS_AUDITED of each minute one entry each, the rest folded */
+	pthread_mutex_t fold_lock;
+	int64_t fold_start_ms;
+	unsigned fold_seen, folded;
+	char fold_last[256]; /* the detail of the last one folded */
 };
 
 /* One request's state across the calls libmicrohttpd makes for it. */
@@ -163,17 +170,58 @@ static void printable(char *out, size_t size, const char *v)
 	out[k] = '\0';
 }
 
-/* Refuse and audit. */
+/*
+ * Close the refusal window if a minute has passed (or `now_anyway`): the folded count, if any, as
+ * one entry.  Under fold_lock; the entry is written after it is released.
+ */
+static void fold_flush(struct web *web, int64_t now, int now_anyway)
+{
+	char detail[400] = "";
+	unsigned folded = 0;
+
+	pthread_mutex_lock(&web->fold_lock);
+	if (now_anyway || now - web->fold_start_ms >= 60000) {
+		folded = web->folded;
+		if (folded)
+			snprintf(detail, sizeof(detail),
+				"%u more refusals within a minute, folded into this entry; the last: %s",
+				folded, web->fold_last);
+		web->fold_start_ms = now;
+		web->fold_seen = web->folded = 0;
+	}
+	pthread_mutex_unlock(&web->fold_lock);
+	if (folded)
+		service_audit(web->svc, "", "web.refused", "(folded)", "denied", detail);
+}
+
+/* Refuse and audit (a flood folded: a hostile page cannot grow the trail without bound). */
 static enum MHD_Result refuse(struct web *web, struct MHD_Connection *conn, unsigned status,
 	const char *user, const char *method, const char *url, const char *why)
 {
 	char target[128], detail[256];
+	int own_entry;
 
 	printable(target, sizeof(target), url);
 	snprintf(detail, sizeof(detail), "%s %s: %s", method, target, why);
-	service_audit(web->svc, user, "web.refused", target, "denied", detail);
-	service_log(web->svc, "web request refused: %s", detail);
+	fold_flush(web, hlc_now_ms(), 0);
+	pthread_mutex_lock(&web->fold_lock);
+	own_entry = ++web->fold_seen <= WEB_REFUSALS_AUDITED;
+	if (!own_entry) {
+		web->folded++;
+		snprintf(web->fold_last, sizeof(web->fold_last), "%s", detail);
+	}
+	pthread_mutex_unlock(&web->fold_lock);
+	if (own_entry) {
+		service_audit(web->svc, user, "web.refused", target, "denied", detail);
+		service_log(web->svc, "web request refused: %s", detail);
+	}
 	return send_error(conn, status, why);
+}
+
+void web_sweep(struct web *web)
+{
+	if (web)
+		fold_flush(web, hlc_now_ms(), 0);
 }
 
 static int hex_decode(uint8_t *out, size_t len, const char *hex)
@@ -767,6 +815,8 @@ int web_start(struct web **out, struct service *svc, const struct web_options *w
 		return err_set(ERR_NOMEM, "out of memory");
 	web->svc = svc;
 	web->opt = *w;
+	pthread_mutex_init(&web->fold_lock, NULL);
+	web->fold_start_ms = hlc_now_ms();
 	snprintf(web->host_ok[0], sizeof(web->host_ok[0]), "%s:%d", w->host, w->port);
 	snprintf(web->host_ok[1], sizeof(web->host_ok[1]), "localhost:%d", w->port);
 	snprintf(web->origin_ok[0], sizeof(web->origin_ok[0]), "http://%s", web->host_ok[0]);
@@ -778,6 +828,7 @@ int web_start(struct web **out, struct service *svc, const struct web_options *w
 		(unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 	if (!web->d) {
+		pthread_mutex_destroy(&web->fold_lock);
 		free(web);
 		return err_set(ERR_IO, "cannot listen on %s:%d", w->host, w->port);
 	}
@@ -790,5 +841,7 @@ void web_stop(struct web *web)
 	if (!web)
 		return;
 	MHD_stop_daemon(web->d);
+	fold_flush(web, hlc_now_ms(), 1);
+	pthread_mutex_destroy(&web->fold_lock);
 	free(web);
 }

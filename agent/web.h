@@ -42,4 +42,11 @@ int web_start(struct web **out, struct service *svc, const struct web_options *w
 /* Stop and free; accepts NULL. */
 void web_stop(struct web *web);
 
+/*
+ * Write the entry of refusals folded in a window that has ended (called about once a second).
+ * Past WEB_REFUSALS_AUDITED refusals in a minute, the others are counted and written as one
+ * entry naming their number and the last of them.
+ */
+void web_sweep(struct web *web);
+
 #endif

@@ -121,6 +121,28 @@ class CommandLineThroughService(ServeTest):
         self.assertFails(n.run("case", "list", passphrase="not the passphrase"), 1,
                          "wrong passphrase")
 
+    def test_logon_and_logoff(self):
+        n = self.node()
+        n.init()
+        n.ok("user", "add", "bob", "--role", "investigator",
+             extra_env={"FIELDSYNC_NEW_PASSPHRASE": fstest.PASS["bob"]})
+        self.assertFails(n.run("logon", user="bob"), 1, "no service runs on this node")
+        self.assertFails(n.run("logoff", user="bob"), 1, "no service runs on this node")
+        self.service(n, "--sync-every", "1h", web=False)
+        self.assertFails(n.run("logoff", user="bob"), 1, "no open session for 'bob'")
+        self.assertFails(n.run("logon", user="bob", passphrase="wrong passphrase!"), 1,
+                         "wrong passphrase")
+        r = n.ok("logon", user="bob")
+        self.assertIn("logged on as bob", r.out)
+        n.ok("case", "list", user="bob", passphrase="not his passphrase")  # the session's
+        self.assertIn("logged off bob", n.ok("logoff", user="bob", passphrase="").out)
+        # the session is gone: a command needs the passphrase again
+        self.assertFails(n.run("case", "list", user="bob", passphrase="not his passphrase"), 1,
+                         "wrong passphrase")
+        log = [(e["user"], e["action"], e["outcome"]) for e in n.audit()]
+        self.assertIn(("bob", "logoff", "success"), log)
+        self.assertIn(("bob", "logon", "failure"), log)
+
     def test_one_service_per_node_and_stale_socket(self):
         n = self.node()
         n.init()
@@ -196,6 +218,28 @@ class WebRefusals(ServeTest):
                            env=n.env("alice"), capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 1)
         self.assertIn("loopback address only", p.stderr)
+
+    def test_a_flood_of_refusals_is_folded(self):
+        """A hostile page may send requests without end: 20 refusals a minute get an entry
+        each, the rest one entry with their number."""
+        n = self.node()
+        n.init()
+        svc = self.service(n, "--sync-every", "1h")
+        w = svc.web_client()
+        m0 = len(n.audit(extra_env={"FIELDSYNC_NO_SERVICE": "1"}))
+        for i in range(150):
+            r = w.post("/api/cases", {"title": "Forged", "category": "theft"},
+                       headers={"Origin": "http://evil%d.example" % i})
+            self.assertEqual(r.status, 403)
+        self.assertEqual(svc.stop(), 0)
+        log = n.audit(extra_env={"FIELDSYNC_NO_SERVICE": "1"})[m0:]
+        refused = [e for e in log if e["action"] == "web.refused"]
+        own = [e for e in refused if e["target"] != "(folded)"]
+        folded = [e for e in refused if e["target"] == "(folded)"]
+        self.assertEqual(len(own), 20, [e["detail"] for e in refused])
+        self.assertEqual(len(folded), 1, folded)
+        self.assertIn("130 more refusals within a minute", folded[0]["detail"])
+        self.assertIn("evil149.example", folded[0]["detail"])
 
     def test_idle_lock(self):
         n = self.node()
