@@ -22,8 +22,8 @@
  * terminal editor; and the service itself. */
 static int stays_here(int nrest, char **rest)
 {
-	static const char *const local[] = {"init", "user", "enroll", "serve", "help", "--help",
-		"--version"};
+	static const char *const local[] = {"init", "user", "enroll", "serve", "key-file", "help",
+		"--help", "--version"};
 	size_t i;
 	int k;
 
@@ -160,7 +160,7 @@ int client_forward(int *rc, const struct cli_program *p, int argc, char **argv)
 	struct cli c;
 	const char *home = NULL, *user = NULL, *off = getenv("FIELDSYNC_NO_SERVICE");
 	char prompt[128];
-	int nrest = 0, fd = -1, handled = 0;
+	int nrest = 0, fd = -1, handled = 0, perr;
 
 	if (off && *off && strcmp(off, "0"))
 		return 0;
@@ -180,7 +180,14 @@ int client_forward(int *rc, const struct cli_program *p, int argc, char **argv)
 		close(fd);
 		fd = -1;
 		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
-		if (cli_passphrase(&pass, &c, prompt, 0)) {
+		perr = cli_passphrase(&pass, &c, prompt, 0);
+
+		if (!perr && pass.len == 0)
+			perr = err_set(ERR_AUTH,
+				"no open session for '%s' in the running service, and the passphrase "
+				"given is empty",
+				user);
+		if (perr) {
 			*rc = cli_fail(&c);
 			goto out;
 		}

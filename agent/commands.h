@@ -16,5 +16,6 @@ int cmd_conflicts(struct cli *c);
 int cmd_serve(struct cli *c);
 int cmd_logon(struct cli *c);
 int cmd_logoff(struct cli *c);
+int cmd_key_file(struct cli *c);
 
 #endif

@@ -52,6 +52,7 @@ static const char help[] =
 	"  serve [--listen 127.0.0.1:PORT]      unlock once: background sync, the web interface,\n"
 	"                                       commands without their own log-on\n"
 	"  logon | logoff                       open / end your session in the running service\n"
+	"  key-file create FILE | remove        a device key file: `serve --key-file` unattended\n"
 	"\n"
 	"Global options:\n"
 	"  --home DIR              node directory (or FIELDSYNC_HOME)\n"
@@ -116,6 +117,7 @@ static const struct cli_command commands[] = {
 	{"serve", cmd_serve, 0},
 	{"logon", cmd_logon, 0},
 	{"logoff", cmd_logoff, 0},
+	{"key-file", cmd_key_file, 0},
 };
 
 static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globals,

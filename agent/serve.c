@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "keyfile.h"
 #include "node/node.h"
+#include "node/users.h"
 #include "service.h"
 #include "web.h"
 #include "wire.h"
@@ -28,10 +30,12 @@ static const char serve_help[] =
 	"usage: fieldsync-agent serve [--listen 127.0.0.1:PORT | --no-web] [--force-listen]\n"
 	"                             [--idle DURATION] [--sync-every DURATION]\n"
 	"                             [--sync-debounce DURATION] [--backoff-min DURATION]\n"
-	"                             [--backoff-max DURATION] [--log FILE]\n"
+	"                             [--backoff-max DURATION] [--log FILE] [--key-file FILE]\n"
 	"\n"
-	"Run this device's service: unlock the store once (your passphrase, as for any command),\n"
-	"then keep it open until SIGTERM or SIGINT.  While it runs:\n"
+	"Run this device's service: unlock the store once (your passphrase, as for any command,\n"
+	"or --key-file: the device key file made by `fieldsync-agent key-file create`, for a\n"
+	"service that starts unattended), then keep it open until SIGTERM or SIGINT.  While it\n"
+	"runs:\n"
 	"  - the command line talks to it over serve.sock in the node directory (mode 0600, same\n"
 	"    user only): a user with an open session runs commands without a key derivation; the\n"
 	"    first command of a user logs them on with their passphrase.  FIELDSYNC_NO_SERVICE=1\n"
@@ -362,7 +366,7 @@ static int install_signals(void)
 }
 
 /* Unlock, start everything, serve, stop.  Returns an exit code. */
-static int run(struct service *svc, struct cli *c, struct web_options *w)
+static int run(struct service *svc, struct cli *c, struct web_options *w, const char *key_file)
 {
 	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
 	struct web *web = NULL;
@@ -371,10 +375,18 @@ static int run(struct service *svc, struct cli *c, struct web_options *w)
 	pthread_t sync_thread;
 	int lfd = -1, lock = -1, started = 0, rc = CLI_EXIT_FAIL, error;
 
-	error = cli_user(&user, c);
+	error = key_file ? 0 : cli_user(&user, c);
 	if (!error)
 		error = listen_unix(&lfd, &lock, svc->home);
-	if (!error) {
+	if (!error && key_file) {
+		char hex[CLI_KEY_HEX_LEN + 1];
+
+		user = USERS_SERVICE;
+		error = cli_key_file_read(hex, key_file);
+		if (!error)
+			error = buf_put(&pass, hex, CLI_KEY_HEX_LEN);
+		crypto_wipe(hex, sizeof(hex));
+	} else if (!error) {
 		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
 		error = cli_passphrase(&pass, c, prompt, 0);
 	}
@@ -396,8 +408,12 @@ static int run(struct service *svc, struct cli *c, struct web_options *w)
 	}
 	started = 1;
 	service_current = svc;
-	service_log(svc, "unlocked by '%s'; listening on %s/%s%s%s", svc->operator_user, svc->home,
-		SERVICE_SOCKET_NAME, web ? " and http://" : "", web ? w->display : "");
+	if (key_file)
+		service_log(svc, "unlocked from the device key file %s", key_file);
+	else
+		service_log(svc, "unlocked by '%s'", svc->operator_user);
+	service_log(svc, "listening on %s/%s%s%s", svc->home, SERVICE_SOCKET_NAME,
+		web ? " and http://" : "", web ? w->display : "");
 	serve_loop(svc, web, lfd);
 	service_log(svc, "stopping (signal %d)", (int)stop_signal);
 	rc = CLI_EXIT_OK;
@@ -431,7 +447,7 @@ int cmd_serve(struct cli *c)
 		{"--force-listen", 0, 0, {0}, 0}, {"--idle", 1, 0, {0}, 0},
 		{"--sync-every", 1, 0, {0}, 0}, {"--sync-debounce", 1, 0, {0}, 0},
 		{"--backoff-min", 1, 0, {0}, 0}, {"--backoff-max", 1, 0, {0}, 0},
-		{"--log", 1, 0, {0}, 0}};
+		{"--log", 1, 0, {0}, 0}, {"--key-file", 1, 0, {0}, 0}};
 	static struct service svc;
 	struct web_options w;
 	const char *pos[1], *home = NULL, *log_path = NULL;
@@ -452,7 +468,7 @@ int cmd_serve(struct cli *c)
 			rc = cli_fail(c);
 	}
 	if (!rc)
-		rc = run(&svc, c, &w);
+		rc = run(&svc, c, &w, cli_opt(opts, CLI_N_OPTS(opts), "--key-file"));
 	if (svc.log)
 		fclose(svc.log);
 	service_release(&svc);
@@ -527,4 +543,108 @@ int cmd_logoff(struct cli *c)
 		return cli_print_json(json_pack("{s:s}", "logged_off", user));
 	printf("logged off %s\n", user);
 	return CLI_EXIT_OK;
+}
+
+static const char key_file_help[] =
+	"usage: fieldsync-agent key-file create FILE\n"
+	"       fieldsync-agent key-file remove\n"
+	"\n"
+	"A device key file lets `fieldsync-agent serve --key-file FILE` unlock this node with no\n"
+	"passphrase typed, so that the service (and its background sync) starts unattended, e.g.\n"
+	"from systemd.  'create' (admin; your passphrase) writes a fresh random key to FILE (mode\n"
+	"0600, created new, never inside the node directory) and wraps the store's key for the\n"
+	"service identity '" USERS_SERVICE
+	"' with it.  That identity syncs and shows status, nothing\n"
+	"else: investigators still log on with their own passphrases.  Anyone holding FILE and the\n"
+	"node directory can decrypt the store, so keep FILE where only the service can read it (a\n"
+	"systemd credential, a token) and never beside the node.  'remove' drops the slot at once:\n"
+	"the file unlocks nothing any more.  Both are audited.\n";
+
+/* Refuse a key file inside the node directory: the two together would unlock the store. */
+static int check_outside(const char *file, const char *home)
+{
+	char dir[4096], real_home[4096], real_dir[4096];
+	const char *slash = strrchr(file, '/');
+	size_t n;
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == file ? 1 : slash - file), file);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!realpath(dir, real_dir))
+		return err_set_errno(ERR_NOTFOUND, errno, "cannot create the key file '%s'", file);
+	if (!realpath(home, real_home))
+		return err_set_errno(ERR_NOTFOUND, errno, "cannot read the node directory '%s'",
+			home);
+	n = strlen(real_home);
+	if (!strncmp(real_dir, real_home, n) && (real_dir[n] == '\0' || real_dir[n] == '/'))
+		return err_set(ERR_INVALID,
+			"the key file '%s' would be inside the node directory: beside the store it "
+			"would unlock it for anyone who copies the directory",
+			file);
+	return 0;
+}
+
+static int key_file_create(struct cli *c, struct node *n, const char *file)
+{
+	struct buf own = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	char hex[CLI_KEY_HEX_LEN + 1];
+	int error;
+
+	error = check_outside(file, n->home);
+	if (!error)
+		error = cli_passphrase(&own, c, "Your passphrase: ", 0);
+	if (!error)
+		error = cli_key_file_create(hex, file);
+	if (!error) {
+		error = users_add_service(n, buf_cstr(&own), own.len, hex, CLI_KEY_HEX_LEN);
+		if (error)
+			unlink(file);
+	}
+	crypto_wipe(hex, sizeof(hex));
+	buf_wipe_release(&own);
+	return error;
+}
+
+int cmd_key_file(struct cli *c)
+{
+	static const char usage[] = "key-file create FILE | key-file remove";
+	struct node *n = NULL;
+	const char *pos[2];
+	int rc, npos, error;
+
+	if (cli_help(c, key_file_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, NULL, 0, pos, 2, &npos);
+	if (rc)
+		return rc;
+	if (npos < 1)
+		return cli_usage_error(c, usage, "which key-file command?");
+	if (!(npos == 2 && !strcmp(pos[0], "create")) && !(npos == 1 && !strcmp(pos[0], "remove")))
+		return cli_usage_error(c, usage, "'key-file %s' takes %s", pos[0],
+			!strcmp(pos[0], "create")   ? "one FILE"
+			: !strcmp(pos[0], "remove") ? "no argument"
+						    : "create or remove");
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	error = npos == 2 ? key_file_create(c, n, pos[1]) : users_remove(n, USERS_SERVICE);
+	if (error == ERR_NOTFOUND && npos == 1)
+		error = err_set(ERR_NOTFOUND, "this node has no device key file");
+	if (error) {
+		rc = cli_fail(c);
+	} else if (c->json) {
+		rc = npos == 2 ? cli_print_json(json_pack("{s:s}", "key_file", pos[1]))
+			       : cli_print_json(json_pack("{s:b}", "removed", 1));
+	} else {
+		if (npos == 2)
+			printf("created the device key file %s: `fieldsync-agent serve --key-file %s`\n"
+			       "unlocks this node unattended; keep the file where only the service can "
+			       "read it\n",
+				pos[1], pos[1]);
+		else
+			printf("removed the device key file's slot: the file unlocks nothing any more\n");
+		rc = CLI_EXIT_OK;
+	}
+	node_free(n);
+	return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "node/node.h"
+#include "node/users.h"
 
 struct service *service_current;
 const struct cli_program *service_program;
@@ -203,9 +204,12 @@ int service_unlock(struct service *svc, const char *user, const char *pass, size
 	if (error)
 		return error;
 	snprintf(svc->operator_user, sizeof(svc->operator_user), "%s", user);
-	pthread_mutex_lock(&svc->lock);
-	error = open_session(&s, svc, n->user, n->role);
-	pthread_mutex_unlock(&svc->lock);
+	/* the service identity of a key file holds the key but is nobody's session */
+	if (strcmp(user, USERS_SERVICE) != 0) {
+		pthread_mutex_lock(&svc->lock);
+		error = open_session(&s, svc, n->user, n->role);
+		pthread_mutex_unlock(&svc->lock);
+	}
 	node_free(n);
 	return error;
 }

@@ -120,7 +120,9 @@ void service_release(struct service *svc);
 
 /*
  * Unlock the node at start as `user` with `pass`: the usual log-on (audited), the key kept
- * in the locked region, and a session opened for that user.  ERR_AUTH, ERR_LOCKED, ...
+ * in the locked region, and a session opened for that user -- except for USERS_SERVICE (a
+ * device key file), which opens no session: users still log on with their passphrases.
+ * ERR_AUTH, ERR_LOCKED, ...
  */
 int service_unlock(struct service *svc, const char *user, const char *pass, size_t passlen) WUR;
 

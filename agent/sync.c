@@ -908,7 +908,7 @@ int cmd_sync(struct cli *c)
 	s.tty = isatty(STDERR_FILENO);
 	error = cli_open_node(&s.n, c);
 	if (!error)
-		error = node_require(s.n, NODE_PERM_CASE_WRITE, "sync", "");
+		error = node_require(s.n, NODE_PERM_SYNC, "sync", "");
 	if (!error) {
 		error = sync_run(&s);
 		if (error)
@@ -941,7 +941,7 @@ int sync_background(struct sync_report *out, struct node *n, sync_progress_fn fn
 	s.refused = json_array();
 	s.on_progress = fn;
 	s.progress_ctx = ctx;
-	error = s.refused ? node_require(n, NODE_PERM_CASE_WRITE, "sync", "")
+	error = s.refused ? node_require(n, NODE_PERM_SYNC, "sync", "")
 			  : err_set(ERR_NOMEM, "out of memory");
 	if (!error) {
 		error = sync_run(&s);

@@ -12,6 +12,7 @@
 #include "hq.h"
 #include "hqaudit.h"
 #include "hqdb.h"
+#include "keyfile.h"
 #include "pki/pki.h"
 
 #define MAX_HOSTS 8
@@ -23,23 +24,6 @@ static const char init_help[] =
 	"directory by default: DIR.key), the organisation's CA (EC P-256) and the server\n"
 	"certificate.  Every private key lives inside the store only.  The listen address\n"
 	"defaults to 127.0.0.1:8443.\n";
-
-static int write_key_file(const char *path, const char *hex)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	int error = 0;
-
-	if (fd < 0)
-		return err_set_errno(errno == EEXIST ? ERR_EXISTS : ERR_IO, errno,
-			"cannot create the key file '%s'", path);
-	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || write(fd, "\n", 1) != 1 ||
-		fsync(fd) != 0)
-		error = err_set_errno(ERR_IO, errno, "cannot write the key file '%s'", path);
-	close(fd);
-	if (error)
-		unlink(path);
-	return error;
-}
 
 /* Split HOST:PORT; the host goes into the certificate as an IP or a DNS name. */
 static int split_listen(char *host, size_t size, const char *listen)
@@ -119,8 +103,8 @@ int cmd_server_init(struct cli *c)
 		{"--host", 1, 1, {0}, 0}};
 	struct buf keyfile = BUF_INIT(4096), ca = BUF_INIT(4096);
 	const char *pos[1], *home = NULL, *org, *listen;
-	char hex[2 * CRYPTO_KEY_LEN + 1], host[256], fphex[65];
-	uint8_t secret[CRYPTO_KEY_LEN], fp[32];
+	char hex[CLI_KEY_HEX_LEN + 1], host[256], fphex[65];
+	uint8_t fp[32];
 	struct node *n = NULL;
 	int npos, rc, error;
 
@@ -144,13 +128,9 @@ int cmd_server_init(struct cli *c)
 		error = cli_home(&home, c);
 	if (!error)
 		error = hq_key_file(&keyfile, c, home);
-	if (!error)
-		error = crypto_random(secret, sizeof(secret));
 	if (error)
 		return cli_fail(c);
-	crypto_hex(hex, secret, sizeof(secret));
-	crypto_wipe(secret, sizeof(secret));
-	error = write_key_file(keyfile.ptr, hex);
+	error = cli_key_file_create(hex, keyfile.ptr);
 	if (!error) {
 		error = node_init(&n, home, HQ_OFFICE, HQ_USER, hex, strlen(hex), c->kdf);
 		if (error)

@@ -15,9 +15,8 @@
 
 #include "base/crypto.h"
 #include "hqdb.h"
+#include "keyfile.h"
 #include "pki/pki.h"
-
-#define KEY_HEX_LEN (2 * CRYPTO_KEY_LEN)
 
 int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 {
@@ -30,32 +29,10 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 	return buf_printf(out, "%s.key", home);
 }
 
-static int read_key_file(char hex[KEY_HEX_LEN + 1], const char *path)
-{
-	struct buf text = BUF_INIT(KEY_HEX_LEN + 2);
-	struct stat sb;
-	int error;
-
-	if (stat(path, &sb) != 0)
-		return err_set_errno(ERR_NOTFOUND, errno, "cannot read the key file '%s'", path);
-	if (sb.st_mode & 077)
-		return err_set(ERR_PERM, "the key file '%s' is readable by others (chmod 600 it)",
-			path);
-	error = cli_read_file(&text, path, KEY_HEX_LEN + 2);
-	if (!error && text.len && text.ptr[text.len - 1] == '\n')
-		text.ptr[--text.len] = '\0';
-	if (!error && text.len != KEY_HEX_LEN)
-		error = err_set(ERR_INVALID, "the key file '%s' is malformed", path);
-	if (!error)
-		memcpy(hex, text.ptr, KEY_HEX_LEN + 1);
-	buf_wipe_release(&text);
-	return error;
-}
-
 int hq_open(struct node **out, const struct cli *c)
 {
 	struct buf path = BUF_INIT(4096);
-	char hex[KEY_HEX_LEN + 1];
+	char hex[CLI_KEY_HEX_LEN + 1];
 	const char *home = NULL;
 	int error;
 
@@ -63,9 +40,9 @@ int hq_open(struct node **out, const struct cli *c)
 	if (!error)
 		error = hq_key_file(&path, c, home);
 	if (!error)
-		error = read_key_file(hex, path.ptr);
+		error = cli_key_file_read(hex, path.ptr);
 	if (!error)
-		error = node_open(out, home, HQ_USER, hex, KEY_HEX_LEN);
+		error = node_open(out, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
 	crypto_wipe(hex, sizeof(hex));
 	buf_release(&path);
 	return error;

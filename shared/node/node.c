@@ -203,6 +203,8 @@ static int role_allows(const char *role, enum node_perm perm)
 		return admin;
 	case NODE_PERM_AUDIT_READ:
 		return admin || !strcmp(role, "auditor");
+	case NODE_PERM_SYNC:
+		return admin || worker || !strcmp(role, "service");
 	}
 	return 0;
 }

@@ -49,6 +49,7 @@ enum node_perm {
 	NODE_PERM_CASE_WRITE,
 	NODE_PERM_USER_ADMIN,
 	NODE_PERM_AUDIT_READ,
+	NODE_PERM_SYNC, /* exchange change sets with HQ: case workers, admins, the service */
 };
 
 /*

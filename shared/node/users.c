@@ -87,24 +87,19 @@ static int insert_user(struct node *n, const char *name, const char *role)
 	return error;
 }
 
-int users_add(struct node *n, const char *admin_pass, size_t admin_passlen, const char *name,
-	const char *role, const char *pass, size_t passlen, const struct crypto_kdf_cost *cost)
+/* Add identity `name` with `role` and slot passphrase `pass`, audited as `action`. */
+static int add_identity(struct node *n, const char *admin_pass, size_t admin_passlen,
+	const char *name, const char *role, const char *pass, size_t passlen,
+	const struct crypto_kdf_cost *cost, const char *action)
 {
 	struct keyslot_file *f = NULL;
 	char detail[64];
 	int lock_fd = -1, exists, removed, error;
 
-	error = node_require(n, NODE_PERM_USER_ADMIN, "user.add", name);
-	if (!error)
-		error = schema_check_user(name);
-	if (!error)
-		error = schema_check_role(role);
-	if (!error)
-		error = node_check_passphrase(pass, passlen);
-	if (!error)
-		error = user_state(&exists, &removed, NULL, n, name);
+	error = user_state(&exists, &removed, NULL, n, name);
 	if (!error && exists && !removed)
-		error = err_set(ERR_EXISTS, "user '%s' already exists", name);
+		error = err_set(ERR_EXISTS, "%s '%s' already exists",
+			strcmp(name, USERS_SERVICE) ? "user" : "the service identity", name);
 	if (error)
 		return error;
 	/* The slot first: a crash before the row leaves a slot nobody can log on with. */
@@ -116,7 +111,7 @@ int users_add(struct node *n, const char *admin_pass, size_t admin_passlen, cons
 	if (!error)
 		error = insert_user(n, name, role);
 	if (!error)
-		error = node_audit(n, "user.add", name, "success", detail);
+		error = node_audit(n, action, name, "success", detail);
 	if (!error)
 		error = store_commit(n->store);
 	if (error) {
@@ -128,6 +123,35 @@ out:
 	node_unlock_slots(lock_fd);
 	keyslot_file_free(f);
 	return error;
+}
+
+int users_add(struct node *n, const char *admin_pass, size_t admin_passlen, const char *name,
+	const char *role, const char *pass, size_t passlen, const struct crypto_kdf_cost *cost)
+{
+	int error = node_require(n, NODE_PERM_USER_ADMIN, "user.add", name);
+
+	if (!error)
+		error = schema_check_user(name);
+	if (!error)
+		error = schema_check_role(role);
+	if (!error)
+		error = node_check_passphrase(pass, passlen);
+	if (error)
+		return error;
+	return add_identity(n, admin_pass, admin_passlen, name, role, pass, passlen, cost,
+		"user.add");
+}
+
+int users_add_service(struct node *n, const char *admin_pass, size_t admin_passlen,
+	const char *secret, size_t secretlen)
+{
+	int error = node_require(n, NODE_PERM_USER_ADMIN, "keyfile.create", USERS_SERVICE);
+
+	if (error)
+		return error;
+	/* a random 256-bit secret needs no costly derivation to resist guessing */
+	return add_identity(n, admin_pass, admin_passlen, USERS_SERVICE, USERS_SERVICE_ROLE, secret,
+		secretlen, &CRYPTO_KDF_LOW, "keyfile.create");
 }
 
 int users_passwd(struct node *n, const char *auth_pass, size_t auth_passlen, const char *name,

@@ -33,6 +33,21 @@ int users_passwd(struct node *n, const char *auth_pass, size_t auth_passlen, con
 /* Remove `name` (admin only; not oneself, not the last admin). ERR_NOTFOUND, ERR_PERM. */
 int users_remove(struct node *n, const char *name) WUR;
 
+/*
+ * The service identity: the key slot a device key file opens (`fieldsync-agent key-file`), so
+ * that the service can run unattended.  Its name is not a valid user name, and its role allows
+ * no case, user or audit command: it syncs and reports status, nothing more.
+ */
+#define USERS_SERVICE "@service"
+#define USERS_SERVICE_ROLE "service"
+
+/*
+ * Give the service identity a slot wrapped by `secret` (a key file's content; admin only).
+ * ERR_EXISTS if it has one: remove it first with users_remove(n, USERS_SERVICE).
+ */
+int users_add_service(struct node *n, const char *admin_pass, size_t admin_passlen,
+	const char *secret, size_t secretlen) WUR;
+
 struct users_row {
 	const char *name;
 	const char *role;

@@ -20,10 +20,12 @@ def free_port():
 
 
 class Service:
-    """`fieldsync-agent serve` for one fstest.Node, unlocked by the node's admin."""
+    """`fieldsync-agent serve` for one fstest.Node, unlocked by the node's admin (or by a device
+    key file: key_file=PATH, with no passphrase in its environment)."""
 
-    def __init__(self, node, log, *args, port=None, web=True):
+    def __init__(self, node, log, *args, port=None, web=True, key_file=None):
         self.node = node
+        self.key_file = key_file
         self.log = log
         self.port = port or free_port()
         self.args = list(args)
@@ -33,17 +35,20 @@ class Service:
     def start(self, expect_ok=True):
         env = self.node.env(self.node.admin)
         cmd = [fstest.AGENT, "serve", "--log", self.log] + self.args
+        if self.key_file:
+            del env["FIELDSYNC_PASSPHRASE"], env["FIELDSYNC_USER"]
+            cmd += ["--key-file", self.key_file]
         cmd += ["--listen", "127.0.0.1:%d" % self.port] if self.web else ["--no-web"]
         start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         # the service's own stderr (a sanitizer's report lands there), apart from its log
         self.errf = open(self.log + ".stderr", "a+")
         self.err_start = self.errf.tell()
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=self.errf, text=True)
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.errf, text=True)
         deadline = time.time() + 30
         while time.time() < deadline:
             text = self.read_log()[start:]
-            if "unlocked by" in text:
+            if "listening on" in text:
                 return self
             if self.proc.poll() is not None:
                 if expect_ok:

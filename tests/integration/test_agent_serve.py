@@ -361,5 +361,100 @@ class NoSecrets(ServeTest):
         self.secrets_absent(n, svc.log, secrets)
 
 
+class DeviceKeyFile(ServeTest):
+    """`key-file create` + `serve --key-file`: the service starts with no passphrase, syncs in
+    the background as the service identity, opens nobody's session, and the file's slot is
+    retired by `key-file remove`."""
+
+    def test_unattended_service_from_a_key_file(self):
+        fleet = hqtest.Fleet(self.tmp)
+        self.addCleanup(fleet.stop)
+        a = fleet.device("a")
+        inside = os.path.join(a.home, "device.key")
+        r = a.run("key-file", "create", inside)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("inside the node directory", r.err)
+        self.assertFalse(os.path.exists(inside))
+        key = os.path.join(self.tmp, "device.key")
+        a.ok("user", "add", "bob", "--role", "investigator",
+             extra_env={"FIELDSYNC_NEW_PASSPHRASE": fstest.PASS["bob"]})
+        r = a.run("key-file", "create", key, user="bob", passphrase=fstest.PASS["bob"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("may not", r.err)
+        self.assertFalse(os.path.exists(key))
+        a.ok("key-file", "create", key)
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        with open(key) as f:
+            secret = f.read().strip()
+        self.assertRegex(secret, r"^[0-9a-f]{64}$")
+        r = a.run("key-file", "create", key)
+        self.assertEqual(r.rc, 1, r)  # the file exists: never overwritten
+        with open(key) as f:
+            self.assertEqual(f.read().strip(), secret)
+
+        cid = a.new_case("Kickbacks in the vehicle fleet contract", "corruption")
+        svc = servetest.Service(a, os.path.join(self.tmp, "serve-key.log"), "--sync-every",
+                                "1h", "--sync-debounce", "0", web=False, key_file=key)
+        self.addCleanup(svc.stop)
+        svc.start()
+        self.assertIn("unlocked from the device key file", svc.read_log())
+        # nobody's session is open: a command without a passphrase is refused ...
+        r = a.run("case", "list", passphrase="")
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("no open session", r.err)
+        # ... yet the background sync ran, as the service identity
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            hq = fleet.hq.ok("--json", "case", "list").json()["cases"]
+            if hq:
+                break
+            time.sleep(0.1)
+        self.assertEqual([c["id"] for c in hq], [cid], svc.read_log())
+        a.ok("logon")
+        st = a.ok("--json", "status", passphrase="").json()["service"]
+        self.assertIsNotNone(st["last_success"], st)
+        self.assertEqual(svc.stop(), 0)
+        trail = a.audit(extra_env={"FIELDSYNC_NO_SERVICE": "1"})
+        acts = [(e["user"], e["action"], e["outcome"]) for e in trail]
+        self.assertIn((a.admin, "keyfile.create", "success"), acts)
+        self.assertIn(("@service", "logon", "success"), acts)
+        self.assertTrue(any(u == "@service" and x.startswith("sync") for u, x, _ in acts), acts)
+        self.secrets_absent(a, svc.log, [secret])
+
+        # the service identity may do nothing but sync
+        r = a.run("case", "list", user="@service", passphrase=secret,
+                  extra_env={"FIELDSYNC_NO_SERVICE": "1"})
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("may not", r.err)
+
+        # a key file others may read is refused; a wrong one counts as a failed log-on
+        os.chmod(key, 0o644)
+        r = subprocess.run([fstest.AGENT, "serve", "--no-web", "--key-file", key],
+                           env=a.env(a.admin), capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("readable by others", r.stderr)
+        os.chmod(key, 0o600)
+        wrong = os.path.join(self.tmp, "wrong.key")
+        with open(os.open(wrong, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("0" * 64 + "\n")
+        r = subprocess.run([fstest.AGENT, "serve", "--no-web", "--key-file", wrong],
+                           env=a.env(a.admin), capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("attempts left", r.stderr)
+
+        # removed: the file unlocks nothing any more
+        a.ok("key-file", "remove")
+        r = subprocess.run([fstest.AGENT, "serve", "--no-web", "--key-file", key],
+                           env=a.env(a.admin), capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, r)
+        r = a.run("key-file", "remove")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("no device key file", r.err)
+        a.ok("check")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
