@@ -10,7 +10,7 @@ PKGS=(
 	libjansson-dev libargon2-dev libcmocka-dev zlib1g-dev
 	clang libclang-rt-14-dev
 	clang-format clang-format-14	# the format check in tests/run.sh (.clang-format is for 14)
-	openssl python3 procps binutils
+	openssl python3 procps binutils curl
 	libmicrohttpd-dev		# the agent's local web interface (serve)
 	chromium chromium-driver python3-selenium	# the web interface's browser tests
 )

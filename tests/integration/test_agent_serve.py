@@ -12,6 +12,7 @@
   acknowledged note is there and reaches HQ, and the service restarts cleanly.
 - No case text, passphrase or session token under the node directory or in the service log.
 """
+import json
 import os
 import random
 import re
@@ -218,6 +219,52 @@ class WebRefusals(ServeTest):
                            env=n.env("alice"), capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 1)
         self.assertIn("loopback address only", p.stderr)
+
+    def test_refusals_with_curl(self):
+        """The same refusals as a script would meet them with curl(1): a cookie jar, the
+        session's CSRF token in a header, and the forged requests an attacker would send."""
+        n = self.node()
+        n.init()
+        svc = self.service(n, "--sync-every", "1h")
+        base = "http://127.0.0.1:%d" % svc.port
+        jar = os.path.join(self.tmp, "cookies")
+
+        def curl(method, path, *args, body=None):
+            cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
+                   "-b", jar, "-c", jar] + list(args)
+            if body is not None:
+                cmd += ["-H", "Content-Type: application/json", "--data-binary",
+                        json.dumps(body)]
+            p = subprocess.run(cmd + [base + path], capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            text, code = p.stdout.rsplit("\n", 1)
+            return int(code), text
+
+        self.assertEqual(curl("GET", "/api/status")[0], 401)
+        code, text = curl("POST", "/api/logon", body={"user": "alice",
+                                                      "passphrase": fstest.PASS["alice"]})
+        self.assertEqual(code, 200, text)
+        token = json.loads(text)["csrf"]
+        self.assertEqual(curl("GET", "/api/status")[0], 200)
+        good = ["-H", "X-CSRF-Token: " + token]
+        case = {"title": "Curl-made case", "category": "theft"}
+        self.assertEqual(curl("POST", "/api/cases", body=case)[0], 403)
+        self.assertEqual(curl("POST", "/api/cases", "-H", "X-CSRF-Token: " + "ab" * 32,
+                              body=case)[0], 403)
+        self.assertEqual(curl("POST", "/api/cases", "-H", "Origin: http://evil.example",
+                              *good, body=case)[0], 403)
+        self.assertEqual(curl("GET", "/api/cases", "-H", "Host: attacker.example:%d" % svc.port)
+                         [0], 421)
+        self.assertEqual(curl("POST", "/api/sync", *good)[0], 202)
+        code, text = curl("POST", "/api/cases", *good, body=case)
+        self.assertEqual(code, 201, text)
+        cases = json.loads(curl("GET", "/api/cases")[1])["cases"]
+        self.assertEqual([c["title"] for c in cases], ["Curl-made case"])
+        details = [e["detail"] for e in n.audit(passphrase="") if e["action"] == "web.refused"]
+        for why in ("GET /api/status: no session", "missing CSRF token", "wrong CSRF token",
+                    "foreign Origin 'http://evil.example'",
+                    "foreign Host header 'attacker.example:%d'" % svc.port):
+            self.assertTrue(any(why in d for d in details), (why, details))
 
     def test_a_flood_of_refusals_is_folded(self):
         """A hostile page may send requests without end: 20 refusals a minute get an entry
