@@ -21,13 +21,17 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 	has = chunks_has(s, hash);
 	if (has < 0)
 		return has;
-	if (has)
+	if (has) {
 		error = chunks_raise(s, hash, state);
-	else
+	} else {
 		error = store_run(s,
-			"INSERT INTO evidence_chunks(hash, size, state, data) VALUES (?1, ?2, ?3, ?4)",
-			"biib", hash, (size_t)CHUNKS_HASH_LEN, (int64_t)len, (int64_t)state,
-			data ? data : "", len);
+			"INSERT INTO evidence_chunks(hash, size, data) VALUES (?1, ?2, ?3)", "bib",
+			hash, (size_t)CHUNKS_HASH_LEN, (int64_t)len, data ? data : "", len);
+		if (!error)
+			error = store_run(s,
+				"INSERT INTO evidence_chunk_state(hash, state) VALUES (?1, ?2)",
+				"bi", hash, (size_t)CHUNKS_HASH_LEN, (int64_t)state);
+	}
 	if (error)
 		return error;
 	memcpy(hash_out, hash, sizeof(hash));
@@ -39,8 +43,9 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 int chunks_has(struct store *s, const uint8_t hash[CHUNKS_HASH_LEN])
 {
 	int64_t n = 0;
-	int error = store_query_int64(&n, s, "SELECT count(*) FROM evidence_chunks WHERE hash = ?",
-		"b", hash, (size_t)CHUNKS_HASH_LEN);
+	int error = store_query_int64(&n, s,
+		"SELECT count(*) FROM evidence_chunk_state WHERE hash = ?", "b", hash,
+		(size_t)CHUNKS_HASH_LEN);
 
 	return error ? error : n > 0;
 }
@@ -69,8 +74,9 @@ int chunks_get(struct buf *out, struct store *s, const uint8_t hash[CHUNKS_HASH_
 
 int chunks_raise(struct store *s, const uint8_t hash[CHUNKS_HASH_LEN], enum chunks_state state)
 {
-	return store_run(s, "UPDATE evidence_chunks SET state = ?2 WHERE hash = ?1 AND state < ?2",
-		"bi", hash, (size_t)CHUNKS_HASH_LEN, (int64_t)state);
+	return store_run(s,
+		"UPDATE evidence_chunk_state SET state = ?2 WHERE hash = ?1 AND state < ?2", "bi",
+		hash, (size_t)CHUNKS_HASH_LEN, (int64_t)state);
 }
 
 int chunks_foreach_state(struct store *s, enum chunks_state state,
@@ -82,7 +88,7 @@ int chunks_foreach_state(struct store *s, enum chunks_state state,
 	int error;
 
 	error = store_bind(&st, s,
-		"SELECT hash FROM evidence_chunks WHERE state = ?1 AND hash > ?2 ORDER BY hash"
+		"SELECT hash FROM evidence_chunk_state WHERE state = ?1 AND hash > ?2 ORDER BY hash"
 		"  LIMIT ?3",
 		"ibi", (int64_t)state, after ? after : zero, after ? (size_t)CHUNKS_HASH_LEN : 0,
 		(int64_t)max);

@@ -10,6 +10,8 @@
  *
  * Each chunk has a sync state: CHUNKS_STORED (not yet part of a committed item),
  * CHUNKS_PENDING (part of an item this node must upload) and CHUNKS_HELD (the hub has it).
+ * The state lives in a small table of its own (evidence_chunk_state), so that changing it
+ * never rewrites the megabyte of bytes beside it.
  */
 #ifndef FIELDSYNC_CHUNKS_H
 #define FIELDSYNC_CHUNKS_H

@@ -162,6 +162,18 @@ static const char *const migrations[] = {
 	"CREATE TABLE evidence_receipts (office TEXT NOT NULL, hash BLOB NOT NULL,"
 	"  device TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (office, hash))"
 	"  WITHOUT ROWID;",
+
+	/* 6 -> 7: a chunk's sync state in a row of its own.  SQLite rewrites a whole row on any
+	 * UPDATE, so raising the state inside evidence_chunks rewrote (and re-encrypted) the
+	 * 1 MiB of bytes beside it: every byte of an item was written twice on intake and again
+	 * when HQ acknowledged it.  evidence_chunks.state is no longer read or written (this
+	 * SQLite cannot drop a column, and rewriting every blob to drop it would cost a copy of
+	 * all evidence); copying it out reads only each row's first page. */
+	"CREATE TABLE evidence_chunk_state (hash BLOB PRIMARY KEY, state INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
+	"INSERT INTO evidence_chunk_state(hash, state) SELECT hash, state FROM evidence_chunks;"
+	"DROP INDEX evidence_chunks_pending;"
+	"CREATE INDEX evidence_chunk_state_by_state ON evidence_chunk_state(state, hash);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -80,8 +80,8 @@ static void test_add_list_get(void **state)
 
 	add(fx, fx->case_id, id);
 	assert_int_equal(tu_sql_int(fx->n->store, "SELECT count(*) FROM evidence_chunks"), 4);
-	assert_int_equal(
-		tu_sql_int(fx->n->store, "SELECT count(*) FROM evidence_chunks WHERE state = 1"),
+	assert_int_equal(tu_sql_int(fx->n->store,
+				 "SELECT count(*) FROM evidence_chunk_state WHERE state = 1"),
 		4);
 	TU_OK(evidb_list(&items, &count, fx->n, fx->case_id));
 	assert_int_equal(count, 1);

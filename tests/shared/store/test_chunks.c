@@ -31,7 +31,7 @@ static void test_put_get_dedup(void **state)
 	assert_int_equal(added, 0);
 	TU_OK(chunks_put(h2, &added, s, data, CHUNKS_SIZE, CHUNKS_STORED));
 	assert_int_equal(tu_sql_int(s, "SELECT count(*) FROM evidence_chunks"), 1);
-	assert_int_equal(tu_sql_int(s, "SELECT state FROM evidence_chunks"), CHUNKS_HELD);
+	assert_int_equal(tu_sql_int(s, "SELECT state FROM evidence_chunk_state"), CHUNKS_HELD);
 	assert_int_equal(chunks_has(s, h1), 1);
 	TU_OK(chunks_get(&out, s, h1));
 	assert_int_equal(out.len, CHUNKS_SIZE);
