@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <mbedtls/sha256.h>
-
 #include "base/buf.h"
 #include "base/err.h"
 
@@ -30,9 +28,14 @@ int crypto_rng(void *ctx, unsigned char *out, size_t len);
 /* SHA-256 of one buffer. */
 void crypto_sha256(uint8_t out[CRYPTO_SHA256_LEN], const void *data, size_t len);
 
-/* Incremental SHA-256. */
+/*
+ * Incremental SHA-256.  OpenSSL's, which uses the CPU's SHA instructions (about 1.3 GB/s on
+ * x86-64 with SHA-NI, against 0.14 GB/s for mbedTLS 2.28): evidence intake and verification
+ * hash every byte twice, the audit trail hashes every entry.  The state is opaque here so
+ * that only crypto.c sees OpenSSL.
+ */
 struct crypto_sha256 {
-	mbedtls_sha256_context ctx;
+	_Alignas(8) unsigned char state[112]; /* OpenSSL's SHA256_CTX (checked in crypto.c) */
 };
 void crypto_sha256_init(struct crypto_sha256 *h);
 void crypto_sha256_update(struct crypto_sha256 *h, const void *data, size_t len);

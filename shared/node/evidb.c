@@ -13,7 +13,8 @@
 #include "node/casedb.h"
 #include "store/chunks.h"
 
-#define ADD_BATCH 8 /* chunks per transaction while a file is taken in */
+#define ADD_BATCH                                                                                  \
+	32 /* chunks per transaction while a file is taken in (8: 3.3 s for 256 MiB, 32: 2.7 s) */
 #define LIST_MAX ((size_t)(EVIDENCE_SIZE_MAX / CHUNKS_SIZE) * EVIDENCE_CHUNK_LINE)
 
 /* ---- intake ----------------------------------------------------------------------------- */
