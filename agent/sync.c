@@ -26,6 +26,7 @@
 #include "base/crypto.h"
 #include "device.h"
 #include "case/merge.h"
+#include "lane.h"
 #include "net.h"
 #include "sync/sync.h"
 #include "sync.h"
@@ -34,10 +35,13 @@
 #define PUSH_CASES 2000		      /* cases per push request */
 #define FETCH_CASES 1000	      /* cases per fetch request */
 
+#define EV_LANES 2 /* evidence requests in flight at once (agent/lane.h) */
+
 struct syncer {
 	struct node *n;
 	struct device_tls d;
 	struct net *net;
+	struct lane *lanes[EV_LANES]; /* evidence transfers, on connections of their own */
 	struct buf key;	 /* the device key (DER), wiped */
 	long pushed;	 /* cases the server took */
 	long pulled;	 /* cases that changed here from the server */
@@ -77,6 +81,18 @@ static int url_of(struct buf *out, struct syncer *s, const char *path)
 }
 
 /* One request; anything but 200 becomes an error saying what the server said. */
+/* 0 for a 200 answer, else the error it stands for. */
+static int reply_ok(long status, const struct buf *resp)
+{
+	if (status == 401 || status == 403)
+		return err_set(ERR_AUTH, "the server refused this device: %s",
+			net_error_text(resp));
+	if (status != 200)
+		return err_set(status >= 500 ? ERR_IO : ERR_INVALID, "the server answered %ld: %s",
+			status, net_error_text(resp));
+	return 0;
+}
+
 static int call(struct buf *resp, struct syncer *s, const char *path, const char *method,
 	const char *type, const void *body, size_t len)
 {
@@ -86,11 +102,8 @@ static int call(struct buf *resp, struct syncer *s, const char *path, const char
 
 	if (!error)
 		error = net_call(&status, resp, s->net, url.ptr, method, type, body, len);
-	if (!error && (status == 401 || status == 403))
-		error = err_set(ERR_AUTH, "the server refused this device: %s", net_error_text(resp));
-	else if (!error && status != 200)
-		error = err_set(status >= 500 ? ERR_IO : ERR_INVALID, "the server answered %ld: %s",
-			status, net_error_text(resp));
+	if (!error)
+		error = reply_ok(status, resp);
 	buf_release(&url);
 	return error;
 }
@@ -99,6 +112,36 @@ static int call(struct buf *resp, struct syncer *s, const char *path, const char
 
 #define EV_LACK_IDS 1024 /* chunk ids per "which do you lack" request */
 #define EV_PER_REQUEST 4 /* chunks per upload or download request */
+#define EV_RESP_MAX (EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER) + 4096)
+
+/* One request of a transfer: the chunks it carries (raw ids) and their bytes. */
+struct ev_flight {
+	uint8_t ids[EV_PER_REQUEST * CHUNKS_HASH_LEN];
+	size_t len;
+	uint64_t bytes;
+};
+
+/* The lanes of this sync, opened at its first evidence transfer. */
+static int ev_lanes(struct syncer *s)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; !error && i < EV_LANES; i++)
+		if (!s->lanes[i])
+			error = lane_open(&s->lanes[i], &s->d.tls, EV_RESP_MAX);
+	return error;
+}
+
+/* Keep the first error of a transfer (and its message) while the lanes still in flight end. */
+static int first_error(int error, int later, char *msg, size_t size)
+{
+	if (error)
+		return error;
+	if (later)
+		snprintf(msg, size, "%s", err_msg());
+	return later;
+}
 
 /* "sync: evidence up 12.0 of 256.0 MiB, ETA 40 s" on one updating line, on a terminal only. */
 static void ev_progress(struct syncer *s, const char *dir, uint64_t done)
@@ -165,15 +208,17 @@ static int raise_all(struct node *n, const uint8_t *ids, size_t len)
 	return error;
 }
 
-/* Upload `len` bytes of raw ids (at most EV_PER_REQUEST), each chunk re-hashed on the way out. */
-static int ev_send(struct syncer *s, const uint8_t *ids, size_t len)
+/* The upload body of `len` bytes of raw ids (at most EV_PER_REQUEST), each chunk re-hashed on
+ * the way out; f records what it carries. */
+static int ev_body(struct buf *body, struct ev_flight *f, struct syncer *s, const uint8_t *ids,
+	size_t len)
 {
-	struct buf body = BUF_INIT(EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER));
-	struct buf chunk = BUF_INIT(CHUNKS_SIZE), resp = BUF_INIT(65536);
+	struct buf chunk = BUF_INIT(CHUNKS_SIZE);
 	char where[256];
 	size_t i;
 	int error = 0;
 
+	f->bytes = 0;
 	for (i = 0; !error && i < len; i += CHUNKS_HASH_LEN) {
 		error = chunks_get(&chunk, s->n->store, ids + i);
 		if (error) {
@@ -185,22 +230,72 @@ static int ev_send(struct syncer *s, const uint8_t *ids, size_t len)
 				why);
 			break;
 		}
-		error = chunks_wire_put(&body, ids + i, chunk.ptr, chunk.len);
+		error = chunks_wire_put(body, ids + i, chunk.ptr, chunk.len);
+		f->bytes += chunk.len;
 	}
+	memcpy(f->ids, ids, len);
+	f->len = error ? 0 : len;
+	buf_wipe_release(&chunk);
+	return error;
+}
+
+/* The end of an upload in flight on l: HQ holds its chunks from now on. */
+static int ev_sent(struct syncer *s, struct lane *l, struct ev_flight *f)
+{
+	long status;
+	int error = lane_wait(&status, l);
+
 	if (!error)
-		error = call(&resp, s, "/v1/evidence/upload", "POST", "application/octet-stream",
-			body.ptr, body.len);
+		error = reply_ok(status, &l->resp);
 	if (!error)
-		error = raise_all(s->n, ids, len);
+		error = raise_all(s->n, f->ids, f->len);
 	if (!error) {
-		s->ev_up += len / CHUNKS_HASH_LEN;
-		s->ev_up_bytes += body.len - (len / CHUNKS_HASH_LEN) * CHUNKS_WIRE_HEADER;
+		s->ev_up += f->len / CHUNKS_HASH_LEN;
+		s->ev_up_bytes += f->bytes;
 		ev_progress(s, "up", s->ev_up_bytes);
 	}
-	buf_wipe_release(&body);
-	buf_wipe_release(&chunk);
-	buf_release(&resp);
+	f->len = 0;
 	return error;
+}
+
+/* Upload the chunks `lack` names, EV_PER_REQUEST per request, EV_LANES requests in flight. */
+static int ev_send_all(struct syncer *s, const struct buf *lack)
+{
+	struct buf body = BUF_INIT(EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER)),
+		   url = BUF_INIT(4096);
+	struct ev_flight f[EV_LANES];
+	char msg[1024] = "";
+	size_t k, j, i, step = EV_PER_REQUEST * CHUNKS_HASH_LEN;
+	int error = ev_lanes(s);
+
+	memset(f, 0, sizeof(f));
+	if (!error)
+		error = url_of(&url, s, "/v1/evidence/upload");
+	for (k = 0, j = 0; !error && k < lack->len; k += step, j++) {
+		struct lane *l = s->lanes[j % EV_LANES];
+		struct ev_flight *fl = &f[j % EV_LANES];
+
+		if (fl->len)
+			error = ev_sent(s, l, fl);
+		if (!error)
+			error = ev_body(&body, fl, s, (const uint8_t *)lack->ptr + k,
+				lack->len - k < step ? lack->len - k : step);
+		if (!error)
+			error = lane_start(l, url.ptr, "application/octet-stream", &body);
+		if (error)
+			fl->len = 0;
+	}
+	if (error)
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+	/* in order: a request HQ answered is recorded even when another failed */
+	for (i = 0; i < EV_LANES; i++, j++)
+		if (f[j % EV_LANES].len)
+			error = first_error(error,
+				ev_sent(s, s->lanes[j % EV_LANES], &f[j % EV_LANES]), msg,
+				sizeof(msg));
+	buf_wipe_release(&body);
+	buf_release(&url);
+	return error ? err_set(error, "%s", msg) : 0;
 }
 
 /* One round: up to EV_LACK_IDS pending chunks; HQ names those it lacks, the rest are held. */
@@ -254,11 +349,8 @@ static int ev_upload_round(int *done, struct syncer *s, struct buf *ids)
 			error = raise_all(s->n, (const uint8_t *)ids->ptr + i, CHUNKS_HASH_LEN);
 	}
 	s->ev_todo_bytes += (uint64_t)(lack.len / CHUNKS_HASH_LEN) * CHUNKS_SIZE;
-	for (k = 0; !error && k < lack.len; k += EV_PER_REQUEST * CHUNKS_HASH_LEN)
-		error = ev_send(s, (const uint8_t *)lack.ptr + k,
-			lack.len - k < EV_PER_REQUEST * CHUNKS_HASH_LEN
-				? lack.len - k
-				: EV_PER_REQUEST * CHUNKS_HASH_LEN);
+	if (!error && lack.len)
+		error = ev_send_all(s, &lack);
 	free(text);
 	json_decref(arr);
 	json_decref(doc);
@@ -284,16 +376,14 @@ static int ev_upload(struct syncer *s)
 	return error;
 }
 
-/* Fetch up to EV_PER_REQUEST chunks of a case; each re-hashed and stored on arrival. */
-static int ev_fetch(struct syncer *s, const char *case_id, const uint8_t *ids, size_t len)
+/* The download request for `len` bytes of raw ids (at most EV_PER_REQUEST) of a case. */
+static int ev_fetch_body(struct buf *body, struct ev_flight *f, const char *case_id,
+	const uint8_t *ids, size_t len)
 {
-	struct buf resp = BUF_INIT(EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER) + 4096);
 	json_t *arr = json_array(), *doc;
 	char hex[2 * CHUNKS_HASH_LEN + 1], *text;
-	const uint8_t *p, *hash, *data;
-	uint8_t got[CHUNKS_HASH_LEN];
-	size_t i, left, dlen, n = 0;
-	int rc = 0, error;
+	size_t i;
+	int error;
 
 	for (i = 0; i < len; i += CHUNKS_HASH_LEN) {
 		crypto_hex(hex, ids + i, CHUNKS_HASH_LEN);
@@ -302,18 +392,35 @@ static int ev_fetch(struct syncer *s, const char *case_id, const uint8_t *ids, s
 	doc = json_pack("{s:s, s:o}", "case", case_id, "chunks", arr);
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
-	error = text ? call(&resp, s, "/v1/evidence/download", "POST", "application/json", text,
-			       strlen(text))
-		     : err_set(ERR_NOMEM, "out of memory");
+	error = text ? buf_puts(body, text) : err_set(ERR_NOMEM, "out of memory");
 	free(text);
-	p = (const uint8_t *)resp.ptr;
-	left = resp.len;
+	memcpy(f->ids, ids, len);
+	f->len = error ? 0 : len;
+	return error;
+}
+
+/* The end of a download in flight on l: each chunk re-hashed and stored on arrival. */
+static int ev_fetched(struct syncer *s, const char *case_id, struct lane *l, struct ev_flight *f)
+{
+	char hex[2 * CHUNKS_HASH_LEN + 1];
+	const uint8_t *p, *hash, *data;
+	uint8_t got[CHUNKS_HASH_LEN];
+	size_t left, dlen, n = 0, len = f->len;
+	long status;
+	int rc = 0, error;
+
+	f->len = 0;
+	error = lane_wait(&status, l);
+	if (!error)
+		error = reply_ok(status, &l->resp);
+	p = (const uint8_t *)l->resp.ptr;
+	left = l->resp.len;
 	if (!error)
 		error = store_begin(s->n->store);
 	while (!error && (rc = chunks_wire_next(&hash, &data, &dlen, &p, &left)) > 0) {
 		crypto_hex(hex, hash, CHUNKS_HASH_LEN);
 		if (n * CHUNKS_HASH_LEN >= len ||
-			memcmp(hash, ids + n * CHUNKS_HASH_LEN, CHUNKS_HASH_LEN))
+			memcmp(hash, f->ids + n * CHUNKS_HASH_LEN, CHUNKS_HASH_LEN))
 			error = err_set(ERR_INVALID,
 				"the server sent chunk %s, not the one asked for", hex);
 		if (!error)
@@ -337,28 +444,53 @@ static int ev_fetch(struct syncer *s, const char *case_id, const uint8_t *ids, s
 		s->ev_down += n;
 		ev_progress(s, "down", s->ev_down_bytes - s->ev_base);
 	}
-	buf_wipe_release(&resp);
+	buf_wipe_release(&l->resp); /* evidence in clear */
 	return error;
 }
 
-/* The chunks a fetched case lists and this node lacks, fetched before the case goes in. */
+/* The chunks a fetched case lists and this node lacks, fetched before the case goes in:
+ * EV_PER_REQUEST per request, EV_LANES requests in flight while the last answer is stored. */
 static int ev_download(struct syncer *s, const char *case_id, const struct buf *missing)
 {
-	size_t k;
-	int error = 0;
+	struct buf body = BUF_INIT(EV_PER_REQUEST * 80 + 1024), url = BUF_INIT(4096);
+	struct ev_flight f[EV_LANES];
+	char msg[1024] = "";
+	size_t k, j, i, step = EV_PER_REQUEST * CHUNKS_HASH_LEN;
+	int error = ev_lanes(s);
 
+	memset(f, 0, sizeof(f));
 	s->ev_t0 = hlc_now_ms();
 	s->ev_todo_bytes = (uint64_t)(missing->len / CHUNKS_HASH_LEN) * CHUNKS_SIZE;
 	s->ev_base = s->ev_down_bytes;
 	chunks_stream_cache(s->n->store);
-	for (k = 0; !error && k < missing->len; k += EV_PER_REQUEST * CHUNKS_HASH_LEN)
-		error = ev_fetch(s, case_id, (const uint8_t *)missing->ptr + k,
-			missing->len - k < EV_PER_REQUEST * CHUNKS_HASH_LEN
-				? missing->len - k
-				: EV_PER_REQUEST * CHUNKS_HASH_LEN);
+	if (!error)
+		error = url_of(&url, s, "/v1/evidence/download");
+	for (k = 0, j = 0; !error && k < missing->len; k += step, j++) {
+		struct lane *l = s->lanes[j % EV_LANES];
+		struct ev_flight *fl = &f[j % EV_LANES];
+
+		if (fl->len)
+			error = ev_fetched(s, case_id, l, fl);
+		if (!error)
+			error = ev_fetch_body(&body, fl, case_id, (const uint8_t *)missing->ptr + k,
+				missing->len - k < step ? missing->len - k : step);
+		if (!error)
+			error = lane_start(l, url.ptr, "application/json", &body);
+		if (error)
+			fl->len = 0;
+	}
+	if (error)
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+	for (i = 0; i < EV_LANES; i++, j++)
+		if (f[j % EV_LANES].len)
+			error = first_error(error,
+				ev_fetched(s, case_id, s->lanes[j % EV_LANES], &f[j % EV_LANES]),
+				msg, sizeof(msg));
 	if (s->tty && missing->len)
 		fputc('\n', stderr);
-	return error;
+	buf_release(&body);
+	buf_release(&url);
+	return error ? err_set(error, "%s", msg) : 0;
 }
 
 /* ---- push ------------------------------------------------------------------------------- */
@@ -855,6 +987,13 @@ static int sync_run(struct syncer *s)
 	s->seconds = (double)(hlc_now_ms() - t0) / 1000.0;
 	if (s->net)
 		net_counts(s->net, &s->sent, &s->received);
+	for (size_t i = 0; i < EV_LANES; i++) {
+		double up, down;
+
+		lane_counts(s->lanes[i], &up, &down);
+		s->sent += up;
+		s->received += down;
+	}
 	if (!error)
 		error = record(s, 0);
 	return error;
@@ -922,6 +1061,8 @@ int cmd_sync(struct cli *c)
 			rc = CLI_EXIT_FAIL;
 	}
 	net_close(s.net);
+	for (size_t i = 0; i < EV_LANES; i++)
+		lane_close(s.lanes[i]);
 	buf_wipe_release(&s.key);
 	device_tls_release(&s.d);
 	json_decref(s.refused);
@@ -963,6 +1104,8 @@ int sync_background(struct sync_report *out, struct node *n, sync_progress_fn fn
 			json_string_value(json_object_get(r, "reason")));
 	}
 	net_close(s.net);
+	for (size_t i = 0; i < EV_LANES; i++)
+		lane_close(s.lanes[i]);
 	buf_wipe_release(&s.key);
 	device_tls_release(&s.d);
 	json_decref(s.refused);
