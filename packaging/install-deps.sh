@@ -8,6 +8,7 @@ PKGS=(
 	libgit2-dev libsqlcipher-dev sqlcipher sqlite3
 	libcurl4-openssl-dev libmbedtls-dev libhttp-parser-dev
 	libjansson-dev libargon2-dev libcmocka-dev zlib1g-dev
+	libssl-dev			# SHA-256 with the CPU's SHA instructions (base/crypto.c)
 	clang libclang-rt-14-dev
 	clang-format clang-format-14	# the format check in tests/run.sh (.clang-format is for 14)
 	openssl python3 procps binutils curl

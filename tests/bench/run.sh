@@ -77,6 +77,12 @@ echo "== sync: workload W vs git push; no-op sync at 1,000 and ${FIELDSYNC_BENCH
 bash tests/bench/bench_sync.sh || status=1
 
 echo
+echo "== evidence: add beside sha256sum and raw store writes; sync beside the raw TLS upload"
+cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
+	--target fieldsync-agent bench_evidence >/dev/null
+python3 tests/bench/bench_evidence.py build-bench || status=1
+
+echo
 echo "== serve: commands through the agent's service vs their own log-on; the web interface"
 cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
 	--target fieldsync-agent bench_sync_prep >/dev/null
