@@ -42,7 +42,8 @@ static double now_s(void)
 
 static void die(const char *what)
 {
-	fprintf(stderr, "bench_evidence: %s: %s\n", what, err_msg()[0] ? err_msg() : strerror(errno));
+	fprintf(stderr, "bench_evidence: %s: %s\n", what,
+		err_msg()[0] ? err_msg() : strerror(errno));
 	exit(1);
 }
 
@@ -121,7 +122,8 @@ static void bench_db(const char *file, const char *dir, int plain)
 	t0 = now_s();
 	while ((n = next_piece(fd)) > 0) {
 		if (store_begin(s) ||
-			store_run(s, "INSERT INTO raw(n, data) VALUES (?, ?)", "ib", ++seq, piece, n) ||
+			store_run(s, "INSERT INTO raw(n, data) VALUES (?, ?)", "ib", ++seq, piece,
+				n) ||
 			store_commit(s))
 			die("insert");
 		total += n;

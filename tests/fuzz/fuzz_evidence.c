@@ -75,7 +75,8 @@ static const struct casefile_author author = {"alice", "ELP", "0123456789abcdef"
 static int base_case(git_oid *head, int with_item, char item_id[EVIDENCE_ID_MAX])
 {
 	struct casefile_change chg;
-	struct evidence_intake in = {"statement.pdf", "signed statement", "the witness", NULL, NULL};
+	struct evidence_intake in = {"statement.pdf", "signed statement", "the witness", NULL,
+		NULL};
 	struct evidence_files f;
 	struct buf list = BUF_INIT(4096);
 	uint8_t sha[CRYPTO_SHA256_LEN], chunk[CHUNKS_HASH_LEN];
