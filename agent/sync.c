@@ -208,16 +208,70 @@ static int raise_all(struct node *n, const uint8_t *ids, size_t len)
 	return error;
 }
 
+/* One kind of evidence transfer, run by ev_pipeline(). */
+struct ev_transfer {
+	const char *path; /* "/v1/evidence/upload" */
+	const char *type; /* of the request bodies */
+	size_t body_max;
+	/* the request for `len` bytes of raw ids (at most EV_PER_REQUEST), recorded in f */
+	int (*prepare)(struct buf *body, struct ev_flight *f, struct syncer *s, const uint8_t *ids,
+		size_t len, void *ctx);
+	/* the end of the request in flight on l */
+	int (*finish)(struct syncer *s, struct lane *l, struct ev_flight *f, void *ctx);
+	void *ctx;
+};
+
+/* Move the chunks `ids` names, EV_PER_REQUEST per request, EV_LANES requests in flight: one
+ * lane's answer is finished (stored, recorded) while the others are on the wire. */
+static int ev_pipeline(struct syncer *s, const struct buf *ids, const struct ev_transfer *t)
+{
+	struct buf body = BUF_INIT(t->body_max), url = BUF_INIT(4096);
+	struct ev_flight f[EV_LANES];
+	char msg[1024] = "";
+	size_t k, j, i, step = EV_PER_REQUEST * CHUNKS_HASH_LEN;
+	int error = ev_lanes(s);
+
+	memset(f, 0, sizeof(f));
+	if (!error)
+		error = url_of(&url, s, t->path);
+	for (k = 0, j = 0; !error && k < ids->len; k += step, j++) {
+		struct lane *l = s->lanes[j % EV_LANES];
+		struct ev_flight *fl = &f[j % EV_LANES];
+
+		if (fl->len)
+			error = t->finish(s, l, fl, t->ctx);
+		if (!error)
+			error = t->prepare(&body, fl, s, (const uint8_t *)ids->ptr + k,
+				ids->len - k < step ? ids->len - k : step, t->ctx);
+		if (!error)
+			error = lane_start(l, url.ptr, t->type, &body);
+		if (error)
+			fl->len = 0;
+	}
+	if (error)
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+	/* in order: a request HQ answered is finished even when another failed */
+	for (i = 0; i < EV_LANES; i++, j++)
+		if (f[j % EV_LANES].len)
+			error = first_error(error,
+				t->finish(s, s->lanes[j % EV_LANES], &f[j % EV_LANES], t->ctx), msg,
+				sizeof(msg));
+	buf_wipe_release(&body);
+	buf_release(&url);
+	return error ? err_set(error, "%s", msg) : 0;
+}
+
 /* The upload body of `len` bytes of raw ids (at most EV_PER_REQUEST), each chunk re-hashed on
  * the way out; f records what it carries. */
 static int ev_body(struct buf *body, struct ev_flight *f, struct syncer *s, const uint8_t *ids,
-	size_t len)
+	size_t len, void *ctx)
 {
 	struct buf chunk = BUF_INIT(CHUNKS_SIZE);
 	char where[256];
 	size_t i;
 	int error = 0;
 
+	(void)ctx;
 	f->bytes = 0;
 	for (i = 0; !error && i < len; i += CHUNKS_HASH_LEN) {
 		error = chunks_get(&chunk, s->n->store, ids + i);
@@ -240,11 +294,12 @@ static int ev_body(struct buf *body, struct ev_flight *f, struct syncer *s, cons
 }
 
 /* The end of an upload in flight on l: HQ holds its chunks from now on. */
-static int ev_sent(struct syncer *s, struct lane *l, struct ev_flight *f)
+static int ev_sent(struct syncer *s, struct lane *l, struct ev_flight *f, void *ctx)
 {
 	long status;
 	int error = lane_wait(&status, l);
 
+	(void)ctx;
 	if (!error)
 		error = reply_ok(status, &l->resp);
 	if (!error)
@@ -258,44 +313,13 @@ static int ev_sent(struct syncer *s, struct lane *l, struct ev_flight *f)
 	return error;
 }
 
-/* Upload the chunks `lack` names, EV_PER_REQUEST per request, EV_LANES requests in flight. */
+/* Upload the chunks `lack` names. */
 static int ev_send_all(struct syncer *s, const struct buf *lack)
 {
-	struct buf body = BUF_INIT(EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER)),
-		   url = BUF_INIT(4096);
-	struct ev_flight f[EV_LANES];
-	char msg[1024] = "";
-	size_t k, j, i, step = EV_PER_REQUEST * CHUNKS_HASH_LEN;
-	int error = ev_lanes(s);
+	const struct ev_transfer up = {"/v1/evidence/upload", "application/octet-stream",
+		EV_PER_REQUEST * (CHUNKS_SIZE + CHUNKS_WIRE_HEADER), ev_body, ev_sent, NULL};
 
-	memset(f, 0, sizeof(f));
-	if (!error)
-		error = url_of(&url, s, "/v1/evidence/upload");
-	for (k = 0, j = 0; !error && k < lack->len; k += step, j++) {
-		struct lane *l = s->lanes[j % EV_LANES];
-		struct ev_flight *fl = &f[j % EV_LANES];
-
-		if (fl->len)
-			error = ev_sent(s, l, fl);
-		if (!error)
-			error = ev_body(&body, fl, s, (const uint8_t *)lack->ptr + k,
-				lack->len - k < step ? lack->len - k : step);
-		if (!error)
-			error = lane_start(l, url.ptr, "application/octet-stream", &body);
-		if (error)
-			fl->len = 0;
-	}
-	if (error)
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-	/* in order: a request HQ answered is recorded even when another failed */
-	for (i = 0; i < EV_LANES; i++, j++)
-		if (f[j % EV_LANES].len)
-			error = first_error(error,
-				ev_sent(s, s->lanes[j % EV_LANES], &f[j % EV_LANES]), msg,
-				sizeof(msg));
-	buf_wipe_release(&body);
-	buf_release(&url);
-	return error ? err_set(error, "%s", msg) : 0;
+	return ev_pipeline(s, lack, &up);
 }
 
 /* One round: up to EV_LACK_IDS pending chunks; HQ names those it lacks, the rest are held. */
@@ -377,14 +401,16 @@ static int ev_upload(struct syncer *s)
 }
 
 /* The download request for `len` bytes of raw ids (at most EV_PER_REQUEST) of a case. */
-static int ev_fetch_body(struct buf *body, struct ev_flight *f, const char *case_id,
-	const uint8_t *ids, size_t len)
+static int ev_fetch_body(struct buf *body, struct ev_flight *f, struct syncer *s,
+	const uint8_t *ids, size_t len, void *ctx)
 {
+	const char *case_id = ctx;
 	json_t *arr = json_array(), *doc;
 	char hex[2 * CHUNKS_HASH_LEN + 1], *text;
 	size_t i;
 	int error;
 
+	(void)s;
 	for (i = 0; i < len; i += CHUNKS_HASH_LEN) {
 		crypto_hex(hex, ids + i, CHUNKS_HASH_LEN);
 		json_array_append_new(arr, json_string(hex));
@@ -400,8 +426,9 @@ static int ev_fetch_body(struct buf *body, struct ev_flight *f, const char *case
 }
 
 /* The end of a download in flight on l: each chunk re-hashed and stored on arrival. */
-static int ev_fetched(struct syncer *s, const char *case_id, struct lane *l, struct ev_flight *f)
+static int ev_fetched(struct syncer *s, struct lane *l, struct ev_flight *f, void *ctx)
 {
+	const char *case_id = ctx;
 	char hex[2 * CHUNKS_HASH_LEN + 1];
 	const uint8_t *p, *hash, *data;
 	uint8_t got[CHUNKS_HASH_LEN];
@@ -448,49 +475,21 @@ static int ev_fetched(struct syncer *s, const char *case_id, struct lane *l, str
 	return error;
 }
 
-/* The chunks a fetched case lists and this node lacks, fetched before the case goes in:
- * EV_PER_REQUEST per request, EV_LANES requests in flight while the last answer is stored. */
+/* The chunks a fetched case lists and this node lacks, fetched before the case goes in. */
 static int ev_download(struct syncer *s, const char *case_id, const struct buf *missing)
 {
-	struct buf body = BUF_INIT(EV_PER_REQUEST * 80 + 1024), url = BUF_INIT(4096);
-	struct ev_flight f[EV_LANES];
-	char msg[1024] = "";
-	size_t k, j, i, step = EV_PER_REQUEST * CHUNKS_HASH_LEN;
-	int error = ev_lanes(s);
+	const struct ev_transfer down = {"/v1/evidence/download", "application/json",
+		EV_PER_REQUEST * 80 + 1024, ev_fetch_body, ev_fetched, (void *)case_id};
+	int error;
 
-	memset(f, 0, sizeof(f));
 	s->ev_t0 = hlc_now_ms();
 	s->ev_todo_bytes = (uint64_t)(missing->len / CHUNKS_HASH_LEN) * CHUNKS_SIZE;
 	s->ev_base = s->ev_down_bytes;
 	chunks_stream_cache(s->n->store);
-	if (!error)
-		error = url_of(&url, s, "/v1/evidence/download");
-	for (k = 0, j = 0; !error && k < missing->len; k += step, j++) {
-		struct lane *l = s->lanes[j % EV_LANES];
-		struct ev_flight *fl = &f[j % EV_LANES];
-
-		if (fl->len)
-			error = ev_fetched(s, case_id, l, fl);
-		if (!error)
-			error = ev_fetch_body(&body, fl, case_id, (const uint8_t *)missing->ptr + k,
-				missing->len - k < step ? missing->len - k : step);
-		if (!error)
-			error = lane_start(l, url.ptr, "application/json", &body);
-		if (error)
-			fl->len = 0;
-	}
-	if (error)
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-	for (i = 0; i < EV_LANES; i++, j++)
-		if (f[j % EV_LANES].len)
-			error = first_error(error,
-				ev_fetched(s, case_id, s->lanes[j % EV_LANES], &f[j % EV_LANES]),
-				msg, sizeof(msg));
+	error = ev_pipeline(s, missing, &down);
 	if (s->tty && missing->len)
 		fputc('\n', stderr);
-	buf_release(&body);
-	buf_release(&url);
-	return error ? err_set(error, "%s", msg) : 0;
+	return error;
 }
 
 /* ---- push ------------------------------------------------------------------------------- */
