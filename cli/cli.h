@@ -33,6 +33,10 @@ struct cli {
 	/* how cli_open_node() unlocks the node: NULL for a user's passphrase (the agent); the
 	 * server sets its key-file opener */
 	int (*open_node)(struct node **out, const struct cli *c);
+	/* the logged-on identity's own secret, to unwrap the key for a new key slot: NULL for
+	 * cli_passphrase(); the server reads its key file for its own identity */
+	int (*own_secret)(struct buf *out, const struct cli *c);
+	const char *key_file; /* the server's --key-file */
 	/* positional words and per-command options, after the global ones are taken out */
 	int argc;
 	char **argv;

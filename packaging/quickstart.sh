@@ -63,12 +63,15 @@ echo "no case text, no key, no SQLite header in clear"
 
 printf '\n\033[1m== HQ: the organisation CA, offices, mutual TLS, enrollment ==\033[0m\n'
 hq="$demo/hq"
-hqrun() { printf '\n\033[1m$ fieldsync-server %s\033[0m\n' "$*"; "$server" --home "$hq" "$@"; }
+# HQ's commands act as the server's own identity (its key file): the office user exported
+# above for the agent is not an HQ staff account
+hqcmd() { env -u FIELDSYNC_USER -u FIELDSYNC_PASSPHRASE "$server" --home "$hq" "$@"; }
+hqrun() { printf '\n\033[1m$ fieldsync-server %s\033[0m\n' "$*"; hqcmd "$@"; }
 hqrun init --org "Office of Professional Responsibility" --listen 127.0.0.1:0
-elp_token=$("$server" --home "$hq" office add ELP --name "El Paso field office")
-sdg_token=$("$server" --home "$hq" office add SDG --name "San Diego field office")
+elp_token=$(hqcmd office add ELP --name "El Paso field office")
+sdg_token=$(hqcmd office add SDG --name "San Diego field office")
 echo "ELP token: ${elp_token:0:24}...  SDG token: ${sdg_token:0:24}..."
-"$server" --home "$hq" run --listen 127.0.0.1:0 2>"$demo/hq.log" &
+hqcmd run --listen 127.0.0.1:0 2>"$demo/hq.log" &
 hq_pid=$!
 trap 'kill $hq_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -88,10 +91,10 @@ desk() { printf '\n\033[1m[elp-desk] $ fieldsync-agent %s\033[0m\n' "$*"; as_des
 sdg() { printf '\n\033[1m[sdg-laptop] $ fieldsync-agent %s\033[0m\n' "$*"; as_sdg "$agent" "$@"; }
 
 desk init --office ELP --user dave
-desk enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)"
+desk enroll --server "https://127.0.0.1:$port" --token "$(hqcmd office token ELP)"
 sdg init --office SDG --user carol
 step "enroll with El Paso's token on the San Diego device (refused: wrong office)"
-as_sdg "$agent" enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)" || true
+as_sdg "$agent" enroll --server "https://127.0.0.1:$port" --token "$(hqcmd office token ELP)" || true
 sdg enroll --server "https://127.0.0.1:$port" --token "$sdg_token"
 hqrun office list
 
@@ -126,7 +129,7 @@ head_of() { "$@" --json case show "$id" | python3 -c 'import json,sys; d=json.lo
 laptop_state=$(head_of "$agent")
 desk_state=$(as_desk head_of "$agent")
 sdg_state=$(as_sdg head_of "$agent")
-hq_state=$(head_of "$server" --home "$hq")
+hq_state=$(head_of hqcmd)
 printf 'elp-laptop  %s\nelp-desk    %s\nsdg-laptop  %s\nHQ          %s\n' "$laptop_state" \
 	"$desk_state" "$sdg_state" "$hq_state"
 if [ "$laptop_state" != "$desk_state" ] || [ "$laptop_state" != "$sdg_state" ] ||

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd_user.h"
 #include "commands.h"
 #include "hq.h"
 #include "hqaudit.h"
@@ -132,7 +133,8 @@ int cmd_server_init(struct cli *c)
 		return cli_fail(c);
 	error = cli_key_file_create(hex, keyfile.ptr);
 	if (!error) {
-		error = node_init(&n, home, HQ_OFFICE, HQ_USER, hex, strlen(hex), c->kdf);
+		error = node_init(&n, home, HQ_OFFICE, HQ_USER, hex, strlen(hex),
+			&CRYPTO_KDF_LOW); /* a random 256-bit key needs no costly derivation */
 		if (error)
 			unlink(keyfile.ptr);
 	}
@@ -224,6 +226,32 @@ static int release_device(struct node *n, const char *device)
 	return error;
 }
 
+static const char user_help[] =
+	"usage: fieldsync-server user add NAME --role ROLE\n"
+	"       fieldsync-server user passwd [NAME]\n"
+	"       fieldsync-server user remove NAME\n"
+	"       fieldsync-server user list\n"
+	"\n"
+	"HQ staff accounts, each with a key slot of its own: staff log on with --user NAME (or\n"
+	"FIELDSYNC_USER) and their passphrase, five failures lock the account for ten minutes, and\n"
+	"every audit entry names who acted.  Roles:\n"
+	"  hq-admin      offices, tokens, devices and staff accounts\n"
+	"  intake        receives new allegations (no case reading or editing)\n"
+	"  supervisor    case work, and shares and transfers cases between offices\n"
+	"  investigator  HQ's own case work: list, show, search, edit, evidence\n"
+	"  auditor       the audit trails (log, query, verify, export); no case content\n"
+	"  analyst       reports only; no case content\n"
+	"The key file's identity, 'server', may do everything (whoever holds the key file can\n"
+	"read the whole store anyway); its slot is the key file's, so it has no passphrase.\n"
+	"A command outside one's role is refused, naming the role it needs, and audited.  The new\n"
+	"passphrase comes from --new-passphrase-file / FIELDSYNC_NEW_PASSPHRASE or is asked\n"
+	"twice; yours (to unwrap the key for the new slot) as for any command.\n";
+
+int cmd_server_user(struct cli *c)
+{
+	return cli_user_command(c, user_help);
+}
+
 /* One office of the list, as a JSON object into the array ctx or a line when ctx is NULL. */
 static int list_office(void *ctx, const struct hqdb_office *o)
 {
@@ -270,7 +298,7 @@ int cmd_server_office(struct cli *c)
 	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}, {"--expires-in", 1, 0, {0}, 0},
 		{"--cert-validity", 1, 0, {0}, 0}};
 	int64_t token_seconds = HQ_TOKEN_HOURS * 3600, cert_seconds = HQ_CERT_SECONDS;
-	char token[ENROLL_TOKEN_MAX] = "", device[PKI_DEVICE_LEN + 1] = "";
+	char token[ENROLL_TOKEN_MAX] = "", device[PKI_DEVICE_LEN + 1] = "", action[32];
 	const char *pos[3], *name;
 	struct node *n = NULL;
 	json_t *list = NULL;
@@ -295,9 +323,13 @@ int cmd_server_office(struct cli *c)
 						 (!strcmp(pos[1], "revoke") && npos == 3) ||
 						 (!strcmp(pos[1], "list") && npos == 2)))
 		return cli_usage_error(c, usage, "wrong arguments for 'office %s'", pos[1]);
-	if (hq_open(&n, c))
+	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = store_begin(n->store);
+	snprintf(action, sizeof(action), "%s.%s", pos[0], pos[1]);
+	/* outside the transaction, so that a refusal's audit entry stays */
+	error = node_require(n, NODE_PERM_OFFICE_ADMIN, action, npos == 3 ? pos[2] : "");
+	if (!error)
+		error = store_begin(n->store);
 	if (error)
 		goto out;
 	if (!strcmp(pos[1], "add"))

@@ -48,9 +48,7 @@ static int share(struct node *n, const char *id, const char *office)
 	int error;
 
 	hlc_iso8601(now, hlc_now_ms());
-	error = node_require(n, NODE_PERM_CASE_WRITE, "case.share", id);
-	if (!error)
-		error = store_begin(n->store);
+	error = store_begin(n->store);
 	if (!error)
 		error = office_active(n, office);
 	if (!error)
@@ -83,7 +81,7 @@ static int transfer(struct node *n, const char *id, const char *office)
 static int share_or_transfer(struct cli *c, const char *what)
 {
 	struct node *n = NULL;
-	char id[SCHEMA_CASE_ID_MAX + 1] = "";
+	char id[SCHEMA_CASE_ID_MAX + 1] = "", action[16];
 	int rc = CLI_EXIT_OK, error;
 
 	if (c->argc != 3)
@@ -91,7 +89,10 @@ static int share_or_transfer(struct cli *c, const char *what)
 			what);
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = casedb_resolve(id, n, c->argv[1]);
+	snprintf(action, sizeof(action), "case.%s", what);
+	error = node_require(n, NODE_PERM_CASE_ROUTE, action, c->argv[1]);
+	if (!error)
+		error = casedb_resolve(id, n, c->argv[1]);
 	if (!error)
 		error = !strcmp(what, "share") ? share(n, id, c->argv[2])
 					       : transfer(n, id, c->argv[2]);

@@ -11,6 +11,9 @@
 /* init --org NAME [--listen HOST:PORT] [--host NAME]... (server/admin.c) */
 int cmd_server_init(struct cli *c);
 
+/* user add|passwd|remove|list: HQ staff accounts (server/admin.c) */
+int cmd_server_user(struct cli *c);
+
 /* office add|token|list|revoke, device revoke|release (server/admin.c); argv[0] is the
  * word office or device */
 int cmd_server_office(struct cli *c);

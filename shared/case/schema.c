@@ -310,14 +310,28 @@ bad:
 	return err_set(ERR_INVALID, "'%s' is not a valid case id (like ELP-26-7KQ4M2X)", id);
 }
 
-int schema_check_role(const char *role)
+static int role_in(const char *role, const char *const *roles, const char *names)
 {
-	static const char *const roles[] = {"investigator", "supervisor", "auditor", "admin", NULL};
 	const char *const *p;
 
 	for (p = roles; *p; p++)
 		if (strcmp(*p, role) == 0)
 			return 0;
-	return err_set(ERR_INVALID,
-		"'%s' is not a role (investigator, supervisor, auditor or admin)", role);
+	return err_set(ERR_INVALID, "'%s' is not a role (%s)", role, names);
+}
+
+int schema_check_role(const char *role)
+{
+	static const char *const roles[] = {"investigator", "supervisor", "auditor", "admin", NULL};
+
+	return role_in(role, roles, "investigator, supervisor, auditor or admin");
+}
+
+int schema_check_hq_role(const char *role)
+{
+	static const char *const roles[] = {"hq-admin", "intake", "supervisor", "investigator",
+		"auditor", "analyst", NULL};
+
+	return role_in(role, roles,
+		"hq-admin, intake, supervisor, investigator, auditor or analyst");
 }
