@@ -61,6 +61,9 @@ int cli_parse_opts(struct cli *c, const char *usage, struct cli_opt *opts, size_
 /* The value of an option given once, or NULL. */
 const char *cli_opt(const struct cli_opt *opts, size_t nopts, const char *name);
 
+/* 1 if the flag (an option without a value) `name` was given. */
+int cli_flag(const struct cli_opt *opts, size_t nopts, const char *name);
+
 /* 1 if the command's words include --help (then its help text was printed on stdout). */
 int cli_help(const struct cli *c, const char *help);
 

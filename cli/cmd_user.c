@@ -15,8 +15,8 @@ static int print_user(void *ctx, const struct users_row *r)
 			       json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", r->name, "role",
 				       r->role, "created_at", r->created_at, "created_by",
 				       r->created_by, "locked", r->locked))
-			? err_set(ERR_NOMEM, "out of memory")
-			: 0;
+			       ? err_set(ERR_NOMEM, "out of memory")
+			       : 0;
 	printf("%-20s %-13s %s by %s%s\n", r->name, r->role, r->created_at, r->created_by,
 		r->locked ? "  LOCKED" : "");
 	return 0;
@@ -24,12 +24,14 @@ static int print_user(void *ctx, const struct users_row *r)
 
 static int user_add_or_passwd(struct cli *c, struct node *n, const char *name, const char *role)
 {
-	struct buf own = BUF_INIT(NODE_PASSPHRASE_MAX + 2), fresh = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	struct buf own = BUF_INIT(NODE_PASSPHRASE_MAX + 2),
+		   fresh = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
 	char prompt[128];
 	int error;
 
 	snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", name);
-	error = c->own_secret ? c->own_secret(&own, c) : cli_passphrase(&own, c, "Your passphrase: ", 0);
+	error = c->own_secret ? c->own_secret(&own, c)
+			      : cli_passphrase(&own, c, "Your passphrase: ", 0);
 	if (!error)
 		error = cli_new_passphrase(&fresh, c, prompt);
 	if (!error && role)
@@ -72,7 +74,8 @@ int cli_user_command(struct cli *c, const char *help)
 		return cli_fail(c);
 	name = npos == 2 ? pos[1] : n->user;
 	if (!strcmp(pos[0], "add"))
-		error = node_check_role(n, role) ? err_code() : user_add_or_passwd(c, n, name, role);
+		error = node_check_role(n, role) ? err_code()
+						 : user_add_or_passwd(c, n, name, role);
 	else if (!strcmp(pos[0], "passwd"))
 		error = user_add_or_passwd(c, n, name, NULL);
 	else if (!strcmp(pos[0], "remove"))
@@ -95,4 +98,3 @@ int cli_user_command(struct cli *c, const char *help)
 	node_free(n);
 	return rc;
 }
-

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *const statuses[] = {"intake", "open", "investigation", "review", "referred",
-	"closed", NULL};
+	"pending-approval", "closed", NULL};
 static const char *const categories[] = {"corruption", "bribery", "smuggling", "use-of-force",
 	"civil-rights", "sexual-misconduct", "domestic-violence", "drugs-alcohol", "theft",
 	"misuse-of-systems", "unauthorized-disclosure", "ethics", "off-duty-misconduct",
@@ -26,6 +26,8 @@ static const struct schema_field fields[] = {
 	{"received_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0, "date the allegation came in"},
 	{"opened_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0, "date the case was opened"},
 	{"closed_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0, "date the case was closed"},
+	{"due_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0,
+		"deadline (set at intake by the category's policy, or by a supervisor)"},
 	{"location", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 1, "where it happened"},
 	{"subject_name", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 1, "name of the subject (PII)"},
 	{"subject_id", SCHEMA_LINE, NULL, 0, 0, 64, 0, NULL, 0, "employee id of the subject (PII)"},

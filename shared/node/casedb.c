@@ -280,10 +280,47 @@ static int note_shown(void *ctx, const struct index_row *row)
 	return error;
 }
 
-int casedb_list(struct node *n, const char *status,
+/* Each filter given must be a valid value of its field. */
+static int check_filter(const struct index_filter *f)
+{
+	const struct {
+		const char *field, *value;
+	} checks[] = {{"status", f->status}, {"category", f->category}, {"assignee", f->assignee},
+		{"subject_id", f->subject_id}, {"received_at", f->received_from},
+		{"received_at", f->received_to}, {"received_at", f->overdue_on}};
+	size_t i;
+	int error = f->office ? schema_check_office(f->office) : 0;
+
+	for (i = 0; !error && i < sizeof(checks) / sizeof(checks[0]); i++)
+		if (checks[i].value)
+			error = schema_check_value(schema_field(checks[i].field), checks[i].value);
+	return error;
+}
+
+/* The audit detail of a list: its filters as NAME=VALUE words. */
+static void filter_detail(char *out, size_t size, const struct index_filter *f)
+{
+	const struct {
+		const char *name, *value;
+	} words[] = {{"status", f->status}, {"office", f->office}, {"category", f->category},
+		{"assignee", f->assignee}, {"subject_id", f->subject_id},
+		{"received_from", f->received_from}, {"received_to", f->received_to},
+		{"overdue_on", f->overdue_on}};
+	size_t i, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(words) / sizeof(words[0]) && len < size; i++)
+		if (words[i].value)
+			len += (size_t)snprintf(out + len, size - len, "%s%s=%s", len ? " " : "",
+				words[i].name, words[i].value);
+}
+
+int casedb_list(struct node *n, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx)
 {
+	static const struct index_filter none;
 	struct shown *s = calloc(1, sizeof(*s));
+	char detail[AUDIT_DETAIL_MAX];
 	int error = s ? node_require(n, NODE_PERM_CASE_READ, "case.list", "")
 		      : err_set(ERR_NOMEM, "out of memory");
 
@@ -291,16 +328,18 @@ int casedb_list(struct node *n, const char *status,
 		free(s);
 		return error;
 	}
+	if (!f)
+		f = &none;
 	s->fn = fn;
 	s->ctx = ctx;
-	if (status)
-		error = schema_check_value(schema_field("status"), status);
+	filter_detail(detail, sizeof(detail), f);
+	error = check_filter(f);
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)
-		error = index_list(n->store, status, note_shown, s);
+		error = index_list(n->store, f, note_shown, s);
 	if (!error)
-		error = node_audit_cases(n, "case.list", status ? status : NULL, s->ptrs, s->n,
+		error = node_audit_cases(n, "case.list", detail[0] ? detail : NULL, s->ptrs, s->n,
 			s->count);
 	free(s);
 	if (!error)

@@ -68,10 +68,12 @@ int casedb_history(struct casefile_rev **out, size_t *count, struct node *n,
 int casedb_resolve(char out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *id) WUR;
 
 /*
- * List (audited as case.list) and search (audited as case.search with the query); the entry
- * names the cases handed to fn (the first AUDIT_CASES_MAX ids, and how many in all).
+ * List (audited as case.list with its filters; `f` NULL for all cases) and search (audited as
+ * case.search with the query); the entry names the cases handed to fn (the first
+ * AUDIT_CASES_MAX ids, and how many in all).  ERR_INVALID for a filter value its field
+ * would not take.
  */
-int casedb_list(struct node *n, const char *status,
+int casedb_list(struct node *n, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
 int casedb_search(struct node *n, const char *query,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;

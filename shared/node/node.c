@@ -13,6 +13,7 @@
 
 #include "audit/seal.h"
 #include "base/buf.h"
+#include "case/index.h"
 #include "store/keyslot.h"
 #include "store/odb.h"
 #include "pki/pki.h"
@@ -330,12 +331,48 @@ static int import_failures(struct node *n, const struct keyslot_file *f)
 	return error;
 }
 
+/*
+ * A migration that adds derived columns leaves 'reindex' in node_meta (store.c): rebuild the
+ * derived tables from the case heads once, in one transaction.  The flag is read again
+ * inside it, so of several processes opening at once only the first rebuilds.
+ */
+static int reindex_if_asked(struct node *n)
+{
+	struct buf v = BUF_INIT(16);
+	int error = store_meta_get(&v, n->store, "reindex");
+
+	if (error == ERR_NOTFOUND) {
+		buf_release(&v);
+		return 0;
+	}
+	if (!error)
+		error = store_begin(n->store);
+	if (!error) {
+		buf_reset(&v);
+		error = store_meta_get(&v, n->store, "reindex");
+		if (!error)
+			error = index_rebuild(n->store, n->repo);
+		if (!error)
+			error = store_exec(n->store, "DELETE FROM node_meta WHERE key = 'reindex'");
+		if (error == ERR_NOTFOUND) /* another process did it meanwhile */
+			error = 0;
+		if (!error)
+			error = store_commit(n->store);
+		else
+			store_rollback(n->store);
+	}
+	buf_release(&v);
+	return error;
+}
+
 static int open_store_and_repo(struct node *n, const uint8_t key[CRYPTO_KEY_LEN], int flags)
 {
 	int error = store_open(&n->store, n->db_path, key, flags);
 
 	if (!error)
 		error = odb_repository_open(&n->repo, n->store);
+	if (!error)
+		error = reindex_if_asked(n);
 	return error;
 }
 
