@@ -13,32 +13,25 @@
 #include "hqdb.h"
 
 static const char case_help[] =
-	"usage: fieldsync-server case list [--status S]\n"
+	"usage: fieldsync-server case list [--status S] [--office O] [--category C] [--assignee U]\n"
+	"                                  [--subject-id ID] [--received-from DATE]\n"
+	"                                  [--received-to DATE] [--overdue]\n"
+	"                                  [--sort id|received|due|updated|priority] [--csv]\n"
 	"       fieldsync-server case show ID | history ID | search QUERY\n"
 	"       fieldsync-server case edit ID [--set FIELD=VALUE]... [--narrative-file F]\n"
 	"       fieldsync-server case share ID OFFICE\n"
 	"       fieldsync-server case transfer ID OFFICE\n"
+	"       fieldsync-server case assign ID --to USER\n"
+	"       fieldsync-server case due ID DATE\n"
 	"\n"
 	"HQ's view of every office's cases as last synced, and HQ's own work on them; every read\n"
 	"and change is audited.  An HQ edit is a commit like any other: offices receive it at\n"
 	"their next sync and it merges with their work.  'share' lets OFFICE see and edit the\n"
 	"case besides its owner; 'transfer' makes OFFICE the owner (the old owner no longer\n"
-	"receives it unless it is shared back).  Use --json for one JSON document.\n";
-
-/* ERR_NOTFOUND unless `office` is an enrolled office that is not revoked. */
-static int office_active(struct node *n, const char *office)
-{
-	int exists = 0, revoked = 0, error;
-
-	if (schema_check_office(office))
-		return err_set(ERR_INVALID, "'%s' is not an office code", office);
-	error = hqdb_office_state(&exists, &revoked, n->store, office);
-	if (!error && !exists)
-		error = err_set(ERR_NOTFOUND, "no office '%s'", office);
-	else if (!error && revoked)
-		error = err_set(ERR_PERM, "office '%s' is revoked", office);
-	return error;
-}
+	"receives it unless it is shared back).  'assign' names the office user who works the\n"
+	"case (--to '' clears it), 'due' sets its deadline (YYYY-MM-DD); share, transfer, assign\n"
+	"and due are a supervisor's.  'case list' filters combine; 'fieldsync-agent case --help'\n"
+	"describes them.  Use --json for one JSON document, --csv on 'case list' for CSV.\n";
 
 /* Share: a row in case_shares and a new change sequence, so the office's next pull sees it. */
 static int share(struct node *n, const char *id, const char *office)
@@ -50,7 +43,7 @@ static int share(struct node *n, const char *id, const char *office)
 	hlc_iso8601(now, hlc_now_ms());
 	error = store_begin(n->store);
 	if (!error)
-		error = office_active(n, office);
+		error = hqdb_office_active(n->store, office);
 	if (!error)
 		error = casedb_head(&head, n, id);
 	if (!error)
@@ -69,7 +62,7 @@ static int share(struct node *n, const char *id, const char *office)
 static int transfer(struct node *n, const char *id, const char *office)
 {
 	struct casefile_change chg;
-	int error = office_active(n, office);
+	int error = hqdb_office_active(n->store, office);
 
 	memset(&chg, 0, sizeof(chg));
 	chg.transfer = office;
@@ -90,7 +83,7 @@ static int share_or_transfer(struct cli *c, const char *what)
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
 	snprintf(action, sizeof(action), "case.%s", what);
-	error = node_require(n, NODE_PERM_CASE_ROUTE, action, c->argv[1]);
+	error = node_require(n, NODE_PERM_SUPERVISE, action, c->argv[1]);
 	if (!error)
 		error = casedb_resolve(id, n, c->argv[1]);
 	if (!error)
@@ -112,16 +105,20 @@ int cmd_server_case(struct cli *c)
 {
 	if (c->argc == 0 || cli_help(c, case_help)) {
 		if (c->argc == 0)
-			return cli_usage_error(c, "case list|show|edit|history|search|share|transfer",
+			return cli_usage_error(c,
+				"case list|show|edit|history|search|share|transfer|assign|due",
 				"which case command?");
 		return CLI_EXIT_OK;
 	}
 	if (!strcmp(c->argv[0], "share") || !strcmp(c->argv[0], "transfer"))
 		return share_or_transfer(c, c->argv[0]);
+	if (!strcmp(c->argv[0], "assign") || !strcmp(c->argv[0], "due"))
+		return hq_case_supervise(c, c->argv[0]);
 	if (strcmp(c->argv[0], "list") && strcmp(c->argv[0], "show") &&
 		strcmp(c->argv[0], "edit") && strcmp(c->argv[0], "history") &&
 		strcmp(c->argv[0], "search"))
-		return cli_usage_error(c, "case list|show|edit|history|search|share|transfer",
+		return cli_usage_error(c,
+			"case list|show|edit|history|search|share|transfer|assign|due",
 			"unknown case command '%s'", c->argv[0]);
 	return cmd_case(c);
 }

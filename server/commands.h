@@ -27,4 +27,13 @@ int cmd_server_audit(struct cli *c);
 /* case list|show|history|search|edit|share|transfer (server/cases.c) */
 int cmd_server_case(struct cli *c);
 
+/* intake new (server/intake.c) */
+int cmd_server_intake(struct cli *c);
+
+/* policy set-due|list: deadlines by category (server/intake.c) */
+int cmd_server_policy(struct cli *c);
+
+/* case assign|due, from cmd_server_case; `what` is the word (server/intake.c) */
+int hq_case_supervise(struct cli *c, const char *what);
+
 #endif

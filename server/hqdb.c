@@ -299,3 +299,17 @@ int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const cha
 		"SELECT device FROM devices WHERE substr(device, 1, ?2) = ?1 ORDER BY 1 LIMIT 11",
 		"device", prefix);
 }
+
+int hqdb_office_active(struct store *s, const char *office)
+{
+	int exists = 0, revoked = 0, error;
+
+	if (schema_check_office(office))
+		return err_set(ERR_INVALID, "'%s' is not an office code", office);
+	error = hqdb_office_state(&exists, &revoked, s, office);
+	if (!error && !exists)
+		error = err_set(ERR_NOTFOUND, "no office '%s'", office);
+	else if (!error && revoked)
+		error = err_set(ERR_PERM, "office '%s' is revoked", office);
+	return error;
+}

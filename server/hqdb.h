@@ -21,6 +21,9 @@
 /* Whether office `code` exists and whether it is revoked (0 and 0 for no such office). */
 int hqdb_office_state(int *exists, int *revoked, struct store *s, const char *code) WUR;
 
+/* 0 if `code` is an office that is not revoked; ERR_INVALID, ERR_NOTFOUND or ERR_PERM. */
+int hqdb_office_active(struct store *s, const char *code) WUR;
+
 /* Add an office.  ERR_EXISTS if the code is taken. */
 int hqdb_office_add(struct store *s, const char *code, const char *name, const char *now) WUR;
 

@@ -32,11 +32,17 @@ static const char help[] =
 	"  office revoke CODE       revoke an office and all its devices, at once\n"
 	"  device revoke DEVICE     revoke one device (DEVICE: its id or a unique prefix)\n"
 	"  device release DEVICE    let a device held after an audit alert sync again\n"
-	"  case list | show ID | history ID | search QUERY\n"
+	"  case list [--office O --status S --overdue --csv ...] | show ID | history ID |\n"
+	"  case search QUERY\n"
 	"                           every office's cases as last synced (audited)\n"
 	"  case edit ID --set FIELD=VALUE...   an HQ edit, merged into the offices' work\n"
 	"  case share ID OFFICE     let another office see and edit a case\n"
 	"  case transfer ID OFFICE  make another office the owner\n"
+	"  case assign ID --to USER | case due ID DATE   assignment and deadline\n"
+	"  intake new --category C --summary S --office O [...]\n"
+	"                           a new allegation, routed to office O's devices\n"
+	"  policy set-due --category C --days N | policy list\n"
+	"                           deadlines by category, applied at intake\n"
 	"  evidence add|list|show|get|custody|export|verify ID ...\n"
 	"                           evidence items and their chain of custody at HQ\n"
 	"  audit log [--since T]    the server's audit trail\n"
@@ -83,6 +89,8 @@ static const struct cli_command commands[] = {
 	{"run", cmd_server_run, 0},
 	{"audit", cmd_server_audit, 0},
 	{"case", cmd_server_case, 0},
+	{"intake", cmd_server_intake, 0},
+	{"policy", cmd_server_policy, 0},
 	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
 };

@@ -99,15 +99,16 @@ static int case_exists(int *out, struct node *n, const char *case_id)
 	return error == ERR_NOTFOUND ? 0 : error;
 }
 
-int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
-	const struct casefile_change *chg)
+/* A new case of `office` (chg->transfer names it when it is not the node's own). */
+static int create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg, enum node_perm perm, const char *action)
 {
 	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
 	char id[SCHEMA_CASE_ID_MAX + 1], detail[AUDIT_DETAIL_MAX];
 	git_oid head;
 	int exists = 1, tries, error;
 
-	error = node_require(n, NODE_PERM_CASE_WRITE, "case.create", "");
+	error = node_require(n, perm, action, chg->transfer ? office : "");
 	if (error)
 		return error;
 	error = casefile_check_change(chg);
@@ -117,25 +118,47 @@ int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
 		error = node_next_hlc(&a.hlc, n);
 	/* Ids are random; a local collision is astronomically rare but cheap to rule out. */
 	for (tries = 0; !error && exists && tries < 8; tries++) {
-		error = casefile_new_id(id, n->office, a.hlc.wall_ms);
+		error = casefile_new_id(id, office, a.hlc.wall_ms);
 		if (!error)
 			error = case_exists(&exists, n, id);
 	}
 	if (!error && exists)
 		error = err_set(ERR_EXISTS, "cannot find a free case id");
 	if (!error)
-		error = casefile_commit(&head, NULL, n->repo, NULL, id, chg, &a, "case create");
+		error = casefile_commit(&head, NULL, n->repo, NULL, id, chg, &a,
+			chg->transfer ? "case intake" : "case create");
 	if (!error)
 		error = casedb_advance(n, id, &head);
 	change_detail(detail, sizeof(detail), chg, NULL);
 	if (!error)
-		error = node_audit(n, "case.create", id, "success", detail);
+		error = node_audit(n, action, id, "success", detail);
 	if (!error)
 		error = store_commit(n->store);
 	if (error)
-		return node_audit_failure(n, "case.create", "", error);
+		return node_audit_failure(n, action, "", error);
 	memcpy(id_out, id, sizeof(id));
 	return 0;
+}
+
+int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
+	const struct casefile_change *chg)
+{
+	struct casefile_change own = *chg;
+
+	own.transfer = NULL;
+	return create(id_out, n, n->office, &own, NODE_PERM_CASE_WRITE, "case.create");
+}
+
+int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg)
+{
+	struct casefile_change routed = *chg;
+	int error = schema_check_office(office);
+
+	if (error)
+		return error;
+	routed.transfer = office;
+	return create(id_out, n, office, &routed, NODE_PERM_INTAKE, "case.intake");
 }
 
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,

@@ -21,6 +21,14 @@ int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
 	const struct casefile_change *chg) WUR;
 
 /*
+ * Create a case owned by `office` (HQ's intake: NODE_PERM_INTAKE; the caller checks the
+ * office exists), audited as case.intake; the office's devices receive it at their next
+ * sync.  Errors as casedb_create().
+ */
+int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg) WUR;
+
+/*
  * Apply `chg` (field sets, narrative, a note) to case `case_id`.  note_id_out (may be NULL)
  * receives the new note's id.  ERR_NOTFOUND (no such case), ERR_CONFLICT (no change),
  * ERR_INVALID/ERR_TOOBIG (schema), ERR_PERM.

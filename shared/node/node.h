@@ -47,9 +47,10 @@ struct node {
 /*
  * What a role may do.  On a device: investigator and supervisor work cases and sync, auditor
  * reads the audit log, admin does everything, the service identity only syncs.  At HQ (the
- * node of office NODE_HQ_OFFICE): hq-admin manages offices, devices and users; investigator
- * and supervisor work cases, and only a supervisor shares or transfers one; auditor reads the
- * audit trails; intake and analyst have none of these (their commands are their own).  The
+ * node of office NODE_HQ_OFFICE): hq-admin manages offices, devices and users; intake records
+ * new allegations; investigator and supervisor work cases, and only a supervisor shares,
+ * transfers, assigns a case or sets deadlines; auditor reads the audit trails; analyst has
+ * none of these (reports are its own).  The
  * key file's identity at HQ is 'admin': whoever holds the key file can read the whole store
  * anyway, so refusing it a command would protect nothing.
  */
@@ -61,7 +62,8 @@ enum node_perm {
 	NODE_PERM_SYNC =
 		1 << 4, /* exchange change sets with HQ: case workers, admins, the service */
 	NODE_PERM_OFFICE_ADMIN = 1 << 5, /* offices, tokens, devices (HQ) */
-	NODE_PERM_CASE_ROUTE = 1 << 6,	 /* share or transfer a case to an office (HQ) */
+	NODE_PERM_SUPERVISE = 1 << 6,	 /* share, transfer, assign, deadlines (HQ) */
+	NODE_PERM_INTAKE = 1 << 7,	 /* new allegations, routed to an office (HQ) */
 };
 
 /* 1 if `n` is headquarters' node. */

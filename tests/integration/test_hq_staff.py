@@ -45,6 +45,16 @@ def commands(cid):
         ("audit query", lambda i: ["audit", "query", "--case", cid], "audit.query",
          {"auditor"}),
         ("audit verify", lambda i: ["audit", "verify"], "audit.verify", {"auditor"}),
+        ("intake new", lambda i: ["intake", "new", "--category", "theft", "--summary",
+                                  "Fuel card used twice, report %d" % i, "--office", "ELP"],
+         "case.intake", {"intake"}),
+        ("case assign", lambda i: ["case", "assign", cid, "--to", "user%d" % i], "case.assign",
+         {"supervisor"}),
+        ("case due", lambda i: ["case", "due", cid, "2027-%02d-%02d" % (1 + i % 12, 1 + i % 28)], "case.due",
+         {"supervisor"}),
+        ("policy set-due", lambda i: ["policy", "set-due", "--category", "theft", "--days",
+                                      str(30 + i)], "policy.set-due", {"supervisor"}),
+        ("policy list", lambda i: ["policy", "list"], "policy.list", {"supervisor"}),
         ("ca export", lambda i: ["ca", "export"], None, set(ROLES)),
     ]
 
