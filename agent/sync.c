@@ -644,7 +644,7 @@ static int push_all(struct syncer *s)
 static int apply_case(struct syncer *s, const struct changeset *cs, const struct changeset_case *c)
 {
 	struct sync_rules rules = {c->id, NULL, NULL, 1};
-	struct casefile_author me = {s->n->user, s->n->office, s->n->device, {0, 0}};
+	struct casefile_author me = {s->n->user, s->n->office, s->n->device, {0, 0}, s->n->role};
 	struct merge_result mr;
 	git_oid local, *commits = NULL;
 	size_t ncommits = 0, i;

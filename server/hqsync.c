@@ -55,7 +55,7 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 	const struct hq_peer *peer, const struct changeset *cs, const struct changeset_case *c)
 {
 	struct sync_rules rules = {c->id, peer->device, peer->office, 0};
-	struct casefile_author hq = {n->user, n->office, n->device, {0, 0}};
+	struct casefile_author hq = {n->user, n->office, n->device, {0, 0}, n->role};
 	struct merge_result mr = {{{0}}, 0, 0, 0};
 	char owner[SCHEMA_OFFICE_MAX + 1];
 	git_oid server_head, *commits = NULL;

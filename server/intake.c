@@ -136,15 +136,17 @@ int cmd_server_intake(struct cli *c)
 	if (npos != 1 || strcmp(pos[0], "new"))
 		return cli_usage_error(c, usage, "expected 'intake new'");
 	if (!category || !summary || !office)
-		return cli_usage_error(c, usage, "intake new needs --category, --summary and --office");
+		return cli_usage_error(c, usage,
+			"intake new needs --category, --summary and --office");
 	received_at = cli_opt(opts, CLI_N_OPTS(opts), "--received-at");
 	if (!received_at) {
 		today(received);
 		received_at = received;
 	}
 	intake_title(title, sizeof(title),
-		cli_opt(opts, CLI_N_OPTS(opts), "--title") ? cli_opt(opts, CLI_N_OPTS(opts), "--title")
-							 : summary);
+		cli_opt(opts, CLI_N_OPTS(opts), "--title")
+			? cli_opt(opts, CLI_N_OPTS(opts), "--title")
+			: summary);
 	memset(&chg, 0, sizeof(chg));
 	set(&chg, "title", title);
 	set(&chg, "category", category);
@@ -252,7 +254,8 @@ int cmd_server_policy(struct cli *c)
 		return cli_usage_error(c, usage, "expected 'policy set-due' or 'policy list'");
 	if (!strcmp(pos[0], "set-due")) {
 		if (!category || !days_text)
-			return cli_usage_error(c, usage, "policy set-due needs --category and --days");
+			return cli_usage_error(c, usage,
+				"policy set-due needs --category and --days");
 		days = strtol(days_text, &end, 10);
 		if (!end || *end || end == days_text || days < 0 || days > POLICY_DAYS_MAX)
 			return cli_usage_error(c, usage, "--days takes a number from 0 to %d",
@@ -262,8 +265,8 @@ int cmd_server_policy(struct cli *c)
 	}
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = node_require(n, NODE_PERM_SUPERVISE, !strcmp(pos[0], "list") ? "policy.list"
-									       : "policy.set-due",
+	error = node_require(n, NODE_PERM_SUPERVISE,
+		!strcmp(pos[0], "list") ? "policy.list" : "policy.set-due",
 		category ? category : "");
 	if (error)
 		rc = cli_fail(c);
@@ -272,7 +275,8 @@ int cmd_server_policy(struct cli *c)
 	else if (policy_set(n, category, days))
 		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:i}", "category", category, "days", (int)days));
+		rc = cli_print_json(
+			json_pack("{s:s, s:i}", "category", category, "days", (int)days));
 	else
 		printf("deadline of %s: %s\n", category, days ? days_text : "none");
 	node_free(n);
@@ -294,8 +298,9 @@ int hq_case_supervise(struct cli *c, const char *what)
 		return rc;
 	value = assign ? cli_opt(opts, CLI_N_OPTS(opts), "--to") : npos == 3 ? pos[2] : NULL;
 	if (npos != (assign ? 2 : 3) || !value)
-		return cli_usage_error(c, usage, assign ? "case assign needs ID and --to USER"
-							: "case due needs ID and DATE");
+		return cli_usage_error(c, usage,
+			assign ? "case assign needs ID and --to USER"
+			       : "case due needs ID and DATE");
 	memset(&chg, 0, sizeof(chg));
 	set(&chg, assign ? "assignee" : "due_at", value);
 	if (assign && value[0] && schema_check_user(value))
@@ -313,10 +318,11 @@ int hq_case_supervise(struct cli *c, const char *what)
 	if (error)
 		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s}", "id", id, assign ? "assignee" : "due_at",
-			value));
+		rc = cli_print_json(
+			json_pack("{s:s, s:s}", "id", id, assign ? "assignee" : "due_at", value));
 	else
-		printf("case %s %s %s\n", id, assign ? "assigned to" : "due", value[0] ? value : "-");
+		printf("case %s %s %s\n", id, assign ? "assigned to" : "due",
+			value[0] ? value : "-");
 	node_free(n);
 	return rc;
 }

@@ -99,16 +99,33 @@ static int case_exists(int *out, struct node *n, const char *case_id)
 	return error == ERR_NOTFOUND ? 0 : error;
 }
 
+/*
+ * 1 if `chg` sets status closed: that needs a supervisor's approval (NODE_PERM_CLOSE), and HQ
+ * checks it again on every commit it receives (sync_check_commit).
+ */
+static int closes(const struct casefile_change *chg)
+{
+	size_t i;
+
+	for (i = 0; i < chg->nsets; i++)
+		if (!strcmp(chg->sets[i].name, "status") && chg->sets[i].value &&
+			!strcmp(chg->sets[i].value, "closed"))
+			return 1;
+	return 0;
+}
+
 /* A new case of `office` (chg->transfer names it when it is not the node's own). */
 static int create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
 	const struct casefile_change *chg, enum node_perm perm, const char *action)
 {
-	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
+	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
 	char id[SCHEMA_CASE_ID_MAX + 1], detail[AUDIT_DETAIL_MAX];
 	git_oid head;
 	int exists = 1, tries, error;
 
 	error = node_require(n, perm, action, chg->transfer ? office : "");
+	if (!error && closes(chg))
+		error = node_require(n, NODE_PERM_CLOSE, "case.close", "");
 	if (error)
 		return error;
 	error = casefile_check_change(chg);
@@ -164,7 +181,7 @@ int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const cha
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
 	char note_id_out[CASEFILE_NOTE_ID_MAX])
 {
-	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
+	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
 	char note_id[CASEFILE_NOTE_ID_MAX] = "", detail[AUDIT_DETAIL_MAX];
 	const char *action = chg->transfer ? "case.transfer"
 			     : chg->resolve ? "conflict.resolve"
@@ -174,6 +191,8 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 	int error;
 
 	error = node_require(n, NODE_PERM_CASE_WRITE, action, case_id);
+	if (!error && closes(chg))
+		error = node_require(n, NODE_PERM_CLOSE, "case.close", case_id);
 	if (error)
 		return error;
 	error = casefile_check_change(chg);

@@ -200,7 +200,8 @@ static const struct role_perms {
 	{"admin", ~0u, 1, 1},
 	{"investigator", NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SYNC, 1, 1},
 	{"supervisor",
-		NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SUPERVISE | NODE_PERM_SYNC,
+		NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SUPERVISE | NODE_PERM_SYNC |
+			NODE_PERM_CLOSE,
 		1, 1},
 	{"auditor", NODE_PERM_AUDIT_READ, 1, 1},
 	{"service", NODE_PERM_SYNC, 0, 1},
