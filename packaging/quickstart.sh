@@ -71,7 +71,7 @@ hqrun init --org "Office of Professional Responsibility" --listen 127.0.0.1:0
 elp_token=$(hqcmd office add ELP --name "El Paso field office")
 sdg_token=$(hqcmd office add SDG --name "San Diego field office")
 echo "ELP token: ${elp_token:0:24}...  SDG token: ${sdg_token:0:24}..."
-hqcmd run --listen 127.0.0.1:0 2>"$demo/hq.log" &
+env -u FIELDSYNC_USER -u FIELDSYNC_PASSPHRASE "$server" --home "$hq" run --listen 127.0.0.1:0 2>"$demo/hq.log" &
 hq_pid=$!
 trap 'kill $hq_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

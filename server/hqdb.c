@@ -252,11 +252,72 @@ int hqdb_case_share(struct store *s, const char *case_id, const char *office, co
 		"INSERT OR IGNORE INTO case_shares(case_id, office, shared_at) VALUES (?, ?, ?)",
 		"ttt", case_id, office, now);
 
+	/* seen again: the office is sent the case as any other */
+	if (!error)
+		error = store_run(s,
+			"DELETE FROM case_revocations WHERE case_id = ? AND office = ?", "tt",
+			case_id, office);
+
 	if (!error)
 		error = store_run(s,
 			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
 			" WHERE case_id = ?",
 			"t", case_id);
+	return error;
+}
+
+int hqdb_case_revoke(struct store *s, const char *case_id, const char *office, const char *now)
+{
+	int error = store_run(s, "DELETE FROM case_shares WHERE case_id = ? AND office = ?", "tt",
+		case_id, office);
+
+	if (!error)
+		error = store_run(s,
+			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
+			" WHERE case_id = ?",
+			"t", case_id);
+	if (!error)
+		error = store_run(s,
+			"INSERT OR REPLACE INTO case_revocations(case_id, office, head, seq, revoked_at)"
+			" SELECT case_id, ?2, head, seq, ?3 FROM case_heads WHERE case_id = ?1",
+			"ttt", case_id, office, now);
+	return error;
+}
+
+int hqdb_case_revoked_head(git_oid *out, int *found, struct store *s, const char *case_id,
+	const char *office)
+{
+	struct buf head = BUF_INIT(GIT_OID_RAWSZ);
+	int error = store_query_bytes(&head, s,
+		"SELECT head FROM case_revocations WHERE case_id = ? AND office = ?", "tt", case_id,
+		office);
+
+	*found = 0;
+	if (error == ERR_NOTFOUND) {
+		error = 0;
+	} else if (!error && head.len != GIT_OID_RAWSZ) {
+		error = err_set(ERR_CORRUPT, "the revocation of case '%s' is malformed", case_id);
+	} else if (!error) {
+		git_oid_fromraw(out, (const unsigned char *)head.ptr);
+		*found = 1;
+	}
+	buf_release(&head);
+	return error;
+}
+
+int hqdb_case_shares(struct store *s, const char *case_id, int (*fn)(void *ctx, const char *office),
+	void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, error = store_bind(&st, s,
+			    "SELECT office FROM case_shares WHERE case_id = ? ORDER BY office", "t",
+			    case_id);
+
+	while (!error && (rc = store_next(s, st)) > 0)
+		error = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+	if (!error && rc < 0)
+		error = rc;
+	sqlite3_finalize(st);
 	return error;
 }
 

@@ -130,6 +130,24 @@ int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
  */
 int hqdb_case_share(struct store *s, const char *case_id, const char *office, const char *now) WUR;
 
+/*
+ * End `office`'s sight of a case (a transfer away, an unshare): drop its share row, give the
+ * case the next change sequence and record the revocation at the case's current head, so
+ * that the office's next pull names the case as revoked.  Inside the caller's transaction.
+ */
+int hqdb_case_revoke(struct store *s, const char *case_id, const char *office, const char *now) WUR;
+
+/*
+ * The head at which `office` lost sight of a case: *found 0 if it never did (or sees it
+ * again).
+ */
+int hqdb_case_revoked_head(git_oid *out, int *found, struct store *s, const char *case_id,
+	const char *office) WUR;
+
+/* The offices a case is shared with, each passed to fn (a non-zero return stops). */
+int hqdb_case_shares(struct store *s, const char *case_id, int (*fn)(void *ctx, const char *office),
+	void *ctx) WUR;
+
 /* ---- bundles ---------------------------------------------------------------------------- */
 
 /* The stored result of bundle `id`, appended to `out`; *found 0 for a bundle never seen. */

@@ -181,6 +181,12 @@ int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const cha
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
 	char note_id_out[CASEFILE_NOTE_ID_MAX])
 {
+	return casedb_edit_then(n, case_id, chg, note_id_out, NULL, NULL);
+}
+
+int casedb_edit_then(struct node *n, const char *case_id, const struct casefile_change *chg,
+	char note_id_out[CASEFILE_NOTE_ID_MAX], int (*then)(void *ctx, struct node *n), void *ctx)
+{
 	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
 	char note_id[CASEFILE_NOTE_ID_MAX] = "", detail[AUDIT_DETAIL_MAX];
 	const char *action = chg->transfer ? "case.transfer"
@@ -208,6 +214,8 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 			: chg->note && !chg->nsets && !chg->narrative ? "note add" : "case update");
 	if (!error)
 		error = casedb_advance(n, case_id, &head);
+	if (!error && then)
+		error = then(ctx, n);
 	change_detail(detail, sizeof(detail), chg, note_id);
 	if (!error)
 		error = node_audit(n, action, case_id, "success", detail);

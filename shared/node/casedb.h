@@ -37,6 +37,14 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 	char note_id_out[CASEFILE_NOTE_ID_MAX]) WUR;
 
 /*
+ * casedb_edit() that also runs `then` inside its transaction, after the head moved (HQ's
+ * transfer ends the old owner's access in the same transaction); an error from it undoes all.
+ */
+int casedb_edit_then(struct node *n, const char *case_id, const struct casefile_change *chg,
+	char note_id_out[CASEFILE_NOTE_ID_MAX], int (*then)(void *ctx, struct node *n),
+	void *ctx) WUR;
+
+/*
  * Move case `case_id` to `head` inside the caller's transaction: the head (an agent's sync base
  * is kept), the next change sequence, the derived tables.  No audit event: the caller records
  * the operation.  ERR_CORRUPT if the head is not a readable case.
