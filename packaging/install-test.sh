@@ -76,8 +76,11 @@ cleanup() {
 	done
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP # so that the EXIT trap unmounts on a signal too
 
 mkdir -p "$work"
+work=$(cd "$work" && pwd) # debootstrap takes absolute paths only
+root=$work/root
 url=$(mirror)
 tarball=$work/$suite-minbase-$(echo "$include" | md5sum | cut -c1-8).tgz
 
