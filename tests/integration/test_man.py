@@ -231,7 +231,7 @@ def compare(help_, page, known_options):
     for opt in sorted(set(OPT.findall(page.text))):
         if opt not in known_options:
             problems.append("the %s page names %s, which no --help knows" % (prog, opt))
-    return problems
+    return list(dict.fromkeys(problems))
 
 
 class ManLint(unittest.TestCase):
@@ -246,15 +246,20 @@ class ManLint(unittest.TestCase):
         ours = {os.path.basename(p) for p in self.pages()}
         for page in self.pages():
             p = subprocess.run(["mandoc", "-T", "lint", page], capture_output=True, text=True)
-            messages = (p.stdout + p.stderr).splitlines()
-            # Before the packages are installed mandoc cannot find the pages ours refer to
-            # (it looks in /usr/share/man only); each such reference must be a page here.
+            # (mandoc may end a message without a newline: split on its prefix)
+            messages = re.findall(r"mandoc: .*?(?=mandoc: |\n|$)", p.stdout + p.stderr)
             left = []
             for m in messages:
+                # Before the packages are installed mandoc cannot find the pages ours refer
+                # to (it looks in /usr/share/man only); each such reference must be a page here.
                 x = re.search(r"referenced manual not found: Xr (\S+) (\S+)", m)
                 if x and "%s.%s" % (x.group(1), x.group(2)) in ours:
                     continue
-                left.append(m)
+                # about this machine's man database, not the page: the page referred to was
+                # found, by a file name the database does not list
+                if re.match(r"mandoc: outdated mandoc\.db lacks \S+ entry", m):
+                    continue
+                left.append(m.strip())
             self.assertEqual(left, [], "mandoc -Tlint %s" % page)
 
     def test_man_warnings(self):
