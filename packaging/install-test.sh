@@ -10,7 +10,8 @@
 # 2. apt-get install ./fieldsync-*.deb inside it (dependencies from the mirror);
 # 3. check what the packages promise: binaries, the user and its 0700 state directory,
 #    /etc/fieldsync, the man pages (man -w), `systemd-analyze verify` of every unit shipped;
-# 4. run packaging/quickstart.sh from the installed binaries (FIELDSYNC_INSTALLED=1): HQ
+# 4. as the service user `fieldsync`, make a server store in /var/lib/fieldsync; then
+#    run packaging/quickstart.sh from the installed binaries (FIELDSYNC_INSTALLED=1): HQ
 #    init, offices and tokens, three devices init and enroll, cases, sync on loopback,
 #    a conflict settled, the same case on every node;
 # 5. purge the packages: the user's data stays, nothing of the packages does.
@@ -174,6 +175,16 @@ for unit in "$top"/packaging/systemd/*.service "$top"/packaging/systemd/*.socket
 done
 [ "$units" -gt 0 ] || echo "install-test: no systemd units in packaging/systemd yet; none verified"
 phase "check files, user, man pages, units"
+
+# the service user can keep a server in the state directory (mode 0700, its own)
+as_service() { in_root runuser -u fieldsync -- "$@"; }
+as_service fieldsync-server --home /var/lib/fieldsync/hq init --org "Install test" \
+	--listen 127.0.0.1:0 >"$work/service-user.log" 2>&1 || fail "init as user fieldsync: $(cat "$work/service-user.log")"
+as_service fieldsync-server --home /var/lib/fieldsync/hq office add ELP --name "El Paso" \
+	>>"$work/service-user.log" 2>&1 || fail "office add as user fieldsync"
+key=$(in_root stat -c '%a %U' /var/lib/fieldsync/hq.key) || fail "no key file"
+[ "$key" = "600 fieldsync" ] || fail "/var/lib/fieldsync/hq.key is '$key'"
+phase "server init as the service user"
 
 in_root env FIELDSYNC_INSTALLED=1 bash /tmp/quickstart.sh >"$work/quickstart.log" 2>&1 || {
 	tail -40 "$work/quickstart.log" >&2
