@@ -154,8 +154,12 @@ in_root getent passwd fieldsync >/dev/null || fail "no user fieldsync"
 state=$(in_root stat -c '%a %U %G' /var/lib/fieldsync) || fail "no /var/lib/fieldsync"
 [ "$state" = "700 fieldsync fieldsync" ] || fail "/var/lib/fieldsync is '$state'"
 in_root test -d /etc/fieldsync || fail "no /etc/fieldsync"
+conffiles=$(in_root dpkg-query -W -f='${Conffiles}\n' fieldsync-agent fieldsync-server \
+	fieldsync-common)
 for f in "$top"/packaging/conf/*.conf; do
 	in_root test -f "/etc/fieldsync/$(basename "$f")" || fail "no /etc/fieldsync/$(basename "$f")"
+	grep -q "^ /etc/fieldsync/$(basename "$f") " <<<"$conffiles" ||
+		fail "/etc/fieldsync/$(basename "$f") is not a conffile"
 done
 for page in "$top"/docs/man/*.[1-8]; do
 	name=$(basename "$page")
@@ -200,6 +204,9 @@ in_root apt-get purge -y -q fieldsync-agent fieldsync-server fieldsync-common >>
 in_root test ! -e /usr/bin/fieldsync-agent || fail "purge left /usr/bin/fieldsync-agent"
 in_root test ! -e /usr/sbin/fieldsync-server || fail "purge left /usr/sbin/fieldsync-server"
 in_root test -f /var/lib/fieldsync/keep/store || fail "purge deleted data in /var/lib/fieldsync"
+for f in "$top"/packaging/conf/*.conf; do
+	in_root test ! -e "/etc/fieldsync/$(basename "$f")" || fail "purge left /etc/fieldsync/$(basename "$f")"
+done
 phase "purge (data in /var/lib/fieldsync kept)"
 
 cleanup
