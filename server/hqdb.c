@@ -45,6 +45,46 @@ int hqdb_office_revoke(struct store *s, const char *code, const char *now)
 		"office", code, now);
 }
 
+/* A device's newest contact: the audit upload that opens every sync, a push or a pull. */
+#define LAST_CONTACT                                                                               \
+	"(SELECT max(a.time) FROM audit_log a WHERE a.target = d.device"                           \
+	" AND a.action IN ('audit.upload', 'sync.push', 'sync.changes'))"
+
+int hqdb_device_status_foreach(struct store *s, const char *office,
+	int (*fn)(void *ctx, const struct hqdb_device_status *d), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	struct hqdb_device_status d;
+	int error = store_prepare(&st, s,
+		"SELECT d.device, d.office, d.enrolled_at, d.revoked_at, d.held, " LAST_CONTACT ","
+		" (SELECT c.size FROM remote_checkpoints c WHERE c.device = d.device"
+		"   AND c.epoch = d.epoch ORDER BY c.size DESC LIMIT 1),"
+		" (SELECT c.time FROM remote_checkpoints c WHERE c.device = d.device"
+		"   AND c.epoch = d.epoch ORDER BY c.size DESC LIMIT 1),"
+		" d.cert,"
+		" (SELECT count(*) FROM case_index i WHERE i.office = d.office AND i.conflicts > 0)"
+		" FROM devices d WHERE ?1 IS NULL OR d.office = ?1 ORDER BY d.office, d.device");
+
+	if (!error)
+		sqlite3_bind_text(st, 1, office, -1, SQLITE_STATIC);
+	while (!error && (error = store_next(s, st)) > 0) {
+		d.device = (const char *)sqlite3_column_text(st, 0);
+		d.office = (const char *)sqlite3_column_text(st, 1);
+		d.enrolled_at = (const char *)sqlite3_column_text(st, 2);
+		d.revoked_at = (const char *)sqlite3_column_text(st, 3);
+		d.held = (const char *)sqlite3_column_text(st, 4);
+		d.last_sync = (const char *)sqlite3_column_text(st, 5);
+		d.receipt_size = sqlite3_column_int64(st, 6);
+		d.receipt_time = (const char *)sqlite3_column_text(st, 7);
+		d.cert = sqlite3_column_blob(st, 8);
+		d.certlen = (size_t)sqlite3_column_bytes(st, 8);
+		d.office_conflicts = sqlite3_column_int64(st, 9);
+		error = fn(ctx, &d);
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
 int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_office *o),
 	void *ctx)
 {
@@ -52,7 +92,10 @@ int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
 	struct hqdb_office o;
 	int error = store_bind(&st, s,
 		"SELECT o.code, o.name, o.revoked_at IS NOT NULL,"
-		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL)"
+		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL),"
+		" (SELECT count(*) FROM case_index i WHERE i.office = o.code),"
+		" (SELECT count(*) FROM case_index i WHERE i.office = o.code AND i.conflicts > 0),"
+		" (SELECT max(" LAST_CONTACT ") FROM devices d WHERE d.office = o.code)"
 		" FROM offices o ORDER BY o.code",
 		"");
 
@@ -61,6 +104,9 @@ int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
 		o.name = (const char *)sqlite3_column_text(st, 1);
 		o.revoked = sqlite3_column_int(st, 2);
 		o.devices = sqlite3_column_int(st, 3);
+		o.cases = sqlite3_column_int64(st, 4);
+		o.conflicts = sqlite3_column_int64(st, 5);
+		o.last_sync = (const char *)sqlite3_column_text(st, 6);
 		error = fn(ctx, &o);
 	}
 	sqlite3_finalize(st);

@@ -35,8 +35,30 @@ struct hqdb_office {
 	const char *code;
 	const char *name;
 	int revoked;
-	int devices; /* enrolled devices not revoked */
+	int devices;	       /* enrolled devices not revoked */
+	int64_t cases;	       /* cases it owns */
+	int64_t conflicts;     /* of those, cases with kept conflict versions */
+	const char *last_sync; /* the newest contact of any of its devices, or NULL */
 };
+
+/* One enrolled device, as `device list` shows it (strings borrowed for the callback). */
+struct hqdb_device_status {
+	const char *device;
+	const char *office;
+	const char *enrolled_at;
+	const char *revoked_at; /* NULL: not revoked */
+	const char *held;	/* NULL, or why HQ holds it */
+	const char *last_sync;	/* its newest audit upload, push or pull at HQ; NULL: never */
+	int64_t receipt_size;	/* its trail's size at HQ's newest receipt (0: none) */
+	const char *receipt_time;
+	const uint8_t *cert; /* its certificate (DER) */
+	size_t certlen;
+	int64_t office_conflicts; /* the office's cases with kept conflict versions */
+};
+
+/* Every device (of `office`, or all if NULL) by office and id; fn's non-zero return stops. */
+int hqdb_device_status_foreach(struct store *s, const char *office,
+	int (*fn)(void *ctx, const struct hqdb_device_status *d), void *ctx) WUR;
 
 /* Call fn for every office in code order; a non-zero return from fn stops and is returned. */
 int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_office *o),

@@ -128,8 +128,7 @@ static int delete_objects(uint64_t *count, struct node *n, const struct oidset *
 }
 
 /* Delete each chunk the purged case lists that no other case's items list. */
-static int delete_chunks(uint64_t *count, struct node *n, const struct buf *mine,
-	struct buf *kept)
+static int delete_chunks(uint64_t *count, struct node *n, const struct buf *mine, struct buf *kept)
 {
 	size_t i, nkept = kept->len / CHUNKS_HASH_LEN;
 	int error = 0;
@@ -160,9 +159,11 @@ static int delete_rows(struct node *n, const char *case_id)
 		"t", case_id);
 
 	if (!error)
-		error = store_run(n->store, "DELETE FROM case_index WHERE case_id = ?", "t", case_id);
+		error = store_run(n->store, "DELETE FROM case_index WHERE case_id = ?", "t",
+			case_id);
 	if (!error)
-		error = store_run(n->store, "DELETE FROM case_heads WHERE case_id = ?", "t", case_id);
+		error = store_run(n->store, "DELETE FROM case_heads WHERE case_id = ?", "t",
+			case_id);
 	/* FTS4 keeps a deleted document's terms in its segments until they are merged */
 	if (!error)
 		error = store_exec(n->store, "INSERT INTO case_fts(case_fts) VALUES ('optimize')");

@@ -30,6 +30,7 @@ def commands(cid):
         ("user add", lambda i: ["user", "add", "newuser%d" % i, "--role", "analyst"],
          "user.add", {"hq-admin"}),
         ("office list", lambda i: ["office", "list"], "office.list", {"hq-admin"}),
+        ("device list", lambda i: ["device", "list"], "device.list", {"hq-admin"}),
         ("office add", lambda i: ["office", "add", "NEW%d" % i, "--name", "office %d" % i],
          "office.add", {"hq-admin"}),
         ("office token", lambda i: ["office", "token", "ELP"], "office.token", {"hq-admin"}),

@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import subprocess
+import time
 import unittest
 
 import fstest
@@ -171,6 +172,45 @@ class Intake(fstest.NodeTest):
         self.assertFails(self.hq.run("case", "list", "--received-from", "last week"), 1,
                          "not a valid received_at")
         self.assertFails(self.hq.run("case", "list", "--sort", "size"), 2, "--sort takes")
+
+    def test_office_and_device_views(self):
+        quiet = self.fleet.device("quiet", office="SDG", admin="bob")  # enrolled, never synced
+        self.fleet.sync(self.elp, self.sdg)
+        self.intake(office="ELP")
+        doc = self.hq.ok("--json", "device", "list").json()
+        by_office = {}
+        for d in doc["devices"]:
+            by_office.setdefault(d["office"], []).append(d)
+        self.assertEqual(sorted(by_office), ["ELP", "SDG"])
+        self.assertEqual(len(doc["devices"]), 3)
+        for d in doc["devices"]:
+            self.assertEqual(d["state"], "active")
+            self.assertGreater(d["cert_expires"], time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                time.gmtime()))
+            if d["last_sync"]:
+                self.assertGreater(d["receipt_size"], 0, d)
+                self.assertFalse(d["silent"], d)
+            else:
+                self.assertTrue(d["silent"], d)  # never heard from
+        self.assertEqual(doc["silent"], 1)
+        self.assertEqual(doc["silent_days"], 7)
+        text = self.hq.ok("device", "list", "--office", "SDG", "--silent-days", "2").out
+        self.assertEqual(len(text.strip().splitlines()), 2)
+        self.assertEqual(text.count("SILENT"), 1)
+        offices = {o["code"]: o for o in self.hq.ok("--json", "office", "list").json()["offices"]}
+        self.assertEqual(offices["ELP"]["cases"], 1)
+        self.assertIsNotNone(offices["ELP"]["last_sync"])
+        self.assertFails(self.hq.run("device", "list", "--silent-days", "often"), 2,
+                         "--silent-days takes")
+        self.assertFails(self.hq.run("device", "list", "--office", "nope nope"), 1,
+                         "not an office code")
+        self.assertFails(self.as_staff("ian", "device", "list"), 1,
+                         "may not do 'device.list': it needs the role hq-admin")
+        # the list is audited as a read, with what it showed
+        listed = [e for e in self.hq.ok("--json", "audit", "log").json()["entries"]
+                  if e["action"] == "device.list" and e["outcome"] == "success"]
+        self.assertIn("3 devices, 1 silent for 7 days", [e["detail"] for e in listed])
+        del quiet
 
 
 if __name__ == "__main__":

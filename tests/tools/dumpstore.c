@@ -39,7 +39,8 @@ int main(int argc, char **argv)
 	if (!error)
 		error = store_run(n->store, "ATTACH DATABASE ? AS plain KEY ''", "t", argv[1]);
 	if (!error)
-		error = store_exec(n->store, "SELECT sqlcipher_export('plain'); DETACH DATABASE plain;");
+		error = store_exec(n->store,
+			"SELECT sqlcipher_export('plain'); DETACH DATABASE plain;");
 	if (error)
 		fprintf(stderr, "dumpstore: %s\n", err_msg());
 	node_free(n);
