@@ -25,6 +25,7 @@ static const char case_help[] =
 	"       fieldsync-server case transfer ID OFFICE [--keep-shares]\n"
 	"       fieldsync-server case assign ID --to USER\n"
 	"       fieldsync-server case due ID DATE\n"
+	"       fieldsync-server case import FILE.jsonl   ('case import --help')\n"
 	"\n"
 	"HQ's view of every office's cases as last synced, and HQ's own work on them; every read\n"
 	"and change is audited.  An HQ edit is a commit like any other: offices receive it at\n"
@@ -208,10 +209,12 @@ static int share_or_transfer(struct cli *c, const char *what)
 
 int cmd_server_case(struct cli *c)
 {
+	if (c->argc > 0 && !strcmp(c->argv[0], "import"))
+		return hq_case_import(c); /* its own --help */
 	if (c->argc == 0 || cli_help(c, case_help)) {
 		if (c->argc == 0)
 			return cli_usage_error(c,
-				"case list|show|edit|history|search|share|unshare|transfer|assign|due",
+				"case list|show|edit|history|search|share|unshare|transfer|assign|due|import",
 				"which case command?");
 		return CLI_EXIT_OK;
 	}
@@ -224,7 +227,7 @@ int cmd_server_case(struct cli *c)
 		strcmp(c->argv[0], "edit") && strcmp(c->argv[0], "history") &&
 		strcmp(c->argv[0], "search"))
 		return cli_usage_error(c,
-			"case list|show|edit|history|search|share|unshare|transfer|assign|due",
+			"case list|show|edit|history|search|share|unshare|transfer|assign|due|import",
 			"unknown case command '%s'", c->argv[0]);
 	return cmd_case(c);
 }

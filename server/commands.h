@@ -36,4 +36,10 @@ int cmd_server_policy(struct cli *c);
 /* case assign|due, from cmd_server_case; `what` is the word (server/intake.c) */
 int hq_case_supervise(struct cli *c, const char *what);
 
+/* case import FILE.jsonl (server/import.c) */
+int hq_case_import(struct cli *c);
+
+/* report --from --to --table|--html (server/report.c) */
+int cmd_server_report(struct cli *c);
+
 #endif

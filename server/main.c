@@ -41,10 +41,13 @@ static const char help[] =
 	"  case transfer ID OFFICE [--keep-shares]   make another office the owner; the old\n"
 	"                           owner's devices (and the shares') remove the case\n"
 	"  case assign ID --to USER | case due ID DATE   assignment and deadline\n"
+	"  case import FILE.jsonl   existing records, one case per line\n"
 	"  intake new --category C --summary S --office O [...]\n"
 	"                           a new allegation, routed to office O's devices\n"
 	"  policy set-due --category C --days N | policy list\n"
 	"                           deadlines by category, applied at intake\n"
+	"  report --from DATE --to DATE --table T [--csv] | --html FILE\n"
+	"                           the annual report's tables ('report --help')\n"
 	"  evidence add|list|show|get|custody|export|verify ID ...\n"
 	"                           evidence items and their chain of custody at HQ\n"
 	"  audit log [--since T]    the server's audit trail\n"
@@ -93,6 +96,7 @@ static const struct cli_command commands[] = {
 	{"case", cmd_server_case, 0},
 	{"intake", cmd_server_intake, 0},
 	{"policy", cmd_server_policy, 0},
+	{"report", cmd_server_report, 0},
 	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
 };

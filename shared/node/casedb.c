@@ -178,6 +178,45 @@ int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const cha
 	return create(id_out, n, office, &routed, NODE_PERM_INTAKE, "case.intake");
 }
 
+int casedb_import(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg, const char *const *notes, size_t nnotes, int64_t id_ms)
+{
+	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
+	struct casefile_change routed = *chg, note;
+	char id[SCHEMA_CASE_ID_MAX + 1];
+	git_oid head, parent;
+	size_t i;
+	int exists = 1, tries, error = casefile_check_change(chg);
+
+	routed.transfer = strcmp(office, n->office) ? office : NULL;
+	for (tries = 0; !error && exists && tries < 8; tries++) {
+		error = casefile_new_id(id, office, id_ms);
+		if (!error)
+			error = case_exists(&exists, n, id);
+	}
+	if (!error && exists)
+		error = err_set(ERR_EXISTS, "cannot find a free case id");
+	if (!error)
+		error = node_next_hlc(&a.hlc, n);
+	if (!error)
+		error = casefile_commit(&head, NULL, n->repo, NULL, id, &routed, &a, "case import");
+	for (i = 0; !error && i < nnotes; i++) {
+		memset(&note, 0, sizeof(note));
+		note.note = notes[i];
+		note.note_len = strlen(notes[i]);
+		parent = head;
+		error = node_next_hlc(&a.hlc, n);
+		if (!error)
+			error = casefile_commit(&head, NULL, n->repo, &parent, id, &note, &a,
+				"note import");
+	}
+	if (!error)
+		error = casedb_advance(n, id, &head);
+	if (!error)
+		memcpy(id_out, id, sizeof(id));
+	return error;
+}
+
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
 	char note_id_out[CASEFILE_NOTE_ID_MAX])
 {

@@ -37,6 +37,16 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 	char note_id_out[CASEFILE_NOTE_ID_MAX]) WUR;
 
 /*
+ * An existing record brought in whole (HQ's `case import`), inside the caller's transaction
+ * and without an audit entry of its own (the caller audits the import): a case of `office`
+ * with `chg`'s fields and narrative, then one commit per note.  The id's year is that of
+ * `id_ms` (when the allegation came in).  The caller checks the role and the office.
+ */
+int casedb_import(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg, const char *const *notes, size_t nnotes,
+	int64_t id_ms) WUR;
+
+/*
  * casedb_edit() that also runs `then` inside its transaction, after the head moved (HQ's
  * transfer ends the old owner's access in the same transaction); an error from it undoes all.
  */

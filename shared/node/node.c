@@ -201,13 +201,13 @@ static const struct role_perms {
 	{"investigator", NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SYNC, 1, 1},
 	{"supervisor",
 		NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SUPERVISE | NODE_PERM_SYNC |
-			NODE_PERM_CLOSE,
+			NODE_PERM_CLOSE | NODE_PERM_REPORT,
 		1, 1},
 	{"auditor", NODE_PERM_AUDIT_READ, 1, 1},
 	{"service", NODE_PERM_SYNC, 0, 1},
 	{"hq-admin", NODE_PERM_USER_ADMIN | NODE_PERM_OFFICE_ADMIN, 1, 0},
 	{"intake", NODE_PERM_INTAKE, 1, 0},
-	{"analyst", 0, 1, 0},
+	{"analyst", NODE_PERM_REPORT, 1, 0},
 };
 
 int node_is_hq(const struct node *n)

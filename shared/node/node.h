@@ -65,6 +65,7 @@ enum node_perm {
 	NODE_PERM_SUPERVISE = 1 << 6,	 /* share, transfer, assign, deadlines (HQ) */
 	NODE_PERM_INTAKE = 1 << 7,	 /* new allegations, routed to an office (HQ) */
 	NODE_PERM_CLOSE = 1 << 8,	 /* set status closed: a supervisor's approval */
+	NODE_PERM_REPORT = 1 << 9,	 /* aggregate reports, no case text (HQ) */
 };
 
 /* 1 if `n` is headquarters' node. */

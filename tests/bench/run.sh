@@ -87,4 +87,9 @@ echo "== serve: commands through the agent's service vs their own log-on; the we
 cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
 	--target fieldsync-agent bench_sync_prep >/dev/null
 python3 tests/bench/bench_serve.py build-bench || status=1
+
+echo
+echo "== HQ: import of ${FIELDSYNC_BENCH_IMPORT:-200000} records beside plain SQLite; report tables"
+FIELDSYNC_BUILD=build-bench python3 tests/bench/bench_hq_report.py \
+	"${FIELDSYNC_BENCH_IMPORT:-200000}" || status=1
 exit "$status"
