@@ -6,6 +6,7 @@
 #include "auditverify.h"
 #include "commands.h"
 #include "device.h"
+#include "pki/enroll.h"
 #include "node/users.h"
 #include "service.h"
 
@@ -331,18 +332,20 @@ int cmd_status(struct cli *c)
 }
 
 static const char enroll_help[] =
-	"usage: fieldsync-agent enroll --server URL --token TOKEN\n"
+	"usage: fieldsync-agent enroll [--server URL] --token TOKEN\n"
 	"\n"
 	"Enroll this device with the HQ server (admin only).  TOKEN comes from\n"
 	"'fieldsync-server office add' or 'office token'; it is single-use and carries the\n"
 	"fingerprint of the organisation's CA, which this device pins: a server whose CA does\n"
-	"not match is refused.  The device key is generated inside the encrypted store; the\n"
-	"server chooses the certificate's subject (office and device).\n";
+	"not match is refused.  It also carries the URL HQ advertises (init --advertise), used\n"
+	"unless --server names another.  The device key is generated inside the encrypted store;\n"
+	"the server chooses the certificate's subject (office and device).\n";
 
 int cmd_enroll(struct cli *c)
 {
-	static const char usage[] = "enroll --server URL --token TOKEN";
+	static const char usage[] = "enroll [--server URL] --token TOKEN";
 	struct cli_opt opts[] = {{"--server", 1, 0, {0}, 0}, {"--token", 1, 0, {0}, 0}};
+	struct buf used = BUF_INIT(ENROLL_URL_MAX + 1);
 	struct node *n = NULL;
 	const char *pos[1], *url, *token;
 	int npos, rc;
@@ -354,17 +357,70 @@ int cmd_enroll(struct cli *c)
 		return rc;
 	url = cli_opt(opts, CLI_N_OPTS(opts), "--server");
 	token = cli_opt(opts, CLI_N_OPTS(opts), "--token");
-	if (!url || !token)
-		return cli_usage_error(c, usage, "enroll needs --server and --token");
+	if (!token)
+		return cli_usage_error(c, usage, "enroll needs --token");
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
 	if (device_enroll(n, url, token))
 		rc = cli_fail(c);
+	else if (!url && store_meta_get(&used, n->store, "server_url"))
+		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "server", url, "office", n->office,
-			"device", n->device));
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "server", url ? url : used.ptr,
+			"office", n->office, "device", n->device));
 	else
-		printf("enrolled device %s of office %s with %s\n", n->device, n->office, url);
+		printf("enrolled device %s of office %s with %s\n", n->device, n->office,
+			url ? url : used.ptr);
+	buf_release(&used);
+	node_free(n);
+	return rc;
+}
+
+static const char server_help[] =
+	"usage: fieldsync-agent server show\n"
+	"       fieldsync-agent server set URL\n"
+	"\n"
+	"The HQ address this device syncs with.  'set' (admin only) re-points an enrolled\n"
+	"device, e.g. after HQ moved: the server at URL must pass a TLS handshake against the CA\n"
+	"pinned at enrollment (and present a certificate for the URL's host) before the URL is\n"
+	"saved; a server of another CA is refused and nothing changes.  Both are audited.\n";
+
+int cmd_server(struct cli *c)
+{
+	static const char usage[] = "server show | server set URL";
+	struct buf url = BUF_INIT(ENROLL_URL_MAX + 1);
+	struct node *n = NULL;
+	const char *pos[2];
+	int npos, rc, error;
+
+	if (cli_help(c, server_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, NULL, 0, pos, 2, &npos);
+	if (rc)
+		return rc;
+	if (!((npos == 1 && !strcmp(pos[0], "show")) || (npos == 2 && !strcmp(pos[0], "set"))))
+		return cli_usage_error(c, usage, "expected 'server show' or 'server set URL'");
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	if (npos == 2)
+		error = device_repoint(n, pos[1]);
+	else
+		error = node_require(n, NODE_PERM_CASE_READ, "device.server.show", "");
+	if (!error) {
+		error = store_meta_get(&url, n->store, "server_url");
+		if (error == ERR_NOTFOUND)
+			error = err_set(ERR_NOTFOUND,
+				"this device is not enrolled (run 'enroll' first)");
+	}
+	if (!error && npos == 1)
+		error = node_audit(n, "device.server.show", url.ptr, "success", NULL);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s}", "server", url.ptr));
+	else
+		printf(npos == 2 ? "server set to %s\n" : "%s\n", url.ptr);
+	buf_release(&url);
 	node_free(n);
 	return rc;
 }

@@ -44,7 +44,8 @@ static const char help[] =
 	"                                       recompute this device's trail, or check an export\n"
 	"  ca export [--out FILE]               the CA certificate pinned at enrollment (PEM)\n"
 	"  check                                verify the store: integrity, objects, indexes, audit\n"
-	"  enroll --server URL --token TOKEN    enroll this device with HQ (one-time token)\n"
+	"  enroll [--server URL] --token TOKEN  enroll this device with HQ (one-time token)\n"
+	"  server show | set URL                the HQ address; set checks it against the pinned CA\n"
 	"  sync                                 push, pull and merge with HQ; prints a summary\n"
 	"  conflicts [ID]                       cases with kept conflicting versions / one case's\n"
 	"  conflicts resolve ID PATH (--mine | --theirs | --value V)   settle one\n"
@@ -111,6 +112,7 @@ static const struct cli_command commands[] = {
 	{"check", cmd_check, 0},
 	{"status", cmd_status, 0},
 	{"enroll", cmd_enroll, 0},
+	{"server", cmd_server, 0},
 	{"sync", cmd_sync, 0},
 	{"conflicts", cmd_conflicts, 0},
 	{"ca", cmd_ca, 0},

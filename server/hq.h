@@ -37,11 +37,19 @@ int hq_json_out(struct buf *out, json_t *doc) WUR;
 /* The organisation name (node_meta "org"). */
 int hq_org(struct buf *out, struct node *n) WUR;
 
+/*
+ * The URL devices reach HQ at: node_meta "advertise" (init --advertise, or the listen address
+ * with its real port), else "https://" + a stored listen address that has a real port (stores
+ * made before the setting existed).  ERR_NOTFOUND when neither is known.
+ */
+int hq_advertise(struct buf *out, struct node *n) WUR;
+
 #define HQ_CERT_SECONDS (365 * 86400)
 
 /*
  * Issue a new one-time token for `office`, valid for `token_seconds`; the certificate it
- * enrolls will be valid for `cert_seconds`.  text receives the token.  Audited.
+ * enrolls will be valid for `cert_seconds`.  text receives the token, which carries the
+ * advertised URL when one is known (hq_advertise).  Audited.
  */
 int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office,
 	int64_t token_seconds, int64_t cert_seconds) WUR;

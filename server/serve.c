@@ -807,7 +807,8 @@ static const char run_help[] =
 	"\n"
 	"Serve mutual TLS in the foreground, logging to stderr, until SIGTERM or SIGINT.  The\n"
 	"listen address defaults to the one given at init; port 0 picks a free port (the log line\n"
-	"'listening' names it).  Routes: GET /v1/ca and POST /v1/enroll without a client\n"
+	"'listening' names it; a stored port 0, from a store made before init picked a port, is\n"
+	"replaced by the port bound, so the next start keeps it).  Routes: GET /v1/ca and POST /v1/enroll without a client\n"
 	"certificate; everything else (GET /v1/health, ...) with one.\n"
 	"\n"
 	"  --workers N          threads that handle requests, each with its own database\n"
@@ -848,6 +849,32 @@ static void service_stop_all(struct service *s)
 		c->w = NULL;
 		conn_close(c, 1);
 	}
+}
+
+/*
+ * Store the address actually bound in place of a stored port 0, so the next start and every
+ * enrolled device find the server where it is now.
+ */
+static int keep_port(struct node *house, const char *bound)
+{
+	struct buf adv = BUF_INIT(ENROLL_URL_MAX + 1);
+	int error = store_meta_set(house->store, "listen", bound);
+
+	if (!error && store_meta_get(&adv, house->store, "advertise") == ERR_NOTFOUND &&
+		strncmp(bound, "0.0.0.0:", 8) != 0 && bound[0] != ':') {
+		error = buf_printf(&adv,
+			strchr(bound, ']') || strchr(bound, ':') != strrchr(bound, ':')
+				? "https://[%.*s]%s"
+				: "https://%.*s%s",
+			(int)(strrchr(bound, ':') - bound), bound, strrchr(bound, ':'));
+		if (!error)
+			error = store_meta_set(house->store, "advertise", adv.ptr);
+	}
+	if (!error)
+		error = node_audit(house, "server.listen", bound, "success",
+			"the port picked at start is kept for the next one");
+	buf_release(&adv);
+	return error;
 }
 
 int cmd_server_run(struct cli *c)
@@ -906,6 +933,9 @@ int cmd_server_run(struct cli *c)
 		error = hq_open(&workers[i].node, c);
 	if (!error)
 		error = listen_on(&svc.listen_fd, bound, sizeof(bound), listen.ptr);
+	if (!error && !cli_opt(opts, CLI_N_OPTS(opts), "--listen") && listen.len > 2 &&
+		!strcmp(listen.ptr + listen.len - 2, ":0"))
+		error = keep_port(house, bound); /* a store from before init chose its port */
 	if (!error) {
 		svc.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 		memset(&ev, 0, sizeof(ev));

@@ -356,13 +356,15 @@ def rss_kib(pid):
 
 
 def start_server(server, *run_args, port=0):
-    """Start `server` (a Server) with `run --listen 127.0.0.1:PORT` and the given run options;
-    the log is appended to, so a restart keeps what the previous process wrote."""
+    """Start `server` (a Server) with `run --listen 127.0.0.1:PORT` (port None: no --listen,
+    the address stored at init) and the given run options; the log is appended to, so a
+    restart keeps what the previous process wrote."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
     server.logf = open(server.log, "a")
     start = server.logf.tell()
-    server.proc = subprocess.Popen([SERVER, "--home", server.home, "run", "--listen",
-                                    "127.0.0.1:%d" % port] + list(run_args), env=env,
+    listen = [] if port is None else ["--listen", "127.0.0.1:%d" % port]
+    server.proc = subprocess.Popen([SERVER, "--home", server.home, "run"] + listen +
+                                   list(run_args), env=env,
                                    stdout=subprocess.DEVNULL, stderr=server.logf)
     deadline = time.time() + 30
     while time.time() < deadline:
