@@ -192,42 +192,6 @@ int cmd_audit(struct cli *c)
 	return cli_audit_command(c, audit_help);
 }
 
-static const char check_help[] =
-	"usage: fieldsync-agent check\n"
-	"\n"
-	"Verify the store: SQLite integrity, every object re-hashed, every object reachable from\n"
-	"a case head present, derived tables equal to the heads, audit leaves.  Exits 1 naming\n"
-	"the first problem.\n";
-
-int cmd_check(struct cli *c)
-{
-	struct casedb_check_report rep;
-	struct node *n = NULL;
-	const char *pos[1];
-	int npos, rc;
-
-	if (cli_help(c, check_help))
-		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, "check", NULL, 0, pos, 0, &npos);
-	if (rc)
-		return rc;
-	if (cli_open_node(&n, c))
-		return cli_fail(c);
-	if (casedb_check(&rep, n)) {
-		rc = cli_fail(c);
-	} else if (c->json) {
-		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1, "cases",
-			(json_int_t)rep.cases, "objects", (json_int_t)rep.objects, "commits",
-			(json_int_t)rep.commits, "audit_entries", (json_int_t)rep.audit_entries,
-			"evidence_chunks", (json_int_t)rep.chunks));
-	} else {
-		printf("ok: %lld cases, %lld commits, %lld objects, %llu audit entries\n", rep.cases,
-			rep.commits, rep.objects, (unsigned long long)rep.audit_entries);
-	}
-	node_free(n);
-	return rc;
-}
-
 static const char status_help[] =
 	"usage: fieldsync-agent status\n"
 	"\n"

@@ -8,7 +8,6 @@
 int cmd_init(struct cli *c);
 int cmd_user(struct cli *c);
 int cmd_audit(struct cli *c);
-int cmd_check(struct cli *c);
 int cmd_status(struct cli *c);
 int cmd_enroll(struct cli *c);
 int cmd_server(struct cli *c);

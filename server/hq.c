@@ -48,6 +48,25 @@ int hq_open(struct node **out, const struct cli *c)
 	return error;
 }
 
+int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c)
+{
+	struct buf path = BUF_INIT(4096);
+	char hex[CLI_KEY_HEX_LEN + 1];
+	const char *home = NULL;
+	int error;
+
+	error = cli_home(&home, c);
+	if (!error)
+		error = hq_key_file(&path, c, home);
+	if (!error)
+		error = cli_key_file_read(hex, path.ptr);
+	if (!error)
+		error = node_open_keep_key(out, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
+	crypto_wipe(hex, sizeof(hex));
+	buf_release(&path);
+	return error;
+}
+
 int hq_pki_get(struct buf *out, struct node *n, const char *name)
 {
 	return store_material_get(out, n->store, name);

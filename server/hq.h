@@ -24,6 +24,9 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
 /* Open the server node with the key file. */
 int hq_open(struct node **out, const struct cli *c) WUR;
 
+/* hq_open() that also hands back the database key (backup, rekey); the caller wipes it. */
+int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c) WUR;
+
 /* Read / write one DER item of pki_material. */
 int hq_pki_get(struct buf *out, struct node *n, const char *name) WUR;
 int hq_pki_put(struct node *n, const char *name, const uint8_t *der, size_t len) WUR;

@@ -8,6 +8,7 @@
 #include "base/crypto.h"
 #include "cmd_ca.h"
 #include "cmd_evidence.h"
+#include "cmd_store.h"
 #include "commands.h"
 #include "hq.h"
 #include "program.h"
@@ -40,6 +41,10 @@ static const char help[] =
 	"  audit head | verify | query | export   checkpoints and every trail HQ holds\n"
 	"                           ('fieldsync-server audit --help')\n"
 	"  ca export [--out FILE]   the CA certificate (PEM): all 'audit verify --file' needs\n"
+	"  check                    verify the store: integrity, objects, indexes, audit\n"
+	"  backup --out FILE        an online, encrypted, verified backup of the store\n"
+	"  restore FILE --node DIR  restore a backup into an empty directory (--key-file: the\n"
+	"                           key file of the server backed up)\n"
 	"  run [--workers N] [--max-connections N] [--peer-limit N]\n"
 	"                           serve mutual TLS on the listen address (foreground; SIGTERM\n"
 	"                           stops); 'run --help' for the limits on hostile clients\n"
@@ -60,6 +65,7 @@ static void defaults(struct cli *c)
 {
 	c->kdf = &CRYPTO_KDF_LOW; /* slots wrap with a 256-bit random key file, not a passphrase */
 	c->open_node = hq_open;
+	c->open_node_key = hq_open_key;
 }
 
 static const struct cli_global globals[] = {{"--key-file", set_key_file}};
@@ -73,6 +79,9 @@ static const struct cli_command commands[] = {
 	{"case", cmd_server_case, 0},
 	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
+	{"check", cmd_check, 0},
+	{"backup", cmd_backup, 0},
+	{"restore", cmd_restore_hq, 0},
 };
 
 static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,

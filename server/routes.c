@@ -303,6 +303,26 @@ static int route_renew(struct buf *out, const struct route_ctx *w, const struct 
 	return error;
 }
 
+/* POST /v1/device/restored (hqaudit.h). */
+static int route_restored(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
+	const struct http_request *req)
+{
+	struct hq_peer peer = {c->office, c->device, c->pub, c->publen, c->peer};
+	struct buf body = BUF_INIT(4096);
+	int status = 500, error;
+
+	pthread_mutex_lock(w->push_lock);
+	error = hq_device_restored(&status, &body, w->node, &peer, req->body.ptr, req->body.len);
+	pthread_mutex_unlock(w->push_lock);
+	if (!error)
+		error = http_response(out, status, "application/json", body.ptr ? body.ptr : "",
+			body.len, req->keep_alive);
+	else
+		error = routes_error(out, 500, err_msg(), 0);
+	buf_release(&body);
+	return error;
+}
+
 /* Routes that need a valid, unrevoked client certificate. */
 static int route_authenticated(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
 	const struct http_request *req)
@@ -322,16 +342,27 @@ static int route_authenticated(struct buf *out, const struct route_ctx *w, const
 		routes_refusal(w, c, "request.refused", "device or office revoked");
 		return routes_error(out, 403, "this device or its office is revoked", 0);
 	}
+	if (!strcmp(url, "/v1/device/restored")) /* answered while held: it is why it is held */
+		return strcmp(req->method, "POST")
+			       ? routes_error(out, 405, "use POST", req->keep_alive)
+			       : route_restored(out, w, c, req);
 	if (hq_device_held(held, sizeof(held), w->node, c->device))
 		return routes_error(out, 500, "cannot read the device record", 0);
 	if (held[0] && (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10) ||
 			       !strncmp(url, "/v1/evidence/", 13))) {
 		char msg[700];
 
-		snprintf(msg, sizeof(msg),
-			"this device is held after a failed audit-trail check (%s); an administrator "
-			"must review it and run 'fieldsync-server device release %s'",
-			held, c->device);
+		if (!strncmp(held, HQAUDIT_RESTORED, strlen(HQAUDIT_RESTORED)))
+			snprintf(msg, sizeof(msg),
+				"this device is held: %s; an administrator must review it and run "
+				"'fieldsync-server device release %s'",
+				held, c->device);
+		else
+			snprintf(msg, sizeof(msg),
+				"this device is held after a failed audit-trail check (%s); an "
+				"administrator must review it and run 'fieldsync-server device release "
+				"%s'",
+				held, c->device);
 		routes_refusal(w, c, "request.refused", "device held after a security alert");
 		return routes_error(out, 403, msg, req->keep_alive);
 	}

@@ -87,4 +87,8 @@ echo "== serve: commands through the agent's service vs their own log-on; the we
 cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
 	--target fieldsync-agent bench_sync_prep >/dev/null
 python3 tests/bench/bench_serve.py build-bench || status=1
+
+echo
+echo "== backup and rekey of a large store beside cp"
+bash tests/bench/bench_backup.sh build-bench || status=1
 exit "$status"
