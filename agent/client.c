@@ -19,7 +19,8 @@
 #include "wire.h"
 
 /* Commands that stay in this process: they make the store, ask for new passphrases, use a
- * terminal editor, or need the database key itself (backup, restore); and the service. */
+ * terminal editor, or need the database key itself (backup, restore, rekey); and the
+ * service. */
 static int stays_here(int nrest, char **rest)
 {
 	static const char *const local[] = {"init", "user", "enroll", "serve", "key-file", "backup",

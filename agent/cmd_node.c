@@ -6,6 +6,8 @@
 #include "auditverify.h"
 #include "commands.h"
 #include "device.h"
+#include "keyfile.h"
+#include "node/rekey.h"
 #include "pki/enroll.h"
 #include "node/users.h"
 #include "service.h"
@@ -385,6 +387,76 @@ int cmd_server(struct cli *c)
 	else
 		printf(npos == 2 ? "server set to %s\n" : "%s\n", url.ptr);
 	buf_release(&url);
+	node_free(n);
+	return rc;
+}
+
+static const char rekey_help[] =
+	"usage: fieldsync-agent rekey [--service-key-file FILE] [--remove-other-slots]\n"
+	"\n"
+	"Replace the store's database key with a new random one (admin only): SQLCipher's rekey\n"
+	"re-encrypts every page, and every key slot is rewrapped around the new key, so an old\n"
+	"copy of the key opens nothing written from now on.  Your slot is rewrapped with your\n"
+	"passphrase; the service's (`key-file create`) with --service-key-file FILE.  Another\n"
+	"user's slot cannot be rewrapped without their passphrase: rekey refuses, naming them,\n"
+	"unless --remove-other-slots, which removes those slots (their accounts and history stay;\n"
+	"give each a new passphrase with 'user passwd NAME').  Stop a running 'serve' first.\n"
+	"A kill at any point leaves a store that opens with the old key or the new one (the next\n"
+	"log-on finishes or rolls back the rotation).  Needs free space for a journal as large as\n"
+	"the store.  Audited.\n";
+
+int cmd_rekey(struct cli *c)
+{
+	static const char usage[] = "rekey [--service-key-file FILE] [--remove-other-slots]";
+	struct cli_opt opts[] = {{"--service-key-file", 1, 0, {0}, 0},
+		{"--remove-other-slots", 0, 0, {0}, 0}};
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	struct node_secret secrets[2];
+	struct node_rekey_report rep;
+	uint8_t key[CRYPTO_KEY_LEN];
+	char hex[CLI_KEY_HEX_LEN + 1] = "", prompt[128];
+	const char *pos[1], *home = NULL, *user = NULL, *svc;
+	struct node *n = NULL;
+	size_t nsecrets = 1;
+	int npos, rc, error;
+
+	if (cli_help(c, rekey_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 0, &npos);
+	if (rc)
+		return rc;
+	svc = cli_opt(opts, CLI_N_OPTS(opts), "--service-key-file");
+	crypto_lock(key, sizeof(key));
+	error = cli_home(&home, c);
+	if (!error)
+		error = cli_user(&user, c);
+	if (!error && svc)
+		error = cli_key_file_read(hex, svc);
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user ? user : "");
+	if (!error)
+		error = cli_passphrase(&pass, c, prompt, 0);
+	if (!error)
+		error = node_open_keep_key(&n, key, home, user, buf_cstr(&pass), pass.len);
+	secrets[0] = (struct node_secret){user, buf_cstr(&pass), pass.len};
+	if (svc)
+		secrets[nsecrets++] = (struct node_secret){USERS_SERVICE, hex, CLI_KEY_HEX_LEN};
+	if (!error)
+		error = node_rekey(&rep, n, key, secrets, nsecrets,
+			cli_opt(opts, CLI_N_OPTS(opts), "--remove-other-slots") != NULL);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
+			"rewrapped", (json_int_t)rep.rewrapped, "removed", (json_int_t)rep.removed,
+			"removed_users", rep.removed_users, "pages", (json_int_t)rep.pages));
+	else
+		printf("new database key: %lld pages re-encrypted, %zu key slot%s rewrapped%s%s%s\n",
+			(long long)rep.pages, rep.rewrapped, rep.rewrapped == 1 ? "" : "s",
+			rep.removed ? ", removed: " : "", rep.removed_users,
+			rep.removed ? " (give each a new passphrase with 'user passwd NAME')" : "");
+	crypto_wipe(key, sizeof(key));
+	crypto_wipe(hex, sizeof(hex));
+	buf_wipe_release(&pass);
 	node_free(n);
 	return rc;
 }

@@ -11,6 +11,7 @@ int cmd_audit(struct cli *c);
 int cmd_status(struct cli *c);
 int cmd_enroll(struct cli *c);
 int cmd_server(struct cli *c);
+int cmd_rekey(struct cli *c);
 int cmd_sync(struct cli *c);
 int cmd_conflicts(struct cli *c);
 int cmd_serve(struct cli *c);

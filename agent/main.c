@@ -48,6 +48,8 @@ static const char help[] =
 	"  backup --out FILE                    an online, encrypted, verified backup (admin)\n"
 	"  restore FILE --node DIR              restore a backup into an empty directory; HQ\n"
 	"                                       holds the device until it is released\n"
+	"  rekey [--service-key-file F] [--remove-other-slots]\n"
+	"                                       a new database key, every key slot rewrapped\n"
 	"  enroll [--server URL] --token TOKEN  enroll this device with HQ (one-time token)\n"
 	"  server show | set URL                the HQ address; set checks it against the pinned CA\n"
 	"  sync                                 push, pull and merge with HQ; prints a summary\n"
@@ -116,6 +118,7 @@ static const struct cli_command commands[] = {
 	{"check", cmd_check, 0},
 	{"backup", cmd_backup, 0},
 	{"restore", cmd_restore_device, 0},
+	{"rekey", cmd_rekey, 0},
 	{"status", cmd_status, 0},
 	{"enroll", cmd_enroll, 0},
 	{"server", cmd_server, 0},

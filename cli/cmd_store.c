@@ -45,8 +45,8 @@ int cmd_check(struct cli *c)
 	else if (c->json)
 		rc = cli_print_json(check_json(&rep));
 	else
-		printf("ok: %lld cases, %lld commits, %lld objects, %llu audit entries\n", rep.cases,
-			rep.commits, rep.objects, (unsigned long long)rep.audit_entries);
+		printf("ok: %lld cases, %lld commits, %lld objects, %llu audit entries\n",
+			rep.cases, rep.commits, rep.objects, (unsigned long long)rep.audit_entries);
 	node_free(n);
 	return rc;
 }
@@ -98,7 +98,8 @@ int cmd_backup(struct cli *c)
 	if (c->json)
 		rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:f, s:o}", "file", out,
 			"taken_at", rep.taken_at, "bytes", (json_int_t)rep.bytes, "db_bytes",
-			(json_int_t)rep.db_bytes, "seconds", secs, "check", check_json(&rep.check)));
+			(json_int_t)rep.db_bytes, "seconds", secs, "check",
+			check_json(&rep.check)));
 	else
 		printf("backup %s: %.1f MiB taken at %s in %.1f s; checked: %lld cases, %lld "
 		       "objects, %llu audit entries\n",
@@ -183,8 +184,9 @@ static int restore(struct cli *c, int declare)
 		return rc;
 	}
 	if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:b, s:o}", "node", dir, "file", pos[0],
-			"taken_at", taken_at, "declare_to_hq", declare, "check", check_json(&rep)));
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:b, s:o}", "node", dir, "file",
+			pos[0], "taken_at", taken_at, "declare_to_hq", declare, "check",
+			check_json(&rep)));
 	else
 		printf("restored %s into %s: a backup of %s; checked: %lld cases, %lld objects, %llu "
 		       "audit entries%s\n",

@@ -15,6 +15,7 @@
 #include "hqaudit.h"
 #include "hqdb.h"
 #include "keyfile.h"
+#include "node/rekey.h"
 #include "pki/pki.h"
 
 #define MAX_HOSTS 8
@@ -442,6 +443,58 @@ out:
 		printf("%s %s %s\n", pos[0], pos[2], !strcmp(pos[1], "release") ? "released" : "revoked");
 	}
 	crypto_wipe(token, sizeof(token));
+	node_free(n);
+	return rc;
+}
+
+static const char rekey_help[] =
+	"usage: fieldsync-server rekey\n"
+	"\n"
+	"Replace the store's database key with a new random one: SQLCipher's rekey re-encrypts\n"
+	"every page and the server's key slot is rewrapped around the new key with the same key\n"
+	"file, so an old copy of the database key opens nothing written from now on.  Stop 'run'\n"
+	"first.  A kill at any point leaves a store that opens with the old key or the new one\n"
+	"(the next open finishes or rolls back the rotation).  Needs free space for a journal as\n"
+	"large as the store.  Audited.\n";
+
+int cmd_server_rekey(struct cli *c)
+{
+	struct buf path = BUF_INIT(4096);
+	struct node_rekey_report rep;
+	struct node_secret secret;
+	uint8_t key[CRYPTO_KEY_LEN];
+	char hex[CLI_KEY_HEX_LEN + 1] = "";
+	const char *pos[1], *home = NULL;
+	struct node *n = NULL;
+	int npos, rc, error;
+
+	if (cli_help(c, rekey_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "rekey", NULL, 0, pos, 0, &npos);
+	if (rc)
+		return rc;
+	crypto_lock(key, sizeof(key));
+	error = cli_home(&home, c);
+	if (!error)
+		error = hq_key_file(&path, c, home);
+	if (!error)
+		error = cli_key_file_read(hex, path.ptr);
+	if (!error)
+		error = node_open_keep_key(&n, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
+	secret = (struct node_secret){HQ_USER, hex, CLI_KEY_HEX_LEN};
+	if (!error)
+		error = node_rekey(&rep, n, key, &secret, 1, 0);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:b, s:I, s:I}", "rekeyed", 1, "rewrapped",
+			(json_int_t)rep.rewrapped, "pages", (json_int_t)rep.pages));
+	else
+		printf("new database key: %lld pages re-encrypted, the key slot rewrapped\n",
+			(long long)rep.pages);
+	crypto_wipe(key, sizeof(key));
+	crypto_wipe(hex, sizeof(hex));
+	buf_release(&path);
 	node_free(n);
 	return rc;
 }

@@ -45,6 +45,7 @@ static const char help[] =
 	"  backup --out FILE        an online, encrypted, verified backup of the store\n"
 	"  restore FILE --node DIR  restore a backup into an empty directory (--key-file: the\n"
 	"                           key file of the server backed up)\n"
+	"  rekey                    a new database key, the key slot rewrapped (stop 'run' first)\n"
 	"  run [--workers N] [--max-connections N] [--peer-limit N]\n"
 	"                           serve mutual TLS on the listen address (foreground; SIGTERM\n"
 	"                           stops); 'run --help' for the limits on hostile clients\n"
@@ -82,6 +83,7 @@ static const struct cli_command commands[] = {
 	{"check", cmd_check, 0},
 	{"backup", cmd_backup, 0},
 	{"restore", cmd_restore_hq, 0},
+	{"rekey", cmd_server_rekey, 0},
 };
 
 static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,

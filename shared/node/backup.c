@@ -285,7 +285,8 @@ static int stamp_and_verify(struct casedb_check_report *rep, struct node *n,
 	if (!error) {
 		error = casedb_verify(rep, copy);
 		if (error)
-			error = err_set(ERR_CORRUPT, "the backup copy failed its check: %s", err_msg());
+			error = err_set(ERR_CORRUPT, "the backup copy failed its check: %s",
+				err_msg());
 	}
 	node_free(copy);
 	return error;
@@ -326,7 +327,7 @@ static int write_archive(int64_t *bytes, const struct staging *st, const char *t
 	if (!error)
 		*bytes = TAR_BLOCK * 2 + ((sl.st_size + TAR_BLOCK - 1) / TAR_BLOCK +
 						 (sd.st_size + TAR_BLOCK - 1) / TAR_BLOCK + 2) *
-						TAR_BLOCK;
+						 TAR_BLOCK;
 	return error;
 }
 
@@ -351,8 +352,8 @@ int node_backup(struct node_backup_report *rep, struct node *n, const uint8_t ke
 	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", out_path, (long)getpid());
 	if (mkdir(st.dir, 0700) != 0) {
 		st.dir[0] = '\0';
-		error = err_set_errno(ERR_IO, errno, "cannot create a staging directory beside '%s'",
-			out_path);
+		error = err_set_errno(ERR_IO, errno,
+			"cannot create a staging directory beside '%s'", out_path);
 		goto out;
 	}
 	st.db = path_join(st.dir, NODE_DB_NAME);
@@ -438,7 +439,8 @@ static int unpack_member(int fd, const char *file, const char *name, int64_t max
 	off = lseek(fd, 0, SEEK_CUR);
 	if (out < 0 || off < 0 || copy_range(out, fd, &off, size) ||
 		lseek(fd, off, SEEK_SET) != off || fsync(out))
-		error = errno ? err_set_errno(ERR_IO, errno, "cannot unpack '%s' from '%s'", name, file)
+		error = errno ? err_set_errno(ERR_IO, errno, "cannot unpack '%s' from '%s'", name,
+					file)
 			      : err_set(ERR_INVALID, "'%s' is cut short in '%s'", file, name);
 	if (!error && tar_skip_pad(fd, size))
 		error = err_set(ERR_INVALID, "'%s' is cut short after '%s'", file, name);
@@ -480,8 +482,8 @@ int node_restore_files(const char *file, const char *home)
 			error = err_set(ERR_INVALID, "'%s' is cut short (no end of archive)", file);
 		for (i = 0; !error && i < TAR_BLOCK; i++)
 			if (end[i])
-				error = err_set(ERR_INVALID, "'%s' holds more than a fieldsync backup",
-					file);
+				error = err_set(ERR_INVALID,
+					"'%s' holds more than a fieldsync backup", file);
 	}
 	if (!error && read(fd, end, 1) != 0)
 		error = err_set(ERR_INVALID, "'%s' holds more than a fieldsync backup", file);
@@ -510,8 +512,8 @@ int node_restore_finish(char taken_at[HLC_STR_MAX], struct casedb_check_report *
 	int error = store_meta_get(&when, n->store, "backup.taken_at");
 
 	if (error == ERR_NOTFOUND)
-		error = err_set(ERR_INVALID, "the database in '%s' is not a backup (it names no date)",
-			file);
+		error = err_set(ERR_INVALID,
+			"the database in '%s' is not a backup (it names no date)", file);
 	if (!error && when.len >= HLC_STR_MAX)
 		error = err_set(ERR_CORRUPT, "the backup's date is malformed");
 	if (!error && store_meta_get(&of, n->store, "backup.of"))
@@ -548,7 +550,8 @@ int node_restore_declared(struct node *n, const char *detail)
 	int error = store_begin(n->store);
 
 	if (!error)
-		error = store_run(n->store, "DELETE FROM node_meta WHERE key = 'restore.pending'", "");
+		error = store_run(n->store, "DELETE FROM node_meta WHERE key = 'restore.pending'",
+			"");
 	if (!error)
 		error = node_audit(n, "device.restore.declared", n->device, "success", detail);
 	if (!error)
