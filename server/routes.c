@@ -19,6 +19,7 @@
 #include "hqaudit.h"
 #include "hqsync.h"
 #include "hqevidence.h"
+#include "metrics.h"
 
 void serve_log(const char *level, const char *event, const char *peer, const char *fmt, ...)
 {
@@ -68,6 +69,7 @@ void routes_refusal(const struct route_ctx *w, const struct route_peer *c, const
 {
 	char detail[256];
 
+	metrics_refusal(action, reason);
 	serve_log("warn", action, c->peer, "%s", reason);
 	if (!c->cert_ok && !peers_refusal_record(w->peers, c->peer))
 		return; /* counted: recorded with the others by routes_fold() */
@@ -120,6 +122,7 @@ static int route_enroll(struct buf *out, const struct route_ctx *w, const struct
 				serve_log("error", "audit", c->peer, "%s", err_msg());
 			serve_log("warn", "device.enroll", c->peer, "%s", detail);
 		}
+		metrics_refusal("device.enroll", "throttled");
 		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry_after);
 		error = error_with(out, 429, hdr, err_msg(), req->keep_alive);
 		goto out;
@@ -140,6 +143,7 @@ static int route_enroll(struct buf *out, const struct route_ctx *w, const struct
 	} else {
 		status = error == ERR_AUTH ? 403 : error == ERR_PERM ? 403 : error == ERR_EXISTS ? 409
 													       : 400;
+		metrics_refusal("device.enroll", err_msg());
 		serve_log("warn", "device.enroll", c->peer, "refused: %s", err_msg());
 		error = routes_error(out, status, err_msg(), req->keep_alive);
 	}

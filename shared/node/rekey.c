@@ -10,8 +10,7 @@
 
 #include "store/keyslot.h"
 
-static const struct node_secret *secret_of(const struct node_secret *s, size_t n,
-	const char *user)
+static const struct node_secret *secret_of(const struct node_secret *s, size_t n, const char *user)
 {
 	size_t i;
 
@@ -49,8 +48,8 @@ static int rewrap(struct node_rekey_report *rep, struct keyslot_file *f,
 		if (!s) {
 			error = keyslot_remove(f, user);
 			used = strlen(rep->removed_users);
-			snprintf(rep->removed_users + used, sizeof(rep->removed_users) - used, "%s%s",
-				used ? ", " : "", user);
+			snprintf(rep->removed_users + used, sizeof(rep->removed_users) - used,
+				"%s%s", used ? ", " : "", user);
 			rep->removed++;
 			continue; /* the next slot moved into place i */
 		}
