@@ -46,6 +46,12 @@ def parse(text):
     return types, samples
 
 
+def sanitized():
+    """libfaketime cannot be preloaded before the AddressSanitizer runtime (the server hangs)."""
+    with open(hqtest.SERVER, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
@@ -154,6 +160,13 @@ class Metrics(fstest.NodeTest):
         _, now = self.scrape()
         self.assertEqual(value(now, "fieldsync_devices_silent", days="7"), 0)
         self.assertEqual(self.hq.stop(), 0)
+        time.sleep(0.01)
+        self.start("--silent-days", "0")  # every sync is in the past
+        _, now = self.scrape()
+        self.assertEqual(value(now, "fieldsync_devices_silent", days="0"), 2)
+        self.assertEqual(self.hq.stop(), 0)
+        if sanitized():
+            return  # the clock eight days on needs libfaketime: the normal tree runs it
         # eight days later a has synced again and b has not
         later = {"LD_PRELOAD": FAKETIME, "FAKETIME": "+8d", "DONT_FAKE_MONOTONIC": "1"}
         self.start(env=later)
