@@ -9,8 +9,22 @@
 
 #include "base/hlc.h"
 
-enum { R_CA, R_ENROLL, R_HEALTH, R_RENEW, R_PUSH, R_CHANGES, R_FETCH, R_AUDIT, R_EV_LACK,
-	R_EV_UPLOAD, R_EV_DOWNLOAD, R_RESTORED, R_OTHER, R_N };
+enum {
+	R_CA,
+	R_ENROLL,
+	R_HEALTH,
+	R_RENEW,
+	R_PUSH,
+	R_CHANGES,
+	R_FETCH,
+	R_AUDIT,
+	R_EV_LACK,
+	R_EV_UPLOAD,
+	R_EV_DOWNLOAD,
+	R_RESTORED,
+	R_OTHER,
+	R_N
+};
 
 static const char *const route_names[R_N] = {"/v1/ca", "/v1/enroll", "/v1/health", "/v1/renew",
 	"/v1/sync/push", "/v1/sync/changes", "/v1/sync/fetch", "/v1/audit/upload",
@@ -19,8 +33,8 @@ static const char *const route_names[R_N] = {"/v1/ca", "/v1/enroll", "/v1/health
 
 enum { F_CERT, F_REVOKED, F_HELD, F_TLS, F_DEADLINE, F_ENROLL, F_THROTTLED, F_REQUEST, F_N };
 
-static const char *const refusal_names[F_N] = {"certificate", "revoked", "held", "tls",
-	"deadline", "enroll", "throttled", "bad_request"};
+static const char *const refusal_names[F_N] = {"certificate", "revoked", "held", "tls", "deadline",
+	"enroll", "throttled", "bad_request"};
 
 #define NBUCKETS 12
 static const double bounds[NBUCKETS - 1] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -72,7 +86,8 @@ void metrics_refusal(const char *action, const char *reason)
 	int f = F_REQUEST;
 
 	if (!strcmp(action, "device.enroll"))
-		f = strstr(reason, "throttl") || strstr(reason, "back off") ? F_THROTTLED : F_ENROLL;
+		f = strstr(reason, "throttl") || strstr(reason, "back off") ? F_THROTTLED
+									    : F_ENROLL;
 	else if (strstr(reason, "held"))
 		f = F_HELD;
 	else if (strstr(reason, "revoked"))
@@ -183,7 +198,8 @@ static int gauges(struct buf *out, struct node *n, int silent_days, unsigned con
 		error = store_query_int64(&own, n->store,
 			"SELECT coalesce(max(seq) + 1, 0) FROM audit_log", "");
 	if (!error)
-		error = store_query_int64(&remote, n->store, "SELECT count(*) FROM remote_audit", "");
+		error = store_query_int64(&remote, n->store, "SELECT count(*) FROM remote_audit",
+			"");
 	if (!error)
 		error = buf_printf(out,
 			"# HELP fieldsync_devices Enrolled devices, not revoked.\n"
