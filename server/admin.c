@@ -448,17 +448,20 @@ out:
 }
 
 static const char rekey_help[] =
-	"usage: fieldsync-server rekey\n"
+	"usage: fieldsync-server rekey [--remove-other-slots]\n"
 	"\n"
 	"Replace the store's database key with a new random one: SQLCipher's rekey re-encrypts\n"
 	"every page and the server's key slot is rewrapped around the new key with the same key\n"
-	"file, so an old copy of the database key opens nothing written from now on.  Stop 'run'\n"
-	"first.  A kill at any point leaves a store that opens with the old key or the new one\n"
+	"file, so an old copy of the database key opens nothing written from now on.  Any other\n"
+	"key slot cannot be rewrapped without its owner's passphrase: rekey refuses, naming it,\n"
+	"unless --remove-other-slots, which removes it (give that user a new passphrase\n"
+	"afterwards).  Stop 'run' first.  A kill at any point leaves a store that opens with the old key or the new one\n"
 	"(the next open finishes or rolls back the rotation).  Needs free space for a journal as\n"
 	"large as the store.  Audited.\n";
 
 int cmd_server_rekey(struct cli *c)
 {
+	struct cli_opt opts[] = {{"--remove-other-slots", 0, 0, {0}, 0}};
 	struct buf path = BUF_INIT(4096);
 	struct node_rekey_report rep;
 	struct node_secret secret;
@@ -470,7 +473,8 @@ int cmd_server_rekey(struct cli *c)
 
 	if (cli_help(c, rekey_help))
 		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, "rekey", NULL, 0, pos, 0, &npos);
+	rc = cli_parse_opts(c, "rekey [--remove-other-slots]", opts, CLI_N_OPTS(opts), pos, 0,
+		&npos);
 	if (rc)
 		return rc;
 	crypto_lock(key, sizeof(key));
@@ -483,15 +487,17 @@ int cmd_server_rekey(struct cli *c)
 		error = node_open_keep_key(&n, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
 	secret = (struct node_secret){HQ_USER, hex, CLI_KEY_HEX_LEN};
 	if (!error)
-		error = node_rekey(&rep, n, key, &secret, 1, 0);
+		error = node_rekey(&rep, n, key, &secret, 1,
+			cli_opt(opts, CLI_N_OPTS(opts), "--remove-other-slots") != NULL);
 	if (error)
 		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:b, s:I, s:I}", "rekeyed", 1, "rewrapped",
-			(json_int_t)rep.rewrapped, "pages", (json_int_t)rep.pages));
+		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
+			"rewrapped", (json_int_t)rep.rewrapped, "removed", (json_int_t)rep.removed,
+			"removed_users", rep.removed_users, "pages", (json_int_t)rep.pages));
 	else
-		printf("new database key: %lld pages re-encrypted, the key slot rewrapped\n",
-			(long long)rep.pages);
+		printf("new database key: %lld pages re-encrypted, the server's key slot rewrapped%s%s\n",
+			(long long)rep.pages, rep.removed ? ", removed: " : "", rep.removed_users);
 	crypto_wipe(key, sizeof(key));
 	crypto_wipe(hex, sizeof(hex));
 	buf_release(&path);

@@ -138,7 +138,9 @@ class Rekey(fstest.NodeTest):
         finally:
             self.assertEqual(hq.stop(), 0)
         r = hq.ok("--json", "rekey").json()
-        self.assertEqual((r["rekeyed"], r["rewrapped"]), (True, 1))
+        self.assertEqual((r["rekeyed"], r["rewrapped"], r["removed"]), (True, 1, 0))
+        r = hq.ok("--json", "rekey", "--remove-other-slots").json()  # none to remove here
+        self.assertEqual((r["rewrapped"], r["removed"]), (1, 0))
         self.assertEqual(hq.ok("--json", "office", "list").json(), before)
         self.assertTrue(hq.ok("--json", "check").json()["ok"])
         hqtest.start_server(hq)
