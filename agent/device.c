@@ -271,45 +271,16 @@ int device_repoint(struct node *n, const char *url)
 	return error;
 }
 
-/* The validity of a certificate (DER), in seconds since the epoch. */
-static int cert_validity(int64_t *from, int64_t *to, const struct buf *der)
-{
-	mbedtls_x509_crt crt;
-	struct tm tm;
-	int error = 0;
-
-	mbedtls_x509_crt_init(&crt);
-	if (mbedtls_x509_crt_parse_der(&crt, (const unsigned char *)der->ptr, der->len)) {
-		error = err_set(ERR_CORRUPT, "this device's certificate does not parse");
-	} else {
-		memset(&tm, 0, sizeof(tm));
-		tm.tm_year = crt.valid_from.year - 1900;
-		tm.tm_mon = crt.valid_from.mon - 1;
-		tm.tm_mday = crt.valid_from.day;
-		tm.tm_hour = crt.valid_from.hour;
-		tm.tm_min = crt.valid_from.min;
-		tm.tm_sec = crt.valid_from.sec;
-		*from = (int64_t)timegm(&tm);
-		tm.tm_year = crt.valid_to.year - 1900;
-		tm.tm_mon = crt.valid_to.mon - 1;
-		tm.tm_mday = crt.valid_to.day;
-		tm.tm_hour = crt.valid_to.hour;
-		tm.tm_min = crt.valid_to.min;
-		tm.tm_sec = crt.valid_to.sec;
-		*to = (int64_t)timegm(&tm);
-	}
-	mbedtls_x509_crt_free(&crt);
-	return error;
-}
-
 int device_cert_expiry(int64_t *not_after, struct node *n)
 {
 	struct buf der = BUF_INIT(ENROLL_DER_MAX);
-	int64_t from = 0;
+	struct pki_validity v;
 	int error = material_get(&der, n, "device_cert");
 
+	if (!error && pki_cert_validity(&v, (const uint8_t *)der.ptr, der.len))
+		error = err_set(ERR_CORRUPT, "this device's certificate does not parse");
 	if (!error)
-		error = cert_validity(&from, not_after, &der);
+		*not_after = v.not_after;
 	buf_release(&der);
 	return error;
 }
@@ -378,13 +349,18 @@ int device_renew_if_due(int *renewed, struct node *n, struct net *net, const cha
 	struct buf cert = BUF_INIT(ENROLL_DER_MAX), key = BUF_INIT(4096), ca = BUF_INIT(ENROLL_DER_MAX);
 	struct buf mine = BUF_INIT(256), theirs = BUF_INIT(256);
 	int64_t from = 0, to = 0, now = (int64_t)time(NULL);
+	struct pki_validity v;
 	int error;
 
 	*renewed = 0;
 	enroll_response_init(&resp);
 	error = material_get(&cert, n, "device_cert");
-	if (!error)
-		error = cert_validity(&from, &to, &cert);
+	if (!error && pki_cert_validity(&v, (const uint8_t *)cert.ptr, cert.len))
+		error = err_set(ERR_CORRUPT, "this device's certificate does not parse");
+	if (!error) {
+		from = v.not_before;
+		to = v.not_after;
+	}
 	/* renew in the last third of the lifetime: months of margin for a device long offline */
 	if (error || to - now > (to - from) / 3)
 		goto out;

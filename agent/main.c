@@ -72,42 +72,6 @@ static const char help[] =
 	"\n"
 	"Run 'fieldsync-agent COMMAND --help' for a command's options.\n";
 
-static int set_user(struct cli *c, const char *v)
-{
-	c->user = v;
-	return 0;
-}
-
-static int set_passphrase_file(struct cli *c, const char *v)
-{
-	c->passphrase_file = v;
-	return 0;
-}
-
-static int set_new_passphrase_file(struct cli *c, const char *v)
-{
-	c->new_passphrase_file = v;
-	return 0;
-}
-
-static int set_kdf_cost(struct cli *c, const char *v)
-{
-	if (!strcmp(v, "low"))
-		c->kdf = &CRYPTO_KDF_LOW;
-	else if (!strcmp(v, "default"))
-		c->kdf = &CRYPTO_KDF_DEFAULT;
-	else
-		return -1;
-	return 0;
-}
-
-static const struct cli_global globals[] = {
-	{"--user", set_user},
-	{"--passphrase-file", set_passphrase_file},
-	{"--new-passphrase-file", set_new_passphrase_file},
-	{"--kdf-cost", set_kdf_cost},
-};
-
 static const struct cli_command commands[] = {
 	{"init", cmd_init, 0},
 	{"user", cmd_user, 0},
@@ -131,9 +95,8 @@ static const struct cli_command commands[] = {
 	{"key-file", cmd_key_file, 0},
 };
 
-static const struct cli_program agent = {"fieldsync-agent", VERSION, help, globals,
-	sizeof(globals) / sizeof(globals[0]), commands, sizeof(commands) / sizeof(commands[0]),
-	NULL};
+static const struct cli_program agent = {"fieldsync-agent", VERSION, help, NULL, 0, commands,
+	sizeof(commands) / sizeof(commands[0]), NULL, 0};
 
 int main(int argc, char **argv)
 {

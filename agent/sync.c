@@ -19,6 +19,7 @@
 
 #include "node/backup.h"
 #include "node/casedb.h"
+#include "sync/purge.h"
 #include "case/evidence.h"
 #include "store/chunks.h"
 #include "auditsync.h"
@@ -49,6 +50,8 @@ struct syncer {
 	long merged;	 /* cases merged (at HQ on push, or here on pull) */
 	long conflicts;	 /* conflict versions those merges kept */
 	json_t *refused; /* [{"id", "reason"}] */
+	json_t *accepted; /* {id: true} for each case HQ took in this sync */
+	long purged;	  /* cases removed: this office may no longer see them */
 	int tty;
 	int rounds;
 	double sent, received; /* HTTP bytes (headers and bodies) each way */
@@ -572,6 +575,7 @@ static int push_results(struct syncer *s, const struct buf *resp)
 			continue;
 		}
 		s->pushed++;
+		json_object_set_new(s->accepted, id, json_true());
 		if (is_kind(r, "merged")) { /* merged at HQ with work that reached it first */
 			s->merged++;
 			s->conflicts += (long)json_integer_value(json_object_get(r, "conflicts"));
@@ -645,7 +649,7 @@ static int push_all(struct syncer *s)
 static int apply_case(struct syncer *s, const struct changeset *cs, const struct changeset_case *c)
 {
 	struct sync_rules rules = {c->id, NULL, NULL, 1};
-	struct casefile_author me = {s->n->user, s->n->office, s->n->device, {0, 0}};
+	struct casefile_author me = {s->n->user, s->n->office, s->n->device, {0, 0}, s->n->role};
 	struct merge_result mr;
 	git_oid local, *commits = NULL;
 	size_t ncommits = 0, i;
@@ -840,12 +844,41 @@ static int already_have(struct syncer *s, const char *id, json_t *head)
 	       git_oid_equal(&listed, &base);
 }
 
+/*
+ * A case this office may no longer see (HQ transferred it or ended a share): removed once
+ * nothing written here on it can be lost, that is when HQ took this sync's push of it or it
+ * holds no work HQ has not seen.  Otherwise it stays, and the push's refusal names it.
+ */
+static int revoked(struct syncer *s, const char *id)
+{
+	char reason[96];
+	git_oid head, base;
+	int has_base = 0, error = casedb_head(&head, s->n, id);
+
+	if (error == ERR_NOTFOUND)
+		return 0;
+	if (!error)
+		error = casedb_base(&base, &has_base, s->n, id);
+	if (error)
+		return error;
+	if (!json_object_get(s->accepted, id) && !(has_base && git_oid_equal(&head, &base)))
+		return 0;
+	snprintf(reason, sizeof(reason),
+		"office %s may no longer see it (HQ moved it or ended a "
+		"share)",
+		s->n->office);
+	error = purge_case(NULL, s->n, id, reason);
+	if (!error)
+		s->purged++;
+	return error;
+}
+
 /* One page of the changes feed: fetch every case it names, then move the cursor. */
 static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 {
 	struct buf resp = BUF_INIT(4u * 1024 * 1024);
 	char path[96];
-	json_t *doc = NULL, *changes, *want = json_array();
+	json_t *doc = NULL, *changes, *want = json_array(), *gone = json_array();
 	json_int_t next;
 	size_t i;
 	int error;
@@ -864,16 +897,23 @@ static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 		json_t *ch = json_array_get(changes, i);
 		const char *id = json_string_value(json_object_get(ch, "id"));
 
-		if (id && !schema_check_case_id(id) && !already_have(s, id, json_object_get(ch, "head")))
+		if (!id || schema_check_case_id(id))
+			continue;
+		if (json_is_true(json_object_get(ch, "revoked")))
+			json_array_append_new(gone, json_string(id));
+		else if (!already_have(s, id, json_object_get(ch, "head")))
 			json_array_append_new(want, json_string(id));
 	}
 	if (!error)
 		error = fetch_all(s, want);
+	for (i = 0; !error && i < json_array_size(gone); i++)
+		error = revoked(s, json_string_value(json_array_get(gone, i)));
 	if (!error && (uint64_t)next != *cursor) {
 		*cursor = (uint64_t)next;
 		error = save_cursor(s->n, *cursor);
 	}
 	json_decref(want);
+	json_decref(gone);
 	json_decref(doc);
 	buf_release(&resp);
 	return error;
@@ -1016,6 +1056,10 @@ static int sync_run(struct syncer *s)
 	int64_t t0;
 	int error = device_tls_load(&s->d, s->n);
 
+	s->accepted = json_object();
+	if (!s->accepted && !error)
+		error = err_set(ERR_NOMEM, "out of memory");
+
 	if (!error)
 		error = store_material_get(&s->key, s->n->store, "device_key");
 	if (!error)
@@ -1032,13 +1076,23 @@ static int sync_run(struct syncer *s)
 		error = store_material_get(&ca, s->n->store, "ca_cert");
 	if (!error)
 		error = auditsync_upload(&s->audited, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
-	buf_release(&ca);
+	buf_reset(&ca);
 	if (!error)
 		error = ev_upload(s); /* the bytes before the commits that list them */
 	if (!error)
 		error = push_all(s);
 	if (!error)
 		error = pull_all(s);
+	/* a purge is an audit event HQ should hold now, not at the next sync */
+	if (!error && s->purged)
+		error = store_material_get(&ca, s->n->store, "ca_cert");
+	if (!error && s->purged) {
+		long more = 0;
+
+		error = auditsync_upload(&more, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
+		s->audited += more;
+	}
+	buf_release(&ca);
 	s->seconds = (double)(hlc_now_ms() - t0) / 1000.0;
 	if (s->net)
 		net_counts(s->net, &s->sent, &s->received);
@@ -1051,6 +1105,8 @@ static int sync_run(struct syncer *s)
 	}
 	if (!error)
 		error = record(s, 0);
+	json_decref(s->accepted);
+	s->accepted = NULL;
 	return error;
 }
 
@@ -1066,21 +1122,25 @@ static int print_summary(const struct syncer *s, const struct cli *c)
 			json_string_value(json_object_get(r, "reason")));
 	}
 	if (c->json)
-		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:I, s:{s:f, s:f}, s:f, "
-						"s:{s:I, s:I, s:I, s:I}}",
+		return cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:{s:f, s:f}, "
+						"s:f, s:{s:I, s:I, s:I, s:I}}",
 			"pushed", (json_int_t)s->pushed, "pulled", (json_int_t)s->pulled, "merged",
-			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "refused",
-			s->refused, "audit_uploaded", (json_int_t)s->audited, "bytes", "sent",
-			s->sent, "received", s->received, "seconds", s->seconds, "evidence",
-			"chunks_sent", (json_int_t)s->ev_up, "bytes_sent",
-			(json_int_t)s->ev_up_bytes, "chunks_received", (json_int_t)s->ev_down,
-			"bytes_received", (json_int_t)s->ev_down_bytes));
+			(json_int_t)s->merged, "conflicts", (json_int_t)s->conflicts, "purged",
+			(json_int_t)s->purged, "refused", s->refused, "audit_uploaded",
+			(json_int_t)s->audited, "bytes", "sent", s->sent, "received", s->received,
+			"seconds", s->seconds, "evidence", "chunks_sent", (json_int_t)s->ev_up,
+			"bytes_sent", (json_int_t)s->ev_up_bytes, "chunks_received",
+			(json_int_t)s->ev_down, "bytes_received", (json_int_t)s->ev_down_bytes));
 	if (s->tty && s->rounds >= 2)
 		fputc('\n', stderr);
 	printf("pushed %ld case%s, pulled %ld, merged %ld, %ld new conflict%s%s\n", s->pushed,
 		s->pushed == 1 ? "" : "s", s->pulled, s->merged, s->conflicts,
 		s->conflicts == 1 ? "" : "s",
 		s->conflicts ? " (see 'fieldsync-agent conflicts')" : "");
+	if (s->purged)
+		printf("removed %ld case%s this office may no longer see (moved or no longer shared "
+		       "at HQ; what was written here on %s reached HQ first)\n",
+			s->purged, s->purged == 1 ? "" : "s", s->purged == 1 ? "it" : "them");
 	return CLI_EXIT_OK;
 }
 

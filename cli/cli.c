@@ -108,6 +108,16 @@ const char *cli_opt(const struct cli_opt *opts, size_t nopts, const char *name)
 	return NULL;
 }
 
+int cli_flag(const struct cli_opt *opts, size_t nopts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nopts; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return opts[i].count > 0;
+	return 0;
+}
+
 int cli_user(const char **out, const struct cli *c)
 {
 	const char *u = c->user ? c->user : getenv("FIELDSYNC_USER");

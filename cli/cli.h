@@ -35,6 +35,10 @@ struct cli {
 	int (*open_node)(struct node **out, const struct cli *c);
 	/* the same, also handing back the database key (backup, rekey); NULL: the passphrase */
 	int (*open_node_key)(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c);
+	/* the logged-on identity's own secret, to unwrap the key for a new key slot: NULL for
+	 * cli_passphrase(); the server reads its key file for its own identity */
+	int (*own_secret)(struct buf *out, const struct cli *c);
+	const char *key_file; /* the server's --key-file */
 	/* positional words and per-command options, after the global ones are taken out */
 	int argc;
 	char **argv;
@@ -58,6 +62,9 @@ int cli_parse_opts(struct cli *c, const char *usage, struct cli_opt *opts, size_
 
 /* The value of an option given once, or NULL. */
 const char *cli_opt(const struct cli_opt *opts, size_t nopts, const char *name);
+
+/* 1 if the flag (an option without a value) `name` was given. */
+int cli_flag(const struct cli_opt *opts, size_t nopts, const char *name);
 
 /* 1 if the command's words include --help (then its help text was printed on stdout). */
 int cli_help(const struct cli *c, const char *help);

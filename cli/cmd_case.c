@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "node/casedb.h"
 #include "cmd_case.h"
@@ -11,7 +12,10 @@ static const char case_help[] =
 	"                                [--narrative-file F]\n"
 	"       fieldsync-agent case edit ID [--set FIELD=VALUE]... [--narrative-file F]\n"
 	"       fieldsync-agent case show ID [--at REV]\n"
-	"       fieldsync-agent case list [--status S]\n"
+	"       fieldsync-agent case list [--status S] [--office O] [--category C]\n"
+	"                                 [--assignee U] [--subject-id ID] [--received-from DATE]\n"
+	"                                 [--received-to DATE] [--overdue]\n"
+	"                                 [--sort id|received|due|updated|priority] [--csv]\n"
 	"       fieldsync-agent case search QUERY\n"
 	"       fieldsync-agent case history ID [--diff]\n"
 	"       fieldsync-agent case diff ID REV [REV2]\n"
@@ -28,7 +32,11 @@ static const char case_help[] =
 	"from REV to REV2; 'case show ID --at REV' the case as it was at REV.  A REV is a commit\n"
 	"id of the case's history or a unique prefix of one (at least 4 hex digits).  An ID may\n"
 	"likewise be a unique prefix of a case id (ELP-26-7K); an ambiguous one lists the cases\n"
-	"it could be.\n";
+	"it could be.\n"
+	"'case list' filters combine (all must hold): --received-from/--received-to take dates\n"
+	"(YYYY-MM-DD, inclusive), --overdue keeps the cases due before today that are not closed.\n"
+	"--csv prints RFC 4180 CSV with a header line (a value a spreadsheet would run as a\n"
+	"formula, starting with = + - @, gets a leading ').\n";
 
 /* Fill a change from --set, --title/--category and --narrative-file. */
 static int collect_change(struct casefile_change *chg, struct buf *narrative, char **owned,
@@ -179,11 +187,67 @@ static int case_show(struct cli *c, struct node *n, const char *id, const char *
 	return rc;
 }
 
+/* How case_rows prints: a table, one JSON document (list), or CSV. */
+struct rows_out {
+	json_t *list;
+	int csv;
+};
+
+/* One CSV value: quoted when it holds a comma, quote or line break; formula-safe. */
+static void csv_value(const char *v, int last)
+{
+	int quote = v && strpbrk(v, ",\"\r\n") != NULL;
+
+	if (!v)
+		v = "";
+	if (quote)
+		putchar('"');
+	if (strchr("=+-@", v[0]) && v[0])
+		putchar('\'');
+	for (; *v; v++) {
+		if (*v == '"')
+			putchar('"');
+		putchar(*v);
+	}
+	if (quote)
+		putchar('"');
+	putchar(last ? '\n' : ',');
+}
+
+#define CSV_HEADER                                                                                 \
+	"id,office,status,category,priority,assignee,received_at,due_at,updated_at,notes,conflicts,title"
+
+static void csv_row(const struct index_row *r)
+{
+	char prio[16], notes[16], conflicts[16];
+
+	snprintf(prio, sizeof(prio), "%d", r->priority);
+	snprintf(notes, sizeof(notes), "%d", r->notes);
+	snprintf(conflicts, sizeof(conflicts), "%d", r->conflicts);
+	csv_value(r->case_id, 0);
+	csv_value(r->office, 0);
+	csv_value(r->status, 0);
+	csv_value(r->category, 0);
+	csv_value(prio, 0);
+	csv_value(r->assignee, 0);
+	csv_value(r->received_at, 0);
+	csv_value(r->due_at, 0);
+	csv_value(r->updated_at, 0);
+	csv_value(notes, 0);
+	csv_value(conflicts, 0);
+	csv_value(r->title, 1);
+}
+
 static int print_row(void *ctx, const struct index_row *r)
 {
-	json_t *list = ctx, *row;
+	struct rows_out *o = ctx;
+	json_t *row;
 
-	if (!list) {
+	if (o->csv) {
+		csv_row(r);
+		return 0;
+	}
+	if (!o->list) {
 		printf("%-16s %-14s %-20s P%d %-12s %s%s\n", r->case_id, r->status, r->category,
 			r->priority, r->assignee[0] ? r->assignee : "-", r->title,
 			r->conflicts ? "  [CONFLICTS]" : "");
@@ -191,29 +255,66 @@ static int print_row(void *ctx, const struct index_row *r)
 			printf("    %s\n", r->snippet);
 		return 0;
 	}
-	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "id", r->case_id,
-		"office", r->office, "title", r->title, "category", r->category, "status",
-		r->status, "priority", r->priority, "assignee", r->assignee, "updated_at",
-		r->updated_at, "notes", r->notes, "conflicts", r->conflicts);
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:s?, s:s?}", "id",
+		r->case_id, "office", r->office, "title", r->title, "category", r->category,
+		"status", r->status, "priority", r->priority, "assignee", r->assignee, "updated_at",
+		r->updated_at, "notes", r->notes, "conflicts", r->conflicts, "received_at",
+		r->received_at && r->received_at[0] ? r->received_at : NULL, "due_at",
+		r->due_at && r->due_at[0] ? r->due_at : NULL);
 	if (row && r->snippet)
 		json_object_set_new(row, "snippet", json_string(r->snippet));
-	return json_array_append_new(list, row) ? err_set(ERR_NOMEM, "out of memory") : 0;
+	return json_array_append_new(o->list, row) ? err_set(ERR_NOMEM, "out of memory") : 0;
 }
 
-static int case_rows(struct cli *c, struct node *n, const char *status, const char *query)
+static int case_rows(struct cli *c, struct node *n, const struct index_filter *f, int csv,
+	const char *query)
 {
-	json_t *list = c->json ? json_array() : NULL;
+	struct rows_out o = {c->json && !csv ? json_array() : NULL, csv};
 	int error;
 
-	error = query ? casedb_search(n, query, print_row, list)
-		      : casedb_list(n, status, print_row, list);
+	if (csv)
+		printf("%s\n", CSV_HEADER);
+	error = query ? casedb_search(n, query, print_row, &o) : casedb_list(n, f, print_row, &o);
 	if (error) {
-		json_decref(list);
+		json_decref(o.list);
 		(void)cli_fail(c);
 		/* a query the index cannot read is bad input, like a bad option */
 		return query && error == ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
-	return list ? cli_print_json(json_pack("{s:o}", "cases", list)) : CLI_EXIT_OK;
+	return o.list ? cli_print_json(json_pack("{s:o}", "cases", o.list)) : CLI_EXIT_OK;
+}
+
+/* The list filters from the options (indexes as in cmd_case's table); -1 for a bad --sort. */
+static int list_filter(struct index_filter *f, char today[11], const struct cli_opt *opts,
+	size_t nopts)
+{
+	static const char *const sorts[] = {"id", "received", "due", "updated", "priority"};
+	const char *sort = cli_opt(opts, nopts, "--sort");
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	f->status = cli_opt(opts, nopts, "--status");
+	f->office = cli_opt(opts, nopts, "--office");
+	f->category = cli_opt(opts, nopts, "--category");
+	f->assignee = cli_opt(opts, nopts, "--assignee");
+	f->subject_id = cli_opt(opts, nopts, "--subject-id");
+	f->received_from = cli_opt(opts, nopts, "--received-from");
+	f->received_to = cli_opt(opts, nopts, "--received-to");
+	if (cli_flag(opts, nopts, "--overdue")) {
+		gmtime_r(&now, &tm);
+		strftime(today, 11, "%Y-%m-%d", &tm);
+		f->overdue_on = today;
+	}
+	if (!sort)
+		return 0;
+	for (i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++)
+		if (!strcmp(sort, sorts[i])) {
+			f->sort = (enum index_sort)i;
+			return 0;
+		}
+	return -1;
 }
 
 static int case_history(struct cli *c, struct node *n, const char *id, int with_diff)
@@ -326,9 +427,19 @@ int cmd_case(struct cli *c)
 		{"--status", 1, 0, {0}, 0},
 		{"--at", 1, 0, {0}, 0},
 		{"--diff", 0, 0, {0}, 0},
+		{"--office", 1, 0, {0}, 0}, /* 7.. : list filters */
+		{"--assignee", 1, 0, {0}, 0},
+		{"--subject-id", 1, 0, {0}, 0},
+		{"--received-from", 1, 0, {0}, 0},
+		{"--received-to", 1, 0, {0}, 0},
+		{"--overdue", 0, 0, {0}, 0},
+		{"--sort", 1, 0, {0}, 0},
+		{"--csv", 0, 0, {0}, 0},
 	};
 	const char *pos[4], *sub;
-	char id[SCHEMA_CASE_ID_MAX + 1] = "";
+	char id[SCHEMA_CASE_ID_MAX + 1] = "", today[11] = "";
+	struct index_filter filter;
+	size_t k;
 	struct node *n = NULL;
 	int npos, rc, want_id, writes;
 
@@ -365,10 +476,15 @@ int cmd_case(struct cli *c)
 	if (npos != (want_id ? 2 : 1))
 		return cli_usage_error(c, usage, "'case %s' takes %s", sub,
 			want_id ? (strcmp(sub, "search") ? "a case id" : "a query") : "no argument");
-	if (!writes && (opts[0].count || opts[1].count || opts[2].count || opts[3].count))
+	if (!writes && (opts[0].count || (opts[1].count && strcmp(sub, "list")) || opts[2].count ||
+			       opts[3].count))
 		return cli_usage_error(c, usage, "'case %s' does not change a case", sub);
-	if (opts[4].count && strcmp(sub, "list"))
-		return cli_usage_error(c, usage, "--status goes with 'case list'");
+	for (k = 4; k < CLI_N_OPTS(opts); k++)
+		if (opts[k].count && (k == 4 || k >= 7) && strcmp(sub, "list"))
+			return cli_usage_error(c, usage, "%s goes with 'case list'", opts[k].name);
+	if (list_filter(&filter, today, opts, CLI_N_OPTS(opts)))
+		return cli_usage_error(c, usage,
+			"--sort takes id, received, due, updated or priority");
 	if (!strcmp(sub, "new") && (!opts[0].count || !opts[1].count))
 		return cli_usage_error(c, usage, "a new case needs --title and --category");
 	if (!strcmp(sub, "edit") && !opts[0].count && !opts[1].count && !opts[2].count &&
@@ -385,7 +501,7 @@ int cmd_case(struct cli *c)
 	else if (!strcmp(sub, "history"))
 		rc = case_history(c, n, id, opts[6].count > 0);
 	else
-		rc = case_rows(c, n, cli_opt(opts, CLI_N_OPTS(opts), "--status"),
+		rc = case_rows(c, n, &filter, cli_flag(opts, CLI_N_OPTS(opts), "--csv"),
 			!strcmp(sub, "search") ? pos[1] : NULL);
 	node_free(n);
 	return rc;

@@ -114,7 +114,7 @@ out:
 static const char restore_help[] =
 	"usage: restore FILE --node DIR\n"
 	"\n"
-	"Restore a backup made by 'backup --out FILE' into DIR, which must not exist or be an\n"
+	"Restore a backup made by the 'backup' command into DIR, which must not exist or be an\n"
 	"empty directory (a node directory in use is never overwritten).  You then log on to\n"
 	"the restored node as usual (its key slots are the backup's: the passphrases or key file\n"
 	"of then), and it is checked like 'check'; if either fails nothing is left in DIR.\n";

@@ -13,7 +13,43 @@ static int set_home(struct cli *c, const char *value)
 	return 0;
 }
 
-static const struct cli_global common[] = {{"--home", set_home}};
+static int set_user(struct cli *c, const char *v)
+{
+	c->user = v;
+	return 0;
+}
+
+static int set_passphrase_file(struct cli *c, const char *v)
+{
+	c->passphrase_file = v;
+	return 0;
+}
+
+static int set_new_passphrase_file(struct cli *c, const char *v)
+{
+	c->new_passphrase_file = v;
+	return 0;
+}
+
+static int set_kdf_cost(struct cli *c, const char *v)
+{
+	if (!strcmp(v, "low"))
+		c->kdf = &CRYPTO_KDF_LOW;
+	else if (!strcmp(v, "default"))
+		c->kdf = &CRYPTO_KDF_DEFAULT;
+	else
+		return -1;
+	return 0;
+}
+
+/* The options of both programs: where the node is, who logs on, and the new slots' cost. */
+static const struct cli_global common[] = {
+	{"--home", set_home},
+	{"--user", set_user},
+	{"--passphrase-file", set_passphrase_file},
+	{"--new-passphrase-file", set_new_passphrase_file},
+	{"--kdf-cost", set_kdf_cost},
+};
 
 /* The global option `a` names, from `list`, or NULL; *inline_value points past '='. */
 static const struct cli_global *match(const struct cli_global *list, size_t n, const char *a,
@@ -36,7 +72,8 @@ static const struct cli_global *match(const struct cli_global *list, size_t n, c
  * Take the global option at argv[*i] if it is one: 1 taken, 0 not a global option, or a usage
  * error's exit code.
  */
-static int take_global(struct cli *c, const struct cli_program *p, int argc, char **argv, int *i)
+static int take_global(struct cli *c, const struct cli_program *p, int argc, char **argv, int *i,
+	int after_command)
 {
 	const struct cli_global *g;
 	const char *a = argv[*i], *val = NULL;
@@ -48,7 +85,7 @@ static int take_global(struct cli *c, const struct cli_program *p, int argc, cha
 	g = match(common, sizeof(common) / sizeof(common[0]), a, &val);
 	if (!g)
 		g = match(p->globals, p->nglobals, a, &val);
-	if (!g)
+	if (!g || (g->set == set_user && after_command && p->user_before_command))
 		return 0;
 	if (!val && *i + 1 >= argc)
 		return cli_usage_error(c, "COMMAND [ARGS]", "option '%s' needs a value", g->name);
@@ -76,7 +113,7 @@ int cli_globals(struct cli *c, const struct cli_program *p, int argc, char **arg
 
 	*nrest = 0;
 	for (i = 1; i < argc; i++) {
-		taken = take_global(c, p, argc, argv, &i);
+		taken = take_global(c, p, argc, argv, &i, *nrest > 0);
 		if (taken == 1)
 			continue;
 		if (taken)

@@ -40,6 +40,9 @@ struct cli_program {
 	size_t ncommands;
 	/* defaults before the options are read (the key-derivation cost, the node opener) */
 	void (*defaults)(struct cli *c);
+	/* --user is the log-on user only before the command word; after it, it is the
+	 * command's own (the server's `audit query --user U` filter) */
+	int user_before_command;
 };
 
 #define CLI_ARGS_MAX 256 /* words of one command line */

@@ -14,6 +14,9 @@ PKGS=(
 	openssl python3 procps binutils curl
 	libmicrohttpd-dev		# the agent's local web interface (serve)
 	chromium chromium-driver python3-selenium	# the web interface's browser tests
+	dpkg-dev lintian		# the .deb packages: dpkg-shlibdeps, dpkg-buildflags, their check
+	mandoc man-db			# the man pages' checks (mandoc -Tlint, man --warnings)
+	debootstrap			# the install test's fresh Debian 12 root
 )
 
 missing=()

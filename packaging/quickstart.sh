@@ -7,17 +7,22 @@
 #  3. a full sync round: two devices of El Paso and one of San Diego (given a share of a case)
 #     edit offline, HQ edits too, everyone syncs, a real conflict is shown and settled, and
 #     the final case is identical on every node.
+# FIELDSYNC_INSTALLED=1 runs the same round on the installed packages (/usr/bin/fieldsync-agent,
+# /usr/sbin/fieldsync-server) without building anything: packaging/install-test.sh does so.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-
-bash packaging/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target fieldsync-agent fieldsync-server
-
-agent="$top/build/agent/fieldsync-agent"
-server="$top/build/server/fieldsync-server"
+if [ -n "${FIELDSYNC_INSTALLED:-}" ]; then
+	agent=/usr/bin/fieldsync-agent
+	server=/usr/sbin/fieldsync-server
+else
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	cd "$top"
+	bash packaging/install-deps.sh
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target fieldsync-agent fieldsync-server
+	agent="$top/build/agent/fieldsync-agent"
+	server="$top/build/server/fieldsync-server"
+fi
 demo=$(mktemp -d /tmp/fieldsync-quickstart-XXXXXX)
 export FIELDSYNC_HOME="$demo/elp-laptop"
 # Passphrases come from the environment here so the demo runs unattended; an investigator
@@ -63,12 +68,15 @@ echo "no case text, no key, no SQLite header in clear"
 
 printf '\n\033[1m== HQ: the organisation CA, offices, mutual TLS, enrollment ==\033[0m\n'
 hq="$demo/hq"
-hqrun() { printf '\n\033[1m$ fieldsync-server %s\033[0m\n' "$*"; "$server" --home "$hq" "$@"; }
+# HQ's commands act as the server's own identity (its key file): the office user exported
+# above for the agent is not an HQ staff account
+hqcmd() { env -u FIELDSYNC_USER -u FIELDSYNC_PASSPHRASE "$server" --home "$hq" "$@"; }
+hqrun() { printf '\n\033[1m$ fieldsync-server %s\033[0m\n' "$*"; hqcmd "$@"; }
 hqrun init --org "Office of Professional Responsibility" --listen 127.0.0.1:0
-elp_token=$("$server" --home "$hq" office add ELP --name "El Paso field office")
-sdg_token=$("$server" --home "$hq" office add SDG --name "San Diego field office")
+elp_token=$(hqcmd office add ELP --name "El Paso field office")
+sdg_token=$(hqcmd office add SDG --name "San Diego field office")
 echo "ELP token: ${elp_token:0:24}...  SDG token: ${sdg_token:0:24}..."
-"$server" --home "$hq" run --listen 127.0.0.1:0 2>"$demo/hq.log" &
+env -u FIELDSYNC_USER -u FIELDSYNC_PASSPHRASE "$server" --home "$hq" run --listen 127.0.0.1:0 2>"$demo/hq.log" &
 hq_pid=$!
 trap 'kill $hq_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -88,10 +96,10 @@ desk() { printf '\n\033[1m[elp-desk] $ fieldsync-agent %s\033[0m\n' "$*"; as_des
 sdg() { printf '\n\033[1m[sdg-laptop] $ fieldsync-agent %s\033[0m\n' "$*"; as_sdg "$agent" "$@"; }
 
 desk init --office ELP --user dave
-desk enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)"
+desk enroll --server "https://127.0.0.1:$port" --token "$(hqcmd office token ELP)"
 sdg init --office SDG --user carol
 step "enroll with El Paso's token on the San Diego device (refused: wrong office)"
-as_sdg "$agent" enroll --server "https://127.0.0.1:$port" --token "$("$server" --home "$hq" office token ELP)" || true
+as_sdg "$agent" enroll --server "https://127.0.0.1:$port" --token "$(hqcmd office token ELP)" || true
 sdg enroll --server "https://127.0.0.1:$port" --token "$sdg_token"
 hqrun office list
 
@@ -126,7 +134,7 @@ head_of() { "$@" --json case show "$id" | python3 -c 'import json,sys; d=json.lo
 laptop_state=$(head_of "$agent")
 desk_state=$(as_desk head_of "$agent")
 sdg_state=$(as_sdg head_of "$agent")
-hq_state=$(head_of "$server" --home "$hq")
+hq_state=$(head_of hqcmd)
 printf 'elp-laptop  %s\nelp-desk    %s\nsdg-laptop  %s\nHQ          %s\n' "$laptop_state" \
 	"$desk_state" "$sdg_state" "$hq_state"
 if [ "$laptop_state" != "$desk_state" ] || [ "$laptop_state" != "$sdg_state" ] ||

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd_user.h"
 #include "commands.h"
 #include "hq.h"
 #include "hqaudit.h"
@@ -237,7 +238,8 @@ int cmd_server_init(struct cli *c)
 		return cli_fail(c);
 	error = cli_key_file_create(hex, keyfile.ptr);
 	if (!error) {
-		error = node_init(&n, home, HQ_OFFICE, HQ_USER, hex, strlen(hex), c->kdf);
+		error = node_init(&n, home, HQ_OFFICE, HQ_USER, hex, strlen(hex),
+			&CRYPTO_KDF_LOW); /* a random 256-bit key needs no costly derivation */
 		if (error)
 			unlink(keyfile.ptr);
 	}
@@ -275,6 +277,7 @@ static const char office_help[] =
 	"       fieldsync-server office token CODE [TOKEN OPTIONS]\n"
 	"       fieldsync-server office list\n"
 	"       fieldsync-server office revoke CODE\n"
+	"       fieldsync-server device list [--office O] [--silent-days N]\n"
 	"       fieldsync-server device revoke DEVICE\n"
 	"       fieldsync-server device release DEVICE\n"
 	"\n"
@@ -284,6 +287,10 @@ static const char office_help[] =
 	"held (its syncs refused, a security alert in the audit trail); 'device release' lets it\n"
 	"sync again once someone has looked into it.  DEVICE is a device id or a unique prefix of\n"
 	"one (at least 4 hex digits); an ambiguous prefix lists the devices it could be.\n"
+	"'office list' shows each office's devices, cases, cases with conflicts and newest sync;\n"
+	"'device list' each device's state, last sync, the size and time of HQ's newest receipt\n"
+	"for its audit trail, its certificate's expiry and its office's cases with conflicts,\n"
+	"flagging SILENT a device not heard from for --silent-days days (default 7).\n"
 	"\n"
 	"Token options:\n"
 	"  --expires-in SECONDS     token lifetime (default 259200, 72 hours; at most 30 days)\n"
@@ -331,6 +338,32 @@ static int release_device(struct node *n, const char *device)
 	return error;
 }
 
+static const char user_help[] =
+	"usage: fieldsync-server user add NAME --role ROLE\n"
+	"       fieldsync-server user passwd [NAME]\n"
+	"       fieldsync-server user remove NAME\n"
+	"       fieldsync-server user list\n"
+	"\n"
+	"HQ staff accounts, each with a key slot of its own: staff log on with --user NAME (or\n"
+	"FIELDSYNC_USER) and their passphrase, five failures lock the account for ten minutes, and\n"
+	"every audit entry names who acted.  Roles:\n"
+	"  hq-admin      offices, tokens, devices and staff accounts\n"
+	"  intake        receives new allegations (no case reading or editing)\n"
+	"  supervisor    case work, and shares and transfers cases between offices\n"
+	"  investigator  HQ's own case work: list, show, search, edit, evidence\n"
+	"  auditor       the audit trails (log, query, verify, export); no case content\n"
+	"  analyst       reports only; no case content\n"
+	"The key file's identity, 'server', may do everything (whoever holds the key file can\n"
+	"read the whole store anyway); its slot is the key file's, so it has no passphrase.\n"
+	"A command outside one's role is refused, naming the role it needs, and audited.  The new\n"
+	"passphrase comes from --new-passphrase-file / FIELDSYNC_NEW_PASSPHRASE or is asked\n"
+	"twice; yours (to unwrap the key for the new slot) as for any command.\n";
+
+int cmd_server_user(struct cli *c)
+{
+	return cli_user_command(c, user_help);
+}
+
 /* One office of the list, as a JSON object into the array ctx or a line when ctx is NULL. */
 static int list_office(void *ctx, const struct hqdb_office *o)
 {
@@ -338,12 +371,92 @@ static int list_office(void *ctx, const struct hqdb_office *o)
 
 	if (out)
 		json_array_append_new(out,
-			json_pack("{s:s, s:s, s:b, s:i}", "code", o->code, "name", o->name,
-				"revoked", o->revoked, "devices", o->devices));
+			json_pack("{s:s, s:s, s:b, s:i, s:I, s:I, s:s?}", "code", o->code, "name",
+				o->name, "revoked", o->revoked, "devices", o->devices, "cases",
+				(json_int_t)o->cases, "conflicts", (json_int_t)o->conflicts,
+				"last_sync", o->last_sync));
 	else
-		printf("%-8s %-40s %d devices%s\n", o->code, o->name, o->devices,
-			o->revoked ? "  REVOKED" : "");
+		printf("%-8s %-32s %3d devices %7lld cases %5lld with conflicts  last sync %s%s\n",
+			o->code, o->name, o->devices, (long long)o->cases, (long long)o->conflicts,
+			o->last_sync ? o->last_sync : "never", o->revoked ? "  REVOKED" : "");
 	return 0;
+}
+
+/* device list: what HQ knows of each device, and which have been silent too long. */
+struct device_listing {
+	json_t *out;	       /* NULL: text */
+	int64_t silent_before; /* a last sync before this (seconds) is "silent" */
+	int silent_days;
+	int64_t silent;
+	int64_t count;
+};
+
+/* Seconds since the epoch of an audit time (YYYY-MM-DDTHH:MM:SS...); 0 for none. */
+static int64_t iso_seconds(const char *iso)
+{
+	struct tm tm;
+
+	if (!iso || strlen(iso) < 19)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)strtol(iso, NULL, 10) - 1900;
+	tm.tm_mon = (int)strtol(iso + 5, NULL, 10) - 1;
+	tm.tm_mday = (int)strtol(iso + 8, NULL, 10);
+	tm.tm_hour = (int)strtol(iso + 11, NULL, 10);
+	tm.tm_min = (int)strtol(iso + 14, NULL, 10);
+	tm.tm_sec = (int)strtol(iso + 17, NULL, 10);
+	return (int64_t)timegm(&tm);
+}
+
+static int list_device(void *ctx, const struct hqdb_device_status *d)
+{
+	struct device_listing *l = ctx;
+	struct pki_validity v = {0, 0};
+	char expiry[32] = "?";
+	const char *state = d->revoked_at ? "revoked" : d->held ? "held" : "active";
+	int silent = !d->revoked_at && iso_seconds(d->last_sync) < l->silent_before;
+	struct tm tm;
+	time_t t;
+
+	if (!pki_cert_validity(&v, d->cert, d->certlen)) {
+		t = (time_t)v.not_after;
+		gmtime_r(&t, &tm);
+		strftime(expiry, sizeof(expiry), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	l->silent += silent;
+	l->count++;
+	if (l->out)
+		return json_array_append_new(l->out,
+			       json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:s?, s:s, "
+					 "s:I, s:b}",
+				       "device", d->device, "office", d->office, "state", state,
+				       "enrolled_at", d->enrolled_at, "revoked_at", d->revoked_at,
+				       "held", d->held, "last_sync", d->last_sync, "receipt_size",
+				       (json_int_t)d->receipt_size, "receipt_time", d->receipt_time,
+				       "cert_expires", expiry, "office_conflicts",
+				       (json_int_t)d->office_conflicts, "silent", silent))
+			       ? err_set(ERR_NOMEM, "out of memory")
+			       : 0;
+	printf("%.12s  %-8s %-7s last sync %-24s receipt %6lld at %-24s cert until %s"
+	       "  %lld office cases with conflicts%s\n",
+		d->device, d->office, state, d->last_sync ? d->last_sync : "never",
+		(long long)d->receipt_size, d->receipt_time ? d->receipt_time : "-", expiry,
+		(long long)d->office_conflicts, silent ? "  SILENT" : "");
+	return 0;
+}
+
+static int list_devices(struct node *n, struct device_listing *l, const char *office)
+{
+	char detail[64];
+	int error = office && hqdb_office_active(n->store, office) == ERR_INVALID
+			    ? err_code()
+			    : hqdb_device_status_foreach(n->store, office, list_device, l);
+
+	snprintf(detail, sizeof(detail), "%lld devices, %lld silent for %d days",
+		(long long)l->count, (long long)l->silent, l->silent_days);
+	if (!error)
+		error = node_audit(n, "device.list", office ? office : "", "success", detail);
+	return error;
 }
 
 static int list_offices(struct node *n, json_t *out)
@@ -370,14 +483,46 @@ static int seconds_opt(int64_t *out, const char *text, int64_t max)
 	return 0;
 }
 
+static int device_list(struct cli *c, const struct cli_opt *opts, size_t nopts)
+{
+	struct device_listing l = {NULL, 0, 7, 0, 0};
+	const char *days = cli_opt(opts, nopts, "--silent-days");
+	struct node *n = NULL;
+	char *end = NULL;
+	int rc = CLI_EXIT_OK, error;
+
+	if (days) {
+		l.silent_days = (int)strtol(days, &end, 10);
+		if (!end || *end || end == days || l.silent_days < 1 || l.silent_days > 3650)
+			return cli_usage_error(c, "device list [--office O] [--silent-days N]",
+				"--silent-days takes a number of days from 1 to 3650");
+	}
+	l.silent_before = (int64_t)time(NULL) - (int64_t)l.silent_days * 86400;
+	l.out = c->json ? json_array() : NULL;
+	error = cli_open_node(&n, c);
+	if (!error)
+		error = node_require(n, NODE_PERM_OFFICE_ADMIN, "device.list", "");
+	if (!error)
+		error = list_devices(n, &l, cli_opt(opts, nopts, "--office"));
+	if (error)
+		rc = cli_fail(c);
+	else if (l.out)
+		rc = cli_print_json(json_pack("{s:O, s:I, s:i}", "devices", l.out, "silent",
+			(json_int_t)l.silent, "silent_days", l.silent_days));
+	json_decref(l.out);
+	node_free(n);
+	return rc;
+}
+
 int cmd_server_office(struct cli *c)
 {
 	static const char usage[] =
-		"office add|token|list|revoke [CODE] | device revoke|release DEVICE";
+		"office add|token|list|revoke [CODE] | device list|revoke|release [DEVICE]";
 	struct cli_opt opts[] = {{"--name", 1, 0, {0}, 0}, {"--expires-in", 1, 0, {0}, 0},
-		{"--cert-validity", 1, 0, {0}, 0}};
+		{"--cert-validity", 1, 0, {0}, 0}, {"--office", 1, 0, {0}, 0},
+		{"--silent-days", 1, 0, {0}, 0}};
 	int64_t token_seconds = HQ_TOKEN_HOURS * 3600, cert_seconds = HQ_CERT_SECONDS;
-	char token[ENROLL_TOKEN_MAX] = "", device[PKI_DEVICE_LEN + 1] = "";
+	char token[ENROLL_TOKEN_MAX] = "", device[PKI_DEVICE_LEN + 1] = "", action[32];
 	const char *pos[3], *name;
 	struct node *n = NULL;
 	json_t *list = NULL;
@@ -394,17 +539,26 @@ int cmd_server_office(struct cli *c)
 		return cli_usage_error(c, usage, "--expires-in and --cert-validity take seconds");
 	if (npos < 2)
 		return cli_usage_error(c, usage, "which %s command?", pos[0]);
+	if (!strcmp(pos[0], "device") && !strcmp(pos[1], "list") && npos == 2)
+		return device_list(c, opts, CLI_N_OPTS(opts));
+	if ((opts[3].count || opts[4].count))
+		return cli_usage_error(c, usage,
+			"--office and --silent-days go with 'device list'");
 	if (!strcmp(pos[0], "device") &&
 		((strcmp(pos[1], "revoke") && strcmp(pos[1], "release")) || npos != 3))
-		return cli_usage_error(c, usage, "expected 'device revoke|release DEVICE'");
+		return cli_usage_error(c, usage, "expected 'device list|revoke|release DEVICE'");
 	if (!strcmp(pos[0], "office") && !((!strcmp(pos[1], "add") && npos == 3 && name) ||
 						 (!strcmp(pos[1], "token") && npos == 3) ||
 						 (!strcmp(pos[1], "revoke") && npos == 3) ||
 						 (!strcmp(pos[1], "list") && npos == 2)))
 		return cli_usage_error(c, usage, "wrong arguments for 'office %s'", pos[1]);
-	if (hq_open(&n, c))
+	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = store_begin(n->store);
+	snprintf(action, sizeof(action), "%s.%s", pos[0], pos[1]);
+	/* outside the transaction, so that a refusal's audit entry stays */
+	error = node_require(n, NODE_PERM_OFFICE_ADMIN, action, npos == 3 ? pos[2] : "");
+	if (!error)
+		error = store_begin(n->store);
 	if (error)
 		goto out;
 	if (!strcmp(pos[1], "add"))

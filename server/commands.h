@@ -11,6 +11,9 @@
 /* init --org NAME [--listen HOST:PORT] [--host NAME]... (server/admin.c) */
 int cmd_server_init(struct cli *c);
 
+/* user add|passwd|remove|list: HQ staff accounts (server/admin.c) */
+int cmd_server_user(struct cli *c);
+
 /* office add|token|list|revoke, device revoke|release (server/admin.c); argv[0] is the
  * word office or device */
 int cmd_server_office(struct cli *c);
@@ -26,5 +29,14 @@ int cmd_server_audit(struct cli *c);
 
 /* case list|show|history|search|edit|share|transfer (server/cases.c) */
 int cmd_server_case(struct cli *c);
+
+/* intake new (server/intake.c) */
+int cmd_server_intake(struct cli *c);
+
+/* policy set-due|list: deadlines by category (server/intake.c) */
+int cmd_server_policy(struct cli *c);
+
+/* case assign|due, from cmd_server_case; `what` is the word (server/intake.c) */
+int hq_case_supervise(struct cli *c, const char *what);
 
 #endif

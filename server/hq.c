@@ -22,8 +22,8 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 {
 	const char *env = getenv("FIELDSYNC_KEY_FILE");
 
-	if (c->passphrase_file)
-		return buf_puts(out, c->passphrase_file);
+	if (c->key_file)
+		return buf_puts(out, c->key_file);
 	if (env && *env)
 		return buf_puts(out, env);
 	return buf_printf(out, "%s.key", home);
@@ -62,6 +62,53 @@ int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli
 		error = cli_key_file_read(hex, path.ptr);
 	if (!error)
 		error = node_open_keep_key(out, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
+	crypto_wipe(hex, sizeof(hex));
+	buf_release(&path);
+	return error;
+}
+
+const char *hq_staff_user(const struct cli *c)
+{
+	const char *user = c->user ? c->user : getenv("FIELDSYNC_USER");
+
+	return user && *user && strcmp(user, HQ_USER) != 0 ? user : NULL;
+}
+
+int hq_open_user(struct node **out, const struct cli *c)
+{
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	const char *home = NULL, *user = hq_staff_user(c);
+	char prompt[128];
+	int error;
+
+	if (!user)
+		return hq_open(out, c);
+	error = cli_home(&home, c);
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
+	if (!error)
+		error = cli_passphrase(&pass, c, prompt, 0);
+	if (!error)
+		error = node_open(out, home, user, buf_cstr(&pass), pass.len);
+	buf_wipe_release(&pass);
+	return error;
+}
+
+int hq_own_secret(struct buf *out, const struct cli *c)
+{
+	struct buf path = BUF_INIT(4096);
+	char hex[CLI_KEY_HEX_LEN + 1];
+	const char *home = NULL;
+	int error;
+
+	if (hq_staff_user(c))
+		return cli_passphrase(out, c, "Your passphrase: ", 0);
+	error = cli_home(&home, c);
+	if (!error)
+		error = hq_key_file(&path, c, home);
+	if (!error)
+		error = cli_key_file_read(hex, path.ptr);
+	if (!error)
+		error = buf_put(out, hex, CLI_KEY_HEX_LEN);
 	crypto_wipe(hex, sizeof(hex));
 	buf_release(&path);
 	return error;

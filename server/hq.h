@@ -15,17 +15,32 @@
 #include "node/node.h"
 
 #define HQ_USER "server"
-#define HQ_OFFICE "HQ"
+#define HQ_OFFICE NODE_HQ_OFFICE
 #define HQ_TOKEN_HOURS 72
 
 /* The key file path: --key-file, FIELDSYNC_KEY_FILE, or "<home>.key" beside the directory. */
 int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
 
-/* Open the server node with the key file. */
+/* Open the server node with the key file, as the server's own identity (HQ_USER). */
 int hq_open(struct node **out, const struct cli *c) WUR;
 
 /* hq_open() that also hands back the database key (backup, rekey); the caller wipes it. */
 int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c) WUR;
+
+/*
+ * The staff user named by --user or FIELDSYNC_USER, or NULL for the key file's identity (no
+ * user named, or HQ_USER itself).
+ */
+const char *hq_staff_user(const struct cli *c);
+
+/*
+ * How HQ's commands log on (c->open_node): a staff user with their passphrase (the key-slot
+ * lockout rules apply), else the key file as hq_open().
+ */
+int hq_open_user(struct node **out, const struct cli *c) WUR;
+
+/* The logged-on identity's own secret (c->own_secret): the passphrase, or the key file's. */
+int hq_own_secret(struct buf *out, const struct cli *c) WUR;
 
 /* Read / write one DER item of pki_material. */
 int hq_pki_get(struct buf *out, struct node *n, const char *name) WUR;

@@ -45,6 +45,46 @@ int hqdb_office_revoke(struct store *s, const char *code, const char *now)
 		"office", code, now);
 }
 
+/* A device's newest contact: the audit upload that opens every sync, a push or a pull. */
+#define LAST_CONTACT                                                                               \
+	"(SELECT max(a.time) FROM audit_log a WHERE a.target = d.device"                           \
+	" AND a.action IN ('audit.upload', 'sync.push', 'sync.changes'))"
+
+int hqdb_device_status_foreach(struct store *s, const char *office,
+	int (*fn)(void *ctx, const struct hqdb_device_status *d), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	struct hqdb_device_status d;
+	int error = store_prepare(&st, s,
+		"SELECT d.device, d.office, d.enrolled_at, d.revoked_at, d.held, " LAST_CONTACT ","
+		" (SELECT c.size FROM remote_checkpoints c WHERE c.device = d.device"
+		"   AND c.epoch = d.epoch ORDER BY c.size DESC LIMIT 1),"
+		" (SELECT c.time FROM remote_checkpoints c WHERE c.device = d.device"
+		"   AND c.epoch = d.epoch ORDER BY c.size DESC LIMIT 1),"
+		" d.cert,"
+		" (SELECT count(*) FROM case_index i WHERE i.office = d.office AND i.conflicts > 0)"
+		" FROM devices d WHERE ?1 IS NULL OR d.office = ?1 ORDER BY d.office, d.device");
+
+	if (!error)
+		sqlite3_bind_text(st, 1, office, -1, SQLITE_STATIC);
+	while (!error && (error = store_next(s, st)) > 0) {
+		d.device = (const char *)sqlite3_column_text(st, 0);
+		d.office = (const char *)sqlite3_column_text(st, 1);
+		d.enrolled_at = (const char *)sqlite3_column_text(st, 2);
+		d.revoked_at = (const char *)sqlite3_column_text(st, 3);
+		d.held = (const char *)sqlite3_column_text(st, 4);
+		d.last_sync = (const char *)sqlite3_column_text(st, 5);
+		d.receipt_size = sqlite3_column_int64(st, 6);
+		d.receipt_time = (const char *)sqlite3_column_text(st, 7);
+		d.cert = sqlite3_column_blob(st, 8);
+		d.certlen = (size_t)sqlite3_column_bytes(st, 8);
+		d.office_conflicts = sqlite3_column_int64(st, 9);
+		error = fn(ctx, &d);
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
 int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_office *o),
 	void *ctx)
 {
@@ -52,7 +92,10 @@ int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
 	struct hqdb_office o;
 	int error = store_bind(&st, s,
 		"SELECT o.code, o.name, o.revoked_at IS NOT NULL,"
-		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL)"
+		" (SELECT count(*) FROM devices d WHERE d.office = o.code AND d.revoked_at IS NULL),"
+		" (SELECT count(*) FROM case_index i WHERE i.office = o.code),"
+		" (SELECT count(*) FROM case_index i WHERE i.office = o.code AND i.conflicts > 0),"
+		" (SELECT max(" LAST_CONTACT ") FROM devices d WHERE d.office = o.code)"
 		" FROM offices o ORDER BY o.code",
 		"");
 
@@ -61,6 +104,9 @@ int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
 		o.name = (const char *)sqlite3_column_text(st, 1);
 		o.revoked = sqlite3_column_int(st, 2);
 		o.devices = sqlite3_column_int(st, 3);
+		o.cases = sqlite3_column_int64(st, 4);
+		o.conflicts = sqlite3_column_int64(st, 5);
+		o.last_sync = (const char *)sqlite3_column_text(st, 6);
 		error = fn(ctx, &o);
 	}
 	sqlite3_finalize(st);
@@ -252,11 +298,72 @@ int hqdb_case_share(struct store *s, const char *case_id, const char *office, co
 		"INSERT OR IGNORE INTO case_shares(case_id, office, shared_at) VALUES (?, ?, ?)",
 		"ttt", case_id, office, now);
 
+	/* seen again: the office is sent the case as any other */
+	if (!error)
+		error = store_run(s,
+			"DELETE FROM case_revocations WHERE case_id = ? AND office = ?", "tt",
+			case_id, office);
+
 	if (!error)
 		error = store_run(s,
 			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
 			" WHERE case_id = ?",
 			"t", case_id);
+	return error;
+}
+
+int hqdb_case_revoke(struct store *s, const char *case_id, const char *office, const char *now)
+{
+	int error = store_run(s, "DELETE FROM case_shares WHERE case_id = ? AND office = ?", "tt",
+		case_id, office);
+
+	if (!error)
+		error = store_run(s,
+			"UPDATE case_heads SET seq = (SELECT max(seq) + 1 FROM case_heads)"
+			" WHERE case_id = ?",
+			"t", case_id);
+	if (!error)
+		error = store_run(s,
+			"INSERT OR REPLACE INTO case_revocations(case_id, office, head, seq, revoked_at)"
+			" SELECT case_id, ?2, head, seq, ?3 FROM case_heads WHERE case_id = ?1",
+			"ttt", case_id, office, now);
+	return error;
+}
+
+int hqdb_case_revoked_head(git_oid *out, int *found, struct store *s, const char *case_id,
+	const char *office)
+{
+	struct buf head = BUF_INIT(GIT_OID_RAWSZ);
+	int error = store_query_bytes(&head, s,
+		"SELECT head FROM case_revocations WHERE case_id = ? AND office = ?", "tt", case_id,
+		office);
+
+	*found = 0;
+	if (error == ERR_NOTFOUND) {
+		error = 0;
+	} else if (!error && head.len != GIT_OID_RAWSZ) {
+		error = err_set(ERR_CORRUPT, "the revocation of case '%s' is malformed", case_id);
+	} else if (!error) {
+		git_oid_fromraw(out, (const unsigned char *)head.ptr);
+		*found = 1;
+	}
+	buf_release(&head);
+	return error;
+}
+
+int hqdb_case_shares(struct store *s, const char *case_id, int (*fn)(void *ctx, const char *office),
+	void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, error = store_bind(&st, s,
+			    "SELECT office FROM case_shares WHERE case_id = ? ORDER BY office", "t",
+			    case_id);
+
+	while (!error && (rc = store_next(s, st)) > 0)
+		error = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+	if (!error && rc < 0)
+		error = rc;
+	sqlite3_finalize(st);
 	return error;
 }
 
@@ -298,4 +405,18 @@ int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const cha
 	return store_resolve_prefix(out, PKI_DEVICE_LEN + 1, s,
 		"SELECT device FROM devices WHERE substr(device, 1, ?2) = ?1 ORDER BY 1 LIMIT 11",
 		"device", prefix);
+}
+
+int hqdb_office_active(struct store *s, const char *office)
+{
+	int exists = 0, revoked = 0, error;
+
+	if (schema_check_office(office))
+		return err_set(ERR_INVALID, "'%s' is not an office code", office);
+	error = hqdb_office_state(&exists, &revoked, s, office);
+	if (!error && !exists)
+		error = err_set(ERR_NOTFOUND, "no office '%s'", office);
+	else if (!error && revoked)
+		error = err_set(ERR_PERM, "office '%s' is revoked", office);
+	return error;
 }

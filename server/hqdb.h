@@ -21,6 +21,9 @@
 /* Whether office `code` exists and whether it is revoked (0 and 0 for no such office). */
 int hqdb_office_state(int *exists, int *revoked, struct store *s, const char *code) WUR;
 
+/* 0 if `code` is an office that is not revoked; ERR_INVALID, ERR_NOTFOUND or ERR_PERM. */
+int hqdb_office_active(struct store *s, const char *code) WUR;
+
 /* Add an office.  ERR_EXISTS if the code is taken. */
 int hqdb_office_add(struct store *s, const char *code, const char *name, const char *now) WUR;
 
@@ -32,8 +35,30 @@ struct hqdb_office {
 	const char *code;
 	const char *name;
 	int revoked;
-	int devices; /* enrolled devices not revoked */
+	int devices;	       /* enrolled devices not revoked */
+	int64_t cases;	       /* cases it owns */
+	int64_t conflicts;     /* of those, cases with kept conflict versions */
+	const char *last_sync; /* the newest contact of any of its devices, or NULL */
 };
+
+/* One enrolled device, as `device list` shows it (strings borrowed for the callback). */
+struct hqdb_device_status {
+	const char *device;
+	const char *office;
+	const char *enrolled_at;
+	const char *revoked_at; /* NULL: not revoked */
+	const char *held;	/* NULL, or why HQ holds it */
+	const char *last_sync;	/* its newest audit upload, push or pull at HQ; NULL: never */
+	int64_t receipt_size;	/* its trail's size at HQ's newest receipt (0: none) */
+	const char *receipt_time;
+	const uint8_t *cert; /* its certificate (DER) */
+	size_t certlen;
+	int64_t office_conflicts; /* the office's cases with kept conflict versions */
+};
+
+/* Every device (of `office`, or all if NULL) by office and id; fn's non-zero return stops. */
+int hqdb_device_status_foreach(struct store *s, const char *office,
+	int (*fn)(void *ctx, const struct hqdb_device_status *d), void *ctx) WUR;
 
 /* Call fn for every office in code order; a non-zero return from fn stops and is returned. */
 int hqdb_office_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_office *o),
@@ -126,6 +151,24 @@ int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
  * sequence, so that the office's next pull sees it.
  */
 int hqdb_case_share(struct store *s, const char *case_id, const char *office, const char *now) WUR;
+
+/*
+ * End `office`'s sight of a case (a transfer away, an unshare): drop its share row, give the
+ * case the next change sequence and record the revocation at the case's current head, so
+ * that the office's next pull names the case as revoked.  Inside the caller's transaction.
+ */
+int hqdb_case_revoke(struct store *s, const char *case_id, const char *office, const char *now) WUR;
+
+/*
+ * The head at which `office` lost sight of a case: *found 0 if it never did (or sees it
+ * again).
+ */
+int hqdb_case_revoked_head(git_oid *out, int *found, struct store *s, const char *case_id,
+	const char *office) WUR;
+
+/* The offices a case is shared with, each passed to fn (a non-zero return stops). */
+int hqdb_case_shares(struct store *s, const char *case_id, int (*fn)(void *ctx, const char *office),
+	void *ctx) WUR;
 
 /* ---- bundles ---------------------------------------------------------------------------- */
 

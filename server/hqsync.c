@@ -50,12 +50,32 @@ int hq_case_visible(int *visible, char owner_out[SCHEMA_OFFICE_MAX + 1], struct 
 	return error;
 }
 
+/*
+ * Work an office wrote on a case before it learned that it lost it (a transfer, an unshare):
+ * accepted and merged like any edit when the change set is based on the head at which the
+ * office lost it, or an earlier one (the office could not have seen anything later), so
+ * nothing written offline is lost; the device then purges the case.  *ok = 1 if so.
+ */
+static int revoked_but_based_before(int *ok, struct node *n, const struct hq_peer *peer,
+	const struct changeset_case *c)
+{
+	git_oid revoked;
+	int found = 0,
+	    error = hqdb_case_revoked_head(&revoked, &found, n->store, c->id, peer->office);
+
+	*ok = 0;
+	if (!error && found && c->has_base)
+		*ok = git_oid_equal(&revoked, &c->base) ||
+		      git_graph_descendant_of(n->repo, &revoked, &c->base) == 1;
+	return error;
+}
+
 /* One pushed case: store, validate, advance.  Sets *kind for the result. */
 static int push_case(const char **kind, size_t *conflicts, git_oid *result, struct node *n,
 	const struct hq_peer *peer, const struct changeset *cs, const struct changeset_case *c)
 {
 	struct sync_rules rules = {c->id, peer->device, peer->office, 0};
-	struct casefile_author hq = {n->user, n->office, n->device, {0, 0}};
+	struct casefile_author hq = {n->user, n->office, n->device, {0, 0}, n->role};
 	struct merge_result mr = {{{0}}, 0, 0, 0};
 	char owner[SCHEMA_OFFICE_MAX + 1];
 	git_oid server_head, *commits = NULL;
@@ -76,6 +96,8 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 		error = sync_check_commit(n->repo, &commits[i], &rules);
 	if (!error && !exists)
 		error = sync_head_office(owner, n->repo, &c->head);
+	if (!error && exists && !visible)
+		error = revoked_but_based_before(&visible, n, peer, c);
 	if (!error && (exists ? !visible : strcmp(owner, peer->office) != 0))
 		error = err_set(ERR_PERM, "case '%s' is not a case office %s may write", c->id,
 			peer->office);
@@ -254,11 +276,14 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 	error = changes ? store_begin(n->store) : err_set(ERR_NOMEM, "out of memory");
 	if (!error)
 		error = store_bind(&st, n->store,
-			"SELECT h.case_id, h.head, h.seq, i.office FROM case_heads h"
+			"SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_heads h"
 			" JOIN case_index i ON i.case_id = h.case_id"
 			" WHERE h.seq > ?1 AND (i.office = ?2 OR EXISTS (SELECT 1 FROM case_shares s"
 			"   WHERE s.case_id = h.case_id AND s.office = ?2))"
-			" ORDER BY h.seq LIMIT ?3",
+			/* the cases the office may no longer see, named so its devices purge them */
+			" UNION ALL SELECT r.case_id, r.head, r.seq, '', 1 FROM case_revocations r"
+			" WHERE r.office = ?2 AND r.seq > ?1"
+			" ORDER BY 3 LIMIT ?3",
 			"iti", (int64_t)since, peer->office, (int64_t)limit);
 	while (!error && (rc = store_next(n->store, st)) > 0) {
 		git_oid head;
@@ -270,9 +295,14 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 		git_oid_fromraw(&head, sqlite3_column_blob(st, 1));
 		cursor = sqlite3_column_int64(st, 2);
 		json_array_append_new(changes,
-			json_pack("{s:s, s:s, s:s}", "id", (const char *)sqlite3_column_text(st, 0),
-				"head", git_oid_tostr_s(&head), "office",
-				(const char *)sqlite3_column_text(st, 3)));
+			sqlite3_column_int(st, 4)
+				? json_pack("{s:s, s:s, s:b}", "id",
+					  (const char *)sqlite3_column_text(st, 0), "head",
+					  git_oid_tostr_s(&head), "revoked", 1)
+				: json_pack("{s:s, s:s, s:s}", "id",
+					  (const char *)sqlite3_column_text(st, 0), "head",
+					  git_oid_tostr_s(&head), "office",
+					  (const char *)sqlite3_column_text(st, 3)));
 		rows++;
 	}
 	if (!error && rc < 0)

@@ -1,9 +1,10 @@
 /*
  * server/main.c - fieldsync-server: the HQ hub.
  *
- * Global options as for the agent (--home, --json); the server unlocks its store with a key
- * file (--key-file, FIELDSYNC_KEY_FILE, default "<home>.key", mode 0600) instead of a
- * passphrase.  Exit codes: 0 success, 1 failure, 2 usage.
+ * Global options as for the agent (--home, --user, --json, ...).  The server's own identity
+ * unlocks the store with a key file (--key-file, FIELDSYNC_KEY_FILE, default "<home>.key",
+ * mode 0600); HQ staff log on with --user and their passphrase, each in a key slot of their
+ * own.  Exit codes: 0 success, 1 failure, 2 usage.
  */
 #include "base/crypto.h"
 #include "cmd_ca.h"
@@ -24,17 +25,28 @@ static const char help[] =
 	"                           server certificate (subjectAltNames: localhost, the listen\n"
 	"                           address, every --host, the advertised host); port 0 picks\n"
 	"                           a free port and keeps it; tokens carry the advertised URL\n"
+	"  user add NAME --role ROLE | passwd [NAME] | remove NAME | list\n"
+	"                           HQ staff accounts (hq-admin, intake, supervisor, investigator,\n"
+	"                           auditor, analyst), each with a passphrase of its own\n"
 	"  office add CODE --name NAME   add a field office; prints a one-time enrollment token\n"
 	"  office token CODE        a new one-time token (another device of the office)\n"
 	"  office list              offices with their devices\n"
 	"  office revoke CODE       revoke an office and all its devices, at once\n"
 	"  device revoke DEVICE     revoke one device (DEVICE: its id or a unique prefix)\n"
 	"  device release DEVICE    let a device held after an audit alert sync again\n"
-	"  case list | show ID | history ID | search QUERY\n"
+	"  case list [--office O --status S --overdue --csv ...] | show ID | history ID |\n"
+	"  case search QUERY\n"
 	"                           every office's cases as last synced (audited)\n"
 	"  case edit ID --set FIELD=VALUE...   an HQ edit, merged into the offices' work\n"
 	"  case share ID OFFICE     let another office see and edit a case\n"
-	"  case transfer ID OFFICE  make another office the owner\n"
+	"  case unshare ID OFFICE   end a share: that office's devices remove the case\n"
+	"  case transfer ID OFFICE [--keep-shares]   make another office the owner; the old\n"
+	"                           owner's devices (and the shares') remove the case\n"
+	"  case assign ID --to USER | case due ID DATE   assignment and deadline\n"
+	"  intake new --category C --summary S --office O [...]\n"
+	"                           a new allegation, routed to office O's devices\n"
+	"  policy set-due --category C --days N | policy list\n"
+	"                           deadlines by category, applied at intake\n"
 	"  evidence add|list|show|get|custody|export|verify ID ...\n"
 	"                           evidence items and their chain of custody at HQ\n"
 	"  audit log [--since T]    the server's audit trail\n"
@@ -53,20 +65,28 @@ static const char help[] =
 	"\n"
 	"Global options:\n"
 	"  --home DIR          server directory (or FIELDSYNC_HOME)\n"
-	"  --key-file F        the store's key file (or FIELDSYNC_KEY_FILE; default DIR.key)\n"
+	"  --key-file F        the store's key file (or FIELDSYNC_KEY_FILE; default DIR.key): the\n"
+	"                      server's own identity, 'server', with every role; init and run\n"
+	"                      always use it\n"
+	"  --user NAME         log on as HQ staff user NAME (or FIELDSYNC_USER) with a passphrase;\n"
+	"                      before the command word (after it, --user is the command's own)\n"
+	"  --passphrase-file F read your passphrase from F (or FIELDSYNC_PASSPHRASE; else asked)\n"
+	"  --new-passphrase-file F   a new passphrase for user add/passwd\n"
+	"                      (or FIELDSYNC_NEW_PASSPHRASE)\n"
+	"  --kdf-cost default|low    staff key-slot cost; 'low' is for tests only\n"
 	"  --json              print one JSON document on stdout\n"
 	"  --help, --version\n";
 
 static int set_key_file(struct cli *c, const char *v)
 {
-	c->passphrase_file = v; /* the key file plays the passphrase's part */
+	c->key_file = v;
 	return 0;
 }
 
 static void defaults(struct cli *c)
 {
-	c->kdf = &CRYPTO_KDF_LOW; /* slots wrap with a 256-bit random key file, not a passphrase */
-	c->open_node = hq_open;
+	c->open_node = hq_open_user;
+	c->own_secret = hq_own_secret;
 	c->open_node_key = hq_open_key;
 }
 
@@ -74,11 +94,14 @@ static const struct cli_global globals[] = {{"--key-file", set_key_file}};
 
 static const struct cli_command commands[] = {
 	{"init", cmd_server_init, 0},
+	{"user", cmd_server_user, 0},
 	{"office", cmd_server_office, 1},
 	{"device", cmd_server_office, 1},
 	{"run", cmd_server_run, 0},
 	{"audit", cmd_server_audit, 0},
 	{"case", cmd_server_case, 0},
+	{"intake", cmd_server_intake, 0},
+	{"policy", cmd_server_policy, 0},
 	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
 	{"check", cmd_check, 0},
@@ -89,7 +112,7 @@ static const struct cli_command commands[] = {
 
 static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,
 	sizeof(globals) / sizeof(globals[0]), commands, sizeof(commands) / sizeof(commands[0]),
-	defaults};
+	defaults, 1};
 
 int main(int argc, char **argv)
 {

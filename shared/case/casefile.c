@@ -347,6 +347,8 @@ static int build_message(struct buf *msg, const struct casefile_change *chg,
 			"\n\nFieldsync-User: %s\nFieldsync-Office: %s\nFieldsync-Device: %s\n"
 			"Fieldsync-HLC: %s\n",
 			a->user, a->office, a->device, clock);
+	if (!error && a->role && a->role[0])
+		error = buf_printf(msg, "Fieldsync-Role: %s\n", a->role);
 	return error;
 }
 
@@ -769,10 +771,7 @@ int casefile_read(struct casefile_view *out, git_repository *repo, const git_oid
 	*out = v;
 	memset(&v, 0, sizeof(v));
 out:
-	free(rev.summary);
-	free(rev.user);
-	free(rev.office);
-	free(rev.device);
+	casefile_rev_release(&rev);
 	casefile_view_release(&v);
 	git_tree_free(tree);
 	git_commit_free(commit);
@@ -843,6 +842,7 @@ int casefile_parse_message(struct casefile_rev *rev, const char *msg)
 	rev->user = trailer(msg, "Fieldsync-User");
 	rev->office = trailer(msg, "Fieldsync-Office");
 	rev->device = trailer(msg, "Fieldsync-Device");
+	rev->role = trailer(msg, "Fieldsync-Role");
 	if (!rev->summary || !rev->user || !rev->office || !rev->device || !clock)
 		error = err_set(ERR_INVALID, "commit message without attribution trailers");
 	else
@@ -924,16 +924,21 @@ out:
 	return error;
 }
 
+void casefile_rev_release(struct casefile_rev *rev)
+{
+	free(rev->summary);
+	free(rev->user);
+	free(rev->office);
+	free(rev->device);
+	free(rev->role);
+}
+
 void casefile_history_free(struct casefile_rev *revs, size_t count)
 {
 	size_t i;
 
-	for (i = 0; i < count; i++) {
-		free(revs[i].summary);
-		free(revs[i].user);
-		free(revs[i].office);
-		free(revs[i].device);
-	}
+	for (i = 0; i < count; i++)
+		casefile_rev_release(&revs[i]);
 	free(revs);
 }
 

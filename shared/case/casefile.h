@@ -30,6 +30,7 @@ struct casefile_author {
 	const char *office;
 	const char *device;
 	struct hlc hlc;
+	const char *role; /* the user's role, in the Fieldsync-Role trailer; NULL: none */
 };
 
 struct casefile_set {
@@ -135,9 +136,13 @@ struct casefile_rev {
 	char *user;
 	char *office;
 	char *device;
+	char *role; /* NULL for a commit without a Fieldsync-Role trailer */
 	struct hlc hlc;
 	size_t nparents;
 };
+
+/* Free what casefile_parse_message() put into `rev` (not rev itself). */
+void casefile_rev_release(struct casefile_rev *rev);
 
 /*
  * The history of the case at `head`, newest first: by hybrid logical clock, then by commit id

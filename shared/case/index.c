@@ -33,7 +33,7 @@ static int fts_body(struct buf *out, const struct casefile_view *v)
 	return error;
 }
 
-/* The row's values, bound to a statement whose parameters 1..14 follow this order. */
+/* The row's values, bound to a statement whose parameters 1..17 follow this order. */
 static void bind_row(sqlite3_stmt *st, const struct casefile_view *v, const char *updated,
 	const uint8_t digest[CRYPTO_SHA256_LEN])
 {
@@ -54,6 +54,9 @@ static void bind_row(sqlite3_stmt *st, const struct casefile_view *v, const char
 	sqlite3_bind_int(st, 12, (int)v->nconflicts);
 	sqlite3_bind_blob(st, 13, v->head.id, GIT_OID_RAWSZ, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 14, digest, CRYPTO_SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 15, field(v, "subject_id"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 16, field(v, "due_at"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 17, field(v, "closed_at"), -1, SQLITE_STATIC);
 }
 
 /* The existing row of a case: its rowid and the digest of its full-text document. */
@@ -95,16 +98,17 @@ static int write_row(sqlite3_int64 *rowid, struct store *s, const struct casefil
 		exists ? "UPDATE case_index SET case_id = ?1, office = ?2, title = ?3, category = ?4,"
 			 " status = ?5, priority = ?6, assignee = ?7, disposition = ?8,"
 			 " received_at = ?9, updated_at = ?10, notes = ?11, conflicts = ?12,"
-			 " head = ?13, fts_digest = ?14 WHERE rowid = ?15"
+			 " head = ?13, fts_digest = ?14, subject_id = ?15, due_at = ?16,"
+			 " closed_at = ?17 WHERE rowid = ?18"
 		       : "INSERT INTO case_index(case_id, office, title, category, status, priority,"
 			 " assignee, disposition, received_at, updated_at, notes, conflicts, head,"
-			 " fts_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-			 " ?13, ?14)");
+			 " fts_digest, subject_id, due_at, closed_at) VALUES (?1, ?2, ?3, ?4, ?5,"
+			 " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
 	if (error)
 		return error;
 	bind_row(st, v, updated, digest);
 	if (exists)
-		sqlite3_bind_int64(st, 15, *rowid);
+		sqlite3_bind_int64(st, 18, *rowid);
 	error = store_step_done(s, st);
 	if (!error && !exists)
 		*rowid = sqlite3_last_insert_rowid(store_db(s));
@@ -251,7 +255,8 @@ static int check_row(struct store *s, const struct casefile_view *v)
 		error = store_prepare(&st, s,
 			"SELECT ci.office, ci.title, ci.category, ci.status, ci.priority, ci.assignee,"
 			" ci.disposition, ci.received_at, ci.updated_at, ci.notes, ci.conflicts,"
-			" ci.head, f.title, f.body, ci.fts_digest FROM case_index ci"
+			" ci.head, f.title, f.body, ci.fts_digest, ci.subject_id, ci.due_at,"
+			" ci.closed_at FROM case_index ci"
 			" LEFT JOIN case_fts f ON f.docid = ci.rowid WHERE ci.case_id = ?");
 	if (error)
 		goto out;
@@ -273,7 +278,10 @@ static int check_row(struct store *s, const struct casefile_view *v)
 	      memcmp(sqlite3_column_blob(st, 11), v->head.id, GIT_OID_RAWSZ) != 0 ||
 	      text_differs(st, 12, field(v, "title")) || text_differs(st, 13, buf_cstr(&body)) ||
 	      sqlite3_column_bytes(st, 14) != CRYPTO_SHA256_LEN ||
-	      memcmp(sqlite3_column_blob(st, 14), digest, CRYPTO_SHA256_LEN) != 0;
+	      memcmp(sqlite3_column_blob(st, 14), digest, CRYPTO_SHA256_LEN) != 0 ||
+	      text_differs(st, 15, field(v, "subject_id")) ||
+	      text_differs(st, 16, field(v, "due_at")) ||
+	      text_differs(st, 17, field(v, "closed_at"));
 	if (bad)
 		error = err_set(ERR_CORRUPT, "derived tables of case '%s' do not match its head",
 			v->id);
@@ -346,7 +354,10 @@ static void read_row(struct index_row *r, sqlite3_stmt *st)
 	r->updated_at = (const char *)sqlite3_column_text(st, 7);
 	r->notes = sqlite3_column_int(st, 8);
 	r->conflicts = sqlite3_column_int(st, 9);
-	r->snippet = sqlite3_column_count(st) > 10 ? (const char *)sqlite3_column_text(st, 10)
+	r->received_at = (const char *)sqlite3_column_text(st, 10);
+	r->due_at = (const char *)sqlite3_column_text(st, 11);
+	r->subject_id = (const char *)sqlite3_column_text(st, 12);
+	r->snippet = sqlite3_column_count(st) > 13 ? (const char *)sqlite3_column_text(st, 13)
 						   : NULL;
 }
 
@@ -373,25 +384,57 @@ static int run_rows(struct store *s, sqlite3_stmt *st,
 	return 0;
 }
 
-#define ROW_COLUMNS                                                                           \
-	"ci.case_id, ci.office, ci.title, ci.category, ci.status, ci.priority, ci.assignee,"  \
-	" ci.updated_at, ci.notes, ci.conflicts"
+#define ROW_COLUMNS                                                                                \
+	"ci.case_id, ci.office, ci.title, ci.category, ci.status, ci.priority, ci.assignee,"       \
+	" ci.updated_at, ci.notes, ci.conflicts, ci.received_at, ci.due_at, ci.subject_id"
 
-int index_list(struct store *s, const char *status,
+/* ORDER BY clauses of enum index_sort, in its order; the case id breaks ties. */
+static const char *const sort_sql[] = {
+	" ORDER BY ci.case_id",
+	" ORDER BY ci.received_at IS NULL, ci.received_at, ci.case_id",
+	" ORDER BY ci.due_at IS NULL, ci.due_at, ci.case_id",
+	" ORDER BY ci.updated_at DESC, ci.case_id",
+	" ORDER BY ci.priority IS NULL, ci.priority, ci.case_id",
+};
+
+int index_list(struct store *s, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx)
 {
+	static const struct index_filter none;
+	struct buf sql = BUF_INIT(2048);
 	sqlite3_stmt *st = NULL;
 	int error;
 
-	error = store_prepare(&st, s,
-		"SELECT " ROW_COLUMNS " FROM case_index ci WHERE ?1 IS NULL OR ci.status = ?1"
-		" ORDER BY ci.case_id");
+	if (!f)
+		f = &none;
+	if ((unsigned)f->sort >= sizeof(sort_sql) / sizeof(sort_sql[0]))
+		return err_set(ERR_INVALID, "unknown sort order %d", (int)f->sort);
+	/* every filter is a parameter: NULL leaves it out */
+	error = buf_printf(&sql,
+		"SELECT " ROW_COLUMNS " FROM case_index ci"
+		" WHERE (?1 IS NULL OR ci.status = ?1) AND (?2 IS NULL OR ci.office = ?2)"
+		" AND (?3 IS NULL OR ci.category = ?3) AND (?4 IS NULL OR ci.assignee = ?4)"
+		" AND (?5 IS NULL OR ci.subject_id = ?5)"
+		" AND (?6 IS NULL OR ci.received_at >= ?6) AND (?7 IS NULL OR ci.received_at <= ?7)"
+		" AND (?8 IS NULL OR (ci.due_at IS NOT NULL AND ci.due_at <> '' AND ci.due_at < ?8"
+		"  AND ci.status <> 'closed'))%s",
+		sort_sql[f->sort]);
+	if (!error)
+		error = store_prepare(&st, s, buf_cstr(&sql));
 	if (error)
-		return error;
-	if (status)
-		sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+		goto out;
+	sqlite3_bind_text(st, 1, f->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, f->office, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, f->category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, f->assignee, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, f->subject_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, f->received_from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, f->received_to, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, f->overdue_on, -1, SQLITE_STATIC);
 	error = run_rows(s, st, fn, ctx, "cannot list cases");
+out:
 	sqlite3_finalize(st);
+	buf_release(&sql);
 	return error;
 }
 

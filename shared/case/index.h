@@ -37,11 +37,35 @@ struct index_row {
 	const char *updated_at;
 	int notes;
 	int conflicts;
+	const char *received_at; /* may be NULL or "" when not set */
+	const char *due_at;
+	const char *subject_id;
 	const char *snippet; /* search only: the matching text, NULL otherwise */
 };
 
-/* Cases, optionally of one status (NULL for all), by case id. */
-int index_list(struct store *s, const char *status,
+enum index_sort {
+	INDEX_SORT_ID,
+	INDEX_SORT_RECEIVED, /* oldest first, cases without a date last */
+	INDEX_SORT_DUE,	     /* soonest first */
+	INDEX_SORT_UPDATED,  /* newest first */
+	INDEX_SORT_PRIORITY, /* 1 (highest) first */
+};
+
+/* Which cases a list shows: each member NULL (or 0) leaves its filter out. */
+struct index_filter {
+	const char *status;
+	const char *office;
+	const char *category;
+	const char *assignee;
+	const char *subject_id;
+	const char *received_from; /* YYYY-MM-DD, inclusive */
+	const char *received_to;   /* inclusive */
+	const char *overdue_on;	   /* a date: cases due before it and not closed */
+	enum index_sort sort;
+};
+
+/* Cases matching `f` (NULL: all), in its order.  ERR_INVALID for an unknown order. */
+int index_list(struct store *s, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
 
 /* What a search query may hold: the message of ERR_INVALID for one FTS4 cannot parse. */

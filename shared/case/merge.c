@@ -851,10 +851,7 @@ static int author_of(struct buf *out, const git_commit *c)
 	}
 	error = buf_printf(out, "%s (%s/%s)", rev.user, rev.office, rev.device);
 out:
-	free(rev.summary);
-	free(rev.user);
-	free(rev.office);
-	free(rev.device);
+	casefile_rev_release(&rev);
 	return error;
 }
 

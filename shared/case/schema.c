@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *const statuses[] = {"intake", "open", "investigation", "review", "referred",
-	"closed", NULL};
+	"pending-approval", "closed", NULL};
 static const char *const categories[] = {"corruption", "bribery", "smuggling", "use-of-force",
 	"civil-rights", "sexual-misconduct", "domestic-violence", "drugs-alcohol", "theft",
 	"misuse-of-systems", "unauthorized-disclosure", "ethics", "off-duty-misconduct",
@@ -26,6 +26,8 @@ static const struct schema_field fields[] = {
 	{"received_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0, "date the allegation came in"},
 	{"opened_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0, "date the case was opened"},
 	{"closed_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0, "date the case was closed"},
+	{"due_at", SCHEMA_DATE, NULL, 0, 0, 20, 0, NULL, 0,
+		"deadline (set at intake by the category's policy, or by a supervisor)"},
 	{"location", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 1, "where it happened"},
 	{"subject_name", SCHEMA_LINE, NULL, 0, 0, 200, 0, NULL, 1, "name of the subject (PII)"},
 	{"subject_id", SCHEMA_LINE, NULL, 0, 0, 64, 0, NULL, 0, "employee id of the subject (PII)"},
@@ -310,14 +312,28 @@ bad:
 	return err_set(ERR_INVALID, "'%s' is not a valid case id (like ELP-26-7KQ4M2X)", id);
 }
 
-int schema_check_role(const char *role)
+static int role_in(const char *role, const char *const *roles, const char *names)
 {
-	static const char *const roles[] = {"investigator", "supervisor", "auditor", "admin", NULL};
 	const char *const *p;
 
 	for (p = roles; *p; p++)
 		if (strcmp(*p, role) == 0)
 			return 0;
-	return err_set(ERR_INVALID,
-		"'%s' is not a role (investigator, supervisor, auditor or admin)", role);
+	return err_set(ERR_INVALID, "'%s' is not a role (%s)", role, names);
+}
+
+int schema_check_role(const char *role)
+{
+	static const char *const roles[] = {"investigator", "supervisor", "auditor", "admin", NULL};
+
+	return role_in(role, roles, "investigator, supervisor, auditor or admin");
+}
+
+int schema_check_hq_role(const char *role)
+{
+	static const char *const roles[] = {"hq-admin", "intake", "supervisor", "investigator",
+		"auditor", "analyst", NULL};
+
+	return role_in(role, roles,
+		"hq-admin, intake, supervisor, investigator, auditor or analyst");
 }

@@ -71,7 +71,14 @@ int schema_check_user(const char *name) WUR;
 /* Case id: OFFICE-YY-XXXXXXX (Crockford base32). */
 int schema_check_case_id(const char *id) WUR;
 
-/* Roles of a node's users. */
+/* Roles of a field device's users: investigator, supervisor, auditor, admin. */
 int schema_check_role(const char *role) WUR;
+
+/*
+ * Roles of HQ's staff accounts: hq-admin (offices, devices, users), intake (new allegations),
+ * supervisor (case work, share and transfer), investigator (case work), auditor (the audit
+ * trails, no case content), analyst (reports only).  The key file's own identity is 'admin'.
+ */
+int schema_check_hq_role(const char *role) WUR;
 
 #endif

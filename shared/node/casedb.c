@@ -99,15 +99,33 @@ static int case_exists(int *out, struct node *n, const char *case_id)
 	return error == ERR_NOTFOUND ? 0 : error;
 }
 
-int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
-	const struct casefile_change *chg)
+/*
+ * 1 if `chg` sets status closed: that needs a supervisor's approval (NODE_PERM_CLOSE), and HQ
+ * checks it again on every commit it receives (sync_check_commit).
+ */
+static int closes(const struct casefile_change *chg)
 {
-	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
+	size_t i;
+
+	for (i = 0; i < chg->nsets; i++)
+		if (!strcmp(chg->sets[i].name, "status") && chg->sets[i].value &&
+			!strcmp(chg->sets[i].value, "closed"))
+			return 1;
+	return 0;
+}
+
+/* A new case of `office` (chg->transfer names it when it is not the node's own). */
+static int create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg, enum node_perm perm, const char *action)
+{
+	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
 	char id[SCHEMA_CASE_ID_MAX + 1], detail[AUDIT_DETAIL_MAX];
 	git_oid head;
 	int exists = 1, tries, error;
 
-	error = node_require(n, NODE_PERM_CASE_WRITE, "case.create", "");
+	error = node_require(n, perm, action, chg->transfer ? office : "");
+	if (!error && closes(chg))
+		error = node_require(n, NODE_PERM_CLOSE, "case.close", "");
 	if (error)
 		return error;
 	error = casefile_check_change(chg);
@@ -117,31 +135,59 @@ int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
 		error = node_next_hlc(&a.hlc, n);
 	/* Ids are random; a local collision is astronomically rare but cheap to rule out. */
 	for (tries = 0; !error && exists && tries < 8; tries++) {
-		error = casefile_new_id(id, n->office, a.hlc.wall_ms);
+		error = casefile_new_id(id, office, a.hlc.wall_ms);
 		if (!error)
 			error = case_exists(&exists, n, id);
 	}
 	if (!error && exists)
 		error = err_set(ERR_EXISTS, "cannot find a free case id");
 	if (!error)
-		error = casefile_commit(&head, NULL, n->repo, NULL, id, chg, &a, "case create");
+		error = casefile_commit(&head, NULL, n->repo, NULL, id, chg, &a,
+			chg->transfer ? "case intake" : "case create");
 	if (!error)
 		error = casedb_advance(n, id, &head);
 	change_detail(detail, sizeof(detail), chg, NULL);
 	if (!error)
-		error = node_audit(n, "case.create", id, "success", detail);
+		error = node_audit(n, action, id, "success", detail);
 	if (!error)
 		error = store_commit(n->store);
 	if (error)
-		return node_audit_failure(n, "case.create", "", error);
+		return node_audit_failure(n, action, "", error);
 	memcpy(id_out, id, sizeof(id));
 	return 0;
+}
+
+int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
+	const struct casefile_change *chg)
+{
+	struct casefile_change own = *chg;
+
+	own.transfer = NULL;
+	return create(id_out, n, n->office, &own, NODE_PERM_CASE_WRITE, "case.create");
+}
+
+int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg)
+{
+	struct casefile_change routed = *chg;
+	int error = schema_check_office(office);
+
+	if (error)
+		return error;
+	routed.transfer = office;
+	return create(id_out, n, office, &routed, NODE_PERM_INTAKE, "case.intake");
 }
 
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
 	char note_id_out[CASEFILE_NOTE_ID_MAX])
 {
-	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
+	return casedb_edit_then(n, case_id, chg, note_id_out, NULL, NULL);
+}
+
+int casedb_edit_then(struct node *n, const char *case_id, const struct casefile_change *chg,
+	char note_id_out[CASEFILE_NOTE_ID_MAX], int (*then)(void *ctx, struct node *n), void *ctx)
+{
+	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
 	char note_id[CASEFILE_NOTE_ID_MAX] = "", detail[AUDIT_DETAIL_MAX];
 	const char *action = chg->transfer ? "case.transfer"
 			     : chg->resolve ? "conflict.resolve"
@@ -151,6 +197,8 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 	int error;
 
 	error = node_require(n, NODE_PERM_CASE_WRITE, action, case_id);
+	if (!error && closes(chg))
+		error = node_require(n, NODE_PERM_CLOSE, "case.close", case_id);
 	if (error)
 		return error;
 	error = casefile_check_change(chg);
@@ -166,6 +214,8 @@ int casedb_edit(struct node *n, const char *case_id, const struct casefile_chang
 			: chg->note && !chg->nsets && !chg->narrative ? "note add" : "case update");
 	if (!error)
 		error = casedb_advance(n, case_id, &head);
+	if (!error && then)
+		error = then(ctx, n);
 	change_detail(detail, sizeof(detail), chg, note_id);
 	if (!error)
 		error = node_audit(n, action, case_id, "success", detail);
@@ -280,10 +330,47 @@ static int note_shown(void *ctx, const struct index_row *row)
 	return error;
 }
 
-int casedb_list(struct node *n, const char *status,
+/* Each filter given must be a valid value of its field. */
+static int check_filter(const struct index_filter *f)
+{
+	const struct {
+		const char *field, *value;
+	} checks[] = {{"status", f->status}, {"category", f->category}, {"assignee", f->assignee},
+		{"subject_id", f->subject_id}, {"received_at", f->received_from},
+		{"received_at", f->received_to}, {"received_at", f->overdue_on}};
+	size_t i;
+	int error = f->office ? schema_check_office(f->office) : 0;
+
+	for (i = 0; !error && i < sizeof(checks) / sizeof(checks[0]); i++)
+		if (checks[i].value)
+			error = schema_check_value(schema_field(checks[i].field), checks[i].value);
+	return error;
+}
+
+/* The audit detail of a list: its filters as NAME=VALUE words. */
+static void filter_detail(char *out, size_t size, const struct index_filter *f)
+{
+	const struct {
+		const char *name, *value;
+	} words[] = {{"status", f->status}, {"office", f->office}, {"category", f->category},
+		{"assignee", f->assignee}, {"subject_id", f->subject_id},
+		{"received_from", f->received_from}, {"received_to", f->received_to},
+		{"overdue_on", f->overdue_on}};
+	size_t i, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(words) / sizeof(words[0]) && len < size; i++)
+		if (words[i].value)
+			len += (size_t)snprintf(out + len, size - len, "%s%s=%s", len ? " " : "",
+				words[i].name, words[i].value);
+}
+
+int casedb_list(struct node *n, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx)
 {
+	static const struct index_filter none;
 	struct shown *s = calloc(1, sizeof(*s));
+	char detail[AUDIT_DETAIL_MAX];
 	int error = s ? node_require(n, NODE_PERM_CASE_READ, "case.list", "")
 		      : err_set(ERR_NOMEM, "out of memory");
 
@@ -291,16 +378,18 @@ int casedb_list(struct node *n, const char *status,
 		free(s);
 		return error;
 	}
+	if (!f)
+		f = &none;
 	s->fn = fn;
 	s->ctx = ctx;
-	if (status)
-		error = schema_check_value(schema_field("status"), status);
+	filter_detail(detail, sizeof(detail), f);
+	error = check_filter(f);
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)
-		error = index_list(n->store, status, note_shown, s);
+		error = index_list(n->store, f, note_shown, s);
 	if (!error)
-		error = node_audit_cases(n, "case.list", status ? status : NULL, s->ptrs, s->n,
+		error = node_audit_cases(n, "case.list", detail[0] ? detail : NULL, s->ptrs, s->n,
 			s->count);
 	free(s);
 	if (!error)

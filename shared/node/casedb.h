@@ -21,12 +21,28 @@ int casedb_create(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n,
 	const struct casefile_change *chg) WUR;
 
 /*
+ * Create a case owned by `office` (HQ's intake: NODE_PERM_INTAKE; the caller checks the
+ * office exists), audited as case.intake; the office's devices receive it at their next
+ * sync.  Errors as casedb_create().
+ */
+int casedb_intake(char id_out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *office,
+	const struct casefile_change *chg) WUR;
+
+/*
  * Apply `chg` (field sets, narrative, a note) to case `case_id`.  note_id_out (may be NULL)
  * receives the new note's id.  ERR_NOTFOUND (no such case), ERR_CONFLICT (no change),
  * ERR_INVALID/ERR_TOOBIG (schema), ERR_PERM.
  */
 int casedb_edit(struct node *n, const char *case_id, const struct casefile_change *chg,
 	char note_id_out[CASEFILE_NOTE_ID_MAX]) WUR;
+
+/*
+ * casedb_edit() that also runs `then` inside its transaction, after the head moved (HQ's
+ * transfer ends the old owner's access in the same transaction); an error from it undoes all.
+ */
+int casedb_edit_then(struct node *n, const char *case_id, const struct casefile_change *chg,
+	char note_id_out[CASEFILE_NOTE_ID_MAX], int (*then)(void *ctx, struct node *n),
+	void *ctx) WUR;
 
 /*
  * Move case `case_id` to `head` inside the caller's transaction: the head (an agent's sync base
@@ -68,10 +84,12 @@ int casedb_history(struct casefile_rev **out, size_t *count, struct node *n,
 int casedb_resolve(char out[SCHEMA_CASE_ID_MAX + 1], struct node *n, const char *id) WUR;
 
 /*
- * List (audited as case.list) and search (audited as case.search with the query); the entry
- * names the cases handed to fn (the first AUDIT_CASES_MAX ids, and how many in all).
+ * List (audited as case.list with its filters; `f` NULL for all cases) and search (audited as
+ * case.search with the query); the entry names the cases handed to fn (the first
+ * AUDIT_CASES_MAX ids, and how many in all).  ERR_INVALID for a filter value its field
+ * would not take.
  */
-int casedb_list(struct node *n, const char *status,
+int casedb_list(struct node *n, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
 int casedb_search(struct node *n, const char *query,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;

@@ -151,7 +151,7 @@ static int mark_pending(struct store *s, const struct buf *list)
 static int commit_item(char id[EVIDENCE_ID_MAX], struct intake *t, const char *case_id,
 	const struct evidence_intake *in)
 {
-	struct casefile_author a = {t->n->user, t->n->office, t->n->device, {0, 0}};
+	struct casefile_author a = {t->n->user, t->n->office, t->n->device, {0, 0}, t->n->role};
 	struct casefile_change chg;
 	struct evidence_files f;
 	char detail[AUDIT_DETAIL_MAX], hex[2 * CRYPTO_SHA256_LEN + 1], summary[EVIDENCE_ID_MAX + 8];
@@ -429,7 +429,7 @@ int evidb_custody(char event_out[EVIDENCE_ID_MAX], struct node *n, const char *c
 	const char *item_id, const char *action, const char *to, const char *location,
 	const char *reason)
 {
-	struct casefile_author a = {n->user, n->office, n->device, {0, 0}};
+	struct casefile_author a = {n->user, n->office, n->device, {0, 0}, n->role};
 	struct casefile_change chg;
 	struct evidence_files f;
 	struct evidence_item it;

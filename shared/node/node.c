@@ -13,6 +13,7 @@
 
 #include "audit/seal.h"
 #include "base/buf.h"
+#include "case/index.h"
 #include "store/keyslot.h"
 #include "store/odb.h"
 #include "pki/pki.h"
@@ -190,35 +191,77 @@ int node_next_hlc(struct hlc *out, struct node *n)
 	return error;
 }
 
-static int role_allows(const char *role, enum node_perm perm)
-{
-	int admin = !strcmp(role, "admin");
-	int worker = !strcmp(role, "investigator") || !strcmp(role, "supervisor");
+/* Each role's permissions; hq marks the roles of HQ's node, device those of a device. */
+static const struct role_perms {
+	const char *role;
+	unsigned perms;
+	unsigned char hq, device;
+} roles[] = {
+	{"admin", ~0u, 1, 1},
+	{"investigator", NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SYNC, 1, 1},
+	{"supervisor",
+		NODE_PERM_CASE_READ | NODE_PERM_CASE_WRITE | NODE_PERM_SUPERVISE | NODE_PERM_SYNC |
+			NODE_PERM_CLOSE,
+		1, 1},
+	{"auditor", NODE_PERM_AUDIT_READ, 1, 1},
+	{"service", NODE_PERM_SYNC, 0, 1},
+	{"hq-admin", NODE_PERM_USER_ADMIN | NODE_PERM_OFFICE_ADMIN, 1, 0},
+	{"intake", NODE_PERM_INTAKE, 1, 0},
+	{"analyst", 0, 1, 0},
+};
 
-	switch (perm) {
-	case NODE_PERM_CASE_READ:
-	case NODE_PERM_CASE_WRITE:
-		return admin || worker;
-	case NODE_PERM_USER_ADMIN:
-		return admin;
-	case NODE_PERM_AUDIT_READ:
-		return admin || !strcmp(role, "auditor");
-	case NODE_PERM_SYNC:
-		return admin || worker || !strcmp(role, "service");
+int node_is_hq(const struct node *n)
+{
+	return strcmp(n->office, NODE_HQ_OFFICE) == 0;
+}
+
+int node_check_role(const struct node *n, const char *role)
+{
+	return node_is_hq(n) ? schema_check_hq_role(role) : schema_check_role(role);
+}
+
+static const struct role_perms *role_find(const struct node *n, const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (!strcmp(roles[i].role, role) && (node_is_hq(n) ? roles[i].hq : roles[i].device))
+			return &roles[i];
+	return NULL;
+}
+
+/* "supervisor or investigator": the roles of n's kind but admin that have `perm`. */
+static void roles_with(char *out, size_t size, const struct node *n, enum node_perm perm)
+{
+	size_t i, len = 0;
+	int k = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]) && len < size; i++) {
+		if (!strcmp(roles[i].role, "admin") || !(roles[i].perms & (unsigned)perm) ||
+			!(node_is_hq(n) ? roles[i].hq : roles[i].device))
+			continue;
+		len += (size_t)snprintf(out + len, size - len, "%s%s", k++ ? " or " : "",
+			roles[i].role);
 	}
-	return 0;
 }
 
 int node_require(struct node *n, enum node_perm perm, const char *action, const char *target)
 {
-	char detail[64];
+	const struct role_perms *r = role_find(n, n->role);
+	char detail[64], needs[96];
 
-	if (role_allows(n->role, perm))
+	if (r && (r->perms & (unsigned)perm))
 		return 0;
 	snprintf(detail, sizeof(detail), "role %s", n->role);
 	if (node_audit(n, action, target, "denied", detail))
 		return err_code();
-	return err_set(ERR_PERM, "user '%s' (role %s) may not do '%s'", n->user, n->role, action);
+	roles_with(needs, sizeof(needs), n, perm);
+	return err_set(ERR_PERM, "user '%s' (role %s) may not do '%s': it needs the role %s%s",
+		n->user, n->role, action, needs[0] ? needs : "admin",
+		!needs[0]	? ""
+		: node_is_hq(n) ? " (or the server's key file)"
+				: " or admin");
 }
 
 /* Office and device from node_meta, the user's role from users. */
@@ -289,12 +332,48 @@ static int import_failures(struct node *n, const struct keyslot_file *f)
 	return error;
 }
 
+/*
+ * A migration that adds derived columns leaves 'reindex' in node_meta (store.c): rebuild the
+ * derived tables from the case heads once, in one transaction.  The flag is read again
+ * inside it, so of several processes opening at once only the first rebuilds.
+ */
+static int reindex_if_asked(struct node *n)
+{
+	struct buf v = BUF_INIT(16);
+	int error = store_meta_get(&v, n->store, "reindex");
+
+	if (error == ERR_NOTFOUND) {
+		buf_release(&v);
+		return 0;
+	}
+	if (!error)
+		error = store_begin(n->store);
+	if (!error) {
+		buf_reset(&v);
+		error = store_meta_get(&v, n->store, "reindex");
+		if (!error)
+			error = index_rebuild(n->store, n->repo);
+		if (!error)
+			error = store_exec(n->store, "DELETE FROM node_meta WHERE key = 'reindex'");
+		if (error == ERR_NOTFOUND) /* another process did it meanwhile */
+			error = 0;
+		if (!error)
+			error = store_commit(n->store);
+		else
+			store_rollback(n->store);
+	}
+	buf_release(&v);
+	return error;
+}
+
 static int open_store_and_repo(struct node *n, const uint8_t key[CRYPTO_KEY_LEN], int flags)
 {
 	int error = store_open(&n->store, n->db_path, key, flags);
 
 	if (!error)
 		error = odb_repository_open(&n->repo, n->store);
+	if (!error)
+		error = reindex_if_asked(n);
 	return error;
 }
 

@@ -27,6 +27,7 @@
 #define NODE_DEVICE_MAX 32
 #define NODE_PASSPHRASE_MIN 12
 #define NODE_PASSPHRASE_MAX 1024
+#define NODE_HQ_OFFICE "HQ" /* the office code of headquarters' own node */
 
 struct node {
 	char *home;
@@ -43,14 +44,34 @@ struct node {
 	int seal_on_close;	    /* node_free() seals the log (a device opened by node_open) */
 };
 
-/* What a role may do. */
+/*
+ * What a role may do.  On a device: investigator and supervisor work cases and sync, auditor
+ * reads the audit log, admin does everything, the service identity only syncs.  At HQ (the
+ * node of office NODE_HQ_OFFICE): hq-admin manages offices, devices and users; intake records
+ * new allegations; investigator and supervisor work cases, and only a supervisor shares,
+ * transfers, assigns a case or sets deadlines; auditor reads the audit trails; analyst has
+ * none of these (reports are its own).  The
+ * key file's identity at HQ is 'admin': whoever holds the key file can read the whole store
+ * anyway, so refusing it a command would protect nothing.
+ */
 enum node_perm {
-	NODE_PERM_CASE_READ,
-	NODE_PERM_CASE_WRITE,
-	NODE_PERM_USER_ADMIN,
-	NODE_PERM_AUDIT_READ,
-	NODE_PERM_SYNC, /* exchange change sets with HQ: case workers, admins, the service */
+	NODE_PERM_CASE_READ = 1 << 0,
+	NODE_PERM_CASE_WRITE = 1 << 1,
+	NODE_PERM_USER_ADMIN = 1 << 2,
+	NODE_PERM_AUDIT_READ = 1 << 3,
+	NODE_PERM_SYNC =
+		1 << 4, /* exchange change sets with HQ: case workers, admins, the service */
+	NODE_PERM_OFFICE_ADMIN = 1 << 5, /* offices, tokens, devices (HQ) */
+	NODE_PERM_SUPERVISE = 1 << 6,	 /* share, transfer, assign, deadlines (HQ) */
+	NODE_PERM_INTAKE = 1 << 7,	 /* new allegations, routed to an office (HQ) */
+	NODE_PERM_CLOSE = 1 << 8,	 /* set status closed: a supervisor's approval */
 };
+
+/* 1 if `n` is headquarters' node. */
+int node_is_hq(const struct node *n);
+
+/* Check `role` is one of the node's kind (a device's or HQ's roles). ERR_INVALID. */
+int node_check_role(const struct node *n, const char *role) WUR;
 
 /*
  * Create a node in `home` (created 0700 if missing; ERR_EXISTS if it already holds a node) for
@@ -114,7 +135,8 @@ int node_audit_failure(struct node *n, const char *action, const char *target, i
 
 /*
  * Check the logged-on user's role allows `perm`.  If not: a "denied" audit event for
- * `action` on `target`, and ERR_PERM with a message.
+ * `action` on `target`, and ERR_PERM with a message naming the roles that may.  Call it
+ * outside a transaction that a refusal rolls back, or the refusal's entry goes with it.
  */
 int node_require(struct node *n, enum node_perm perm, const char *action, const char *target) WUR;
 

@@ -133,7 +133,7 @@ int users_add(struct node *n, const char *admin_pass, size_t admin_passlen, cons
 	if (!error)
 		error = schema_check_user(name);
 	if (!error)
-		error = schema_check_role(role);
+		error = node_check_role(n, role);
 	if (!error)
 		error = node_check_passphrase(pass, passlen);
 	if (error)
@@ -158,6 +158,7 @@ int users_passwd(struct node *n, const char *auth_pass, size_t auth_passlen, con
 	const char *pass, size_t passlen, const struct crypto_kdf_cost *cost)
 {
 	struct keyslot_file *f = NULL;
+	char role[16] = "";
 	int lock_fd = -1, exists, removed, error = 0;
 
 	if (strcmp(name, n->user) != 0)
@@ -165,9 +166,13 @@ int users_passwd(struct node *n, const char *auth_pass, size_t auth_passlen, con
 	if (!error)
 		error = node_check_passphrase(pass, passlen);
 	if (!error)
-		error = user_state(&exists, &removed, NULL, n, name);
+		error = user_state(&exists, &removed, role, n, name);
 	if (!error && (!exists || removed))
 		error = err_set(ERR_NOTFOUND, "no user '%s'", name);
+	/* HQ's own identity is unlocked by the key file that `run` reads, never by a passphrase */
+	if (!error && node_is_hq(n) && !strcmp(role, "admin"))
+		error = err_set(ERR_PERM,
+			"'%s' is unlocked by the server's key file, not a passphrase", name);
 	if (error)
 		return error;
 	error = write_slot(&f, &lock_fd, n, auth_pass, auth_passlen, name, pass, passlen, cost);

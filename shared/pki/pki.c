@@ -89,6 +89,22 @@ static int64_t x509_time_unix(const mbedtls_x509_time *t)
 	       t->sec;
 }
 
+int pki_cert_validity(struct pki_validity *out, const uint8_t *cert, size_t len)
+{
+	mbedtls_x509_crt crt;
+	int error = 0;
+
+	mbedtls_x509_crt_init(&crt);
+	if (mbedtls_x509_crt_parse_der(&crt, cert, len)) {
+		error = err_set(ERR_INVALID, "a certificate does not parse");
+	} else {
+		out->not_before = x509_time_unix(&crt.valid_from);
+		out->not_after = x509_time_unix(&crt.valid_to);
+	}
+	mbedtls_x509_crt_free(&crt);
+	return error;
+}
+
 /*
  * A value for a certificate name: UTF-8 text without control characters, 1 to `max` bytes,
  * and no backslash (mbedTLS 2.28 name strings can escape a comma but nothing else).

@@ -112,6 +112,9 @@ int pki_verify(
 int pki_identity(char office[SCHEMA_OFFICE_MAX + 1], char device[PKI_DEVICE_LEN + 1],
 	uint8_t serial[PKI_SERIAL_LEN], const uint8_t *cert, size_t len) WUR;
 
+/* The validity period of a certificate (DER, borrowed).  ERR_INVALID if it does not parse. */
+int pki_cert_validity(struct pki_validity *out, const uint8_t *cert, size_t len) WUR;
+
 /*
  * Append the PEM form of `der` with the given label ("CERTIFICATE", "EC PRIVATE KEY"; upper
  * case letters and spaces) to `out`: libcurl's *_BLOB options want PEM.  The buffer is grown

@@ -175,6 +175,22 @@ static const char *const migrations[] = {
 	"INSERT INTO evidence_chunk_state(hash, state) SELECT hash, state FROM evidence_chunks;"
 	"DROP INDEX evidence_chunks_pending;"
 	"CREATE INDEX evidence_chunk_state_by_state ON evidence_chunk_state(state, hash);",
+
+	/* 7 -> 8: the fields HQ's consolidated views and reports filter on.  The values live in
+	 * the case trees, which SQL cannot read: 'reindex' asks the next open of the node to
+	 * rebuild the derived tables (node.c), in one transaction */
+	"ALTER TABLE case_index ADD COLUMN subject_id TEXT;"
+	"ALTER TABLE case_index ADD COLUMN due_at TEXT;"
+	"ALTER TABLE case_index ADD COLUMN closed_at TEXT;"
+	"CREATE INDEX case_index_office ON case_index(office, status);"
+	"INSERT OR REPLACE INTO node_meta(key, value) VALUES ('reindex', '8');"
+	/* server: an office that could see a case and no longer may (transfer, unshare): its
+	 * devices learn it from the changes feed (seq), push what they wrote before they knew
+	 * (accepted while based on `head` or earlier), then purge the case */
+	"CREATE TABLE case_revocations (case_id TEXT NOT NULL, office TEXT NOT NULL,"
+	"  head BLOB NOT NULL, seq INTEGER NOT NULL, revoked_at TEXT NOT NULL,"
+	"  PRIMARY KEY (case_id, office)) WITHOUT ROWID;"
+	"CREATE INDEX case_revocations_office ON case_revocations(office, seq);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -32,7 +32,7 @@ enum {
 };
 
 /* The newest schema version this build knows. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /*
  * Open (or with STORE_CREATE create) the database at `path` with a 32-byte raw key.  The key is

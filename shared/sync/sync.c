@@ -577,10 +577,7 @@ static int check_attribution(git_commit *c, const struct sync_rules *r)
 	else if (r->office && strcmp(rev.office, r->office))
 		error = err_set(ERR_PERM, "commit %.12s of case '%s' is attributed to office '%s'",
 			git_oid_tostr_s(git_commit_id(c)), r->case_id, rev.office);
-	free(rev.summary);
-	free(rev.user);
-	free(rev.office);
-	free(rev.device);
+	casefile_rev_release(&rev);
 	return error;
 }
 
@@ -619,6 +616,65 @@ static int check_parent(git_repository *repo, git_commit *c, unsigned int n,
 	return error;
 }
 
+/* *out = 1 if `tree` holds fields/status = "closed". */
+static int tree_closed(int *out, git_repository *repo, git_tree *tree)
+{
+	git_tree_entry *e = NULL;
+	char *s = NULL;
+	int error;
+
+	*out = 0;
+	if (git_tree_entry_bypath(&e, tree, "fields/status") < 0)
+		return 0;
+	error = blob_string(&s, repo, git_tree_entry_id(e), 64, "fields/status");
+	if (!error)
+		*out = strcmp(s, "closed") == 0;
+	free(s);
+	git_tree_entry_free(e);
+	return error;
+}
+
+/*
+ * Closing a case needs a supervisor's approval: an investigator sets pending-approval, and
+ * only a commit by a supervisor or an admin (its Fieldsync-Role trailer, written by the node
+ * that made it) may close a case that none of its parents had closed.  A merge that brings
+ * in a closure already made elsewhere is not a new closure.
+ */
+static int check_closure(git_repository *repo, git_commit *c, git_tree *tree,
+	const struct sync_rules *r)
+{
+	struct casefile_rev rev;
+	git_commit *p = NULL;
+	git_tree *pt = NULL;
+	unsigned int i;
+	int closed = 0, was = 0, error;
+
+	error = tree_closed(&closed, repo, tree);
+	for (i = 0; !error && closed && !was && i < git_commit_parentcount(c); i++) {
+		if (git_commit_parent(&p, c, i) < 0 || git_commit_tree(&pt, p) < 0)
+			error = err_set(ERR_INVALID, "a parent of a commit of case '%s' is missing",
+				r->case_id);
+		else
+			error = tree_closed(&was, repo, pt);
+		git_tree_free(pt);
+		git_commit_free(p);
+		pt = NULL;
+		p = NULL;
+	}
+	if (error || !closed || was)
+		return error;
+	memset(&rev, 0, sizeof(rev));
+	error = casefile_parse_message(&rev, git_commit_message(c));
+	if (!error && (!rev.role || (strcmp(rev.role, "supervisor") && strcmp(rev.role, "admin"))))
+		error = err_set(ERR_PERM,
+			"commit %.12s closes case '%s', but its author '%s' (role %s) may not: "
+			"closing needs a supervisor's approval (set status pending-approval)",
+			git_oid_tostr_s(git_commit_id(c)), r->case_id, rev.user,
+			rev.role ? rev.role : "not named");
+	casefile_rev_release(&rev);
+	return error;
+}
+
 int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync_rules *r)
 {
 	git_commit *c = NULL, *p = NULL;
@@ -648,6 +704,8 @@ int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync
 		if (!unchanged(ptree, e))
 			error = check_top(repo, tree, ptree, e, r);
 	}
+	if (!error)
+		error = check_closure(repo, c, tree, r);
 	if (!error && ptree && git_tree_entry_byname(ptree, "evidence") &&
 		!git_tree_entry_byname(tree, "evidence"))
 		error = err_set(ERR_INVALID, "a commit of case '%s' deletes its evidence items",

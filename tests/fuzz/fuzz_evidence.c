@@ -69,7 +69,7 @@ static void records(const uint8_t *p, size_t left)
 	}
 }
 
-static const struct casefile_author author = {"alice", "ELP", "0123456789abcdef", {0, 0}};
+static const struct casefile_author author = {"alice", "ELP", "0123456789abcdef", {0, 0}, NULL};
 
 /* A new case, and (with_item) a commit adding one well-formed item on top: *head. */
 static int base_case(git_oid *head, int with_item, char item_id[EVIDENCE_ID_MAX])

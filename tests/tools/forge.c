@@ -26,6 +26,8 @@
  *   rewrite-note CASE_ID     an edit of CASE_ID that also changes a note HQ already has
  *   delete-note CASE_ID      an edit of CASE_ID that also removes a note HQ already has
  *   delete-title CASE_ID     an edit of CASE_ID that also removes the required fields/title
+ *   close CASE_ID            an edit of CASE_ID that sets fields/status closed, attributed to
+ *                            the logged-on user and role (only a supervisor's may)
  *   replay FILE              the bytes of FILE (saved earlier with --save)
  * --save FILE writes the bytes posted, for a later replay; --no-post only builds (and saves).
  */
@@ -66,7 +68,7 @@ struct forge {
 static const char usage[] =
 	"usage: forge valid|wrong-hash|forged-device [DEVICE]|bad-schema|other-office [CASE_ID]|\n"
 	"             oversized|truncated|bad-signature|other-sender [DEVICE]|replay FILE|\n"
-	"             transfer|rewrite-note|delete-note|delete-title CASE_ID\n"
+	"             transfer|rewrite-note|delete-note|delete-title|close CASE_ID\n"
 	"             [--save FILE] [--no-post]\n";
 
 /* ---- building case commits ------------------------------------------------------------- */
@@ -78,7 +80,7 @@ static const char usage[] =
 static int root_commit(struct forge *f, const char *case_id, const char *id_office,
 	const char *meta_office, const char *device, const char *narrative)
 {
-	struct casefile_author a = {f->n->user, f->n->office, device, {0, 0}};
+	struct casefile_author a = {f->n->user, f->n->office, device, {0, 0}, f->n->role};
 	struct casefile_change chg;
 	int error;
 
@@ -162,7 +164,7 @@ static int rewrite(git_oid *out, git_repository *repo, const git_oid *id, const 
  */
 static int child_commit(struct forge *f, const char *case_id, const char *transfer)
 {
-	struct casefile_author a = {f->n->user, f->n->office, f->n->device, {0, 0}};
+	struct casefile_author a = {f->n->user, f->n->office, f->n->device, {0, 0}, f->n->role};
 	struct casefile_change chg;
 	git_oid parent;
 	int error;
@@ -490,6 +492,16 @@ static int build(struct buf *body, struct forge *f)
 			error = rewrite(&forged, f->n->repo, &f->head, path,
 				strcmp(mode, "rewrite-note") ? NULL : "A note rewritten.\n",
 				strlen("A note rewritten.\n"));
+		if (!error)
+			f->head = forged;
+		if (!error)
+			error = encode(body, f, f->n->device, NULL, NULL);
+	} else if (!strcmp(mode, "close") && f->arg) {
+		/* the agent refuses to close for a user without the approval; the forge does not */
+		error = child_commit(f, f->arg, NULL);
+		if (!error)
+			error = rewrite(&forged, f->n->repo, &f->head, "fields/status", "closed",
+				strlen("closed"));
 		if (!error)
 			f->head = forged;
 		if (!error)

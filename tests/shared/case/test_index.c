@@ -139,17 +139,97 @@ static void rows_init(struct rows *rs)
 	buf_init(&rs->text, 1 << 20);
 }
 
-static char *list(struct fixture *fx, const char *status, int *n)
+static char *list_f(struct fixture *fx, const struct index_filter *f, int *n)
 {
 	struct rows rs;
 	char *s = NULL;
 
 	rows_init(&rs);
-	TU_OK(index_list(fx->s, status, row_cb, &rs));
+	TU_OK(index_list(fx->s, f, row_cb, &rs));
 	assert_int_equal(rs.snippets, 0);
 	*n = rs.n;
 	TU_OK(buf_detach(&s, &rs.text));
 	return s;
+}
+
+static char *list(struct fixture *fx, const char *status, int *n)
+{
+	struct index_filter f = {0};
+
+	f.status = status;
+	return list_f(fx, &f, n);
+}
+
+/* The case ids a filter lists, in its order, space-separated. */
+static void expect_ids(struct fixture *fx, const struct index_filter *f, const char *want)
+{
+	struct buf ids = BUF_INIT(4096);
+	char *text, *line, *save = NULL;
+	int n;
+
+	text = list_f(fx, f, &n);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		TU_OK(buf_printf(&ids, "%s%.*s", ids.len ? " " : "", (int)strcspn(line, "|"),
+			line));
+	assert_string_equal(buf_cstr(&ids), want);
+	free(text);
+	buf_release(&ids);
+}
+
+/* Every filter and order of the consolidated list, alone and combined. */
+static void test_list_filters(void **state)
+{
+	struct fixture *fx = *state;
+	struct casefile_change c;
+	struct index_filter f;
+
+	memset(&c, 0, sizeof(c));
+	set(&c, "received_at", "2026-03-01");
+	set(&c, "due_at", "2026-04-01");
+	put(fx, CASE_A, &c);
+	memset(&c, 0, sizeof(c));
+	set(&c, "received_at", "2026-02-01");
+	set(&c, "due_at", "2026-09-01");
+	put(fx, CASE_B, &c);
+	memset(&c, 0, sizeof(c));
+	set(&c, "received_at", "2026-05-01");
+	set(&c, "due_at", "2026-01-15");
+	set(&c, "status", "closed");
+	put(fx, CASE_C, &c);
+
+	memset(&f, 0, sizeof(f));
+	expect_ids(fx, &f, CASE_A " " CASE_B " " CASE_C);
+	f.category = "theft";
+	expect_ids(fx, &f, CASE_B);
+	memset(&f, 0, sizeof(f));
+	f.assignee = "bob";
+	expect_ids(fx, &f, CASE_C);
+	memset(&f, 0, sizeof(f));
+	f.subject_id = "EMP12345";
+	expect_ids(fx, &f, CASE_A);
+	memset(&f, 0, sizeof(f));
+	f.office = "SDG";
+	expect_ids(fx, &f, "");
+	f.office = "ELP";
+	f.received_from = "2026-02-01"; /* inclusive at both ends */
+	f.received_to = "2026-03-01";
+	expect_ids(fx, &f, CASE_A " " CASE_B);
+	memset(&f, 0, sizeof(f));
+	f.overdue_on = "2026-06-01"; /* C is due earlier but closed */
+	expect_ids(fx, &f, CASE_A);
+	memset(&f, 0, sizeof(f));
+	f.sort = INDEX_SORT_RECEIVED;
+	expect_ids(fx, &f, CASE_B " " CASE_A " " CASE_C);
+	f.sort = INDEX_SORT_DUE;
+	expect_ids(fx, &f, CASE_C " " CASE_A " " CASE_B);
+	f.sort = INDEX_SORT_UPDATED;
+	expect_ids(fx, &f, CASE_C " " CASE_B " " CASE_A);
+	f.sort = INDEX_SORT_PRIORITY;
+	f.status = "open";
+	expect_ids(fx, &f, CASE_B);
+	f.sort = (enum index_sort)99;
+	assert_int_equal(index_list(fx->s, &f, row_cb, NULL), ERR_INVALID);
+	TU_OK(index_check(fx->s, fx->repo));
 }
 
 /* The case ids a query finds, space-separated. */
@@ -336,6 +416,7 @@ static void test_check_detects_tampering(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_moves_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),

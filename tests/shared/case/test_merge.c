@@ -96,6 +96,7 @@ static void author_init(struct casefile_author *a, const char *user, const char 
 	a->device = device;
 	a->hlc.wall_ms = T0;
 	a->hlc.counter = 0;
+	a->role = NULL;
 }
 
 static int setup(void **state)

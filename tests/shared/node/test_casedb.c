@@ -151,6 +151,7 @@ static void test_history_list_search(void **state)
 	struct casefile_change c;
 	struct casefile_rev *revs = NULL;
 	struct ids ids;
+	struct index_filter filter = {0};
 	char quoted[64], full[SCHEMA_CASE_ID_MAX + 1], prefix[SCHEMA_CASE_ID_MAX + 1];
 	size_t n = 0, len;
 
@@ -175,11 +176,20 @@ static void test_history_list_search(void **state)
 	assert_int_equal(audited(fx->n, "case.history", b, "success", NULL), 1);
 
 	memset(&ids, 0, sizeof(ids));
-	TU_OK(casedb_list(fx->n, "review", id_cb, &ids));
+	filter.status = "review";
+	TU_OK(casedb_list(fx->n, &filter, id_cb, &ids));
 	assert_string_equal(ids.list, b);
-	assert_int_equal(audited(fx->n, "case.list", "", "success", "review"), 1);
+	assert_int_equal(audited(fx->n, "case.list", "", "success", "status=review"), 1);
 	memset(&ids, 0, sizeof(ids));
-	assert_int_equal(casedb_list(fx->n, "sleeping", id_cb, &ids), ERR_INVALID);
+	filter.status = "sleeping";
+	assert_int_equal(casedb_list(fx->n, &filter, id_cb, &ids), ERR_INVALID);
+	filter.status = NULL;
+	filter.received_from = "yesterday";
+	assert_int_equal(casedb_list(fx->n, &filter, id_cb, &ids), ERR_INVALID);
+	filter.received_from = NULL;
+	filter.office = "not an office";
+	assert_int_equal(casedb_list(fx->n, &filter, id_cb, &ids), ERR_INVALID);
+	filter.office = NULL;
 
 	memset(&ids, 0, sizeof(ids));
 	TU_OK(casedb_search(fx->n, "locker", id_cb, &ids));
@@ -341,9 +351,45 @@ static void test_check_missing_object(void **state)
 	assert_non_null(strstr(err_msg(), id)); /* names the broken case */
 }
 
+/* A migration that adds derived columns asks the next open to rebuild them (schema 7 -> 8). */
+static void test_reindex_after_migration(void **state)
+{
+	struct fixture *fx = *state;
+	struct casefile_change c;
+	struct index_filter filter = {0};
+	struct ids ids;
+	char id[SCHEMA_CASE_ID_MAX + 1], *home = tu_path(fx->dir, "node");
+
+	memset(&c, 0, sizeof(c));
+	set(&c, "title", TITLE);
+	set(&c, "category", "theft");
+	set(&c, "subject_id", "EMP-4711");
+	set(&c, "due_at", "2026-02-01");
+	TU_OK(casedb_create(id, fx->n, &c));
+	/* as a store of schema 7 leaves it: the new columns empty, the flag set */
+	TU_OK(store_exec(fx->n->store,
+		"UPDATE case_index SET subject_id = NULL, due_at = NULL;"
+		"INSERT INTO node_meta(key, value) VALUES ('reindex', '8');"));
+	assert_int_equal(index_check(fx->n->store, fx->n->repo), ERR_CORRUPT);
+	node_free(fx->n);
+	TU_OK(node_open(&fx->n, home, "alice", PA, strlen(PA)));
+	TU_OK(index_check(fx->n->store, fx->n->repo));
+	filter.subject_id = "EMP-4711";
+	memset(&ids, 0, sizeof(ids));
+	TU_OK(casedb_list(fx->n, &filter, id_cb, &ids));
+	assert_string_equal(ids.list, id);
+	memset(&filter, 0, sizeof(filter));
+	filter.overdue_on = "2026-03-01";
+	memset(&ids, 0, sizeof(ids));
+	TU_OK(casedb_list(fx->n, &filter, id_cb, &ids));
+	assert_string_equal(ids.list, id);
+	free(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reindex_after_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_edit_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_list_search, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_edits_change_nothing, setup, teardown),

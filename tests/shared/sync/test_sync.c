@@ -926,7 +926,8 @@ static void test_check_lineage(void **state)
 	struct fixture *fx = *state;
 	struct sync_rules rules = {CASE_ID, DEVICE, "ELP", 0};
 	struct buf enc = BUF_INIT(CHANGESET_ENCODED_MAX);
-	struct casefile_author other = {"olga", "XYZ", "ffffffffffffffffffffffffffffffff", {T0, 0}};
+	struct casefile_author other = {"olga", "XYZ", "ffffffffffffffffffffffffffffffff", {T0, 0},
+		NULL};
 	struct casefile_change c;
 	struct changeset cs;
 	git_oid a0, a1, b0, tree, merge, graft;
