@@ -18,12 +18,13 @@
 #include "service.h"
 #include "wire.h"
 
-/* Commands that stay in this process: they make the store, ask for new passphrases, or use a
- * terminal editor; and the service itself. */
+/* Commands that stay in this process: they make the store, ask for new passphrases, use a
+ * terminal editor, or need the database key itself (backup, restore, rekey); and the
+ * service. */
 static int stays_here(int nrest, char **rest)
 {
-	static const char *const local[] = {"init", "user", "enroll", "serve", "key-file", "help",
-		"--help", "--version"};
+	static const char *const local[] = {"init", "user", "enroll", "serve", "key-file", "backup",
+		"restore", "help", "--help", "--version"};
 	size_t i;
 	int k;
 

@@ -7,6 +7,10 @@
 #include "cmd_user.h"
 #include "commands.h"
 #include "device.h"
+#include "keyfile.h"
+#include "node/rekey.h"
+#include "pki/enroll.h"
+#include "node/users.h"
 #include "service.h"
 
 static const char init_help[] =
@@ -104,42 +108,6 @@ int cmd_audit(struct cli *c)
 	if (c->argc > 0 && !strcmp(c->argv[0], "head") && !cli_help(c, audit_help))
 		return auditverify_head_agent(c);
 	return cli_audit_command(c, audit_help);
-}
-
-static const char check_help[] =
-	"usage: fieldsync-agent check\n"
-	"\n"
-	"Verify the store: SQLite integrity, every object re-hashed, every object reachable from\n"
-	"a case head present, derived tables equal to the heads, audit leaves.  Exits 1 naming\n"
-	"the first problem.\n";
-
-int cmd_check(struct cli *c)
-{
-	struct casedb_check_report rep;
-	struct node *n = NULL;
-	const char *pos[1];
-	int npos, rc;
-
-	if (cli_help(c, check_help))
-		return CLI_EXIT_OK;
-	rc = cli_parse_opts(c, "check", NULL, 0, pos, 0, &npos);
-	if (rc)
-		return rc;
-	if (cli_open_node(&n, c))
-		return cli_fail(c);
-	if (casedb_check(&rep, n)) {
-		rc = cli_fail(c);
-	} else if (c->json) {
-		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1, "cases",
-			(json_int_t)rep.cases, "objects", (json_int_t)rep.objects, "commits",
-			(json_int_t)rep.commits, "audit_entries", (json_int_t)rep.audit_entries,
-			"evidence_chunks", (json_int_t)rep.chunks));
-	} else {
-		printf("ok: %lld cases, %lld commits, %lld objects, %llu audit entries\n", rep.cases,
-			rep.commits, rep.objects, (unsigned long long)rep.audit_entries);
-	}
-	node_free(n);
-	return rc;
 }
 
 static const char status_help[] =
@@ -246,18 +214,20 @@ int cmd_status(struct cli *c)
 }
 
 static const char enroll_help[] =
-	"usage: fieldsync-agent enroll --server URL --token TOKEN\n"
+	"usage: fieldsync-agent enroll [--server URL] --token TOKEN\n"
 	"\n"
 	"Enroll this device with the HQ server (admin only).  TOKEN comes from\n"
 	"'fieldsync-server office add' or 'office token'; it is single-use and carries the\n"
 	"fingerprint of the organisation's CA, which this device pins: a server whose CA does\n"
-	"not match is refused.  The device key is generated inside the encrypted store; the\n"
-	"server chooses the certificate's subject (office and device).\n";
+	"not match is refused.  It also carries the URL HQ advertises (chosen at its init), used\n"
+	"unless --server names another.  The device key is generated inside the encrypted store;\n"
+	"the server chooses the certificate's subject (office and device).\n";
 
 int cmd_enroll(struct cli *c)
 {
-	static const char usage[] = "enroll --server URL --token TOKEN";
+	static const char usage[] = "enroll [--server URL] --token TOKEN";
 	struct cli_opt opts[] = {{"--server", 1, 0, {0}, 0}, {"--token", 1, 0, {0}, 0}};
+	struct buf used = BUF_INIT(ENROLL_URL_MAX + 1);
 	struct node *n = NULL;
 	const char *pos[1], *url, *token;
 	int npos, rc;
@@ -269,17 +239,140 @@ int cmd_enroll(struct cli *c)
 		return rc;
 	url = cli_opt(opts, CLI_N_OPTS(opts), "--server");
 	token = cli_opt(opts, CLI_N_OPTS(opts), "--token");
-	if (!url || !token)
-		return cli_usage_error(c, usage, "enroll needs --server and --token");
+	if (!token)
+		return cli_usage_error(c, usage, "enroll needs --token");
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
 	if (device_enroll(n, url, token))
 		rc = cli_fail(c);
+	else if (!url && store_meta_get(&used, n->store, "server_url"))
+		rc = cli_fail(c);
 	else if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "server", url, "office", n->office,
-			"device", n->device));
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s}", "server", url ? url : used.ptr,
+			"office", n->office, "device", n->device));
 	else
-		printf("enrolled device %s of office %s with %s\n", n->device, n->office, url);
+		printf("enrolled device %s of office %s with %s\n", n->device, n->office,
+			url ? url : used.ptr);
+	buf_release(&used);
+	node_free(n);
+	return rc;
+}
+
+static const char server_help[] =
+	"usage: fieldsync-agent server show\n"
+	"       fieldsync-agent server set URL\n"
+	"\n"
+	"The HQ address this device syncs with.  'set' (admin only) re-points an enrolled\n"
+	"device, e.g. after HQ moved: the server at URL must pass a TLS handshake against the CA\n"
+	"pinned at enrollment (and present a certificate for the URL's host) before the URL is\n"
+	"saved; a server of another CA is refused and nothing changes.  Both are audited.\n";
+
+int cmd_server(struct cli *c)
+{
+	static const char usage[] = "server show | server set URL";
+	struct buf url = BUF_INIT(ENROLL_URL_MAX + 1);
+	struct node *n = NULL;
+	const char *pos[2];
+	int npos, rc, error;
+
+	if (cli_help(c, server_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, NULL, 0, pos, 2, &npos);
+	if (rc)
+		return rc;
+	if (!((npos == 1 && !strcmp(pos[0], "show")) || (npos == 2 && !strcmp(pos[0], "set"))))
+		return cli_usage_error(c, usage, "expected 'server show' or 'server set URL'");
+	if (cli_open_node(&n, c))
+		return cli_fail(c);
+	if (npos == 2)
+		error = device_repoint(n, pos[1]);
+	else
+		error = node_require(n, NODE_PERM_CASE_READ, "device.server.show", "");
+	if (!error) {
+		error = store_meta_get(&url, n->store, "server_url");
+		if (error == ERR_NOTFOUND)
+			error = err_set(ERR_NOTFOUND,
+				"this device is not enrolled (run 'enroll' first)");
+	}
+	if (!error && npos == 1)
+		error = node_audit(n, "device.server.show", url.ptr, "success", NULL);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:s}", "server", url.ptr));
+	else
+		printf(npos == 2 ? "server set to %s\n" : "%s\n", url.ptr);
+	buf_release(&url);
+	node_free(n);
+	return rc;
+}
+
+static const char rekey_help[] =
+	"usage: fieldsync-agent rekey [--service-key-file FILE] [--remove-other-slots]\n"
+	"\n"
+	"Replace the store's database key with a new random one (admin only): SQLCipher's rekey\n"
+	"re-encrypts every page, and every key slot is rewrapped around the new key, so an old\n"
+	"copy of the key opens nothing written from now on.  Your slot is rewrapped with your\n"
+	"passphrase; the service's (`key-file create`) with --service-key-file FILE.  Another\n"
+	"user's slot cannot be rewrapped without their passphrase: rekey refuses, naming them,\n"
+	"unless --remove-other-slots, which removes those slots (their accounts and history stay;\n"
+	"give each a new passphrase with 'user passwd NAME').  Stop a running 'serve' first.\n"
+	"A kill at any point leaves a store that opens with the old key or the new one (the next\n"
+	"log-on finishes or rolls back the rotation).  Needs free space for a journal as large as\n"
+	"the store.  Audited.\n";
+
+int cmd_rekey(struct cli *c)
+{
+	static const char usage[] = "rekey [--service-key-file FILE] [--remove-other-slots]";
+	struct cli_opt opts[] = {{"--service-key-file", 1, 0, {0}, 0},
+		{"--remove-other-slots", 0, 0, {0}, 0}};
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	struct node_secret secrets[2];
+	struct node_rekey_report rep;
+	uint8_t key[CRYPTO_KEY_LEN];
+	char hex[CLI_KEY_HEX_LEN + 1] = "", prompt[128];
+	const char *pos[1], *home = NULL, *user = NULL, *svc;
+	struct node *n = NULL;
+	size_t nsecrets = 1;
+	int npos, rc, error;
+
+	if (cli_help(c, rekey_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, usage, opts, CLI_N_OPTS(opts), pos, 0, &npos);
+	if (rc)
+		return rc;
+	svc = cli_opt(opts, CLI_N_OPTS(opts), "--service-key-file");
+	crypto_lock(key, sizeof(key));
+	error = cli_home(&home, c);
+	if (!error)
+		error = cli_user(&user, c);
+	if (!error && svc)
+		error = cli_key_file_read(hex, svc);
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user ? user : "");
+	if (!error)
+		error = cli_passphrase(&pass, c, prompt, 0);
+	if (!error)
+		error = node_open_keep_key(&n, key, home, user, buf_cstr(&pass), pass.len);
+	secrets[0] = (struct node_secret){user, buf_cstr(&pass), pass.len};
+	if (svc)
+		secrets[nsecrets++] = (struct node_secret){USERS_SERVICE, hex, CLI_KEY_HEX_LEN};
+	if (!error)
+		error = node_rekey(&rep, n, key, secrets, nsecrets,
+			cli_opt(opts, CLI_N_OPTS(opts), "--remove-other-slots") != NULL);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
+			"rewrapped", (json_int_t)rep.rewrapped, "removed", (json_int_t)rep.removed,
+			"removed_users", rep.removed_users, "pages", (json_int_t)rep.pages));
+	else
+		printf("new database key: %lld pages re-encrypted, %zu key slot%s rewrapped%s%s%s\n",
+			(long long)rep.pages, rep.rewrapped, rep.rewrapped == 1 ? "" : "s",
+			rep.removed ? ", removed: " : "", rep.removed_users,
+			rep.removed ? " (give each a new passphrase with 'user passwd NAME')" : "");
+	crypto_wipe(key, sizeof(key));
+	crypto_wipe(hex, sizeof(hex));
+	buf_wipe_release(&pass);
 	node_free(n);
 	return rc;
 }

@@ -172,13 +172,17 @@ int device_enroll(struct node *n, const char *url, const char *token)
 	struct enroll_token tok;
 	struct enroll_response resp;
 	struct buf key = BUF_INIT(4096), ca_der = BUF_INIT(ENROLL_DER_MAX), probe = BUF_INIT(16);
-	char detail[256];
+	char detail[ENROLL_URL_MAX + 1200];
 	int error;
 
 	enroll_response_init(&resp);
-	error = node_require(n, NODE_PERM_USER_ADMIN, "device.enroll", url);
+	error = node_require(n, NODE_PERM_USER_ADMIN, "device.enroll", url ? url : "");
 	if (!error)
 		error = enroll_token_parse(&tok, token);
+	if (!error && !url && !tok.server[0])
+		error = err_set(ERR_INVALID, "the token names no server: give --server URL");
+	if (!error && !url)
+		url = tok.server;
 	if (!error && strcmp(tok.office, n->office) != 0)
 		error = err_set(ERR_INVALID, "the token is for office '%s'; this device belongs to '%s'",
 			tok.office, n->office);
@@ -216,6 +220,54 @@ int device_enroll(struct node *n, const char *url, const char *token)
 	buf_release(&ca_der);
 	buf_release(&probe);
 	enroll_response_release(&resp);
+	return error;
+}
+
+int device_repoint(struct node *n, const char *url)
+{
+	struct device_tls d;
+	struct buf resp = BUF_INIT(65536), full = BUF_INIT(ENROLL_URL_MAX + 32);
+	char detail[ENROLL_URL_MAX * 2 + 64];
+	long status = 0;
+	int error;
+
+	device_tls_init(&d);
+	error = node_require(n, NODE_PERM_USER_ADMIN, "device.server", url);
+	if (!error)
+		error = enroll_check_url("the server URL", url);
+	if (!error)
+		error = device_tls_load(&d, n);
+	if (!error)
+		error = buf_printf(&full, "%s/v1/health", url);
+	/*
+	 * libcurl verifies the chain against the pinned CA only and the name against the URL's
+	 * host; any HTTP answer after that handshake proves it is our HQ (a held device may get a
+	 * refusal and still needs the new address to be released).
+	 */
+	if (!error && net_request(&status, &resp, full.ptr, "GET", NULL, 0, &d.tls)) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err_msg());
+		error = err_set(ERR_AUTH,
+			"'%s' is not this device's HQ (checked against the pinned CA): %s", url,
+			why);
+	}
+	snprintf(detail, sizeof(detail), "%s -> %s", d.url.len ? d.url.ptr : "?", url);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = store_meta_set(n->store, "server_url", url);
+	if (!error)
+		error = node_audit(n, "device.server", n->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	if (error && error != ERR_PERM)
+		error = node_audit_failure(n, "device.server", url, error);
+	device_tls_release(&d);
+	buf_release(&resp);
+	buf_release(&full);
 	return error;
 }
 

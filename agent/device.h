@@ -34,6 +34,14 @@ int device_tls_load(struct device_tls *d, struct node *n) WUR;
  */
 int device_enroll(struct node *n, const char *url, const char *token) WUR;
 
+/*
+ * Re-point this enrolled device at `url` (admin only): a TLS handshake with the device's
+ * identity must verify the server at `url` against the CA pinned at enrollment before the URL
+ * is stored.  Audited (success or the refusal).  ERR_NOTFOUND (not enrolled), ERR_INVALID
+ * (URL), ERR_AUTH (another CA, or a certificate that does not name the host), ERR_IO.
+ */
+int device_repoint(struct node *n, const char *url) WUR;
+
 /* When this device's certificate stops being valid (seconds since the epoch). */
 int device_cert_expiry(int64_t *not_after, struct node *n) WUR;
 

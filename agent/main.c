@@ -10,6 +10,7 @@
 #include "cmd_ca.h"
 #include "cmd_case.h"
 #include "cmd_evidence.h"
+#include "cmd_store.h"
 #include "commands.h"
 #include "program.h"
 #include "service.h"
@@ -44,7 +45,13 @@ static const char help[] =
 	"                                       recompute this device's trail, or check an export\n"
 	"  ca export [--out FILE]               the CA certificate pinned at enrollment (PEM)\n"
 	"  check                                verify the store: integrity, objects, indexes, audit\n"
-	"  enroll --server URL --token TOKEN    enroll this device with HQ (one-time token)\n"
+	"  backup --out FILE                    an online, encrypted, verified backup (admin)\n"
+	"  restore FILE --node DIR              restore a backup into an empty directory; HQ\n"
+	"                                       holds the device until it is released\n"
+	"  rekey [--service-key-file F] [--remove-other-slots]\n"
+	"                                       a new database key, every key slot rewrapped\n"
+	"  enroll [--server URL] --token TOKEN  enroll this device with HQ (one-time token)\n"
+	"  server show | set URL                the HQ address; set checks it against the pinned CA\n"
 	"  sync                                 push, pull and merge with HQ; prints a summary\n"
 	"  conflicts [ID]                       cases with kept conflicting versions / one case's\n"
 	"  conflicts resolve ID PATH (--mine | --theirs | --value V)   settle one\n"
@@ -73,8 +80,12 @@ static const struct cli_command commands[] = {
 	{"evidence", cmd_evidence, 0},
 	{"audit", cmd_audit, 0},
 	{"check", cmd_check, 0},
+	{"backup", cmd_backup, 0},
+	{"restore", cmd_restore_device, 0},
+	{"rekey", cmd_rekey, 0},
 	{"status", cmd_status, 0},
 	{"enroll", cmd_enroll, 0},
+	{"server", cmd_server, 0},
 	{"sync", cmd_sync, 0},
 	{"conflicts", cmd_conflicts, 0},
 	{"ca", cmd_ca, 0},

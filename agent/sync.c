@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "node/backup.h"
 #include "node/casedb.h"
 #include "sync/purge.h"
 #include "case/evidence.h"
@@ -996,6 +997,59 @@ static void renew(struct syncer *s)
 		err_msg(), when);
 }
 
+/*
+ * A device restored from a backup says so before anything else (shared/node/backup.h): HQ
+ * records it and holds the device until an administrator releases it, so the log that went
+ * back is reviewed instead of raising a tampering alert.  Once HQ has it on record the mark
+ * is cleared; the audit upload that follows is then refused as held, which ends this sync
+ * with HQ's reason.
+ */
+static int declare_restore(struct syncer *s)
+{
+	struct buf when = BUF_INIT(HLC_STR_MAX), resp = BUF_INIT(4096);
+	char *text = NULL, detail[600];
+	int64_t size = 0;
+	json_t *doc = NULL;
+	int error = node_restore_pending(&when, s->n);
+
+	if (error == ERR_NOTFOUND) {
+		error = 0;
+		goto out;
+	}
+	if (!error)
+		error = store_query_int64(&size, s->n->store,
+			"SELECT coalesce(max(seq) + 1, 0) FROM audit_log", "");
+	if (!error) {
+		text = json_dumps(json_pack("{s:s, s:I}", "taken_at", when.ptr, "audit_size",
+					  (json_int_t)size),
+			JSON_COMPACT);
+		if (!text)
+			error = err_set(ERR_NOMEM, "out of memory");
+	}
+	if (!error)
+		error = call(&resp, s, "/v1/device/restored", "POST", "application/json", text,
+			strlen(text));
+	if (!error) {
+		doc = json_loadb(resp.ptr, resp.len, 0, NULL);
+		snprintf(detail, sizeof(detail), "HQ holds this device: %s",
+			json_string_value(json_object_get(doc, "held"))
+				? json_string_value(json_object_get(doc, "held"))
+				: "(no reason given)");
+		error = node_restore_declared(s->n, detail);
+	}
+	if (!error && !s->on_progress)
+		fprintf(stderr,
+			"sync: declared to HQ that this device was restored from a backup of "
+			"%s\n",
+			when.ptr);
+out:
+	json_decref(doc);
+	free(text);
+	buf_release(&when);
+	buf_release(&resp);
+	return error;
+}
+
 static int sync_run(struct syncer *s)
 {
 	struct buf ca = BUF_INIT(16384);
@@ -1013,6 +1067,8 @@ static int sync_run(struct syncer *s)
 	if (!error)
 		error = net_open(&s->net, &s->d.tls);
 	t0 = hlc_now_ms();
+	if (!error)
+		error = declare_restore(s);
 	if (!error)
 		renew(s);
 	/* the audit trail first: HQ refuses a device whose log went back or was changed */

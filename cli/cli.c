@@ -274,6 +274,28 @@ int cli_open_node(struct node **out, const struct cli *c)
 	return error;
 }
 
+int cli_open_node_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c)
+{
+	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
+	const char *home = NULL, *user = NULL;
+	char prompt[128];
+	int error;
+
+	if (c->open_node_key)
+		return c->open_node_key(out, key, c);
+	error = cli_home(&home, c);
+	if (!error)
+		error = cli_user(&user, c);
+	if (error)
+		return error;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
+	error = cli_passphrase(&pass, c, prompt, 0);
+	if (!error)
+		error = node_open_keep_key(out, key, home, user, buf_cstr(&pass), pass.len);
+	buf_wipe_release(&pass);
+	return error;
+}
+
 const char *cli_json_str(json_t *doc, const char *key)
 {
 	const char *s = json_string_value(json_object_get(doc, key));

@@ -33,6 +33,8 @@ struct cli {
 	/* how cli_open_node() unlocks the node: NULL for a user's passphrase (the agent); the
 	 * server sets its key-file opener */
 	int (*open_node)(struct node **out, const struct cli *c);
+	/* the same, also handing back the database key (backup, rekey); NULL: the passphrase */
+	int (*open_node_key)(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c);
 	/* the logged-on identity's own secret, to unwrap the key for a new key slot: NULL for
 	 * cli_passphrase(); the server reads its key file for its own identity */
 	int (*own_secret)(struct buf *out, const struct cli *c);
@@ -94,6 +96,12 @@ int cli_read_file(struct buf *out, const char *path, size_t max) WUR;
 
 /* Open the node: c->open_node if set, else log on with user, passphrase and node_open. */
 int cli_open_node(struct node **out, const struct cli *c) WUR;
+
+/*
+ * cli_open_node() that also copies the database key into `key` (c->open_node_key, else the
+ * passphrase and node_open_keep_key); the caller locks and wipes it.
+ */
+int cli_open_node_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c) WUR;
 
 /*
  * The "audit log [--since TIME] [--case ID]" command of either program: open the node

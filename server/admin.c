@@ -1,5 +1,7 @@
 /* server/admin.c - init, offices, tokens, device revocation. */
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,17 +16,25 @@
 #include "hqaudit.h"
 #include "hqdb.h"
 #include "keyfile.h"
+#include "node/rekey.h"
 #include "pki/pki.h"
 
 #define MAX_HOSTS 8
 
 static const char init_help[] =
 	"usage: fieldsync-server init --org NAME [--listen HOST:PORT] [--host NAME]...\n"
+	"                             [--advertise URL]\n"
 	"\n"
 	"Create the server's encrypted store in --home, its key file (mode 0600, outside the\n"
 	"directory by default: DIR.key), the organisation's CA (EC P-256) and the server\n"
-	"certificate.  Every private key lives inside the store only.  The listen address\n"
-	"defaults to 127.0.0.1:8443.\n";
+	"certificate.  Every private key lives inside the store only.\n"
+	"\n"
+	"  --listen HOST:PORT   where 'run' listens (default 127.0.0.1:8443); port 0 picks a free\n"
+	"                       port now and stores it, so a restarted server keeps its address\n"
+	"  --host NAME          another DNS name for the server certificate (up to 8)\n"
+	"  --advertise URL      the https:// URL devices reach HQ at, carried in enrollment\n"
+	"                       tokens (default https://HOST:PORT of the listen address, or the\n"
+	"                       first --host when it listens on every address)\n";
 
 /* Split HOST:PORT; the host goes into the certificate as an IP or a DNS name. */
 static int split_listen(char *host, size_t size, const char *listen)
@@ -41,6 +51,63 @@ static int split_listen(char *host, size_t size, const char *listen)
 	return 0;
 }
 
+/*
+ * A listen address with port 0 becomes one with the free port the kernel picks now: the stored
+ * address must survive a restart, which port 0 does not.
+ */
+static int resolve_port(char *out, size_t size, const char *listen)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[16];
+	const char *colon = strrchr(listen, ':');
+	int fd = -1, rc, error = 0;
+
+	if (!colon || strcmp(colon, ":0") != 0) {
+		snprintf(out, size, "%s", listen);
+		return 0;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, "0", &hints, &ai);
+	if (rc)
+		return err_set(ERR_INVALID, "cannot resolve '%s': %s", listen, gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+		getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+		getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, port, sizeof(port),
+			NI_NUMERICSERV))
+		error = err_set_errno(ERR_IO, errno, "cannot find a free port on '%s'", listen);
+	if (!error)
+		snprintf(out, size, "%s:%s", host, port);
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return error;
+}
+
+/* https://HOST:PORT of the listen address (the first --host if it is every address). */
+static int default_advertise(char *out, size_t size, const char *host, const char *listen,
+	const char *const *hosts, size_t nhosts)
+{
+	const char *port = strrchr(listen, ':') + 1;
+
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !host[0]) {
+		if (!nhosts)
+			return err_set(ERR_INVALID,
+				"listening on every address ('%s'): give --advertise "
+				"URL or --host NAME for the devices",
+				listen);
+		host = hosts[0];
+	}
+	snprintf(out, size, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+	return enroll_check_url("the advertised URL", out);
+}
+
 static int is_ip(const char *s)
 {
 	unsigned char tmp[16];
@@ -48,12 +115,28 @@ static int is_ip(const char *s)
 	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
 }
 
-static int make_pki(struct node *n, const char *org, const char *listen_host,
-	const char *const *hosts, size_t nhosts)
+/* The host of an https:// URL (brackets of an IPv6 address dropped). */
+static void url_host(char *out, size_t size, const char *url)
 {
+	const char *auth = url + 8, *end = auth + strcspn(auth, "/?#"), *p = end;
+
+	if (auth[0] == '[') {
+		p = memchr(auth, ']', (size_t)(end - auth));
+		snprintf(out, size, "%.*s", p ? (int)(p - auth - 1) : 0, auth + 1);
+		return;
+	}
+	while (p > auth && p[-1] != ':')
+		p--;
+	snprintf(out, size, "%.*s", (int)(p > auth ? p - 1 - auth : end - auth), auth);
+}
+
+static int make_pki(struct node *n, const char *org, const char *listen_host,
+	const char *const *hosts, size_t nhosts, const char *advertise)
+{
+	char adv_host[ENROLL_URL_MAX + 1];
 	struct buf ca_key = BUF_INIT(4096), ca_cert = BUF_INIT(4096);
 	struct buf srv_key = BUF_INIT(4096), srv_cert = BUF_INIT(4096);
-	const char *dns[MAX_HOSTS + 3] = {"localhost"}, *ips[4] = {0};
+	const char *dns[MAX_HOSTS + 4] = {"localhost"}, *ips[4] = {0};
 	struct pki_validity v;
 	size_t nd = 1, ni = 0, i;
 	int error;
@@ -66,6 +149,15 @@ static int make_pki(struct node *n, const char *org, const char *listen_host,
 		ips[ni++] = "127.0.0.1";
 	for (i = 0; i < nhosts; i++)
 		dns[nd++] = hosts[i];
+	url_host(adv_host, sizeof(adv_host), advertise); /* devices check this name */
+	for (i = 0; i < nd && strcmp(dns[i], adv_host); i++)
+		;
+	if (i == nd && (ni == 0 || strcmp(ips[0], adv_host)) && strcmp(adv_host, "127.0.0.1")) {
+		if (is_ip(adv_host))
+			ips[ni++] = adv_host;
+		else
+			dns[nd++] = adv_host;
+	}
 	pki_validity_days(&v, (int64_t)time(NULL), 3650);
 	error = pki_ca_create(&ca_key, &ca_cert, org, &v);
 	pki_validity_days(&v, (int64_t)time(NULL), 825);
@@ -99,12 +191,14 @@ static int make_pki(struct node *n, const char *org, const char *listen_host,
 
 int cmd_server_init(struct cli *c)
 {
-	static const char usage[] = "init --org NAME [--listen HOST:PORT] [--host NAME]...";
+	static const char usage[] =
+		"init --org NAME [--listen HOST:PORT] [--host NAME]... [--advertise URL]";
 	struct cli_opt opts[] = {{"--org", 1, 0, {0}, 0}, {"--listen", 1, 0, {0}, 0},
-		{"--host", 1, 1, {0}, 0}};
+		{"--host", 1, 1, {0}, 0}, {"--advertise", 1, 0, {0}, 0}};
 	struct buf keyfile = BUF_INIT(4096), ca = BUF_INIT(4096);
-	const char *pos[1], *home = NULL, *org, *listen;
-	char hex[CLI_KEY_HEX_LEN + 1], host[256], fphex[65];
+	const char *pos[1], *home = NULL, *org, *listen, *advertise;
+	char hex[CLI_KEY_HEX_LEN + 1], host[256], fphex[65], bound[300];
+	char url[ENROLL_URL_MAX + 1];
 	uint8_t fp[32];
 	struct node *n = NULL;
 	int npos, rc, error;
@@ -116,6 +210,7 @@ int cmd_server_init(struct cli *c)
 		return rc;
 	org = cli_opt(opts, CLI_N_OPTS(opts), "--org");
 	listen = cli_opt(opts, CLI_N_OPTS(opts), "--listen");
+	advertise = cli_opt(opts, CLI_N_OPTS(opts), "--advertise");
 	if (!org)
 		return cli_usage_error(c, usage, "init needs --org");
 	if (!listen)
@@ -125,6 +220,16 @@ int cmd_server_init(struct cli *c)
 	error = schema_check_text("--org", org, strlen(org), 128);
 	if (!error)
 		error = split_listen(host, sizeof(host), listen);
+	if (!error)
+		error = resolve_port(bound, sizeof(bound), listen);
+	if (!error && advertise)
+		error = enroll_check_url("--advertise", advertise);
+	if (!error && advertise)
+		snprintf(url, sizeof(url), "%s", advertise);
+	else if (!error)
+		error = default_advertise(url, sizeof(url), host, bound, opts[2].values,
+			(size_t)opts[2].count);
+	listen = bound;
 	if (!error)
 		error = cli_home(&home, c);
 	if (!error)
@@ -142,7 +247,9 @@ int cmd_server_init(struct cli *c)
 	if (!error)
 		error = store_meta_set(n->store, "listen", listen);
 	if (!error)
-		error = make_pki(n, org, host, opts[2].values, (size_t)opts[2].count);
+		error = store_meta_set(n->store, "advertise", url);
+	if (!error)
+		error = make_pki(n, org, host, opts[2].values, (size_t)opts[2].count, url);
 	if (!error)
 		error = hq_pki_get(&ca, n, "ca_cert");
 	if (error) {
@@ -152,12 +259,12 @@ int cmd_server_init(struct cli *c)
 	pki_fingerprint(fp, (const uint8_t *)ca.ptr, ca.len);
 	crypto_hex(fphex, fp, sizeof(fp));
 	if (c->json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "home", home, "key_file",
-			keyfile.ptr, "listen", listen, "ca_fingerprint", fphex));
+		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s}", "home", home, "key_file",
+			keyfile.ptr, "listen", listen, "advertise", url, "ca_fingerprint", fphex));
 	else
 		printf("initialised HQ server for %s in %s\nkey file %s (keep it safe; mode 0600)\n"
-		       "listen %s\nCA fingerprint (SHA-256) %s\n",
-			org, home, keyfile.ptr, listen, fphex);
+		       "listen %s\nadvertise %s\nCA fingerprint (SHA-256) %s\n",
+			org, home, keyfile.ptr, listen, url, fphex);
 out:
 	node_free(n);
 	buf_release(&keyfile);
@@ -478,12 +585,76 @@ out:
 	} else if (list) {
 		rc = cli_print_json(json_pack("{s:o}", "offices", list));
 	} else if (token[0]) {
-		rc = c->json ? cli_print_json(json_pack("{s:s, s:s}", "office", pos[2], "token", token))
+		struct enroll_token parsed;
+
+		rc = enroll_token_parse(&parsed, token);
+		rc = c->json ? cli_print_json(json_pack("{s:s, s:s, s:s?}", "office", pos[2],
+				       "token", token, "server",
+				       !rc && parsed.server[0] ? parsed.server : NULL))
 			     : (printf("%s\n", token), CLI_EXIT_OK);
+		crypto_wipe(&parsed, sizeof(parsed));
 	} else if (strcmp(pos[1], "list") != 0) {
 		printf("%s %s %s\n", pos[0], pos[2], !strcmp(pos[1], "release") ? "released" : "revoked");
 	}
 	crypto_wipe(token, sizeof(token));
+	node_free(n);
+	return rc;
+}
+
+static const char rekey_help[] =
+	"usage: fieldsync-server rekey [--remove-other-slots]\n"
+	"\n"
+	"Replace the store's database key with a new random one: SQLCipher's rekey re-encrypts\n"
+	"every page and the server's key slot is rewrapped around the new key with the same key\n"
+	"file, so an old copy of the database key opens nothing written from now on.  Any other\n"
+	"key slot cannot be rewrapped without its owner's passphrase: rekey refuses, naming it,\n"
+	"unless --remove-other-slots, which removes it (give that user a new passphrase\n"
+	"afterwards).  Stop 'run' first.  A kill at any point leaves a store that opens with the old key or the new one\n"
+	"(the next open finishes or rolls back the rotation).  Needs free space for a journal as\n"
+	"large as the store.  Audited.\n";
+
+int cmd_server_rekey(struct cli *c)
+{
+	struct cli_opt opts[] = {{"--remove-other-slots", 0, 0, {0}, 0}};
+	struct buf path = BUF_INIT(4096);
+	struct node_rekey_report rep;
+	struct node_secret secret;
+	uint8_t key[CRYPTO_KEY_LEN];
+	char hex[CLI_KEY_HEX_LEN + 1] = "";
+	const char *pos[1], *home = NULL;
+	struct node *n = NULL;
+	int npos, rc, error;
+
+	if (cli_help(c, rekey_help))
+		return CLI_EXIT_OK;
+	rc = cli_parse_opts(c, "rekey [--remove-other-slots]", opts, CLI_N_OPTS(opts), pos, 0,
+		&npos);
+	if (rc)
+		return rc;
+	crypto_lock(key, sizeof(key));
+	error = cli_home(&home, c);
+	if (!error)
+		error = hq_key_file(&path, c, home);
+	if (!error)
+		error = cli_key_file_read(hex, path.ptr);
+	if (!error)
+		error = node_open_keep_key(&n, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
+	secret = (struct node_secret){HQ_USER, hex, CLI_KEY_HEX_LEN};
+	if (!error)
+		error = node_rekey(&rep, n, key, &secret, 1,
+			cli_opt(opts, CLI_N_OPTS(opts), "--remove-other-slots") != NULL);
+	if (error)
+		rc = cli_fail(c);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
+			"rewrapped", (json_int_t)rep.rewrapped, "removed", (json_int_t)rep.removed,
+			"removed_users", rep.removed_users, "pages", (json_int_t)rep.pages));
+	else
+		printf("new database key: %lld pages re-encrypted, the server's key slot rewrapped%s%s\n",
+			(long long)rep.pages, rep.removed ? ", removed: " : "", rep.removed_users);
+	crypto_wipe(key, sizeof(key));
+	crypto_wipe(hex, sizeof(hex));
+	buf_release(&path);
 	node_free(n);
 	return rc;
 }

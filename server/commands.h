@@ -18,6 +18,9 @@ int cmd_server_user(struct cli *c);
  * word office or device */
 int cmd_server_office(struct cli *c);
 
+/* rekey: a new database key, the key slot rewrapped (server/admin.c) */
+int cmd_server_rekey(struct cli *c);
+
 /* run: the mutual-TLS service (server/serve.c) */
 int cmd_server_run(struct cli *c);
 

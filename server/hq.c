@@ -48,6 +48,25 @@ int hq_open(struct node **out, const struct cli *c)
 	return error;
 }
 
+int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c)
+{
+	struct buf path = BUF_INIT(4096);
+	char hex[CLI_KEY_HEX_LEN + 1];
+	const char *home = NULL;
+	int error;
+
+	error = cli_home(&home, c);
+	if (!error)
+		error = hq_key_file(&path, c, home);
+	if (!error)
+		error = cli_key_file_read(hex, path.ptr);
+	if (!error)
+		error = node_open_keep_key(out, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
+	crypto_wipe(hex, sizeof(hex));
+	buf_release(&path);
+	return error;
+}
+
 const char *hq_staff_user(const struct cli *c)
 {
 	const char *user = c->user ? c->user : getenv("FIELDSYNC_USER");
@@ -120,10 +139,29 @@ int hq_org(struct buf *out, struct node *n)
 	return store_meta_get(out, n->store, "org");
 }
 
+int hq_advertise(struct buf *out, struct node *n)
+{
+	struct buf listen = BUF_INIT(512);
+	const char *port;
+	int error = store_meta_get(out, n->store, "advertise");
+
+	if (error != ERR_NOTFOUND)
+		goto out;
+	error = store_meta_get(&listen, n->store, "listen");
+	port = listen.len ? strrchr(listen.ptr, ':') : NULL;
+	if (!error && (!port || !strcmp(port, ":0") || !strncmp(listen.ptr, "0.0.0.0:", 8)))
+		error = err_set(ERR_NOTFOUND, "no address to advertise to devices");
+	if (!error)
+		error = buf_printf(out, "https://%s", listen.ptr);
+out:
+	buf_release(&listen);
+	return error;
+}
+
 int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office,
 	int64_t token_seconds, int64_t cert_seconds)
 {
-	struct buf ca = BUF_INIT(ENROLL_DER_MAX);
+	struct buf ca = BUF_INIT(ENROLL_DER_MAX), url = BUF_INIT(ENROLL_URL_MAX + 1);
 	struct enroll_token tok;
 	uint8_t fp[32], hash[32];
 	char now[HLC_STR_MAX];
@@ -134,10 +172,15 @@ int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office
 		error = err_set(ERR_NOTFOUND, "no active office '%s'", office);
 	if (!error)
 		error = hq_pki_get(&ca, n, "ca_cert");
+	if (!error) {
+		error = hq_advertise(&url, n);
+		if (error == ERR_NOTFOUND) /* a token without a URL: enroll then needs --server */
+			error = buf_puts(&url, "");
+	}
 	if (error)
 		goto out;
 	pki_fingerprint(fp, (const uint8_t *)ca.ptr, ca.len);
-	error = enroll_token_new(&tok, text, office, fp);
+	error = enroll_token_new(&tok, text, office, fp, url.len ? url.ptr : NULL);
 	if (error)
 		goto out;
 	enroll_token_hash(hash, &tok);
@@ -149,6 +192,7 @@ int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office
 out:
 	crypto_wipe(&tok, sizeof(tok));
 	buf_release(&ca);
+	buf_release(&url);
 	return error;
 }
 

@@ -24,6 +24,9 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
 /* Open the server node with the key file, as the server's own identity (HQ_USER). */
 int hq_open(struct node **out, const struct cli *c) WUR;
 
+/* hq_open() that also hands back the database key (backup, rekey); the caller wipes it. */
+int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c) WUR;
+
 /*
  * The staff user named by --user or FIELDSYNC_USER, or NULL for the key file's identity (no
  * user named, or HQ_USER itself).
@@ -52,11 +55,19 @@ int hq_json_out(struct buf *out, json_t *doc) WUR;
 /* The organisation name (node_meta "org"). */
 int hq_org(struct buf *out, struct node *n) WUR;
 
+/*
+ * The URL devices reach HQ at: node_meta "advertise" (init --advertise, or the listen address
+ * with its real port), else "https://" + a stored listen address that has a real port (stores
+ * made before the setting existed).  ERR_NOTFOUND when neither is known.
+ */
+int hq_advertise(struct buf *out, struct node *n) WUR;
+
 #define HQ_CERT_SECONDS (365 * 86400)
 
 /*
  * Issue a new one-time token for `office`, valid for `token_seconds`; the certificate it
- * enrolls will be valid for `cert_seconds`.  text receives the token.  Audited.
+ * enrolls will be valid for `cert_seconds`.  text receives the token, which carries the
+ * advertised URL when one is known (hq_advertise).  Audited.
  */
 int hq_token_new(char text[ENROLL_TOKEN_MAX], struct node *n, const char *office,
 	int64_t token_seconds, int64_t cert_seconds) WUR;

@@ -615,3 +615,73 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	json_decref(doc);
 	return error;
 }
+
+/* An ISO 8601 UTC time as the agent writes it (2026-12-03T14:23:27.973Z), nothing else. */
+static int is_time(const char *t)
+{
+	size_t i, len = strlen(t);
+
+	if (len < 20 || len > 30 || t[len - 1] != 'Z' || t[10] != 'T')
+		return 0;
+	for (i = 0; i + 1 < len; i++)
+		if (!strchr("0123456789-:.T", t[i]))
+			return 0;
+	return 1;
+}
+
+int hq_device_restored(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	const char *body, size_t len)
+{
+	json_t *doc = json_loadb(body ? body : "", len, 0, NULL);
+	const char *when = json_string_value(json_object_get(doc, "taken_at"));
+	json_t *size = json_object_get(doc, "audit_size");
+	struct buf before = BUF_INIT(4096);
+	struct held h;
+	char reason[512], detail[768];
+	int error = 0;
+
+	memset(&h, 0, sizeof(h));
+	buf_init(&h.cert, 8192);
+	if (!when || !is_time(when) || !json_is_integer(size) || json_integer_value(size) < 0) {
+		*status = 400;
+		error = hq_json_out(out, json_pack("{s:s}", "error",
+						 "a restore declaration names 'taken_at' (ISO 8601 "
+						 "UTC) and 'audit_size'"));
+		goto out;
+	}
+	error = store_begin(n->store);
+	if (!error)
+		error = load_held(&h, n, peer->device);
+	if (!error)
+		error = hqdb_device_held(&before, n->store, peer->device);
+	snprintf(reason, sizeof(reason), HQAUDIT_RESTORED "%s", when);
+	if (!error && before.len && strcmp(buf_cstr(&before), reason) != 0)
+		snprintf(reason, sizeof(reason), HQAUDIT_RESTORED "%s; held before that: %.300s",
+			when, buf_cstr(&before));
+	snprintf(detail, sizeof(detail),
+		"the device declares a restore from a backup of %s: its audit log has %lld entries, "
+		"HQ countersigned %llu of epoch %lld; held until an administrator releases it",
+		when, (long long)json_integer_value(size), (unsigned long long)h.signed_at,
+		(long long)h.epoch);
+	if (!error)
+		error = hqdb_device_hold(n->store, peer->device, reason);
+	if (!error)
+		error = node_audit(n, "device.restored", peer->device, "success", detail);
+	if (!error)
+		error = store_commit(n->store);
+	if (error) {
+		store_rollback(n->store);
+		goto out;
+	}
+	fprintf(stderr,
+		"ts=%s level=warn event=device.restored peer=%s msg=\"device %s of office "
+		"%s: %s\"\n",
+		when, peer->addr, peer->device, peer->office, detail);
+	*status = 200;
+	error = hq_json_out(out, json_pack("{s:s}", "held", reason));
+out:
+	buf_release(&before);
+	buf_release(&h.cert);
+	json_decref(doc);
+	return error;
+}

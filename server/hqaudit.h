@@ -29,6 +29,18 @@
 int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
 	const char *body, size_t len) WUR;
 
+#define HQAUDIT_RESTORED "restored from a backup of "
+
+/*
+ * POST /v1/device/restored {"taken_at","audit_size"}: the device says it was restored from a
+ * backup taken at that time.  Recorded (device.restored) and the device held with the reason
+ * "restored from a backup of DATE" (an earlier hold's reason is kept after it) until an
+ * administrator releases it; then its trail starts a new epoch like any released device's.
+ * Answers {"held": reason}; 400 for a malformed body.
+ */
+int hq_device_restored(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
+	const char *body, size_t len) WUR;
+
 /* The reason a device is held, or "" (held_out has room for 512 bytes). */
 int hq_device_held(char *held_out, size_t size, struct node *n, const char *device) WUR;
 

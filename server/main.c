@@ -9,6 +9,7 @@
 #include "base/crypto.h"
 #include "cmd_ca.h"
 #include "cmd_evidence.h"
+#include "cmd_store.h"
 #include "commands.h"
 #include "hq.h"
 #include "program.h"
@@ -19,10 +20,11 @@ static const char help[] =
 	"The HQ hub of fieldsync: the organisation's CA, device enrollment, mutual-TLS service.\n"
 	"\n"
 	"Commands:\n"
-	"  init --org NAME [--listen HOST:PORT] [--host NAME]...\n"
+	"  init --org NAME [--listen HOST:PORT] [--host NAME]... [--advertise URL]\n"
 	"                           create the encrypted store, its key file, the CA and the\n"
 	"                           server certificate (subjectAltNames: localhost, the listen\n"
-	"                           address and every --host)\n"
+	"                           address, every --host, the advertised host); port 0 picks\n"
+	"                           a free port and keeps it; tokens carry the advertised URL\n"
 	"  user add NAME --role ROLE | passwd [NAME] | remove NAME | list\n"
 	"                           HQ staff accounts (hq-admin, intake, supervisor, investigator,\n"
 	"                           auditor, analyst), each with a passphrase of its own\n"
@@ -54,6 +56,12 @@ static const char help[] =
 	"  audit head | verify | query | export   checkpoints and every trail HQ holds\n"
 	"                           ('fieldsync-server audit --help')\n"
 	"  ca export [--out FILE]   the CA certificate (PEM): all 'audit verify --file' needs\n"
+	"  check                    verify the store: integrity, objects, indexes, audit\n"
+	"  backup --out FILE        an online, encrypted, verified backup of the store\n"
+	"  restore FILE --node DIR  restore a backup into an empty directory (--key-file: the\n"
+	"                           key file of the server backed up)\n"
+	"  rekey [--remove-other-slots]\n"
+	"                           a new database key, the key slot rewrapped (stop 'run' first)\n"
 	"  run [--workers N] [--max-connections N] [--peer-limit N]\n"
 	"                           serve mutual TLS on the listen address (foreground; SIGTERM\n"
 	"                           stops); 'run --help' for the limits on hostile clients\n"
@@ -82,6 +90,7 @@ static void defaults(struct cli *c)
 {
 	c->open_node = hq_open_user;
 	c->own_secret = hq_own_secret;
+	c->open_node_key = hq_open_key;
 }
 
 static const struct cli_global globals[] = {{"--key-file", set_key_file}};
@@ -99,6 +108,10 @@ static const struct cli_command commands[] = {
 	{"report", cmd_server_report, 0},
 	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
+	{"check", cmd_check, 0},
+	{"backup", cmd_backup, 0},
+	{"restore", cmd_restore_hq, 0},
+	{"rekey", cmd_server_rekey, 0},
 };
 
 static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,

@@ -19,6 +19,7 @@
 #include "hqaudit.h"
 #include "hqsync.h"
 #include "hqevidence.h"
+#include "metrics.h"
 
 void serve_log(const char *level, const char *event, const char *peer, const char *fmt, ...)
 {
@@ -68,6 +69,7 @@ void routes_refusal(const struct route_ctx *w, const struct route_peer *c, const
 {
 	char detail[256];
 
+	metrics_refusal(action, reason);
 	serve_log("warn", action, c->peer, "%s", reason);
 	if (!c->cert_ok && !peers_refusal_record(w->peers, c->peer))
 		return; /* counted: recorded with the others by routes_fold() */
@@ -120,6 +122,7 @@ static int route_enroll(struct buf *out, const struct route_ctx *w, const struct
 				serve_log("error", "audit", c->peer, "%s", err_msg());
 			serve_log("warn", "device.enroll", c->peer, "%s", detail);
 		}
+		metrics_refusal("device.enroll", "throttled");
 		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry_after);
 		error = error_with(out, 429, hdr, err_msg(), req->keep_alive);
 		goto out;
@@ -140,6 +143,7 @@ static int route_enroll(struct buf *out, const struct route_ctx *w, const struct
 	} else {
 		status = error == ERR_AUTH ? 403 : error == ERR_PERM ? 403 : error == ERR_EXISTS ? 409
 													       : 400;
+		metrics_refusal("device.enroll", err_msg());
 		serve_log("warn", "device.enroll", c->peer, "refused: %s", err_msg());
 		error = routes_error(out, status, err_msg(), req->keep_alive);
 	}
@@ -303,6 +307,26 @@ static int route_renew(struct buf *out, const struct route_ctx *w, const struct 
 	return error;
 }
 
+/* POST /v1/device/restored (hqaudit.h). */
+static int route_restored(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
+	const struct http_request *req)
+{
+	struct hq_peer peer = {c->office, c->device, c->pub, c->publen, c->peer};
+	struct buf body = BUF_INIT(4096);
+	int status = 500, error;
+
+	pthread_mutex_lock(w->push_lock);
+	error = hq_device_restored(&status, &body, w->node, &peer, req->body.ptr, req->body.len);
+	pthread_mutex_unlock(w->push_lock);
+	if (!error)
+		error = http_response(out, status, "application/json", body.ptr ? body.ptr : "",
+			body.len, req->keep_alive);
+	else
+		error = routes_error(out, 500, err_msg(), 0);
+	buf_release(&body);
+	return error;
+}
+
 /* Routes that need a valid, unrevoked client certificate. */
 static int route_authenticated(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
 	const struct http_request *req)
@@ -322,16 +346,27 @@ static int route_authenticated(struct buf *out, const struct route_ctx *w, const
 		routes_refusal(w, c, "request.refused", "device or office revoked");
 		return routes_error(out, 403, "this device or its office is revoked", 0);
 	}
+	if (!strcmp(url, "/v1/device/restored")) /* answered while held: it is why it is held */
+		return strcmp(req->method, "POST")
+			       ? routes_error(out, 405, "use POST", req->keep_alive)
+			       : route_restored(out, w, c, req);
 	if (hq_device_held(held, sizeof(held), w->node, c->device))
 		return routes_error(out, 500, "cannot read the device record", 0);
 	if (held[0] && (!strncmp(url, "/v1/sync/", 9) || !strncmp(url, "/v1/audit/", 10) ||
 			       !strncmp(url, "/v1/evidence/", 13))) {
 		char msg[700];
 
-		snprintf(msg, sizeof(msg),
-			"this device is held after a failed audit-trail check (%s); an administrator "
-			"must review it and run 'fieldsync-server device release %s'",
-			held, c->device);
+		if (!strncmp(held, HQAUDIT_RESTORED, strlen(HQAUDIT_RESTORED)))
+			snprintf(msg, sizeof(msg),
+				"this device is held: %s; an administrator must review it and run "
+				"'fieldsync-server device release %s'",
+				held, c->device);
+		else
+			snprintf(msg, sizeof(msg),
+				"this device is held after a failed audit-trail check (%s); an "
+				"administrator must review it and run 'fieldsync-server device release "
+				"%s'",
+				held, c->device);
 		routes_refusal(w, c, "request.refused", "device held after a security alert");
 		return routes_error(out, 403, msg, req->keep_alive);
 	}

@@ -58,6 +58,7 @@
 #include "pki/http.h"
 #include "peers.h"
 #include "pki/pki.h"
+#include "metrics.h"
 #include "routes.h"
 
 #define HANDSHAKE_MS 10000
@@ -144,6 +145,7 @@ static int conn_recv(void *ctx, unsigned char *buf, size_t len)
 
 		if (n >= 0) {
 			c->bytes_in += (uint64_t)n;
+			metrics_bytes_in((uint64_t)n);
 			return (int)n;
 		}
 		if (errno == EINTR)
@@ -163,6 +165,7 @@ static int conn_send(void *ctx, const unsigned char *buf, size_t len)
 
 		if (n >= 0) {
 			c->bytes_out += (uint64_t)n;
+			metrics_bytes_out((uint64_t)n);
 			return (int)n;
 		}
 		if (errno == EINTR)
@@ -420,17 +423,36 @@ static void conn_close(struct conn *c, int notify)
 
 /* ---- the HTTP exchange's callbacks ---------------------------------------------------------- */
 
+/* The status of the whole response in `out` ("HTTP/1.1 200 ..."), for the metrics. */
+static int status_of(const struct buf *out, size_t from)
+{
+	const char *p = out->ptr ? out->ptr + from : NULL;
+
+	if (!p || out->len < from + 12 || p[9] < '1' || p[9] > '5')
+		return 0;
+	return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
 static int handle(void *ctx, struct buf *out, const struct http_request *req)
 {
 	struct conn *c = ctx;
+	struct timespec t0, t1;
+	size_t from = out->len;
+	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (c->overloaded) {
 		serve_log("warn", "overload", c->id.peer, "request waited over %d ms for a worker",
 			QUEUE_WAIT_MS);
-		return http_response_with(out, 503, "application/json", "Retry-After: 2\r\n",
+		rc = http_response_with(out, 503, "application/json", "Retry-After: 2\r\n",
 			"{\"error\":\"the server is overloaded: try again shortly\"}", 55, 0);
+	} else {
+		rc = routes_handle(out, &c->w->ctx, &c->id, req);
 	}
-	return routes_handle(out, &c->w->ctx, &c->id, req);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_request(buf_cstr(&req->url), rc ? 500 : status_of(out, from),
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return rc;
 }
 
 static void refused(void *ctx, int status, const char *why)
@@ -803,11 +825,13 @@ static unsigned raise_fd_limit(void)
 
 static const char run_help[] =
 	"usage: fieldsync-server run [--listen HOST:PORT] [--workers N] [--max-connections N]\n"
-	"                            [--peer-limit N]\n"
+	"                            [--peer-limit N] [--metrics HOST:PORT [--silent-days N]\n"
+	"                            [--force-metrics-listen]]\n"
 	"\n"
 	"Serve mutual TLS in the foreground, logging to stderr, until SIGTERM or SIGINT.  The\n"
 	"listen address defaults to the one given at init; port 0 picks a free port (the log line\n"
-	"'listening' names it).  Routes: GET /v1/ca and POST /v1/enroll without a client\n"
+	"'listening' names it; a stored port 0, from a store made before init picked a port, is\n"
+	"replaced by the port bound, so the next start keeps it).  Routes: GET /v1/ca and POST /v1/enroll without a client\n"
 	"certificate; everything else (GET /v1/health, ...) with one.\n"
 	"\n"
 	"  --workers N          threads that handle requests, each with its own database\n"
@@ -817,6 +841,17 @@ static const char run_help[] =
 	"                       file limit); beyond it new connections are closed at once\n"
 	"  --peer-limit N       connections one client address may hold before it has proved a\n"
 	"                       device identity (default 32); beyond it they are closed at once\n"
+	"  --metrics HOST:PORT  serve Prometheus text-format metrics at http://HOST:PORT/metrics\n"
+	"                       (plain HTTP, no authentication: a loopback address only, unless\n"
+	"                       --force-metrics-listen); port 0 picks one (logged as 'metrics on')\n"
+	"  --silent-days N      the devices_silent gauge counts devices with no sync for more\n"
+	"                       than N days (default 7)\n"
+	"\n"
+	"Metrics: fieldsync_requests_total{route,code}, fieldsync_request_duration_seconds\n"
+	"(histogram by route), fieldsync_syncs_total, fieldsync_refusals_total{reason},\n"
+	"fieldsync_received_bytes_total, fieldsync_sent_bytes_total, and the gauges\n"
+	"fieldsync_devices, fieldsync_devices_silent{days}, fieldsync_audit_entries{trail},\n"
+	"fieldsync_connections.\n"
 	"\n"
 	"A request that waited more than 3 s for a worker is answered 503 with Retry-After.  After\n"
 	"5 failed enrollments an address backs off (429 with Retry-After, 10 s doubling to 300 s);\n"
@@ -850,10 +885,156 @@ static void service_stop_all(struct service *s)
 	}
 }
 
+/* ---- the metrics listener (metrics.h): plain HTTP, one small request at a time ------------- */
+
+struct metrics_srv {
+	struct service *svc;
+	struct node *node; /* its own database connection, for the gauges */
+	int fd, silent_days;
+	pthread_t thread;
+};
+
+static int is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (!memcmp(a->s6_addr, mapped, 12) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+static void metrics_answer(struct metrics_srv *m, int fd)
+{
+	struct timeval tv = {2, 0};
+	struct buf out = BUF_INIT(4u << 20), body = BUF_INIT(4u << 20);
+	char req[4096];
+	size_t len = 0;
+	unsigned conns;
+	int status = 400, error = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (len < sizeof(req) - 1) {
+		ssize_t n = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		req[len] = '\0';
+		if (strstr(req, "\r\n\r\n"))
+			break;
+	}
+	req[len] = '\0';
+	if (!strstr(req, "\r\n\r\n"))
+		status = 400;
+	else if (strncmp(req, "GET ", 4) != 0)
+		status = 405;
+	else if (strncmp(req + 4, "/metrics ", 9) != 0 && strncmp(req + 4, "/metrics?", 9) != 0)
+		status = 404;
+	else
+		status = 200;
+	if (status == 200) {
+		pthread_mutex_lock(&m->svc->lock);
+		conns = m->svc->nconns;
+		pthread_mutex_unlock(&m->svc->lock);
+		error = metrics_render(&body, m->node, m->silent_days, conns);
+		if (error) {
+			serve_log("error", "metrics", NULL, "%s", err_msg());
+			status = 500;
+			buf_reset(&body);
+		}
+	}
+	if (status != 200)
+		error = buf_printf(&body, "%s\n",
+			status == 404	? "not found: the metrics are at /metrics"
+			: status == 405 ? "use GET"
+			: status == 500 ? "cannot read the store"
+					: "bad request");
+	if (!error)
+		error = buf_printf(&out,
+			"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			"Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+			status, status == 200 ? "OK" : "Error",
+			status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
+			body.len);
+	if (!error)
+		error = buf_put(&out, body.ptr, body.len);
+	for (len = 0; !error && len < out.len;) {
+		ssize_t n = send(fd, out.ptr + len, out.len - len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf_release(&out);
+	buf_release(&body);
+}
+
+static void *metrics_main(void *arg)
+{
+	struct metrics_srv *m = arg;
+
+	while (!stopping) {
+		struct pollfd p = {m->fd, POLLIN, 0};
+		int fd;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		metrics_answer(m, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/*
+ * Store the address actually bound in place of a stored port 0, so the next start and every
+ * enrolled device find the server where it is now.
+ */
+static int keep_port(struct node *house, const char *bound)
+{
+	struct buf adv = BUF_INIT(ENROLL_URL_MAX + 1);
+	int error = store_meta_set(house->store, "listen", bound);
+
+	if (!error && store_meta_get(&adv, house->store, "advertise") == ERR_NOTFOUND &&
+		strncmp(bound, "0.0.0.0:", 8) != 0 && bound[0] != ':') {
+		error = buf_printf(&adv,
+			strchr(bound, ']') || strchr(bound, ':') != strrchr(bound, ':')
+				? "https://[%.*s]%s"
+				: "https://%.*s%s",
+			(int)(strrchr(bound, ':') - bound), bound, strrchr(bound, ':'));
+		if (!error)
+			error = store_meta_set(house->store, "advertise", adv.ptr);
+	}
+	if (!error)
+		error = node_audit(house, "server.listen", bound, "success",
+			"the port picked at start is kept for the next one");
+	buf_release(&adv);
+	return error;
+}
+
 int cmd_server_run(struct cli *c)
 {
 	struct cli_opt opts[] = {{"--listen", 1, 0, {0}, 0}, {"--workers", 1, 0, {0}, 0},
-		{"--max-connections", 1, 0, {0}, 0}, {"--peer-limit", 1, 0, {0}, 0}};
+		{"--max-connections", 1, 0, {0}, 0}, {"--peer-limit", 1, 0, {0}, 0},
+		{"--metrics", 1, 0, {0}, 0}, {"--silent-days", 1, 0, {0}, 0},
+		{"--force-metrics-listen", 0, 0, {0}, 0}};
+	struct metrics_srv msrv = {NULL, NULL, -1, 7, 0};
+	char mbound[300] = "";
+	unsigned silent_days = 7;
+	int metrics_started = 0;
 	struct worker workers[WORKERS_MAX];
 	struct service svc;
 	struct node *house = NULL;
@@ -868,16 +1049,26 @@ int cmd_server_run(struct cli *c)
 	if (cli_help(c, run_help))
 		return CLI_EXIT_OK;
 	rc = cli_parse_opts(c,
-		"run [--listen HOST:PORT] [--workers N] [--max-connections N] [--peer-limit N]", opts,
-		CLI_N_OPTS(opts), pos, 0, &npos);
+		"run [--listen HOST:PORT] [--workers N] [--max-connections N] [--peer-limit N] "
+		"[--metrics HOST:PORT [--silent-days N] [--force-metrics-listen]]",
+		opts, CLI_N_OPTS(opts), pos, 0, &npos);
 	if (!rc)
 		rc = opt_uint(&nworkers, c, opts, CLI_N_OPTS(opts), "--workers", 1, WORKERS_MAX);
 	if (!rc)
 		rc = opt_uint(&max_conns, c, opts, CLI_N_OPTS(opts), "--max-connections", 1, 1u << 20);
 	if (!rc)
 		rc = opt_uint(&peer_limit, c, opts, CLI_N_OPTS(opts), "--peer-limit", 1, 1u << 20);
+	if (!rc)
+		rc = opt_uint(&silent_days, c, opts, CLI_N_OPTS(opts), "--silent-days", 0, 3650);
+	if (!rc && !cli_opt(opts, CLI_N_OPTS(opts), "--metrics") &&
+		(cli_opt(opts, CLI_N_OPTS(opts), "--silent-days") ||
+			cli_opt(opts, CLI_N_OPTS(opts), "--force-metrics-listen")))
+		rc = cli_usage_error(c, "run",
+			"--silent-days and --force-metrics-listen go with "
+			"--metrics HOST:PORT");
 	if (rc)
 		return rc;
+	msrv.silent_days = (int)silent_days;
 	fds = raise_fd_limit();
 	memset(&svc, 0, sizeof(svc));
 	memset(workers, 0, sizeof(workers));
@@ -906,6 +1097,22 @@ int cmd_server_run(struct cli *c)
 		error = hq_open(&workers[i].node, c);
 	if (!error)
 		error = listen_on(&svc.listen_fd, bound, sizeof(bound), listen.ptr);
+	if (!error && !cli_opt(opts, CLI_N_OPTS(opts), "--listen") && listen.len > 2 &&
+		!strcmp(listen.ptr + listen.len - 2, ":0"))
+		error = keep_port(house, bound); /* a store from before init chose its port */
+	if (!error && cli_opt(opts, CLI_N_OPTS(opts), "--metrics")) {
+		error = listen_on(&msrv.fd, mbound, sizeof(mbound),
+			cli_opt(opts, CLI_N_OPTS(opts), "--metrics"));
+		if (!error && !is_loopback(msrv.fd) &&
+			!cli_opt(opts, CLI_N_OPTS(opts), "--force-metrics-listen"))
+			error = err_set(ERR_INVALID,
+				"--metrics %s is not a loopback address: the "
+				"metrics have no authentication (give "
+				"--force-metrics-listen to serve them there)",
+				mbound);
+		if (!error)
+			error = hq_open(&msrv.node, c);
+	}
 	if (!error) {
 		svc.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 		memset(&ev, 0, sizeof(ev));
@@ -938,6 +1145,11 @@ int cmd_server_run(struct cli *c)
 			break;
 		started++;
 	}
+	msrv.svc = &svc;
+	if (msrv.fd >= 0 && pthread_create(&msrv.thread, NULL, metrics_main, &msrv) == 0) {
+		metrics_started = 1;
+		serve_log("info", "metrics", NULL, "metrics on http://%s/metrics", mbound);
+	}
 	if (node_audit(house, "server.start", bound, "success", NULL))
 		serve_log("error", "audit", NULL, "%s", err_msg());
 	serve_log("info", "listening", NULL,
@@ -951,6 +1163,8 @@ int cmd_server_run(struct cli *c)
 	pthread_mutex_unlock(&svc.lock);
 	for (i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
+	if (metrics_started)
+		pthread_join(msrv.thread, NULL);
 	service_stop_all(&svc); /* parked or queued, never finished */
 	peers_flush(svc.peers, 1, routes_fold, &svc.house);
 	if (node_audit(house, "server.stop", bound, "success", NULL))
@@ -962,6 +1176,9 @@ out:
 		close(svc.epoll_fd);
 	if (svc.listen_fd >= 0)
 		close(svc.listen_fd);
+	if (msrv.fd >= 0)
+		close(msrv.fd);
+	node_free(msrv.node);
 	for (i = 0; i < (int)nworkers; i++)
 		node_free(workers[i].node);
 	node_free(house);

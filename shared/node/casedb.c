@@ -646,6 +646,28 @@ static int check_evidence(struct node *n)
 	return error;
 }
 
+/* The checks of casedb_check(), in one transaction, recording nothing. */
+static int verify(struct casedb_check_report *rep, struct node *n)
+{
+	int error = store_integrity_check(n->store);
+
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = rehash_objects(&rep->objects, n);
+	if (!error)
+		error = check_reachability(&rep->cases, &rep->commits, n);
+	if (!error)
+		error = index_check(n->store, n->repo);
+	if (!error)
+		error = chunks_check(&rep->chunks, &rep->chunk_bytes, n->store);
+	if (!error)
+		error = check_evidence(n);
+	if (!error)
+		error = audit_check(&rep->audit_entries, n->store);
+	return error;
+}
+
 int casedb_check(struct casedb_check_report *out, struct node *n)
 {
 	struct casedb_check_report rep;
@@ -655,29 +677,30 @@ int casedb_check(struct casedb_check_report *out, struct node *n)
 	error = node_require(n, NODE_PERM_CASE_READ, "node.check", "");
 	if (error)
 		return error;
-	error = store_integrity_check(n->store);
-	if (!error)
-		error = store_begin(n->store);
-	if (!error)
-		error = rehash_objects(&rep.objects, n);
-	if (!error)
-		error = check_reachability(&rep.cases, &rep.commits, n);
-	if (!error)
-		error = index_check(n->store, n->repo);
-	if (!error)
-		error = chunks_check(&rep.chunks, &rep.chunk_bytes, n->store);
-	if (!error)
-		error = check_evidence(n);
-	if (!error)
-		error = audit_check(&rep.audit_entries, n->store);
+	error = verify(&rep, n);
 	if (!error)
 		error = node_audit(n, "node.check", "", "success", NULL);
 	if (!error)
 		error = store_commit(n->store);
-	if (error)
+	if (error) {
+		store_rollback(n->store);
 		return node_audit_failure(n, "node.check", "", error);
+	}
 	*out = rep;
 	return 0;
+}
+
+int casedb_verify(struct casedb_check_report *out, struct node *n)
+{
+	struct casedb_check_report rep;
+	int error;
+
+	memset(&rep, 0, sizeof(rep));
+	error = verify(&rep, n);
+	store_rollback(n->store); /* nothing was written: the check only read */
+	if (!error)
+		*out = rep;
+	return error;
 }
 
 int casedb_set_base(struct node *n, const char *case_id, const git_oid *base)

@@ -119,4 +119,10 @@ struct casedb_check_report {
 };
 int casedb_check(struct casedb_check_report *out, struct node *n) WUR;
 
+/*
+ * The checks of casedb_check() without the permission check or the audit entry: for a copy
+ * of a database that must stay exactly as written (a backup being verified).
+ */
+int casedb_verify(struct casedb_check_report *out, struct node *n) WUR;
+
 #endif

@@ -411,6 +411,49 @@ static int node_alloc_existing(struct node **out, const char *home)
 	return error;
 }
 
+/*
+ * A key rotation killed half-way (shared/node/rekey.h) leaves keyslots.json.next beside the
+ * slots.  `opened` is how the store took the old key: it opened (0: the rekey never committed,
+ * its journal rolled it back) and the new slots are dropped; or it did not (ERR_AUTH: the rekey
+ * committed) and the key the new slots wrap opens it, and they replace the old ones.  Without
+ * a .next file, `opened` is the answer.
+ */
+static int finish_rotation(struct keyslot_file **f, struct node *n, uint8_t key[CRYPTO_KEY_LEN],
+	const char *user, const char *pass, size_t passlen, int opened)
+{
+	struct keyslot_file *next = NULL;
+	char path[4200];
+	int error;
+
+	snprintf(path, sizeof(path), "%s.next", n->slots_path);
+	if (access(path, F_OK) != 0)
+		return opened;
+	if (!opened) {
+		if (unlink(path) != 0)
+			return err_set_errno(ERR_IO, errno, "cannot remove '%s'", path);
+		return 0;
+	}
+	error = keyslot_load(&next, path);
+	if (!error)
+		error = keyslot_unlock(key, next, user, pass, passlen);
+	if (!error)
+		error = open_store_and_repo(n, key, 0);
+	if (!error && rename(path, n->slots_path) != 0)
+		error = err_set_errno(ERR_IO, errno, "cannot move '%s' into place", path);
+	if (!error) {
+		keyslot_file_free(*f);
+		*f = next;
+		next = NULL;
+	} else {
+		error = err_set(ERR_AUTH,
+			"the store opens neither with the key of its slots nor with "
+			"the key of an interrupted rotation (%s)",
+			err_msg());
+	}
+	keyslot_file_free(next);
+	return error;
+}
+
 /* node_open(); with key_out non-NULL the unwrapped database key is also handed out. */
 static int logon(struct node **out, uint8_t *key_out, const char *home, const char *user,
 	const char *pass, size_t passlen)
@@ -447,6 +490,8 @@ static int logon(struct node **out, uint8_t *key_out, const char *home, const ch
 		goto out;
 	}
 	error = open_store_and_repo(n, key, 0);
+	if (error == ERR_AUTH || !error)
+		error = finish_rotation(&f, n, key, user, pass, passlen, error);
 	if (!error)
 		error = load_identity(n, user);
 	if (error == ERR_AUTH) {

@@ -12,30 +12,111 @@
 
 #define TOKEN_PREFIX "fse1."
 
-int enroll_token_new(struct enroll_token *tok, char text[ENROLL_TOKEN_MAX], const char *office,
-	const uint8_t ca_fingerprint[32])
+int enroll_check_url(const char *what, const char *url)
 {
-	char secret_hex[2 * ENROLL_SECRET_LEN + 1], fp_hex[65];
+	const char *auth, *end, *colon;
+	size_t i, len = strlen(url);
+	long port;
+
+	if (strncmp(url, "https://", 8) != 0 || len > ENROLL_URL_MAX)
+		return err_set(ERR_INVALID, "%s '%.64s' is not an https:// URL of at most %d bytes",
+			what, url, ENROLL_URL_MAX);
+	for (i = 0; i < len; i++)
+		if (url[i] <= ' ' || url[i] > '~')
+			return err_set(ERR_INVALID, "%s '%.64s' has a space or a control character",
+				what, url);
+	auth = url + 8;
+	end = auth + strcspn(auth, "/?#");
+	for (colon = end; colon > auth && colon[-1] != ':' && colon[-1] != ']'; colon--)
+		;
+	colon = colon > auth && colon[-1] == ':' ? colon - 1 : NULL; /* not [::1] with no port */
+	if (end == auth || colon == auth)
+		return err_set(ERR_INVALID, "%s '%.64s' names no host", what, url);
+	if (colon) {
+		char digits[8] = "";
+		char *stop = NULL;
+
+		if (end - colon - 1 < 1 || end - colon - 1 > 5)
+			return err_set(ERR_INVALID, "%s '%.64s' has a bad port", what, url);
+		memcpy(digits, colon + 1, (size_t)(end - colon - 1));
+		port = strtol(digits, &stop, 10);
+		if (!stop || *stop || port < 1 || port > 65535)
+			return err_set(ERR_INVALID, "%s '%.64s' has a bad port (1 to 65535)", what,
+				url);
+	}
+	return 0;
+}
+
+/* base64url without padding (RFC 4648 section 5): a URL inside a dot-separated token. */
+static int b64url_encode(char *out, size_t size, const char *in)
+{
+	size_t olen = 0, i;
+
+	if (mbedtls_base64_encode((unsigned char *)out, size, &olen, (const unsigned char *)in,
+		    strlen(in)))
+		return err_set(ERR_TOOBIG, "server URL too long for a token");
+	while (olen && out[olen - 1] == '=')
+		olen--;
+	out[olen] = '\0';
+	for (i = 0; i < olen; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	return 0;
+}
+
+static int b64url_decode(char *out, size_t size, const char *in)
+{
+	char tmp[ENROLL_TOKEN_MAX + 4];
+	size_t len = strlen(in), olen = 0, i;
+
+	if (len + 4 > sizeof(tmp) || len % 4 == 1)
+		return err_set(ERR_INVALID, "malformed enrollment token (server URL)");
+	for (i = 0; i < len; i++) {
+		if (in[i] == '+' || in[i] == '/' || in[i] == '=')
+			return err_set(ERR_INVALID, "malformed enrollment token (server URL)");
+		tmp[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+	}
+	while (len % 4)
+		tmp[len++] = '=';
+	tmp[len] = '\0';
+	if (mbedtls_base64_decode((unsigned char *)out, size - 1, &olen, (unsigned char *)tmp,
+		    len) ||
+		memchr(out, '\0', olen))
+		return err_set(ERR_INVALID, "malformed enrollment token (server URL)");
+	out[olen] = '\0';
+	return enroll_check_url("the token's server URL", out);
+}
+
+int enroll_token_new(struct enroll_token *tok, char text[ENROLL_TOKEN_MAX], const char *office,
+	const uint8_t ca_fingerprint[32], const char *server)
+{
+	char secret_hex[2 * ENROLL_SECRET_LEN + 1], fp_hex[65], url64[ENROLL_URL_MAX * 2] = "";
 	int error = schema_check_office(office);
 
+	if (!error && server)
+		error = enroll_check_url("the server URL", server);
+	if (!error && server)
+		error = b64url_encode(url64, sizeof(url64), server);
 	if (!error)
 		error = crypto_random(tok->secret, sizeof(tok->secret));
 	if (error)
 		return error;
 	snprintf(tok->office, sizeof(tok->office), "%s", office);
+	snprintf(tok->server, sizeof(tok->server), "%s", server ? server : "");
 	memcpy(tok->ca_fingerprint, ca_fingerprint, 32);
 	crypto_hex(secret_hex, tok->secret, sizeof(tok->secret));
 	crypto_hex(fp_hex, ca_fingerprint, 32);
-	snprintf(text, ENROLL_TOKEN_MAX, TOKEN_PREFIX "%s.%s.%s", office, secret_hex, fp_hex);
+	snprintf(text, ENROLL_TOKEN_MAX, TOKEN_PREFIX "%s.%s.%s%s%s", office, secret_hex, fp_hex,
+		url64[0] ? "." : "", url64);
 	crypto_wipe(secret_hex, sizeof(secret_hex));
 	return 0;
 }
 
 int enroll_token_parse(struct enroll_token *tok, const char *text)
 {
-	const char *office, *secret, *fp;
-	char office_buf[SCHEMA_OFFICE_MAX + 1], secret_hex[2 * ENROLL_SECRET_LEN + 1];
-	size_t olen;
+	const char *office, *secret, *fp, *url;
+	char office_buf[SCHEMA_OFFICE_MAX + 1], secret_hex[2 * ENROLL_SECRET_LEN + 1], fp_hex[65];
+	char server[ENROLL_URL_MAX + 1] = "";
+	size_t olen, fplen;
 	int error;
 
 	if (strlen(text) >= ENROLL_TOKEN_MAX || strncmp(text, TOKEN_PREFIX, 5) != 0)
@@ -50,16 +131,26 @@ int enroll_token_parse(struct enroll_token *tok, const char *text)
 	if (!fp || (size_t)(fp - secret) != 2 * ENROLL_SECRET_LEN)
 		return err_set(ERR_INVALID, "malformed enrollment token");
 	fp++;
+	url = strchr(fp, '.');
+	fplen = url ? (size_t)(url - fp) : strlen(fp);
+	if (fplen != 64)
+		return err_set(ERR_INVALID, "malformed enrollment token");
+	memcpy(fp_hex, fp, 64);
+	fp_hex[64] = '\0';
 	memcpy(office_buf, office, olen);
 	office_buf[olen] = '\0';
 	memcpy(secret_hex, secret, 2 * ENROLL_SECRET_LEN);
 	secret_hex[2 * ENROLL_SECRET_LEN] = '\0';
 	error = schema_check_office(office_buf);
 	if (!error && (crypto_unhex(tok->secret, ENROLL_SECRET_LEN, secret_hex) ||
-			      crypto_unhex(tok->ca_fingerprint, 32, fp)))
+			      crypto_unhex(tok->ca_fingerprint, 32, fp_hex)))
 		error = err_set(ERR_INVALID, "malformed enrollment token (bad hex)");
-	if (!error)
+	if (!error && url)
+		error = b64url_decode(server, sizeof(server), url + 1);
+	if (!error) {
 		memcpy(tok->office, office_buf, olen + 1);
+		memcpy(tok->server, server, sizeof(server));
+	}
 	crypto_wipe(secret_hex, sizeof(secret_hex));
 	return error;
 }

@@ -1,9 +1,11 @@
 /*
  * shared/pki/enroll.h - device enrollment: the one-time token and the enrollment messages.
  *
- * `fieldsync-server office add` prints a token "fse1.<OFFICE>.<secret>.<ca-fingerprint>": the
- * office it enrolls into, 32 random bytes (the server keeps only their SHA-256) and the SHA-256
- * of the CA certificate, which the agent pins before it trusts the server.  The agent then
+ * `fieldsync-server office add` prints a token "fse1.<OFFICE>.<secret>.<ca-fingerprint>[.<url>]":
+ * the office it enrolls into, 32 random bytes (the server keeps only their SHA-256), the SHA-256
+ * of the CA certificate, which the agent pins before it trusts the server, and the URL the
+ * server advertises to devices (base64url, so that its dots do not split the token; absent
+ * from tokens of older servers).  The agent then
  * sends an enrollment request (JSON: the token secret, its office and device id, a CSR for the
  * key it generated inside its store); the server answers with the device certificate, whose
  * subject it chooses itself.  Both messages are parsed here with strict limits: the request is
@@ -20,7 +22,8 @@
 #include "case/schema.h"
 
 #define ENROLL_SECRET_LEN 32
-#define ENROLL_TOKEN_MAX 160
+#define ENROLL_URL_MAX 256 /* an advertised server URL */
+#define ENROLL_TOKEN_MAX 512
 #define ENROLL_DER_MAX 4096
 #define ENROLL_BODY_MAX 16384
 #define ENROLL_DEVICE_LEN 32 /* hex characters */
@@ -29,11 +32,18 @@ struct enroll_token {
 	char office[SCHEMA_OFFICE_MAX + 1];
 	uint8_t secret[ENROLL_SECRET_LEN];
 	uint8_t ca_fingerprint[32];
+	char server[ENROLL_URL_MAX + 1]; /* the advertised URL, "" if the token has none */
 };
 
-/* Make a token for `office` with a fresh secret; `text` receives its printable form. */
+/*
+ * Make a token for `office` with a fresh secret; `text` receives its printable form.  `server`
+ * (NULL for none) is the URL devices reach HQ at: https://, at most ENROLL_URL_MAX bytes.
+ */
 int enroll_token_new(struct enroll_token *tok, char text[ENROLL_TOKEN_MAX], const char *office,
-	const uint8_t ca_fingerprint[32]) WUR;
+	const uint8_t ca_fingerprint[32], const char *server) WUR;
+
+/* ERR_INVALID unless `url` is an https:// URL a device can use (no port 0), naming `what`. */
+int enroll_check_url(const char *what, const char *url) WUR;
 
 /* Parse a token typed by a person. ERR_INVALID with what is wrong. */
 int enroll_token_parse(struct enroll_token *tok, const char *text) WUR;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "base/crypto.h"
@@ -645,6 +646,54 @@ int store_open(struct store **out, const char *path, const uint8_t *key, int fla
 	s = NULL;
 out:
 	store_free(s);
+	return error;
+}
+
+int store_backup(int64_t *pages, struct store *s, const char *dest_path, const uint8_t key[32])
+{
+	struct store dst = {NULL, NULL};
+	sqlite3_backup *b = NULL;
+	struct stat sb;
+	int rc, error = 0;
+
+	if (stat(dest_path, &sb) == 0)
+		return err_set(ERR_EXISTS, "'%s' already exists", dest_path);
+	/* a bare keyed connection: the backup overwrites every page, so no schema is made, and
+	 * the copy is a staging file: no journal and no fsync per page (the caller syncs what it
+	 * makes of it, and a copy cut short is thrown away) */
+	if (sqlite3_open_v2(dest_path, &dst.db,
+		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+		    NULL) != SQLITE_OK) {
+		error = dst.db ? store_error(&dst, "cannot create the backup copy")
+			       : err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	chmod(dest_path, 0600);
+	error = apply_key(&dst, key, 0);
+	if (!error)
+		error = store_exec(&dst, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
+	if (error)
+		goto out;
+	b = sqlite3_backup_init(dst.db, "main", s->db, "main");
+	if (!b) {
+		error = store_error(&dst, "cannot start the backup");
+		goto out;
+	}
+	/* -1: every page in one step, under one read lock of the source: a consistent snapshot
+	 * that a writer elsewhere cannot make restart */
+	rc = sqlite3_backup_step(b, -1);
+	*pages = sqlite3_backup_pagecount(b);
+	if (rc != SQLITE_DONE)
+		error = err_set(rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? ERR_LOCKED : ERR_IO,
+			"backup into '%s' failed: %s", dest_path, sqlite3_errstr(rc));
+	rc = sqlite3_backup_finish(b);
+	if (!error && rc != SQLITE_OK)
+		error = store_error(&dst, "cannot finish the backup");
+out:
+	if (dst.db)
+		sqlite3_close_v2(dst.db);
+	if (error)
+		unlink(dest_path);
 	return error;
 }
 

@@ -130,6 +130,14 @@ int store_meta_set(struct store *s, const char *key, const char *value) WUR;
 int store_material_get(struct buf *out, struct store *s, const char *name) WUR;
 int store_material_put(struct store *s, const char *name, const void *der, size_t len) WUR;
 
+/*
+ * Copy the whole database online into a new file `dest_path` (ERR_EXISTS if it is there)
+ * through SQLite's backup API: one step over a read transaction, so writers of other
+ * connections go on (WAL) and the copy is one consistent snapshot.  The copy is encrypted
+ * under the same raw `key` with the same page layout.  *pages gets the pages copied.
+ */
+int store_backup(int64_t *pages, struct store *s, const char *dest_path, const uint8_t key[32]) WUR;
+
 /* PRAGMA integrity_check; ERR_CORRUPT with the first problem it reports. */
 int store_integrity_check(struct store *s) WUR;
 

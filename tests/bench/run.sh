@@ -92,4 +92,8 @@ echo
 echo "== HQ: import of ${FIELDSYNC_BENCH_IMPORT:-200000} records beside plain SQLite; report tables"
 FIELDSYNC_BUILD=build-bench python3 tests/bench/bench_hq_report.py \
 	"${FIELDSYNC_BENCH_IMPORT:-200000}" || status=1
+
+echo
+echo "== backup and rekey of a large store beside cp"
+bash tests/bench/bench_backup.sh build-bench || status=1
 exit "$status"

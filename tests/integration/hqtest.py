@@ -355,14 +355,19 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
 
 
-def start_server(server, *run_args, port=0):
-    """Start `server` (a Server) with `run --listen 127.0.0.1:PORT` and the given run options;
-    the log is appended to, so a restart keeps what the previous process wrote."""
+def start_server(server, *run_args, port=0, env=None):
+    """Start `server` (a Server) with `run --listen 127.0.0.1:PORT` (port None: no --listen,
+    the address stored at init) and the given run options; the log is appended to, so a
+    restart keeps what the previous process wrote.  `env`: more environment variables (e.g.
+    libfaketime's)."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+    env.update(extra)
     server.logf = open(server.log, "a")
     start = server.logf.tell()
-    server.proc = subprocess.Popen([SERVER, "--home", server.home, "run", "--listen",
-                                    "127.0.0.1:%d" % port] + list(run_args), env=env,
+    listen = [] if port is None else ["--listen", "127.0.0.1:%d" % port]
+    server.proc = subprocess.Popen([SERVER, "--home", server.home, "run"] + listen +
+                                   list(run_args), env=env,
                                    stdout=subprocess.DEVNULL, stderr=server.logf)
     deadline = time.time() + 30
     while time.time() < deadline:

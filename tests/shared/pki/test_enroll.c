@@ -14,7 +14,7 @@ static void test_token_round_trip(void **state)
 
 	(void)state;
 	memset(fp, 0xab, sizeof(fp));
-	TU_OK(enroll_token_new(&tok, text, "ELP", fp));
+	TU_OK(enroll_token_new(&tok, text, "ELP", fp, NULL));
 	assert_int_equal(strncmp(text, "fse1.ELP.", 9), 0);
 	TU_OK(enroll_token_parse(&back, text));
 	assert_string_equal(back.office, "ELP");
@@ -23,7 +23,38 @@ static void test_token_round_trip(void **state)
 	enroll_token_hash(h1, &tok);
 	crypto_sha256(h2, tok.secret, ENROLL_SECRET_LEN);
 	assert_memory_equal(h1, h2, 32);
-	assert_int_equal(enroll_token_new(&tok, text, "elp", fp), ERR_INVALID);
+	assert_string_equal(back.server, "");
+	assert_int_equal(enroll_token_new(&tok, text, "elp", fp, NULL), ERR_INVALID);
+}
+
+static void test_token_carries_server_url(void **state)
+{
+	static const char *const urls[] = {"https://hq.example.org:8443",
+		"https://127.0.0.1:40123/", "https://[::1]:8443", "https://hq"};
+	static const char *const bad[] = {"http://hq:8443", "https://hq:0", "https://hq:70000",
+		"https://:8443", "https://hq:", "https://h q:1", "https://"};
+	struct enroll_token tok, back;
+	char text[ENROLL_TOKEN_MAX], big[ENROLL_URL_MAX + 16];
+	uint8_t fp[32];
+	size_t i;
+
+	(void)state;
+	memset(fp, 0x5c, sizeof(fp));
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		TU_OK(enroll_token_new(&tok, text, "ELP", fp, urls[i]));
+		assert_null(strchr(strrchr(text, '.') + 1, '='));
+		TU_OK(enroll_token_parse(&back, text));
+		assert_string_equal(back.server, urls[i]);
+		assert_memory_equal(back.ca_fingerprint, fp, 32);
+		text[strlen(text) - 1] = '!'; /* not base64url */
+		assert_int_equal(enroll_token_parse(&back, text), ERR_INVALID);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(enroll_token_new(&tok, text, "ELP", fp, bad[i]), ERR_INVALID);
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "https://", 8);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(enroll_token_new(&tok, text, "ELP", fp, big), ERR_INVALID);
 }
 
 static void test_token_rejects(void **state)
@@ -118,6 +149,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_token_round_trip),
 		cmocka_unit_test(test_token_rejects),
+		cmocka_unit_test(test_token_carries_server_url),
 		cmocka_unit_test(test_request_round_trip),
 		cmocka_unit_test(test_request_rejects),
 		cmocka_unit_test(test_size_caps),
