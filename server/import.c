@@ -18,7 +18,7 @@
 #include "hq.h"
 #include "hqdb.h"
 
-#define IMPORT_BATCH 1000				/* lines per transaction */
+#define IMPORT_BATCH 1000				   /* lines per transaction */
 #define IMPORT_LINE_MAX (SCHEMA_NARRATIVE_MAX * 2 + 65536) /* JSON escapes double at most */
 #define IMPORT_NOTES_MAX 256
 #define IMPORT_REFUSED_MAX 100 /* refusals kept for --json; all are printed */
@@ -97,18 +97,19 @@ static int parse_record(struct casefile_change *chg, const char **office, const 
 	*nnotes = 0;
 	if (!json_is_object(doc))
 		return err_set(ERR_INVALID, "not a JSON object");
-	json_object_foreach(doc, key, v)
-		if (strcmp(key, "office") && strcmp(key, "fields") && strcmp(key, "narrative") &&
-			strcmp(key, "notes"))
-			return err_set(ERR_INVALID, "unknown key '%s' (office, fields, narrative, "
-						    "notes)",
-				key);
+	json_object_foreach(doc, key, v) if (strcmp(key, "office") && strcmp(key, "fields") &&
+					     strcmp(key, "narrative") &&
+					     strcmp(key, "notes")) return err_set(ERR_INVALID,
+		"unknown key '%s' (office, fields, narrative, "
+		"notes)",
+		key);
 	*office = json_string_value(json_object_get(doc, "office"));
 	if (!*office)
 		return err_set(ERR_INVALID, "no \"office\"");
 	if (!json_is_object(fields))
 		return err_set(ERR_INVALID, "no \"fields\" object");
-	json_object_foreach(fields, key, v) {
+	json_object_foreach(fields, key, v)
+	{
 		if (!json_is_string(v))
 			return err_set(ERR_INVALID, "field '%s' is not a string", key);
 		if (chg->nsets == SCHEMA_MAX_FIELDS)
@@ -151,8 +152,8 @@ static void refuse(struct import *im, const char *reason)
 	fprintf(stderr, "%s: %s: line %llu: %s\n", im->c->prog, im->file,
 		(unsigned long long)im->line, reason);
 	if (json_array_size(im->refusals) < IMPORT_REFUSED_MAX)
-		json_array_append_new(im->refusals, json_pack("{s:I, s:s}", "line",
-							    (json_int_t)im->line, "reason", reason));
+		json_array_append_new(im->refusals,
+			json_pack("{s:I, s:s}", "line", (json_int_t)im->line, "reason", reason));
 }
 
 /* One line in its own savepoint: stored whole, or refused and nothing of it kept. */
@@ -169,7 +170,8 @@ static int import_line(struct import *im, const struct buf *line)
 	int error;
 
 	if (!doc) {
-		snprintf(reason, sizeof(reason), "not JSON: %s (column %d)", jerr.text, jerr.column);
+		snprintf(reason, sizeof(reason), "not JSON: %s (column %d)", jerr.text,
+			jerr.column);
 		refuse(im, reason);
 		return 0;
 	}
@@ -212,8 +214,8 @@ static int end_batch(struct import *im)
 
 	if (im->line < im->batch_first)
 		return 0;
-	snprintf(detail, sizeof(detail), "%s lines %llu-%llu: %llu stored, %llu refused",
-		im->file, (unsigned long long)im->batch_first, (unsigned long long)im->line,
+	snprintf(detail, sizeof(detail), "%s lines %llu-%llu: %llu stored, %llu refused", im->file,
+		(unsigned long long)im->batch_first, (unsigned long long)im->line,
 		(unsigned long long)im->batch_stored, (unsigned long long)im->batch_refused);
 	error = node_audit(im->n, "case.import", "", "success", detail);
 	if (!error)

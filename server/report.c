@@ -52,28 +52,28 @@ static const struct table_def {
 };
 
 #define IN_PERIOD(col) "substr(" col ", 1, 10) BETWEEN ?1 AND ?2"
-#define OPEN_AT_END                                                                           \
-	"received_at <> '' AND substr(received_at, 1, 10) <= ?2 AND NOT (status = 'closed'"   \
+#define OPEN_AT_END                                                                                \
+	"received_at <> '' AND substr(received_at, 1, 10) <= ?2 AND NOT (status = 'closed'"        \
 	" AND closed_at <> '' AND substr(closed_at, 1, 10) <= ?2)"
 
 /* The rows of a table whose SQL gives them whole. */
 static const char *const table_sql[T_COUNT] = {
-	"SELECT office, category, count(*) FROM case_index WHERE " IN_PERIOD("received_at")
-	" GROUP BY office, category ORDER BY office, category",
-	"SELECT office, disposition, count(*) FROM case_index WHERE status = 'closed' AND "
-	IN_PERIOD("closed_at") " GROUP BY office, disposition ORDER BY office, disposition",
+	"SELECT office, category, count(*) FROM case_index WHERE " IN_PERIOD(
+		"received_at") " GROUP BY office, category ORDER BY office, category",
+	"SELECT office, disposition, count(*) FROM case_index WHERE status = 'closed' AND " IN_PERIOD(
+		"closed_at") " GROUP BY office, disposition ORDER BY office, disposition",
 	"SELECT office, CAST(julianday(substr(closed_at, 1, 10)) -"
 	" julianday(substr(received_at, 1, 10)) AS INTEGER) AS d FROM case_index"
-	" WHERE status = 'closed' AND received_at <> '' AND " IN_PERIOD("closed_at")
-	" ORDER BY office, d",
+	" WHERE status = 'closed' AND received_at <> '' AND " IN_PERIOD(
+		"closed_at") " ORDER BY office, d",
 	"SELECT office, coalesce(assignee, ''), count(*) FROM case_index WHERE " OPEN_AT_END
 	" GROUP BY office, coalesce(assignee, '') ORDER BY office, coalesce(assignee, '')",
 	"SELECT office, case_id, coalesce(assignee, ''), due_at,"
 	" CAST(julianday(?2) - julianday(substr(due_at, 1, 10)) AS INTEGER) AS late"
 	" FROM case_index WHERE " OPEN_AT_END " AND due_at <> '' AND substr(due_at, 1, 10) < ?2"
 	" ORDER BY office, late DESC, case_id",
-	"SELECT subject_id, office, count(*) FROM case_index WHERE subject_id <> '' AND "
-	IN_PERIOD("received_at") " GROUP BY subject_id, office ORDER BY subject_id, office",
+	"SELECT subject_id, office, count(*) FROM case_index WHERE subject_id <> '' AND " IN_PERIOD(
+		"received_at") " GROUP BY subject_id, office ORDER BY subject_id, office",
 };
 
 /* The nearest-rank percentile of sorted values: the ceil(p * n)-th smallest. */
@@ -101,11 +101,11 @@ static int timeliness(json_t *rows, struct store *s, sqlite3_stmt *st)
 		const char *o = rc ? (const char *)sqlite3_column_text(st, 0) : "";
 
 		if (n && (rc == 0 || strcmp(o, office)))
-			error = add_row(rows, json_pack("{s:s, s:I, s:I, s:I}", "office", office,
-							"closed", (json_int_t)n, "median_days",
-							(json_int_t)nearest_rank(days, n, 50),
-							"p90_days",
-							(json_int_t)nearest_rank(days, n, 90)));
+			error = add_row(rows,
+				json_pack("{s:s, s:I, s:I, s:I}", "office", office, "closed",
+					(json_int_t)n, "median_days",
+					(json_int_t)nearest_rank(days, n, 50), "p90_days",
+					(json_int_t)nearest_rank(days, n, 90)));
 		if (rc == 0)
 			break;
 		if (strcmp(o, office)) {
@@ -141,9 +141,9 @@ static int subjects(json_t *rows, struct store *s, sqlite3_stmt *st, int64_t min
 		const char *subj = rc ? (const char *)sqlite3_column_text(st, 0) : "";
 
 		if (subject[0] && (rc == 0 || strcmp(subj, subject)) && count >= min)
-			error = add_row(rows, json_pack("{s:s, s:I, s:s}", "subject_id", subject,
-							"allegations", (json_int_t)count,
-							"offices", buf_cstr(&offices)));
+			error = add_row(rows,
+				json_pack("{s:s, s:I, s:s}", "subject_id", subject, "allegations",
+					(json_int_t)count, "offices", buf_cstr(&offices)));
 		if (rc == 0)
 			break;
 		if (strcmp(subj, subject)) {
@@ -193,8 +193,8 @@ static int sort_subjects(json_t *rows)
 }
 
 /* The rows of table t for the period, as JSON objects named by the table's columns. */
-static int table_rows(json_t *rows, struct node *n, enum table t, const char *from,
-	const char *to, int64_t min)
+static int table_rows(json_t *rows, struct node *n, enum table t, const char *from, const char *to,
+	int64_t min)
 {
 	const struct table_def *d = &tables[t];
 	sqlite3_stmt *st = NULL;
@@ -213,7 +213,8 @@ static int table_rows(json_t *rows, struct node *n, enum table t, const char *fr
 			json_object_set_new(row, d->columns[k],
 				sqlite3_column_type(st, (int)k) == SQLITE_INTEGER
 					? json_integer(sqlite3_column_int64(st, (int)k))
-					: json_string((const char *)sqlite3_column_text(st, (int)k)));
+					: json_string(
+						  (const char *)sqlite3_column_text(st, (int)k)));
 		error = add_row(rows, row);
 	}
 	if (!error && rc < 0)
@@ -263,15 +264,18 @@ static void print_table(enum table t, json_t *rows, int csv)
 		if (csv)
 			csv_cell(d->columns[k], k + 1 == ncol);
 		else
-			printf("%-*s%s", k + 1 == ncol ? 0 : 16, d->columns[k], k + 1 == ncol ? "\n" : " ");
+			printf("%-*s%s", k + 1 == ncol ? 0 : 16, d->columns[k],
+				k + 1 == ncol ? "\n" : " ");
 	}
 	for (i = 0; i < json_array_size(rows); i++)
 		for (k = 0; k < ncol; k++) {
-			cell(text, sizeof(text), json_object_get(json_array_get(rows, i), d->columns[k]));
+			cell(text, sizeof(text),
+				json_object_get(json_array_get(rows, i), d->columns[k]));
 			if (csv)
 				csv_cell(text, k + 1 == ncol);
 			else
-				printf("%-*s%s", k + 1 == ncol ? 0 : 16, text, k + 1 == ncol ? "\n" : " ");
+				printf("%-*s%s", k + 1 == ncol ? 0 : 16, text,
+					k + 1 == ncol ? "\n" : " ");
 		}
 }
 
@@ -308,8 +312,8 @@ static void html_chart(FILE *f, enum table t, json_t *rows)
 		json_t *row = json_array_get(rows, i);
 		const char *label = json_string_value(json_object_get(row, d->columns[0]));
 		int64_t v = d->chart_col < 0 ? 1
-					     : json_integer_value(
-						       json_object_get(row, d->columns[d->chart_col]));
+					     : json_integer_value(json_object_get(row,
+						       d->columns[d->chart_col]));
 
 		for (k = 0; k < nbars && strcmp(labels[k], label); k++)
 			;
@@ -324,8 +328,9 @@ static void html_chart(FILE *f, enum table t, json_t *rows)
 	for (k = 0; k < nbars; k++)
 		if (values[k] > max)
 			max = values[k];
-	fprintf(f, "<svg class=\"chart\" role=\"img\" width=\"720\" height=\"%zu\" "
-		   "viewBox=\"0 0 720 %zu\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+	fprintf(f,
+		"<svg class=\"chart\" role=\"img\" width=\"720\" height=\"%zu\" "
+		"viewBox=\"0 0 720 %zu\" xmlns=\"http://www.w3.org/2000/svg\">\n",
 		nbars * 20 + 10, nbars * 20 + 10);
 	fprintf(f, "<title>");
 	html_text(f, d->title);
@@ -334,10 +339,12 @@ static void html_chart(FILE *f, enum table t, json_t *rows)
 	for (k = 0; k < nbars; k++) {
 		fprintf(f, "<text x=\"0\" y=\"%zu\" font-size=\"12\">", k * 20 + 17);
 		html_text(f, labels[k]);
-		fprintf(f, "</text><rect x=\"120\" y=\"%zu\" height=\"14\" width=\"%lld\" "
-			   "fill=\"#3b6ea5\"/><text x=\"%lld\" y=\"%zu\" font-size=\"12\">%lld</text>\n",
+		fprintf(f,
+			"</text><rect x=\"120\" y=\"%zu\" height=\"14\" width=\"%lld\" "
+			"fill=\"#3b6ea5\"/><text x=\"%lld\" y=\"%zu\" font-size=\"12\">%lld</text>\n",
 			k * 20 + 6, (long long)(values[k] * 500 / max),
-			(long long)(values[k] * 500 / max) + 126, k * 20 + 17, (long long)values[k]);
+			(long long)(values[k] * 500 / max) + 126, k * 20 + 17,
+			(long long)values[k]);
 	}
 	fputs("</svg>\n", f);
 }
@@ -403,8 +410,9 @@ static int write_html(struct node *n, const char *path, const char *from, const 
 		      "th{background:#eee}</style></head><body>\n<h1>",
 			f);
 		html_text(f, buf_cstr(&org));
-		fprintf(f, "</h1>\n<p>Report on internal investigations and employee accountability, "
-			   "%s to %s.</p>\n",
+		fprintf(f,
+			"</h1>\n<p>Report on internal investigations and employee accountability, "
+			"%s to %s.</p>\n",
 			from, to);
 	}
 	for (t = 0; !error && t < T_COUNT; t++) {
@@ -455,17 +463,19 @@ int cmd_server_report(struct cli *c)
 	html = cli_opt(opts, CLI_N_OPTS(opts), "--html");
 	min_text = cli_opt(opts, CLI_N_OPTS(opts), "--min");
 	if (!from || !to || !!name == !!html)
-		return cli_usage_error(c, usage, "report needs --from, --to and one of --table, --html");
+		return cli_usage_error(c, usage,
+			"report needs --from, --to and one of --table, --html");
 	for (t = 0; name && t < T_COUNT && strcmp(tables[t].name, name); t++)
 		;
 	if (name && t == T_COUNT)
-		return cli_usage_error(c, usage, "unknown table '%s' (received, closed, timeliness, "
-						 "caseload, overdue, subjects)",
+		return cli_usage_error(c, usage,
+			"unknown table '%s' (received, closed, timeliness, "
+			"caseload, overdue, subjects)",
 			name);
 	if (schema_check_value(date, from) || schema_check_value(date, to) || strlen(from) != 10 ||
 		strlen(to) != 10)
-		return cli_usage_error(c, usage, "--from and --to take dates (YYYY-MM-DD): '%s', '%s'",
-			from, to);
+		return cli_usage_error(c, usage,
+			"--from and --to take dates (YYYY-MM-DD): '%s', '%s'", from, to);
 	if (strcmp(from, to) > 0)
 		return cli_usage_error(c, usage, "--from %s is after --to %s", from, to);
 	if (min_text) {
@@ -495,8 +505,8 @@ int cmd_server_report(struct cli *c)
 	if (error)
 		rc = cli_fail(c);
 	else if (html)
-		rc = c->json ? cli_print_json(json_pack("{s:s, s:s, s:s}", "html", html, "from", from,
-				       "to", to))
+		rc = c->json ? cli_print_json(json_pack("{s:s, s:s, s:s}", "html", html, "from",
+				       from, "to", to))
 			     : (printf("wrote %s\n", html), CLI_EXIT_OK);
 	else if (c->json)
 		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:O}", "table", name, "from", from,
