@@ -17,6 +17,7 @@
 #include "hqdb.h"
 #include "keyfile.h"
 #include "pki/pki.h"
+#include "program.h"
 
 int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 {
@@ -29,16 +30,34 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 	return buf_printf(out, "%s.key", home);
 }
 
+int hq_unlock_path(struct buf *out, int *credential, const struct cli *c, const char *home)
+{
+	int found = 0;
+
+	*credential = 0;
+	/* an operator's explicit --key-file wins; otherwise systemd's copy, then the usual file */
+	if (!cli_given(c, "--key-file"))
+		found = cli_credential(out, HQ_CREDENTIAL);
+	if (found < 0)
+		return found;
+	if (found) {
+		*credential = 1;
+		return 0;
+	}
+	buf_reset(out);
+	return hq_key_file(out, c, home);
+}
+
 int hq_open(struct node **out, const struct cli *c)
 {
 	struct buf path = BUF_INIT(4096);
 	char hex[CLI_KEY_HEX_LEN + 1];
 	const char *home = NULL;
-	int error;
+	int error, credential = 0;
 
 	error = cli_home(&home, c);
 	if (!error)
-		error = hq_key_file(&path, c, home);
+		error = hq_unlock_path(&path, &credential, c, home);
 	if (!error)
 		error = cli_key_file_read(hex, path.ptr);
 	if (!error)

@@ -7,8 +7,10 @@
  */
 #include "base/crypto.h"
 #include "cmd_ca.h"
+#include "cmd_config.h"
 #include "cmd_evidence.h"
 #include "commands.h"
+#include "conf.h"
 #include "hq.h"
 #include "program.h"
 
@@ -42,10 +44,15 @@ static const char help[] =
 	"  run [--workers N] [--max-connections N] [--peer-limit N]\n"
 	"                           serve mutual TLS on the listen address (foreground; SIGTERM\n"
 	"                           stops); 'run --help' for the limits on hostile clients\n"
+	"  config check | show      the configuration file (server.conf): its errors, or every\n"
+	"                           key's value and where it came from\n"
 	"\n"
 	"Global options:\n"
-	"  --home DIR          server directory (or FIELDSYNC_HOME)\n"
-	"  --key-file F        the store's key file (or FIELDSYNC_KEY_FILE; default DIR.key)\n"
+	"  --home DIR          server directory (or FIELDSYNC_HOME; default /var/lib/fieldsync/server)\n"
+	"  --key-file F        the store's key file (or FIELDSYNC_KEY_FILE; default DIR.key; run by\n"
+	"                      systemd, the credential fieldsync-server.key comes first)\n"
+	"  --config FILE       the configuration file (or FIELDSYNC_CONFIG; default\n"
+	"                      /etc/fieldsync/server.conf when it exists; fieldsync.conf(5))\n"
 	"  --json              print one JSON document on stdout\n"
 	"  --help, --version\n";
 
@@ -72,13 +79,15 @@ static const struct cli_command commands[] = {
 	{"case", cmd_server_case, 0},
 	{"evidence", cmd_evidence, 0},
 	{"ca", cmd_ca, 0},
+	{"config", cli_config_command, 0},
 };
 
-static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,
+static struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,
 	sizeof(globals) / sizeof(globals[0]), commands, sizeof(commands) / sizeof(commands[0]),
-	defaults};
+	defaults, server_config_keys, 0, "server"};
 
 int main(int argc, char **argv)
 {
+	server.nconfig_keys = server_nconfig_keys; /* server/conf.c */
 	return cli_main(&server, argc, argv);
 }

@@ -53,6 +53,8 @@
 
 #include "sync/changeset.h"
 #include "base/hlc.h"
+#include "cmd_config.h"
+#include "notify.h"
 #include "commands.h"
 #include "hq.h"
 #include "pki/http.h"
@@ -840,6 +842,19 @@ static int opt_uint(unsigned *v, struct cli *c, const struct cli_opt *opts, size
 	return 0;
 }
 
+/* Say in the log what unlocked the store: the key file, or systemd's credential. */
+static void log_unlock(const struct cli *c)
+{
+	struct buf path = BUF_INIT(4096);
+	const char *home = NULL;
+	int credential = 0;
+
+	if (!cli_home(&home, c) && !hq_unlock_path(&path, &credential, c, home))
+		serve_log("info", "unlocked", NULL, "unlocked with %s %s",
+			credential ? "the systemd credential" : "the key file", path.ptr);
+	buf_release(&path);
+}
+
 static void service_stop_all(struct service *s)
 {
 	while (s->all) {
@@ -862,6 +877,7 @@ int cmd_server_run(struct cli *c)
 	char bound[300];
 	const char *pos[1];
 	struct sigaction sa;
+	char status[400];
 	unsigned nworkers = 8, max_conns = CONNS_DEFAULT, peer_limit = PEER_LIMIT_DEFAULT, fds;
 	int npos, rc, started = 0, i, error, listen_marker = 0;
 
@@ -870,6 +886,8 @@ int cmd_server_run(struct cli *c)
 	rc = cli_parse_opts(c,
 		"run [--listen HOST:PORT] [--workers N] [--max-connections N] [--peer-limit N]", opts,
 		CLI_N_OPTS(opts), pos, 0, &npos);
+	if (!rc)
+		cli_config_opts(c, "run", opts, CLI_N_OPTS(opts)); /* server.conf, FIELDSYNC_... */
 	if (!rc)
 		rc = opt_uint(&nworkers, c, opts, CLI_N_OPTS(opts), "--workers", 1, WORKERS_MAX);
 	if (!rc)
@@ -940,11 +958,15 @@ int cmd_server_run(struct cli *c)
 	}
 	if (node_audit(house, "server.start", bound, "success", NULL))
 		serve_log("error", "audit", NULL, "%s", err_msg());
+	log_unlock(c);
 	serve_log("info", "listening", NULL,
 		"listening on %s with %d workers, up to %u connections, %u per address without a "
 		"certificate",
 		bound, started, svc.max_conns, peer_limit);
+	snprintf(status, sizeof(status), "listening on %s with %d workers", bound, started);
+	cli_notify_ready(status);
 	event_loop(&svc, &listen_marker);
+	cli_notify_stopping("stopping: finishing the requests in progress");
 	pthread_mutex_lock(&svc.lock);
 	stopping = 1;
 	pthread_cond_broadcast(&svc.not_empty);
