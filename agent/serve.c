@@ -50,7 +50,11 @@ static const char serve_help[] =
 	"    be reached it backs off from --backoff-min (5s) doubling up to --backoff-max (5m),\n"
 	"    with jitter.  `status` shows its state.\n"
 	"Sessions lock after --idle (default 15m, at most 30m) without use.  DURATION is a number\n"
-	"of seconds or with a unit: 500ms, 90s, 15m, 1h.  The log (--log, else stderr) holds no secret.\n";
+	"of seconds or with a unit: 500ms, 90s, 15m, 1h.  The log (--log, else stderr) holds no secret.\n"
+	"Each option may also be set in the [serve] section of agent.conf or with its FIELDSYNC_...\n"
+	"variable (fieldsync.conf(5); `fieldsync-agent config show`).  Under systemd, with no\n"
+	"--key-file, the credential fieldsync-agent.key ($CREDENTIALS_DIRECTORY) unlocks the\n"
+	"store; READY=1 is sent once it serves, STOPPING=1 at SIGTERM.\n";
 
 static volatile sig_atomic_t stop_signal;
 

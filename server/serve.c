@@ -823,7 +823,12 @@ static const char run_help[] =
 	"A request that waited more than 3 s for a worker is answered 503 with Retry-After.  After\n"
 	"5 failed enrollments an address backs off (429 with Retry-After, 10 s doubling to 300 s);\n"
 	"refusals of clients without a certificate beyond 10 a minute per address are recorded in\n"
-	"the audit trail as one entry with their count.\n";
+	"the audit trail as one entry with their count.\n"
+	"\n"
+	"Each option may also be set in the [run] section of server.conf or with its FIELDSYNC_...\n"
+	"variable (fieldsync.conf(5); `fieldsync-server config show`).  Under systemd the\n"
+	"credential fieldsync-server.key ($CREDENTIALS_DIRECTORY) unlocks the store unless\n"
+	"--key-file is given; READY=1 is sent once it listens, STOPPING=1 at SIGTERM.\n";
 
 /* A whole number option in [lo, hi]; *v is left alone when the option is absent. */
 static int opt_uint(unsigned *v, struct cli *c, const struct cli_opt *opts, size_t n,

@@ -137,6 +137,23 @@ class SdNotify(fstest.NodeTest):
         self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
         return proc
 
+    def wait_status(self, notify, text, timeout=30):
+        deadline = time.time() + timeout
+        for msg in notify.got:
+            if text in msg.get("STATUS", ""):
+                return msg
+        while time.time() < deadline:
+            notify.sock.settimeout(max(0.01, deadline - time.time()))
+            try:
+                data = notify.sock.recv(4096).decode()
+            except socket.timeout:
+                break
+            msg = dict(line.split("=", 1) for line in data.split("\n") if "=" in line)
+            notify.got.append(msg)
+            if text in msg.get("STATUS", ""):
+                return msg
+        raise AssertionError("no STATUS with %r in %r" % (text, notify.got))
+
     def stop_and_expect(self, proc, notify, log):
         proc.send_signal(signal.SIGTERM)
         msg = notify.wait_for("STOPPING=1")
@@ -222,6 +239,9 @@ class SdNotify(fstest.NodeTest):
         proc = self.start([fstest.AGENT, "serve", "--listen", "127.0.0.1:%d" % port], env, log)
         msg = notify.wait_for("READY=1")
         self.assertIn("web on 127.0.0.1:%d" % port, msg["STATUS"])
+        # the background sync's outcome is a STATUS= line (this device is not enrolled)
+        msg = self.wait_status(notify, "sync failed")
+        self.assertIn("1 in a row", msg["STATUS"])
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
         # the command line reaches the service once READY=1 is out
