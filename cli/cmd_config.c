@@ -106,6 +106,8 @@ static const char *source_name(enum config_source s)
 		return "file";
 	case CONFIG_FROM_ENV:
 		return "env";
+	case CONFIG_FROM_CREDENTIAL:
+		return "credential";
 	case CONFIG_FROM_COMMAND_LINE:
 		return "command line";
 	}
@@ -128,6 +130,8 @@ static void where(char *out, size_t size, const struct config *cfg, size_t i)
 		snprintf(out, size, "%s:%d", cfg->path, v->line);
 	else if (v->source == CONFIG_FROM_ENV)
 		snprintf(out, size, "env %s", cfg->keys[i].env);
+	else if (v->source == CONFIG_FROM_CREDENTIAL)
+		snprintf(out, size, "systemd credential %s", cfg->keys[i].credential);
 	else if (v->source == CONFIG_FROM_COMMAND_LINE)
 		snprintf(out, size, "command line %s", cfg->keys[i].option);
 	else

@@ -430,6 +430,39 @@ static void read_env(struct config *cfg)
 	}
 }
 
+/* Keys that name a key file systemd hands over as a credential, when it has. */
+static void read_credentials(struct config *cfg)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; dir && *dir && i < cfg->nkeys; i++) {
+		const struct config_key *k = &cfg->keys[i];
+		size_t len;
+		char *path;
+
+		if (!k->credential)
+			continue;
+		len = strlen(dir) + strlen(k->credential) + 2;
+		path = malloc(len);
+		if (!path) {
+			add_error(cfg, "out of memory");
+			return;
+		}
+		snprintf(path, len, "%s/%s", dir, k->credential);
+		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			free(path);
+			continue;
+		}
+		free(cfg->owned[i]);
+		cfg->owned[i] = path;
+		cfg->vals[i].value = path;
+		cfg->vals[i].source = CONFIG_FROM_CREDENTIAL;
+		cfg->vals[i].line = 0;
+	}
+}
+
 int config_load(struct config *cfg, const struct config_key *keys, size_t nkeys, const char *name,
 	const char *path)
 {
@@ -459,6 +492,7 @@ int config_load(struct config *cfg, const struct config_key *keys, size_t nkeys,
 	}
 	read_file(cfg, origin);
 	read_env(cfg);
+	read_credentials(cfg);
 	return 0;
 }
 

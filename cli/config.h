@@ -38,6 +38,7 @@ enum config_source {
 	CONFIG_FROM_DEFAULT,
 	CONFIG_FROM_FILE,
 	CONFIG_FROM_ENV,
+	CONFIG_FROM_CREDENTIAL, /* $CREDENTIALS_DIRECTORY/<credential>, from systemd */
 	CONFIG_FROM_COMMAND_LINE,
 };
 
@@ -53,6 +54,10 @@ struct config_key {
 	int global;	    /* the option is a global one (struct cli), not the command's */
 	int negate;	    /* a bool whose option turns it off (web = false is --no-web) */
 	const char *help;   /* one line */
+	/* a key file that systemd may hand over instead (LoadCredential=): when
+	 * $CREDENTIALS_DIRECTORY/<credential> exists it comes before the environment and the
+	 * file, after the command line */
+	const char *credential;
 };
 
 /* One key's effective value. */
@@ -78,8 +83,8 @@ struct config {
 /*
  * Load the configuration of a program: `keys` (nkeys <= CONFIG_KEYS_MAX, borrowed for the
  * config's lifetime), the file `path` if not NULL (explicit), else FIELDSYNC_CONFIG, else
- * CONFIG_DIR/<name>.conf if present.  Values come from the file, the environment and the
- * defaults; command-line values are laid over later (config_set_command_line).  Errors in the
+ * CONFIG_DIR/<name>.conf if present.  Values come from systemd's credentials, the
+ * environment, the file and the defaults; command-line values are laid over later (config_set_command_line).  Errors in the
  * file or the environment are collected in cfg->errors (see config_errors) and are not a
  * failure of this function, which fails only for lack of memory (ERR_NOMEM).
  */

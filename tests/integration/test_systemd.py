@@ -193,7 +193,17 @@ class SdNotify(fstest.NodeTest):
             pass
         text = self.stop_and_expect(proc, notify, log)
         self.assertIn("unlocked with the systemd credential %s" % cred, text)
-        # other commands take the credential too; an explicit --key-file still wins
+        # `config show` says so; other commands take the credential too; an explicit
+        # --key-file still wins
+        r = subprocess.run([hqtest.SERVER, "--config", "/dev/null", "config", "show"],
+                           env=clean_env(CREDENTIALS_DIRECTORY=creds, FIELDSYNC_KEY_FILE="/x"),
+                           capture_output=True, text=True, timeout=60)
+        self.assertRegex(r.stdout, r"(?m)^key-file = %s +; systemd credential "
+                         r"fieldsync-server\.key$" % re.escape(cred))
+        r = subprocess.run([hqtest.SERVER, "--config", "/dev/null", "--key-file", "/y", "config",
+                            "show"], env=clean_env(CREDENTIALS_DIRECTORY=creds),
+                           capture_output=True, text=True, timeout=60)
+        self.assertRegex(r.stdout, r"(?m)^key-file = /y +; command line --key-file$")
         r = subprocess.run([hqtest.SERVER, "--home", hq.home, "--json", "office", "list"],
                            env=clean_env(CREDENTIALS_DIRECTORY=creds), capture_output=True,
                            text=True, timeout=60)
