@@ -28,12 +28,16 @@ static void add_error(struct config *cfg, const char *fmt, ...)
 {
 	va_list ap;
 
+	size_t before = cfg->errors.len;
+
 	cfg->nerrors++;
 	va_start(ap, fmt);
-	/* a cap on the report, not on the count: a huge broken file still fails */
-	if (buf_vprintf(&cfg->errors, fmt, ap) == 0 && buf_putc(&cfg->errors, '\n') == 0) {
-		va_end(ap);
-		return;
+	/* the report has a cap, the count has not: a huge broken file still fails, and a line
+	 * that does not fit is dropped whole */
+	if (buf_vprintf(&cfg->errors, fmt, ap) || buf_putc(&cfg->errors, '\n')) {
+		cfg->errors.len = before;
+		if (cfg->errors.ptr)
+			cfg->errors.ptr[before] = '\0';
 	}
 	va_end(ap);
 }

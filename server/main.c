@@ -1,9 +1,10 @@
 /*
  * server/main.c - fieldsync-server: the HQ hub.
  *
- * Global options as for the agent (--home, --json); the server unlocks its store with a key
- * file (--key-file, FIELDSYNC_KEY_FILE, default "<home>.key", mode 0600) instead of a
- * passphrase.  Exit codes: 0 success, 1 failure, 2 usage.
+ * Global options as for the agent (--home, --json, --config); the server unlocks its store
+ * with a key file (--key-file, else the systemd credential fieldsync-server.key, else
+ * FIELDSYNC_KEY_FILE or key-file in server.conf, default "<home>.key", mode 0600) instead of
+ * a passphrase.  Exit codes: 0 success, 1 failure, 2 usage.
  */
 #include "base/crypto.h"
 #include "cmd_ca.h"
@@ -48,7 +49,8 @@ static const char help[] =
 	"                           key's value and where it came from\n"
 	"\n"
 	"Global options:\n"
-	"  --home DIR          server directory (or FIELDSYNC_HOME; default /var/lib/fieldsync/server)\n"
+	"  --home DIR          server directory (or FIELDSYNC_HOME, or home in server.conf;\n"
+	"                      default /var/lib/fieldsync/server)\n"
 	"  --key-file F        the store's key file (or FIELDSYNC_KEY_FILE; default DIR.key; run by\n"
 	"                      systemd, the credential fieldsync-server.key comes first)\n"
 	"  --config FILE       the configuration file (or FIELDSYNC_CONFIG; default\n"
