@@ -17,6 +17,7 @@ PKGS=(
 	libsystemd-dev			# sd_notify: readiness and stopping under systemd (cli/notify.c)
 	mandoc man-db			# the manual pages' lint (mandoc -Tlint, man --warnings)
 	systemd				# systemd-analyze: the units verified and scored (test_systemd.py)
+	strace				# test_systemd.py: the system calls made, against the units' filter
 	chromium chromium-driver python3-selenium	# the web interface's browser tests
 )
 

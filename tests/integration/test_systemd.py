@@ -1,5 +1,6 @@
 """The systemd units (packaging/systemd/*.service) and what the programs do for them:
-`systemd-analyze verify` clean, `systemd-analyze security` exposure at most 2.0 each, READY=1
+`systemd-analyze verify` clean, `systemd-analyze security` exposure at most 2.0 each, every
+system call the services make allowed by the units' SystemCallFilter=, READY=1
 and STOPPING=1 sent for real over NOTIFY_SOCKET by `fieldsync-server run` and
 `fieldsync-agent serve`, and both unlocking from a systemd credential ($CREDENTIALS_DIRECTORY)
 with no key file named.
@@ -98,6 +99,118 @@ class Units(fstest.NodeTest):
                               (unit, unit.split("-")[1])):
                 with open(path) as f:
                     self.assertIn(directive, f.read(), unit)
+
+
+def syscall_group(name):
+    """The system calls of a systemd group (`systemd-analyze syscall-filter`), nested groups
+    expanded."""
+    out = subprocess.run([ANALYZE, "syscall-filter", name], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    calls = set()
+    for line in out.splitlines()[1:]:
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        calls |= syscall_group(word) if word.startswith("@") else {word}
+    return calls
+
+
+@unittest.skipUnless(ANALYZE and shutil.which("strace") and shutil.which("setpriv"),
+                     "needs systemd-analyze, strace and setpriv")
+class SyscallFilter(fstest.NodeTest):
+    """Every system call the server's `run` and the agent's `serve` make in a short life
+    (start, a request, SIGTERM) is one the units' SystemCallFilter= allows
+    (@system-service without @privileged): under the unit a refused call fails with EPERM.
+    Traced as an unprivileged user, as under User=fieldsync (SQLite fchown()s new files
+    only when it runs as root)."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("runs the traced programs as another user: needs root")
+        for binary in BINARIES.values():
+            with open(binary, "rb") as f:
+                if b"__asan_init" in f.read():
+                    # the sanitizers' own calls are not the program's, and LeakSanitizer
+                    # does not work under ptrace
+                    self.skipTest("a sanitizer build")
+
+    def traced(self, name, cmd, ready, poke):
+        """Run cmd as nobody under strace -f -c; poke() once `ready` is in its log; SIGTERM.
+        The set of system calls it made."""
+        for root, dirs, files in os.walk(self.tmp):
+            for x in [root] + [os.path.join(root, f) for f in dirs + files]:
+                os.chown(x, 65534, 65534)
+        summary, log = os.path.join(self.tmp, name + ".trace"), os.path.join(self.tmp, name + ".log")
+        with open(log, "w") as logf:
+            proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                     "strace", "-f", "-c", "-o", summary] + cmd,
+                                    env=clean_env(FIELDSYNC_CONFIG="/dev/null"),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=logf)
+        try:
+            deadline = time.time() + 60
+            while ready not in read(log):
+                self.assertIsNone(proc.poll(), read(log))
+                self.assertLess(time.time(), deadline, read(log))
+                time.sleep(0.05)
+            poke(read(log))
+        finally:
+            # SIGTERM to the traced program (strace's child), not to strace, which would detach
+            with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                for child in f.read().split():
+                    os.kill(int(child), signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=60), 0, read(log))  # strace exits as it did
+        calls = set()
+        for line in read(summary).splitlines():
+            fields = line.split()
+            if (len(fields) >= 5 and re.match(r"^\d+\.\d+$", fields[0]) and
+                    re.match(r"^[a-z_0-9]+$", fields[-1]) and fields[-1] != "total"):
+                calls.add(fields[-1])
+        self.assertGreater(len(calls), 20, read(summary))
+        return calls
+
+    def allowed(self, unit):
+        """The calls the unit's SystemCallFilter= lines allow (an allow list, then ~ removals)."""
+        calls = set()
+        with open(os.path.join(UNITS, unit + ".service")) as f:
+            for value in re.findall(r"(?m)^SystemCallFilter=(.*)$", f.read()):
+                deny = value.startswith("~")
+                for item in value.lstrip("~").split():
+                    group = syscall_group(item) if item.startswith("@") else {item}
+                    calls = calls - group if deny else calls | group
+        self.assertIn("read", calls)
+        return calls
+
+    def test_server_run(self):
+        hq = hqtest.Server(self.tmp)
+        hq.init()
+
+        def poke(text):
+            port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", text).group(1))
+            hq.port = port
+            self.assertEqual(hq.tls_get("/v1/ca")[0], 200)
+
+        calls = self.traced("server", [hqtest.SERVER, "--home", hq.home, "run", "--listen",
+                                       "127.0.0.1:0", "--workers", "2"], "listening on", poke)
+        self.assertEqual(sorted(calls - self.allowed("fieldsync-server")), [])
+
+    def test_agent_serve(self):
+        n = self.node("dev")
+        n.init()
+        key = os.path.join(self.tmp, "agent.key")
+        n.ok("key-file", "create", key)
+        port = free_port()
+
+        def poke(text):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n"
+                          % port)
+                self.assertIn(b"200", s.recv(4096))
+
+        calls = self.traced("agent", [fstest.AGENT, "--home", n.home, "serve", "--key-file", key,
+                                      "--listen", "127.0.0.1:%d" % port], "listening on", poke)
+        self.assertEqual(sorted(calls - self.allowed("fieldsync-agent")), [])
 
 
 class Notify:
