@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "notify.h"
 #include "service.h"
 #include "store/store.h"
 
@@ -115,13 +116,18 @@ static void sync_once(struct service *svc)
 	}
 	pthread_mutex_unlock(&svc->lock);
 	pthread_mutex_unlock(&svc->sync_lock);
-	if (error)
+	if (error) {
 		service_log(svc, "background sync failed (%d in a row): %s", svc->sync.failures,
 			why);
-	else
+		cli_notify_status("serving; sync failed at %s (%d in a row): %s", now,
+			svc->sync.failures, why);
+	} else {
 		service_log(svc,
 			"background sync: pushed %ld, pulled %ld, merged %ld, conflicts %ld",
 			rep.pushed, rep.pulled, rep.merged, rep.conflicts);
+		cli_notify_status("serving; synced at %s: pushed %ld, pulled %ld, conflicts %ld",
+			now, rep.pushed, rep.pulled, rep.conflicts);
+	}
 }
 
 void *service_sync_thread(void *arg)

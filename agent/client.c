@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "service.h"
 #include "wire.h"
 
@@ -24,7 +25,7 @@
 static int stays_here(int nrest, char **rest)
 {
 	static const char *const local[] = {"init", "user", "enroll", "serve", "key-file", "backup",
-		"restore", "help", "--help", "--version"};
+		"restore", "config", "help", "--help", "--version"};
 	size_t i;
 	int k;
 
@@ -156,6 +157,7 @@ static int round_trip(struct wire_reply *r, int fd, const char *prog, const char
 int client_forward(int *rc, const struct cli_program *p, int argc, char **argv)
 {
 	static char *rest[CLI_ARGS_MAX];
+	static struct config cfg;
 	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
 	struct wire_reply r;
 	struct cli c;
@@ -170,8 +172,11 @@ int client_forward(int *rc, const struct cli_program *p, int argc, char **argv)
 		return 0; /* the command fails the same way in this process and says why */
 	/* any doubt (a usage error, no node, no user): the command runs here and says it */
 	if (cli_globals(&c, p, argc, argv, rest, CLI_ARGS_MAX, &nrest) || nrest == 0 ||
-		stays_here(nrest, rest) || cli_home(&home, &c) || cli_user(&user, &c) ||
-		connect_service(&fd, home))
+		stays_here(nrest, rest))
+		goto out;
+	/* the node directory may come from the configuration; a broken one is reported here */
+	if (cli_config_load(&c, p, &cfg) || cfg.nerrors || cli_home(&home, &c) ||
+		cli_user(&user, &c) || connect_service(&fd, home))
 		goto out;
 	handled = 1;
 	*rc = CLI_EXIT_FAIL;
@@ -208,5 +213,6 @@ out:
 	buf_wipe_release(&pass);
 	if (fd >= 0)
 		close(fd);
+	config_release(&cfg);
 	return handled;
 }

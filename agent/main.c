@@ -8,10 +8,12 @@
 #include "base/crypto.h"
 #include "client.h"
 #include "cmd_ca.h"
+#include "cmd_config.h"
 #include "cmd_case.h"
 #include "cmd_evidence.h"
 #include "cmd_store.h"
 #include "commands.h"
+#include "conf.h"
 #include "program.h"
 #include "service.h"
 
@@ -60,9 +62,14 @@ static const char help[] =
 	"                                       commands without their own log-on\n"
 	"  logon | logoff                       open / end your session in the running service\n"
 	"  key-file create FILE | remove        a device key file: `serve --key-file` unattended\n"
+	"  config check | show                  the configuration file (agent.conf): its errors, or\n"
+	"                                       every key's value and where it came from\n"
 	"\n"
 	"Global options:\n"
-	"  --home DIR              node directory (or FIELDSYNC_HOME)\n"
+	"  --home DIR              node directory (or FIELDSYNC_HOME, or home in agent.conf;\n"
+	"                          default /var/lib/fieldsync/agent)\n"
+	"  --config FILE           the configuration file (or FIELDSYNC_CONFIG; default\n"
+	"                          /etc/fieldsync/agent.conf when it exists; fieldsync.conf(5))\n"
 	"  --user NAME             who you are (or FIELDSYNC_USER)\n"
 	"  --passphrase-file F     read your passphrase from F (or FIELDSYNC_PASSPHRASE; else asked)\n"
 	"  --new-passphrase-file F a new passphrase for user add/passwd (or FIELDSYNC_NEW_PASSPHRASE)\n"
@@ -93,15 +100,17 @@ static const struct cli_command commands[] = {
 	{"logon", cmd_logon, 0},
 	{"logoff", cmd_logoff, 0},
 	{"key-file", cmd_key_file, 0},
+	{"config", cli_config_command, 0},
 };
 
-static const struct cli_program agent = {"fieldsync-agent", VERSION, help, NULL, 0, commands,
-	sizeof(commands) / sizeof(commands[0]), NULL, 0};
+static struct cli_program agent = {"fieldsync-agent", VERSION, help, NULL, 0, commands,
+	sizeof(commands) / sizeof(commands[0]), NULL, 0, agent_config_keys, 0, "agent"};
 
 int main(int argc, char **argv)
 {
 	int rc;
 
+	agent.nconfig_keys = agent_nconfig_keys; /* agent/conf.c */
 	/* with a service running, the command runs there (agent/client.h) */
 	if (client_forward(&rc, &agent, argc, argv))
 		return rc;

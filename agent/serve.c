@@ -16,8 +16,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cmd_config.h"
 #include "commands.h"
+#include "config.h"
 #include "keyfile.h"
+#include "notify.h"
 #include "node/node.h"
 #include "node/users.h"
 #include "service.h"
@@ -47,39 +50,17 @@ static const char serve_help[] =
 	"    be reached it backs off from --backoff-min (5s) doubling up to --backoff-max (5m),\n"
 	"    with jitter.  `status` shows its state.\n"
 	"Sessions lock after --idle (default 15m, at most 30m) without use.  DURATION is a number\n"
-	"of seconds or with a unit: 500ms, 90s, 15m, 1h.  The log (--log, else stderr) holds no secret.\n";
+	"of seconds or with a unit: 500ms, 90s, 15m, 1h.  The log (--log, else stderr) holds no secret.\n"
+	"Each option may also be set in the [serve] section of agent.conf or with its FIELDSYNC_...\n"
+	"variable (fieldsync.conf(5); `fieldsync-agent config show`).  Under systemd, with no\n"
+	"--key-file, the credential fieldsync-agent.key ($CREDENTIALS_DIRECTORY) unlocks the\n"
+	"store; READY=1 is sent once it serves, STOPPING=1 at SIGTERM.\n";
 
 static volatile sig_atomic_t stop_signal;
 
 static void on_stop(int sig)
 {
 	stop_signal = sig;
-}
-
-/* "90", "90s", "15m" -> milliseconds; -1 if malformed. */
-static int64_t parse_duration(const char *v)
-{
-	int64_t n = 0;
-	const char *p = v;
-
-	if (!*p)
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		n = n * 10 + (*p - '0');
-		if (n > 100000000)
-			return -1;
-	}
-	if (p == v)
-		return -1;
-	if (!*p || !strcmp(p, "s"))
-		return n * 1000;
-	if (!strcmp(p, "ms"))
-		return n;
-	if (!strcmp(p, "m"))
-		return n * 60000;
-	if (!strcmp(p, "h"))
-		return n * 3600000;
-	return -1;
 }
 
 /* Options into svc; a usage error's exit code, or 0. */
@@ -102,7 +83,7 @@ static int read_options(struct service *svc, struct web_options *w, struct cli *
 		v = cli_opt(opts, nopts, durs[i].name);
 		if (!v)
 			continue;
-		*durs[i].into = parse_duration(v);
+		*durs[i].into = config_parse_duration(v);
 		if (*durs[i].into < durs[i].min)
 			return cli_usage_error(c, usage, "%s: '%s' is not a duration (90s, 15m)",
 				durs[i].name, v);
@@ -371,7 +352,7 @@ static int run(struct service *svc, struct cli *c, struct web_options *w, const 
 	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
 	struct web *web = NULL;
 	const char *user = NULL;
-	char prompt[128];
+	char prompt[128], status[4200];
 	pthread_t sync_thread;
 	int lfd = -1, lock = -1, started = 0, rc = CLI_EXIT_FAIL, error;
 
@@ -414,7 +395,11 @@ static int run(struct service *svc, struct cli *c, struct web_options *w, const 
 		service_log(svc, "unlocked by '%s'", svc->operator_user);
 	service_log(svc, "listening on %s/%s%s%s", svc->home, SERVICE_SOCKET_NAME,
 		web ? " and http://" : "", web ? w->display : "");
+	snprintf(status, sizeof(status), "serving %s%s%s", svc->home, web ? ", web on " : "",
+		web ? w->display : "");
+	cli_notify_ready(status);
 	serve_loop(svc, web, lfd);
+	cli_notify_stopping("stopping: the key is wiped after the running command");
 	service_log(svc, "stopping (signal %d)", (int)stop_signal);
 	rc = CLI_EXIT_OK;
 out:
@@ -449,15 +434,17 @@ int cmd_serve(struct cli *c)
 		{"--backoff-min", 1, 0, {0}, 0}, {"--backoff-max", 1, 0, {0}, 0},
 		{"--log", 1, 0, {0}, 0}, {"--key-file", 1, 0, {0}, 0}};
 	static struct service svc;
+	struct buf credential = BUF_INIT(4096);
 	struct web_options w;
-	const char *pos[1], *home = NULL, *log_path = NULL;
-	int npos, rc;
+	const char *pos[1], *home = NULL, *log_path = NULL, *key_file;
+	int npos, rc, found;
 
 	if (cli_help(c, serve_help))
 		return CLI_EXIT_OK;
 	rc = cli_parse_opts(c, "serve [OPTIONS]", opts, CLI_N_OPTS(opts), pos, 0, &npos);
 	if (rc)
 		return rc;
+	cli_config_opts(c, "serve", opts, CLI_N_OPTS(opts)); /* agent.conf, FIELDSYNC_... */
 	if (cli_home(&home, c) || service_init(&svc, service_program, home))
 		return cli_fail(c);
 	web_options_init(&w);
@@ -467,11 +454,19 @@ int cmd_serve(struct cli *c)
 		if (!svc.log)
 			rc = cli_fail(c);
 	}
+	key_file = cli_opt(opts, CLI_N_OPTS(opts), "--key-file");
+	/* run by systemd with LoadCredential=fieldsync-agent.key:FILE: that is the key file */
+	found = rc || key_file ? 0 : cli_credential(&credential, SERVICE_CREDENTIAL);
+	if (found < 0)
+		rc = cli_fail(c);
+	if (found > 0)
+		key_file = credential.ptr;
 	if (!rc)
-		rc = run(&svc, c, &w, cli_opt(opts, CLI_N_OPTS(opts), "--key-file"));
+		rc = run(&svc, c, &w, key_file);
 	if (svc.log)
 		fclose(svc.log);
 	service_release(&svc);
+	buf_release(&credential);
 	return rc;
 }
 

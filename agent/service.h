@@ -29,6 +29,8 @@
 #include "sync.h"
 
 #define SERVICE_SOCKET_NAME "serve.sock"
+/* The systemd credential that holds the device key file (LoadCredential= in fieldsync-agent.service). */
+#define SERVICE_CREDENTIAL "fieldsync-agent.key"
 #define SERVICE_SESSIONS_MAX 16
 #define SERVICE_TOKEN_LEN 32
 #define SERVICE_IDLE_DEFAULT_S (15 * 60)

@@ -21,6 +21,10 @@
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
 
+struct config;
+
+#define CLI_GIVEN_MAX 16
+
 /* Options every command understands. */
 struct cli {
 	const char *prog;
@@ -42,6 +46,15 @@ struct cli {
 	/* positional words and per-command options, after the global ones are taken out */
 	int argc;
 	char **argv;
+	/* the configuration (cli/config.h), NULL for a command the agent's service runs for a
+	 * client: the service's own settings were taken when it started */
+	struct config *config;
+	const char *config_path; /* --config FILE */
+	/* the global options given on the command line (name, value), for the configuration */
+	struct {
+		const char *name, *value;
+	} given[CLI_GIVEN_MAX];
+	int ngiven;
 };
 
 /* One per-command option: "--name" with a value (has_arg) or a flag. */

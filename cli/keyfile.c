@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +37,21 @@ out:
 	if (error)
 		crypto_wipe(hex, CLI_KEY_HEX_LEN + 1);
 	return error;
+}
+
+int cli_credential(struct buf *out, const char *name)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	struct stat sb;
+	int error;
+
+	if (!dir || !*dir)
+		return 0;
+	buf_reset(out);
+	error = buf_printf(out, "%s/%s", dir, name);
+	if (error)
+		return error;
+	return stat(out->ptr, &sb) == 0 && S_ISREG(sb.st_mode) ? 1 : 0;
 }
 
 int cli_key_file_read(char hex[CLI_KEY_HEX_LEN + 1], const char *path)

@@ -7,6 +7,7 @@
 #ifndef FIELDSYNC_CLI_KEYFILE_H
 #define FIELDSYNC_CLI_KEYFILE_H
 
+#include "base/buf.h"
 #include "base/crypto.h"
 #include "base/err.h"
 
@@ -23,5 +24,12 @@ int cli_key_file_create(char hex[CLI_KEY_HEX_LEN + 1], const char *path) WUR;
  * may read it, ERR_INVALID if it is not one line of CLI_KEY_HEX_LEN hex digits.
  */
 int cli_key_file_read(char hex[CLI_KEY_HEX_LEN + 1], const char *path) WUR;
+
+/*
+ * The systemd credential `name` (LoadCredential=name:PATH in the unit): 1 with its path in
+ * out when $CREDENTIALS_DIRECTORY/name exists, 0 when there is none (not run by systemd, or
+ * no such credential), or an error (ERR_TOOBIG for an absurd directory path).
+ */
+int cli_credential(struct buf *out, const char *name) WUR;
 
 #endif

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "base/crypto.h"
+#include "cmd_config.h"
+#include "config.h"
 #include "store/odb.h"
 
 static int set_home(struct cli *c, const char *value)
@@ -43,8 +45,15 @@ static int set_kdf_cost(struct cli *c, const char *v)
 }
 
 /* The options of both programs: where the node is, who logs on, and the new slots' cost. */
+static int set_config(struct cli *c, const char *value)
+{
+	c->config_path = value;
+	return 0;
+}
+
 static const struct cli_global common[] = {
 	{"--home", set_home},
+	{"--config", set_config},
 	{"--user", set_user},
 	{"--passphrase-file", set_passphrase_file},
 	{"--new-passphrase-file", set_new_passphrase_file},
@@ -94,7 +103,67 @@ static int take_global(struct cli *c, const struct cli_program *p, int argc, cha
 	if (g->set(c, val))
 		return cli_usage_error(c, "COMMAND [ARGS]", "bad value '%s' for option '%s'", val,
 			g->name);
+	if (c->ngiven < CLI_GIVEN_MAX) {
+		c->given[c->ngiven].name = g->name;
+		c->given[c->ngiven++].value = val;
+	}
 	return 1;
+}
+
+const char *cli_given(const struct cli *c, const char *name)
+{
+	const char *v = NULL;
+	int i;
+
+	for (i = 0; i < c->ngiven; i++) /* the last one counts, as for the setter */
+		if (!strcmp(c->given[i].name, name))
+			v = c->given[i].value;
+	return v;
+}
+
+/* The global option `name` of program p (or a common one), or NULL. */
+static const struct cli_global *find_global(const struct cli_program *p, const char *name)
+{
+	const char *val;
+	const struct cli_global *g = match(common, sizeof(common) / sizeof(common[0]), name, &val);
+
+	return g ? g : match(p->globals, p->nglobals, name, &val);
+}
+
+int cli_config_load(struct cli *c, const struct cli_program *p, struct config *cfg)
+{
+	size_t i;
+	int error;
+
+	error = config_load(cfg, p->config_keys, p->nconfig_keys, p->config_name, c->config_path);
+	if (error)
+		return error;
+	c->config = cfg;
+	for (i = 0; i < cfg->nkeys; i++) {
+		const struct config_key *k = &cfg->keys[i];
+		const struct cli_global *g = k->global ? find_global(p, k->option) : NULL;
+		const char *given = k->global ? cli_given(c, k->option) : NULL;
+
+		if (given)
+			config_set_command_line(cfg, i, given);
+		else if (g && cfg->vals[i].value && g->set(c, cfg->vals[i].value))
+			return err_set(ERR_INVALID, "bad value '%s' for '%s'", cfg->vals[i].value,
+				k->name);
+	}
+	return 0;
+}
+
+/* A command that runs whatever the configuration says: it reports on it, or prints help. */
+static int ignores_config(char **rest, int nrest)
+{
+	int i;
+
+	if (!strcmp(rest[0], "config") || !strcmp(rest[0], "help") || !strcmp(rest[0], "--version"))
+		return 1;
+	for (i = 0; i < nrest; i++)
+		if (!strcmp(rest[i], "--help") || !strcmp(rest[i], "-h"))
+			return 1;
+	return 0;
 }
 
 void cli_prepare(struct cli *c, const struct cli_program *p)
@@ -152,6 +221,7 @@ int cli_dispatch(struct cli *c, const struct cli_program *p, char **rest, int nr
 int cli_main(const struct cli_program *p, int argc, char **argv)
 {
 	static char *rest[CLI_ARGS_MAX];
+	static struct config cfg;
 	struct cli c;
 	int nrest = 0, rc;
 
@@ -162,5 +232,16 @@ int cli_main(const struct cli_program *p, int argc, char **argv)
 	rc = cli_globals(&c, p, argc, argv, rest, CLI_ARGS_MAX, &nrest);
 	if (rc)
 		return rc;
-	return cli_dispatch(&c, p, rest, nrest);
+	if (p->config_keys && cli_config_load(&c, p, &cfg)) {
+		rc = cli_fail(&c);
+		goto out;
+	}
+	if (c.config && c.config->nerrors && nrest && !ignores_config(rest, nrest)) {
+		rc = cli_config_report(&c); /* every error, then exit 1 */
+		goto out;
+	}
+	rc = cli_dispatch(&c, p, rest, nrest);
+out:
+	config_release(&cfg);
+	return rc;
 }

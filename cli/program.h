@@ -43,6 +43,10 @@ struct cli_program {
 	/* --user is the log-on user only before the command word; after it, it is the
 	 * command's own (the server's `audit query --user U` filter) */
 	int user_before_command;
+	/* the configuration file's keys (cli/config.h) and its name: CONFIG_DIR/<name>.conf */
+	const struct config_key *config_keys;
+	size_t nconfig_keys;
+	const char *config_name;
 };
 
 #define CLI_ARGS_MAX 256 /* words of one command line */
@@ -63,6 +67,17 @@ void cli_prepare(struct cli *c, const struct cli_program *p);
  */
 int cli_globals(struct cli *c, const struct cli_program *p, int argc, char **argv, char **rest,
 	int maxrest, int *nrest);
+
+/*
+ * Load the program's configuration into cfg (the file, the environment, the defaults, and the
+ * global options c was given) and give c the global options it names (--home ...) that the
+ * command line did not.  c->config = cfg.  Errors in the configuration are left in cfg
+ * (cfg->nerrors); the return is nonzero only for lack of memory.
+ */
+int cli_config_load(struct cli *c, const struct cli_program *p, struct config *cfg) WUR;
+
+/* The global option `name` (e.g. "--home") as given on the command line, or NULL. */
+const char *cli_given(const struct cli *c, const char *name);
 
 /* Run the command rest[0] (or --help / --version) with c: returns its exit code. */
 int cli_dispatch(struct cli *c, const struct cli_program *p, char **rest, int nrest);

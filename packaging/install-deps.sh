@@ -13,6 +13,11 @@ PKGS=(
 	clang-format clang-format-14	# the format check in tests/run.sh (.clang-format is for 14)
 	openssl python3 procps binutils curl
 	libmicrohttpd-dev		# the agent's local web interface (serve)
+	libinih-dev			# the configuration files /etc/fieldsync/*.conf (cli/config.c)
+	libsystemd-dev			# sd_notify: readiness and stopping under systemd (cli/notify.c)
+	mandoc man-db			# the manual pages' lint (mandoc -Tlint, man --warnings)
+	systemd				# systemd-analyze: the units verified and scored (test_systemd.py)
+	strace				# test_systemd.py: the system calls made, against the units' filter
 	chromium chromium-driver python3-selenium	# the web interface's browser tests
 	dpkg-dev lintian		# the .deb packages: dpkg-shlibdeps, dpkg-buildflags, their check
 	mandoc man-db			# the man pages' checks (mandoc -Tlint, man --warnings)

@@ -17,6 +17,7 @@
 #include "hqdb.h"
 #include "keyfile.h"
 #include "pki/pki.h"
+#include "program.h"
 
 int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 {
@@ -29,41 +30,59 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home)
 	return buf_printf(out, "%s.key", home);
 }
 
-int hq_open(struct node **out, const struct cli *c)
+int hq_unlock_path(struct buf *out, int *credential, const struct cli *c, const char *home)
+{
+	int found = 0;
+
+	*credential = 0;
+	/* an operator's explicit --key-file wins; otherwise systemd's copy, then the usual file */
+	if (!cli_given(c, "--key-file"))
+		found = cli_credential(out, HQ_CREDENTIAL);
+	if (found < 0)
+		return found;
+	if (found) {
+		*credential = 1;
+		return 0;
+	}
+	buf_reset(out);
+	return hq_key_file(out, c, home);
+}
+
+/* The node directory and the secret of the key file that unlocks it (hq_unlock_path). */
+static int key_hex(char hex[CLI_KEY_HEX_LEN + 1], const char **home, const struct cli *c)
 {
 	struct buf path = BUF_INIT(4096);
-	char hex[CLI_KEY_HEX_LEN + 1];
-	const char *home = NULL;
-	int error;
+	int credential = 0, error = cli_home(home, c);
 
-	error = cli_home(&home, c);
 	if (!error)
-		error = hq_key_file(&path, c, home);
+		error = hq_unlock_path(&path, &credential, c, *home);
 	if (!error)
 		error = cli_key_file_read(hex, path.ptr);
+	buf_release(&path);
+	return error;
+}
+
+int hq_open(struct node **out, const struct cli *c)
+{
+	char hex[CLI_KEY_HEX_LEN + 1];
+	const char *home = NULL;
+	int error = key_hex(hex, &home, c);
+
 	if (!error)
 		error = node_open(out, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
 	crypto_wipe(hex, sizeof(hex));
-	buf_release(&path);
 	return error;
 }
 
 int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c)
 {
-	struct buf path = BUF_INIT(4096);
 	char hex[CLI_KEY_HEX_LEN + 1];
 	const char *home = NULL;
-	int error;
+	int error = key_hex(hex, &home, c);
 
-	error = cli_home(&home, c);
-	if (!error)
-		error = hq_key_file(&path, c, home);
-	if (!error)
-		error = cli_key_file_read(hex, path.ptr);
 	if (!error)
 		error = node_open_keep_key(out, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
 	crypto_wipe(hex, sizeof(hex));
-	buf_release(&path);
 	return error;
 }
 
@@ -95,22 +114,16 @@ int hq_open_user(struct node **out, const struct cli *c)
 
 int hq_own_secret(struct buf *out, const struct cli *c)
 {
-	struct buf path = BUF_INIT(4096);
 	char hex[CLI_KEY_HEX_LEN + 1];
 	const char *home = NULL;
 	int error;
 
 	if (hq_staff_user(c))
 		return cli_passphrase(out, c, "Your passphrase: ", 0);
-	error = cli_home(&home, c);
-	if (!error)
-		error = hq_key_file(&path, c, home);
-	if (!error)
-		error = cli_key_file_read(hex, path.ptr);
+	error = key_hex(hex, &home, c);
 	if (!error)
 		error = buf_put(out, hex, CLI_KEY_HEX_LEN);
 	crypto_wipe(hex, sizeof(hex));
-	buf_release(&path);
 	return error;
 }
 

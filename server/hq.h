@@ -21,7 +21,19 @@
 /* The key file path: --key-file, FIELDSYNC_KEY_FILE, or "<home>.key" beside the directory. */
 int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
 
-/* Open the server node with the key file, as the server's own identity (HQ_USER). */
+/* The systemd credential that holds the key file (LoadCredential= in fieldsync-server.service). */
+#define HQ_CREDENTIAL "fieldsync-server.key"
+
+/*
+ * The key file that unlocks the store: --key-file on the command line, else the systemd
+ * credential HQ_CREDENTIAL when there is one (*credential set to 1), else hq_key_file().
+ */
+int hq_unlock_path(struct buf *out, int *credential, const struct cli *c, const char *home) WUR;
+
+/*
+ * Open the server node with the key file of hq_unlock_path(), as the server's own identity
+ * (HQ_USER).
+ */
 int hq_open(struct node **out, const struct cli *c) WUR;
 
 /* hq_open() that also hands back the database key (backup, rekey); the caller wipes it. */

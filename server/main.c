@@ -1,16 +1,19 @@
 /*
  * server/main.c - fieldsync-server: the HQ hub.
  *
- * Global options as for the agent (--home, --user, --json, ...).  The server's own identity
- * unlocks the store with a key file (--key-file, FIELDSYNC_KEY_FILE, default "<home>.key",
- * mode 0600); HQ staff log on with --user and their passphrase, each in a key slot of their
- * own.  Exit codes: 0 success, 1 failure, 2 usage.
+ * Global options as for the agent (--home, --user, --json, --config, ...).  The server's own
+ * identity unlocks the store with a key file (--key-file, else the systemd credential
+ * fieldsync-server.key, else FIELDSYNC_KEY_FILE or key-file in server.conf, default
+ * "<home>.key", mode 0600); HQ staff log on with --user and their passphrase, each in a key
+ * slot of their own.  Exit codes: 0 success, 1 failure, 2 usage.
  */
 #include "base/crypto.h"
 #include "cmd_ca.h"
+#include "cmd_config.h"
 #include "cmd_evidence.h"
 #include "cmd_store.h"
 #include "commands.h"
+#include "conf.h"
 #include "hq.h"
 #include "program.h"
 
@@ -47,19 +50,20 @@ static const char help[] =
 	"  backup --out FILE        an online, encrypted, verified backup of the store\n"
 	"  restore FILE --node DIR  a backup into an empty directory\n"
 	"  rekey [--remove-other-slots]   a new database key (stop 'run' first)\n"
-	"  run [--workers N] [--metrics 127.0.0.1:PORT] ...\n"
-	"                           serve mutual TLS on the listen address (SIGTERM stops)\n"
+	"  run [--workers N] [--metrics 127.0.0.1:PORT] ...   serve mutual TLS (SIGTERM stops)\n"
+	"  config check | show      server.conf: its errors, or every key and its source\n"
 	"\n"
 	"Global options:\n"
-	"  --home DIR          server directory (or FIELDSYNC_HOME)\n"
-	"  --key-file F        the store's key file (or FIELDSYNC_KEY_FILE; default DIR.key): the\n"
-	"                      server's own identity, 'server', with every role; init and run\n"
-	"                      always use it\n"
-	"  --user NAME         log on as HQ staff user NAME (or FIELDSYNC_USER) with a passphrase;\n"
-	"                      before the command word (after it, --user is the command's own)\n"
-	"  --passphrase-file F read your passphrase from F (or FIELDSYNC_PASSPHRASE; else asked)\n"
-	"  --new-passphrase-file F   a new passphrase for user add/passwd\n"
-	"                      (or FIELDSYNC_NEW_PASSPHRASE)\n"
+	"  --home DIR          server directory (or FIELDSYNC_HOME, or home in server.conf;\n"
+	"                      default /var/lib/fieldsync/server)\n"
+	"  --config FILE       the configuration file (or FIELDSYNC_CONFIG; default\n"
+	"                      /etc/fieldsync/server.conf when it exists; fieldsync.conf(5))\n"
+	"  --key-file F        the key file of the server's own identity, 'server', which has\n"
+	"                      every role (or FIELDSYNC_KEY_FILE; default DIR.key; under systemd\n"
+	"                      the credential fieldsync-server.key); init and run always use it\n"
+	"  --user NAME         log on as HQ staff user NAME (or FIELDSYNC_USER), before the\n"
+	"                      command word; --passphrase-file F (or FIELDSYNC_PASSPHRASE)\n"
+	"  --new-passphrase-file F   for user add/passwd (or FIELDSYNC_NEW_PASSPHRASE)\n"
 	"  --kdf-cost default|low    staff key-slot cost; 'low' is for tests only\n"
 	"  --json              print one JSON document on stdout\n"
 	"  --help, --version\n";
@@ -96,13 +100,15 @@ static const struct cli_command commands[] = {
 	{"backup", cmd_backup, 0},
 	{"restore", cmd_restore_hq, 0},
 	{"rekey", cmd_server_rekey, 0},
+	{"config", cli_config_command, 0},
 };
 
-static const struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,
+static struct cli_program server = {"fieldsync-server", "0.1.0", help, globals,
 	sizeof(globals) / sizeof(globals[0]), commands, sizeof(commands) / sizeof(commands[0]),
-	defaults, 1};
+	defaults, 1, server_config_keys, 0, "server"};
 
 int main(int argc, char **argv)
 {
+	server.nconfig_keys = server_nconfig_keys; /* server/conf.c */
 	return cli_main(&server, argc, argv);
 }

@@ -53,6 +53,8 @@
 
 #include "sync/changeset.h"
 #include "base/hlc.h"
+#include "cmd_config.h"
+#include "notify.h"
 #include "commands.h"
 #include "hq.h"
 #include "pki/http.h"
@@ -856,7 +858,12 @@ static const char run_help[] =
 	"A request that waited more than 3 s for a worker is answered 503 with Retry-After.  After\n"
 	"5 failed enrollments an address backs off (429 with Retry-After, 10 s doubling to 300 s);\n"
 	"refusals of clients without a certificate beyond 10 a minute per address are recorded in\n"
-	"the audit trail as one entry with their count.\n";
+	"the audit trail as one entry with their count.\n"
+	"\n"
+	"Each option may also be set in the [run] section of server.conf or with its FIELDSYNC_...\n"
+	"variable (fieldsync.conf(5); `fieldsync-server config show`).  Under systemd the\n"
+	"credential fieldsync-server.key ($CREDENTIALS_DIRECTORY) unlocks the store unless\n"
+	"--key-file is given; READY=1 is sent once it listens, STOPPING=1 at SIGTERM.\n";
 
 /* A whole number option in [lo, hi]; *v is left alone when the option is absent. */
 static int opt_uint(unsigned *v, struct cli *c, const struct cli_opt *opts, size_t n,
@@ -873,6 +880,19 @@ static int opt_uint(unsigned *v, struct cli *c, const struct cli_opt *opts, size
 		return cli_usage_error(c, "run", "%s takes %u to %u", name, lo, hi);
 	*v = (unsigned)x;
 	return 0;
+}
+
+/* Say in the log what unlocked the store: the key file, or systemd's credential. */
+static void log_unlock(const struct cli *c)
+{
+	struct buf path = BUF_INIT(4096);
+	const char *home = NULL;
+	int credential = 0;
+
+	if (!cli_home(&home, c) && !hq_unlock_path(&path, &credential, c, home))
+		serve_log("info", "unlocked", NULL, "unlocked with %s %s",
+			credential ? "the systemd credential" : "the key file", path.ptr);
+	buf_release(&path);
 }
 
 static void service_stop_all(struct service *s)
@@ -1043,6 +1063,7 @@ int cmd_server_run(struct cli *c)
 	char bound[300];
 	const char *pos[1];
 	struct sigaction sa;
+	char status[400];
 	unsigned nworkers = 8, max_conns = CONNS_DEFAULT, peer_limit = PEER_LIMIT_DEFAULT, fds;
 	int npos, rc, started = 0, i, error, listen_marker = 0;
 
@@ -1052,6 +1073,8 @@ int cmd_server_run(struct cli *c)
 		"run [--listen HOST:PORT] [--workers N] [--max-connections N] [--peer-limit N] "
 		"[--metrics HOST:PORT [--silent-days N] [--force-metrics-listen]]",
 		opts, CLI_N_OPTS(opts), pos, 0, &npos);
+	if (!rc)
+		cli_config_opts(c, "run", opts, CLI_N_OPTS(opts)); /* server.conf, FIELDSYNC_... */
 	if (!rc)
 		rc = opt_uint(&nworkers, c, opts, CLI_N_OPTS(opts), "--workers", 1, WORKERS_MAX);
 	if (!rc)
@@ -1152,11 +1175,15 @@ int cmd_server_run(struct cli *c)
 	}
 	if (node_audit(house, "server.start", bound, "success", NULL))
 		serve_log("error", "audit", NULL, "%s", err_msg());
+	log_unlock(c);
 	serve_log("info", "listening", NULL,
 		"listening on %s with %d workers, up to %u connections, %u per address without a "
 		"certificate",
 		bound, started, svc.max_conns, peer_limit);
+	snprintf(status, sizeof(status), "listening on %s with %d workers", bound, started);
+	cli_notify_ready(status);
 	event_loop(&svc, &listen_marker);
+	cli_notify_stopping("stopping: finishing the requests in progress");
 	pthread_mutex_lock(&svc.lock);
 	stopping = 1;
 	pthread_cond_broadcast(&svc.not_empty);
