@@ -252,15 +252,14 @@ int cli_new_passphrase(struct buf *out, const struct cli *c, const char *prompt)
 	return get_secret(out, c->new_passphrase_file, "FIELDSYNC_NEW_PASSPHRASE", prompt, 1);
 }
 
-int cli_open_node(struct node **out, const struct cli *c)
+/* Log the user on with their passphrase; with `key`, also hand back the database key. */
+static int open_with_passphrase(struct node **out, uint8_t *key, const struct cli *c)
 {
 	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
 	const char *home = NULL, *user = NULL;
 	char prompt[128];
 	int error;
 
-	if (c->open_node)
-		return c->open_node(out, c);
 	error = cli_home(&home, c);
 	if (!error)
 		error = cli_user(&user, c);
@@ -269,31 +268,20 @@ int cli_open_node(struct node **out, const struct cli *c)
 	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
 	error = cli_passphrase(&pass, c, prompt, 0);
 	if (!error)
-		error = node_open(out, home, user, buf_cstr(&pass), pass.len);
+		error = key ? node_open_keep_key(out, key, home, user, buf_cstr(&pass), pass.len)
+			    : node_open(out, home, user, buf_cstr(&pass), pass.len);
 	buf_wipe_release(&pass);
 	return error;
 }
 
+int cli_open_node(struct node **out, const struct cli *c)
+{
+	return c->open_node ? c->open_node(out, c) : open_with_passphrase(out, NULL, c);
+}
+
 int cli_open_node_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli *c)
 {
-	struct buf pass = BUF_INIT(NODE_PASSPHRASE_MAX + 2);
-	const char *home = NULL, *user = NULL;
-	char prompt[128];
-	int error;
-
-	if (c->open_node_key)
-		return c->open_node_key(out, key, c);
-	error = cli_home(&home, c);
-	if (!error)
-		error = cli_user(&user, c);
-	if (error)
-		return error;
-	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", user);
-	error = cli_passphrase(&pass, c, prompt, 0);
-	if (!error)
-		error = node_open_keep_key(out, key, home, user, buf_cstr(&pass), pass.len);
-	buf_wipe_release(&pass);
-	return error;
+	return c->open_node_key ? c->open_node_key(out, key, c) : open_with_passphrase(out, key, c);
 }
 
 const char *cli_json_str(json_t *doc, const char *key)
@@ -500,4 +488,24 @@ int cli_audit_command(struct cli *c, const char *help)
 			cli_opt(opts, CLI_N_OPTS(opts), "--group-logons") != NULL);
 	node_free(n);
 	return rc;
+}
+
+void cli_csv_value(const char *v, int last)
+{
+	int quote = v && strpbrk(v, ",\"\r\n") != NULL;
+
+	if (!v)
+		v = "";
+	if (quote)
+		putchar('"');
+	if (v[0] && strchr("=+-@", v[0]))
+		putchar('\''); /* a spreadsheet would run it as a formula */
+	for (; *v; v++) {
+		if (*v == '"')
+			putchar('"');
+		putchar(*v);
+	}
+	if (quote)
+		putchar('"');
+	putchar(last ? '\n' : ',');
 }

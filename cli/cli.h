@@ -76,6 +76,13 @@ int cli_parse_opts(struct cli *c, const char *usage, struct cli_opt *opts, size_
 /* The value of an option given once, or NULL. */
 const char *cli_opt(const struct cli_opt *opts, size_t nopts, const char *name);
 
+/*
+ * Print one RFC 4180 CSV value (NULL as empty) and then a comma, or a newline when `last`:
+ * quoted when it holds a comma, quote or line break; a leading =, +, - or @ gets an
+ * apostrophe before it, so that a spreadsheet shows the value instead of running it.
+ */
+void cli_csv_value(const char *v, int last);
+
 /* 1 if the flag (an option without a value) `name` was given. */
 int cli_flag(const struct cli_opt *opts, size_t nopts, const char *name);
 

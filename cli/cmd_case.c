@@ -193,27 +193,6 @@ struct rows_out {
 	int csv;
 };
 
-/* One CSV value: quoted when it holds a comma, quote or line break; formula-safe. */
-static void csv_value(const char *v, int last)
-{
-	int quote = v && strpbrk(v, ",\"\r\n") != NULL;
-
-	if (!v)
-		v = "";
-	if (quote)
-		putchar('"');
-	if (strchr("=+-@", v[0]) && v[0])
-		putchar('\'');
-	for (; *v; v++) {
-		if (*v == '"')
-			putchar('"');
-		putchar(*v);
-	}
-	if (quote)
-		putchar('"');
-	putchar(last ? '\n' : ',');
-}
-
 #define CSV_HEADER                                                                                 \
 	"id,office,status,category,priority,assignee,received_at,due_at,updated_at,notes,conflicts,title"
 
@@ -224,18 +203,18 @@ static void csv_row(const struct index_row *r)
 	snprintf(prio, sizeof(prio), "%d", r->priority);
 	snprintf(notes, sizeof(notes), "%d", r->notes);
 	snprintf(conflicts, sizeof(conflicts), "%d", r->conflicts);
-	csv_value(r->case_id, 0);
-	csv_value(r->office, 0);
-	csv_value(r->status, 0);
-	csv_value(r->category, 0);
-	csv_value(prio, 0);
-	csv_value(r->assignee, 0);
-	csv_value(r->received_at, 0);
-	csv_value(r->due_at, 0);
-	csv_value(r->updated_at, 0);
-	csv_value(notes, 0);
-	csv_value(conflicts, 0);
-	csv_value(r->title, 1);
+	cli_csv_value(r->case_id, 0);
+	cli_csv_value(r->office, 0);
+	cli_csv_value(r->status, 0);
+	cli_csv_value(r->category, 0);
+	cli_csv_value(prio, 0);
+	cli_csv_value(r->assignee, 0);
+	cli_csv_value(r->received_at, 0);
+	cli_csv_value(r->due_at, 0);
+	cli_csv_value(r->updated_at, 0);
+	cli_csv_value(notes, 0);
+	cli_csv_value(conflicts, 0);
+	cli_csv_value(r->title, 1);
 }
 
 static int print_row(void *ctx, const struct index_row *r)

@@ -234,24 +234,6 @@ static void cell(char *out, size_t size, json_t *v)
 		snprintf(out, size, "%s", json_string_value(v) ? json_string_value(v) : "");
 }
 
-static void csv_cell(const char *v, int last)
-{
-	int quote = strpbrk(v, ",\"\r\n") != NULL;
-
-	if (quote)
-		putchar('"');
-	if (v[0] && strchr("=+-@", v[0]))
-		putchar('\'');
-	for (; *v; v++) {
-		if (*v == '"')
-			putchar('"');
-		putchar(*v);
-	}
-	if (quote)
-		putchar('"');
-	putchar(last ? '\n' : ',');
-}
-
 static void print_table(enum table t, json_t *rows, int csv)
 {
 	const struct table_def *d = &tables[t];
@@ -262,7 +244,7 @@ static void print_table(enum table t, json_t *rows, int csv)
 		ncol++;
 	for (k = 0; k < ncol; k++) {
 		if (csv)
-			csv_cell(d->columns[k], k + 1 == ncol);
+			cli_csv_value(d->columns[k], k + 1 == ncol);
 		else
 			printf("%-*s%s", k + 1 == ncol ? 0 : 16, d->columns[k],
 				k + 1 == ncol ? "\n" : " ");
@@ -272,7 +254,7 @@ static void print_table(enum table t, json_t *rows, int csv)
 			cell(text, sizeof(text),
 				json_object_get(json_array_get(rows, i), d->columns[k]));
 			if (csv)
-				csv_cell(text, k + 1 == ncol);
+				cli_csv_value(text, k + 1 == ncol);
 			else
 				printf("%-*s%s", k + 1 == ncol ? 0 : 16, text,
 					k + 1 == ncol ? "\n" : " ");

@@ -28,6 +28,18 @@ class Server:
                               capture_output=True, text=True, timeout=timeout)
         return fstest.Result(proc)
 
+    def run_as(self, user, passphrase, *args, new=None, timeout=60):
+        """A command by HQ staff user `user` (None: the key file's identity); `new`: the
+        new passphrase of a user add or passwd."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+        if user:
+            env.update(FIELDSYNC_USER=user, FIELDSYNC_PASSPHRASE=passphrase)
+        if new:
+            env["FIELDSYNC_NEW_PASSPHRASE"] = new
+        proc = subprocess.run([SERVER, "--home", self.home] + list(args), env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        return fstest.Result(proc)
+
     def ok(self, *args):
         r = self.run(*args)
         if r.rc != 0:

@@ -37,13 +37,7 @@ class Closure(fstest.NodeTest):
         self.cid = self.fleet.synced_case(self.dev, "Overtime claimed twice", "ethics")
 
     def staff(self, who, *args, new=None, ok=False):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-        if who:
-            env.update(FIELDSYNC_USER=who, FIELDSYNC_PASSPHRASE=HQ_STAFF[who][1])
-        if new:
-            env["FIELDSYNC_NEW_PASSPHRASE"] = new
-        r = fstest.Result(subprocess.run([hqtest.SERVER, "--home", self.hq.home] + list(args),
-                                         env=env, capture_output=True, text=True, timeout=60))
+        r = self.hq.run_as(who, HQ_STAFF[who][1] if who else None, *args, new=new)
         if ok and r.rc != 0:
             raise AssertionError("%s: %r" % (args, r))
         return r

@@ -79,15 +79,9 @@ class HqStaff(fstest.NodeTest):
 
     def staff(self, role, *args, passphrase=None, new=None):
         """Run the server as the staff user of `role` (None: the key file's identity)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-        if role:
-            env["FIELDSYNC_USER"] = USER_OF[role]
-            env["FIELDSYNC_PASSPHRASE"] = PASS_OF[role] if passphrase is None else passphrase
-        if new:
-            env["FIELDSYNC_NEW_PASSPHRASE"] = new
-        proc = subprocess.run([hqtest.SERVER, "--home", self.hq.home] + list(args), env=env,
-                              capture_output=True, text=True, timeout=120)
-        return fstest.Result(proc)
+        return self.hq.run_as(USER_OF[role] if role else None,
+                              (PASS_OF[role] if passphrase is None else passphrase)
+                              if role else None, *args, new=new, timeout=120)
 
     def audit(self):
         return self.hq.ok("--json", "audit", "log").json()["entries"]

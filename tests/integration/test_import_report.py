@@ -71,14 +71,7 @@ class ImportReport(fstest.NodeTest):
 
     @classmethod
     def staff(cls, who, *args, new=None, ok=False, timeout=600):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-        if who:
-            env.update(FIELDSYNC_USER=who, FIELDSYNC_PASSPHRASE=STAFF[who][1])
-        if new:
-            env["FIELDSYNC_NEW_PASSPHRASE"] = new
-        r = fstest.Result(subprocess.run([hqtest.SERVER, "--home", cls.hq.home] + list(args),
-                                         env=env, capture_output=True, text=True,
-                                         timeout=timeout))
+        r = cls.hq.run_as(who, STAFF[who][1] if who else None, *args, new=new, timeout=timeout)
         if ok and r.rc != 0:
             raise AssertionError("%s: %r" % (args, r))
         return r

@@ -9,7 +9,6 @@ stores nothing; the list filters and the CSV agree with an independent reading o
 import csv
 import io
 import os
-import subprocess
 import time
 import unittest
 
@@ -34,14 +33,7 @@ class Intake(fstest.NodeTest):
                           new=pw, ok=True)
 
     def as_staff(self, who, *args, new=None, ok=False):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-        if who:
-            env["FIELDSYNC_USER"] = who
-            env["FIELDSYNC_PASSPHRASE"] = STAFF[who][1]
-        if new:
-            env["FIELDSYNC_NEW_PASSPHRASE"] = new
-        r = fstest.Result(subprocess.run([hqtest.SERVER, "--home", self.hq.home] + list(args),
-                                         env=env, capture_output=True, text=True, timeout=60))
+        r = self.hq.run_as(who, STAFF[who][1] if who else None, *args, new=new)
         if ok and r.rc != 0:
             raise AssertionError("%s: %r" % (args, r))
         return r
