@@ -562,6 +562,11 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 	int error;
 
 	memset(&in, 0, sizeof(in));
+	/* one snapshot for every read: a seal made meanwhile (the service seals off the request's
+	 * path) would otherwise pair the old chain with the new sealing key */
+	error = store_exec(s, "SAVEPOINT trail_verify_node");
+	if (error)
+		return error;
 	error = audit_foreach(s, NULL, NULL, own_entry, &c);
 	if (!error)
 		error = seal_load(&seals, &nseals, s,
@@ -607,6 +612,8 @@ int trail_verify_node(struct trail_report *out, struct store *s, const char *ori
 		out->receipts = nrc;
 		out->countersigned = nrc ? rcs[nrc - 1].size : 0;
 	}
+	if (store_exec(s, "RELEASE trail_verify_node") && !error)
+		error = err_code();
 	trail_statements_free(cps, ncp);
 	trail_statements_free(rcs, nrc);
 	seal_free_list(seals, nseals);

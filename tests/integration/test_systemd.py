@@ -24,6 +24,8 @@ import hqtest
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 UNITS = os.path.join(TOP, "packaging", "systemd")
 BINARIES = {"fieldsync-server": hqtest.SERVER, "fieldsync-agent": fstest.AGENT}
+INSTALLED = {"fieldsync-server": "/usr/sbin", "fieldsync-agent": "/usr/bin"}  # the packages'
+
 ANALYZE = shutil.which("systemd-analyze")
 
 
@@ -61,8 +63,8 @@ class Units(fstest.NodeTest):
         for unit, binary in BINARIES.items():
             with open(os.path.join(UNITS, unit + ".service")) as f:
                 text = f.read()
-            self.assertIn("ExecStart=/usr/bin/%s " % unit, text)
-            copy = text.replace("ExecStart=/usr/bin/%s " % unit,
+            self.assertIn("ExecStart=%s/%s " % (INSTALLED[unit], unit), text)
+            copy = text.replace("ExecStart=%s/%s " % (INSTALLED[unit], unit),
                                 "ExecStart=%s " % os.path.abspath(binary))
             docs = re.search(r"(?m)^Documentation=(.*)$", copy).group(1).split()
             kept = [d for d in docs if not d.startswith("man:") or d[4:] in pages]
