@@ -180,7 +180,9 @@ static int sort_subjects(json_t *rows)
 	size_t n = json_array_size(rows), i;
 	json_t **v = n ? malloc(n * sizeof(*v)) : NULL;
 
-	if (n && !v)
+	if (!n)
+		return 0;
+	if (!v)
 		return err_set(ERR_NOMEM, "out of memory");
 	for (i = 0; i < n; i++)
 		v[i] = json_incref(json_array_get(rows, i));
