@@ -305,15 +305,42 @@ static int apply_narrative(git_index *idx, git_repository *repo, const struct ca
 }
 
 /* New files of an append-only record: a path already in the case is refused. */
+/*
+ * 0 if a new file may stand at `path`: nothing is there, it is no folder of the case, and no
+ * folder on its way is a file (a tree cannot hold both, and libgit2 leaks on the attempt).
+ */
+static int path_free(git_index *idx, const char *path)
+{
+	char prefix[4096 + 2]; /* git paths of a case are far shorter */
+	size_t pos, len = strlen(path), i;
+
+	if (len + 2 > sizeof(prefix))
+		return err_set(ERR_INVALID, "the path '%.64s...' is too long", path);
+	if (git_index_get_bypath(idx, path, 0))
+		return err_set(ERR_EXISTS, "'%s' is already part of the case", path);
+	snprintf(prefix, sizeof(prefix), "%s/", path);
+	if (git_index_find_prefix(&pos, idx, prefix) == 0)
+		return err_set(ERR_EXISTS, "'%s' is a folder of the case", path);
+	for (i = 1; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)i, path);
+		if (git_index_get_bypath(idx, prefix, 0))
+			return err_set(ERR_EXISTS, "'%s' is a file of the case, not a folder",
+				prefix);
+	}
+	return 0;
+}
+
 static int add_files(git_index *idx, git_repository *repo, const struct casefile_change *chg)
 {
 	size_t i;
 	int error = 0;
 
 	for (i = 0; !error && i < chg->nfiles; i++) {
-		if (git_index_get_bypath(idx, chg->files[i].path, 0))
-			return err_set(ERR_EXISTS, "'%s' is already part of the case",
-				chg->files[i].path);
+		error = path_free(idx, chg->files[i].path);
+		if (error)
+			return error;
 		error = add_blob(idx, repo, chg->files[i].path, chg->files[i].data,
 			chg->files[i].len);
 	}
