@@ -5,6 +5,7 @@
 #include "node/casedb.h"
 #include "auditverify.h"
 #include "cmd_user.h"
+#include "cmd_store.h"
 #include "commands.h"
 #include "device.h"
 #include "keyfile.h"
@@ -359,17 +360,7 @@ int cmd_rekey(struct cli *c)
 	if (!error)
 		error = node_rekey(&rep, n, key, secrets, nsecrets,
 			cli_opt(opts, CLI_N_OPTS(opts), "--remove-other-slots") != NULL);
-	if (error)
-		rc = cli_fail(c);
-	else if (c->json)
-		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
-			"rewrapped", (json_int_t)rep.rewrapped, "removed", (json_int_t)rep.removed,
-			"removed_users", rep.removed_users, "pages", (json_int_t)rep.pages));
-	else
-		printf("new database key: %lld pages re-encrypted, %zu key slot%s rewrapped%s%s%s\n",
-			(long long)rep.pages, rep.rewrapped, rep.rewrapped == 1 ? "" : "s",
-			rep.removed ? ", removed: " : "", rep.removed_users,
-			rep.removed ? " (give each a new passphrase with 'user passwd NAME')" : "");
+	rc = error ? cli_fail(c) : cli_rekey_print(c, &rep, NULL);
 	crypto_wipe(key, sizeof(key));
 	crypto_wipe(hex, sizeof(hex));
 	buf_wipe_release(&pass);

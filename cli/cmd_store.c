@@ -3,6 +3,7 @@
  * program (shared/node/backup.h has the file format and what a restore does).
  */
 #include "cmd_store.h"
+#include "node/rekey.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -207,4 +208,24 @@ int cmd_restore_device(struct cli *c)
 int cmd_restore_hq(struct cli *c)
 {
 	return restore(c, 0);
+}
+
+int cli_rekey_print(const struct cli *c, const struct node_rekey_report *rep, const char *slots)
+{
+	if (c->json)
+		return cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
+			"rewrapped", (json_int_t)rep->rewrapped, "removed",
+			(json_int_t)rep->removed, "removed_users", rep->removed_users, "pages",
+			(json_int_t)rep->pages));
+	if (slots)
+		printf("new database key: %lld pages re-encrypted, %s rewrapped%s%s\n",
+			(long long)rep->pages, slots, rep->removed ? ", removed: " : "",
+			rep->removed_users);
+	else
+		printf("new database key: %lld pages re-encrypted, %zu key slot%s rewrapped%s%s%s\n",
+			(long long)rep->pages, rep->rewrapped, rep->rewrapped == 1 ? "" : "s",
+			rep->removed ? ", removed: " : "", rep->removed_users,
+			rep->removed ? " (give each a new passphrase with 'user passwd NAME')"
+				     : "");
+	return CLI_EXIT_OK;
 }

@@ -19,4 +19,12 @@ int cmd_backup(struct cli *c);
 int cmd_restore_device(struct cli *c);
 int cmd_restore_hq(struct cli *c);
 
+struct node_rekey_report;
+
+/*
+ * Print what a rekey did (node_rekey): JSON, or a line naming `slots` ("the server's key
+ * slot"), or the count of slots rewrapped when `slots` is NULL.  An exit code.
+ */
+int cli_rekey_print(const struct cli *c, const struct node_rekey_report *rep, const char *slots);
+
 #endif

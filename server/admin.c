@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd_store.h"
 #include "cmd_user.h"
 #include "commands.h"
 #include "hq.h"
@@ -391,30 +392,13 @@ struct device_listing {
 	int64_t count;
 };
 
-/* Seconds since the epoch of an audit time (YYYY-MM-DDTHH:MM:SS...); 0 for none. */
-static int64_t iso_seconds(const char *iso)
-{
-	struct tm tm;
-
-	if (!iso || strlen(iso) < 19)
-		return 0;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = (int)strtol(iso, NULL, 10) - 1900;
-	tm.tm_mon = (int)strtol(iso + 5, NULL, 10) - 1;
-	tm.tm_mday = (int)strtol(iso + 8, NULL, 10);
-	tm.tm_hour = (int)strtol(iso + 11, NULL, 10);
-	tm.tm_min = (int)strtol(iso + 14, NULL, 10);
-	tm.tm_sec = (int)strtol(iso + 17, NULL, 10);
-	return (int64_t)timegm(&tm);
-}
-
 static int list_device(void *ctx, const struct hqdb_device_status *d)
 {
 	struct device_listing *l = ctx;
 	struct pki_validity v = {0, 0};
 	char expiry[32] = "?";
 	const char *state = d->revoked_at ? "revoked" : d->held ? "held" : "active";
-	int silent = !d->revoked_at && iso_seconds(d->last_sync) < l->silent_before;
+	int silent = !d->revoked_at && hlc_date_ms(d->last_sync) / 1000 < l->silent_before;
 	struct tm tm;
 	time_t t;
 
@@ -609,14 +593,13 @@ static const char rekey_help[] =
 	"file, so an old copy of the database key opens nothing written from now on.  Any other\n"
 	"key slot cannot be rewrapped without its owner's passphrase: rekey refuses, naming it,\n"
 	"unless --remove-other-slots, which removes it (give that user a new passphrase\n"
-	"afterwards).  Stop 'run' first.  A kill at any point leaves a store that opens with the old key or the new one\n"
-	"(the next open finishes or rolls back the rotation).  Needs free space for a journal as\n"
-	"large as the store.  Audited.\n";
+	"afterwards).  Stop 'run' first.  A kill at any point leaves a store that opens with\n"
+	"the old key or the new one (the next open finishes or rolls back the rotation).  Needs\n"
+	"free space for a journal as large as the store.  Audited.\n";
 
 int cmd_server_rekey(struct cli *c)
 {
 	struct cli_opt opts[] = {{"--remove-other-slots", 0, 0, {0}, 0}};
-	struct buf path = BUF_INIT(4096);
 	struct node_rekey_report rep;
 	struct node_secret secret;
 	uint8_t key[CRYPTO_KEY_LEN];
@@ -632,29 +615,16 @@ int cmd_server_rekey(struct cli *c)
 	if (rc)
 		return rc;
 	crypto_lock(key, sizeof(key));
-	error = cli_home(&home, c);
-	if (!error)
-		error = hq_key_file(&path, c, home);
-	if (!error)
-		error = cli_key_file_read(hex, path.ptr);
+	error = hq_key_hex(hex, &home, c);
 	if (!error)
 		error = node_open_keep_key(&n, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
 	secret = (struct node_secret){HQ_USER, hex, CLI_KEY_HEX_LEN};
 	if (!error)
 		error = node_rekey(&rep, n, key, &secret, 1,
 			cli_opt(opts, CLI_N_OPTS(opts), "--remove-other-slots") != NULL);
-	if (error)
-		rc = cli_fail(c);
-	else if (c->json)
-		rc = cli_print_json(json_pack("{s:b, s:I, s:I, s:s, s:I}", "rekeyed", 1,
-			"rewrapped", (json_int_t)rep.rewrapped, "removed", (json_int_t)rep.removed,
-			"removed_users", rep.removed_users, "pages", (json_int_t)rep.pages));
-	else
-		printf("new database key: %lld pages re-encrypted, the server's key slot rewrapped%s%s\n",
-			(long long)rep.pages, rep.removed ? ", removed: " : "", rep.removed_users);
+	rc = error ? cli_fail(c) : cli_rekey_print(c, &rep, "the server's key slot");
 	crypto_wipe(key, sizeof(key));
 	crypto_wipe(hex, sizeof(hex));
-	buf_release(&path);
 	node_free(n);
 	return rc;
 }

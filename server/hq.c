@@ -48,8 +48,7 @@ int hq_unlock_path(struct buf *out, int *credential, const struct cli *c, const 
 	return hq_key_file(out, c, home);
 }
 
-/* The node directory and the secret of the key file that unlocks it (hq_unlock_path). */
-static int key_hex(char hex[CLI_KEY_HEX_LEN + 1], const char **home, const struct cli *c)
+int hq_key_hex(char hex[CLI_KEY_HEX_LEN + 1], const char **home, const struct cli *c)
 {
 	struct buf path = BUF_INIT(4096);
 	int credential = 0, error = cli_home(home, c);
@@ -66,7 +65,7 @@ int hq_open(struct node **out, const struct cli *c)
 {
 	char hex[CLI_KEY_HEX_LEN + 1];
 	const char *home = NULL;
-	int error = key_hex(hex, &home, c);
+	int error = hq_key_hex(hex, &home, c);
 
 	if (!error)
 		error = node_open(out, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
@@ -78,7 +77,7 @@ int hq_open_key(struct node **out, uint8_t key[CRYPTO_KEY_LEN], const struct cli
 {
 	char hex[CLI_KEY_HEX_LEN + 1];
 	const char *home = NULL;
-	int error = key_hex(hex, &home, c);
+	int error = hq_key_hex(hex, &home, c);
 
 	if (!error)
 		error = node_open_keep_key(out, key, home, HQ_USER, hex, CLI_KEY_HEX_LEN);
@@ -120,7 +119,7 @@ int hq_own_secret(struct buf *out, const struct cli *c)
 
 	if (hq_staff_user(c))
 		return cli_passphrase(out, c, "Your passphrase: ", 0);
-	error = key_hex(hex, &home, c);
+	error = hq_key_hex(hex, &home, c);
 	if (!error)
 		error = buf_put(out, hex, CLI_KEY_HEX_LEN);
 	crypto_wipe(hex, sizeof(hex));

@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "cli.h"
+#include "keyfile.h"
 #include "pki/enroll.h"
 #include "node/node.h"
 
@@ -29,6 +30,12 @@ int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
  * credential HQ_CREDENTIAL when there is one (*credential set to 1), else hq_key_file().
  */
 int hq_unlock_path(struct buf *out, int *credential, const struct cli *c, const char *home) WUR;
+
+/*
+ * The server directory (into *home) and the secret of the key file that unlocks it
+ * (hq_unlock_path()) into `hex`, which the caller wipes.
+ */
+int hq_key_hex(char hex[CLI_KEY_HEX_LEN + 1], const char **home, const struct cli *c) WUR;
 
 /*
  * Open the server node with the key file of hq_unlock_path(), as the server's own identity

@@ -73,17 +73,6 @@ static int read_line(struct buf *out, int *too_long, FILE *f)
 	return any;
 }
 
-static int64_t date_ms(const char *date)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = (int)strtol(date, NULL, 10) - 1900;
-	tm.tm_mon = (int)strtol(date + 5, NULL, 10) - 1;
-	tm.tm_mday = (int)strtol(date + 8, NULL, 10);
-	return (int64_t)timegm(&tm) * 1000;
-}
-
 /* One record into `chg`/`notes` (borrowing from `doc`), checked; ERR_INVALID says why not. */
 static int parse_record(struct casefile_change *chg, const char **office, const char **notes,
 	size_t *nnotes, int64_t *id_ms, json_t *doc)
@@ -141,7 +130,7 @@ static int parse_record(struct casefile_change *chg, const char **office, const 
 	}
 	if (casefile_check_change(chg))
 		return err_code();
-	*id_ms = received ? date_ms(received) : (int64_t)time(NULL) * 1000;
+	*id_ms = received ? hlc_date_ms(received) : (int64_t)time(NULL) * 1000;
 	return 0;
 }
 

@@ -80,15 +80,13 @@ static int policy_days(long *days, struct node *n, const char *category)
 /* out = the date `days` after `date` (YYYY-MM-DD, or its first ten characters). */
 static void date_plus(char out[11], const char *date, long days)
 {
-	struct tm tm;
+	char day[11];
 	time_t t;
+	struct tm tm;
 
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = (int)strtol(date, NULL, 10) - 1900;
-	tm.tm_mon = (int)strtol(date + 5, NULL, 10) - 1;
-	tm.tm_mday = (int)strtol(date + 8, NULL, 10);
-	tm.tm_hour = 12;
-	t = timegm(&tm) + (time_t)days * 86400;
+	snprintf(day, sizeof(day), "%s", date); /* the date alone, from its noon */
+	t = (time_t)(hlc_date_ms(day) / 1000) + 12 * 3600 + (time_t)days * 86400;
+
 	gmtime_r(&t, &tm);
 	strftime(out, 11, "%Y-%m-%d", &tm);
 }

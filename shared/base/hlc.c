@@ -154,3 +154,22 @@ int hlc_parse_time(char out[HLC_STR_MAX], const char *text, int64_t now_ms)
 	snprintf(out, HLC_STR_MAX, "%.*s%s", (int)len, text, len == 23 ? "Z" : "");
 	return 0;
 }
+
+int64_t hlc_date_ms(const char *date)
+{
+	size_t len = date ? strlen(date) : 0;
+	struct tm tm;
+
+	if (len < 10)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)strtol(date, NULL, 10) - 1900;
+	tm.tm_mon = (int)strtol(date + 5, NULL, 10) - 1;
+	tm.tm_mday = (int)strtol(date + 8, NULL, 10);
+	if (len >= 19) {
+		tm.tm_hour = (int)strtol(date + 11, NULL, 10);
+		tm.tm_min = (int)strtol(date + 14, NULL, 10);
+		tm.tm_sec = (int)strtol(date + 17, NULL, 10);
+	}
+	return (int64_t)timegm(&tm) * 1000;
+}

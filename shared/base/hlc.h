@@ -47,4 +47,10 @@ void hlc_iso8601(char out[HLC_STR_MAX], int64_t wall_ms);
  */
 int hlc_parse_time(char out[HLC_STR_MAX], const char *text, int64_t now_ms) WUR;
 
+/*
+ * Milliseconds since the epoch of a stored date or time, YYYY-MM-DD[THH:MM:SS...] (UTC; the
+ * caller has checked its form, as the case schema does); 0 for NULL or one too short.
+ */
+int64_t hlc_date_ms(const char *date);
+
 #endif

@@ -98,15 +98,11 @@ static int journal_mode(struct store *s, const char *mode)
 
 static int apply_rekey(struct store *s, const uint8_t key[CRYPTO_KEY_LEN])
 {
-	char lit[2 * CRYPTO_KEY_LEN + 4];
+	char lit[STORE_KEY_LITERAL_LEN];
 	int rc;
 
-	lit[0] = 'x';
-	lit[1] = '\'';
-	crypto_hex(lit + 2, key, CRYPTO_KEY_LEN);
-	lit[2 + 2 * CRYPTO_KEY_LEN] = '\'';
-	lit[3 + 2 * CRYPTO_KEY_LEN] = '\0';
 	crypto_lock(lit, sizeof(lit));
+	store_key_literal(lit, key);
 	rc = sqlite3_rekey(store_db(s), lit, (int)strlen(lit));
 	crypto_wipe(lit, sizeof(lit));
 	return rc == SQLITE_OK ? 0 : store_error(s, "cannot rekey the database");

@@ -572,16 +572,23 @@ out:
 	return error;
 }
 
-static int apply_key(struct store *s, const uint8_t *key, int legacy_pages)
-{
-	char lit[2 * CRYPTO_KEY_LEN + 4];
-	int rc;
+_Static_assert(STORE_KEY_LITERAL_LEN == 2 * CRYPTO_KEY_LEN + 4, "a key literal holds one key");
 
+void store_key_literal(char lit[STORE_KEY_LITERAL_LEN], const uint8_t key[32])
+{
 	lit[0] = 'x';
 	lit[1] = '\'';
 	crypto_hex(lit + 2, key, CRYPTO_KEY_LEN);
 	lit[2 + 2 * CRYPTO_KEY_LEN] = '\'';
 	lit[3 + 2 * CRYPTO_KEY_LEN] = '\0';
+}
+
+static int apply_key(struct store *s, const uint8_t *key, int legacy_pages)
+{
+	char lit[STORE_KEY_LITERAL_LEN];
+	int rc;
+
+	store_key_literal(lit, key);
 	rc = sqlite3_key(s->db, lit, (int)strlen(lit));
 	crypto_wipe(lit, sizeof(lit));
 	if (rc != SQLITE_OK)

@@ -42,6 +42,14 @@ enum {
  */
 int store_open(struct store **out, const char *path, const uint8_t *key, int flags) WUR;
 
+#define STORE_KEY_LITERAL_LEN (2 * 32 + 4) /* x'<64 hex>' and its NUL */
+
+/*
+ * SQLCipher's form of a raw 256-bit key, x'<hex>', into `lit` (the caller locks and wipes
+ * it): what sqlite3_key and sqlite3_rekey take so that no passphrase derivation runs.
+ */
+void store_key_literal(char lit[STORE_KEY_LITERAL_LEN], const uint8_t key[32]);
+
 /* Close the database (checkpoints the WAL). Accepts NULL. */
 void store_free(struct store *s);
 
