@@ -7,6 +7,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "base/crypto.h"
+#include "pki/pki.h"
 
 int checkpoint_message(struct buf *out, const char *kind, const char *origin, uint64_t size,
 	const uint8_t root[MERKLE_HASH_LEN], const char *time)
@@ -39,7 +40,7 @@ int checkpoint_verify(const uint8_t *cert, size_t certlen, const uint8_t *ca, si
 	mbedtls_x509_crt_init(&crt);
 	mbedtls_x509_crt_init(&anchor);
 	if (mbedtls_x509_crt_parse_der(&crt, cert, certlen) ||
-		mbedtls_x509_crt_parse_der(&anchor, ca, calen)) {
+		pki_trust_parse(&anchor, ca, calen)) { /* the CAs of every rollover */
 		error = err_set(ERR_INVALID, "a certificate of the trail does not parse");
 		goto out;
 	}

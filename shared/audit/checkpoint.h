@@ -35,7 +35,7 @@ int checkpoint_sign(struct buf *sig, const uint8_t *key, size_t keylen, const st
 
 /*
  * Check `sig` over `msg` with the key of certificate `cert` (DER), which must chain to `ca`
- * (DER).  ERR_AUTH with the reason (not issued by the CA, bad signature), ERR_INVALID if a
+ * (DER: a trust set, any of whose CAs will do).  ERR_AUTH with the reason (not issued by the CA, bad signature), ERR_INVALID if a
  * certificate does not parse.
  */
 int checkpoint_verify(const uint8_t *cert, size_t certlen, const uint8_t *ca, size_t calen,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/asn1write.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/bignum.h>
@@ -849,24 +850,329 @@ static int explain(uint32_t flags, int rc, const mbedtls_x509_crt *crt,
 	return 0;
 }
 
-int pki_verify(const uint8_t *cert, size_t cert_len, const uint8_t *ca, size_t ca_len, int64_t now)
+static int verify_one(const mbedtls_x509_crt *crt, const uint8_t *ca, size_t ca_len, int64_t now)
 {
-	mbedtls_x509_crt crt, anchor;
+	mbedtls_x509_crt anchor;
 	uint32_t flags = 0;
 	int rc, error;
 
-	mbedtls_x509_crt_init(&crt);
 	mbedtls_x509_crt_init(&anchor);
+	error = parse_cert(&anchor, ca, ca_len, "CA certificate");
+	if (!error) {
+		rc = mbedtls_x509_crt_verify((mbedtls_x509_crt *)crt, &anchor, NULL, NULL, &flags,
+			NULL, NULL);
+		error = explain(flags, rc, crt, &anchor, now);
+	}
+	mbedtls_x509_crt_free(&anchor);
+	return error;
+}
+
+/* A trust set is whole certificates, one after the other, 1 to PKI_TRUST_MAX of them. */
+static int trust_check(const uint8_t *set, size_t set_len)
+{
+	const uint8_t *one = NULL;
+	size_t one_len = 0, pos = 0, n = 0;
+	int more;
+
+	while ((more = pki_trust_next(&one, &one_len, set, set_len, &pos)) > 0)
+		if (++n > PKI_TRUST_MAX)
+			return err_set(ERR_TOOBIG, "more than %d CA certificates", PKI_TRUST_MAX);
+	if (more < 0 || n == 0)
+		return err_set(ERR_INVALID, "CA certificate does not parse");
+	return 0;
+}
+
+int pki_verify(const uint8_t *cert, size_t cert_len, const uint8_t *ca, size_t ca_len, int64_t now)
+{
+	mbedtls_x509_crt crt;
+	const uint8_t *one = NULL, *first = NULL;
+	size_t one_len = 0, first_len = 0, pos = 0;
+	int more = 0, error;
+
+	mbedtls_x509_crt_init(&crt);
 	error = parse_cert(&crt, cert, cert_len, "certificate");
 	if (!error)
-		error = parse_cert(&anchor, ca, ca_len, "CA certificate");
-	if (error)
-		goto out;
-	rc = mbedtls_x509_crt_verify(&crt, &anchor, NULL, NULL, &flags, NULL, NULL);
-	error = explain(flags, rc, &crt, &anchor, now);
+		error = trust_check(ca, ca_len);
+	/* each anchor on its own, so a refusal names the dates of the CA it was checked against */
+	while (!error && (more = pki_trust_next(&one, &one_len, ca, ca_len, &pos)) > 0) {
+		if (!first) {
+			first = one;
+			first_len = one_len;
+		}
+		if (verify_one(&crt, one, one_len, now) == 0)
+			goto out;
+	}
+	if (!error && (more < 0 || !first))
+		error = err_set(ERR_INVALID, "CA certificate does not parse");
+	else if (!error) /* none issued it: the current CA's reason */
+		error = verify_one(&crt, first, first_len, now);
 out:
 	mbedtls_x509_crt_free(&crt);
-	mbedtls_x509_crt_free(&anchor);
+	return error;
+}
+
+int pki_trust_next(const uint8_t **cert, size_t *len, const uint8_t *set, size_t set_len,
+	size_t *pos)
+{
+	unsigned char *p, *end;
+	size_t body;
+
+	if (*pos >= set_len)
+		return 0;
+	p = (unsigned char *)set + *pos;
+	end = (unsigned char *)set + set_len;
+	if (mbedtls_asn1_get_tag(&p, end, &body, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+		return -1;
+	*cert = set + *pos;
+	*len = (size_t)(p - (set + *pos)) + body;
+	*pos += *len;
+	return 1;
+}
+
+int pki_trust_parse(mbedtls_x509_crt *chain, const uint8_t *set, size_t set_len)
+{
+	const uint8_t *one = NULL;
+	size_t one_len = 0, pos = 0, n = 0;
+	int more, error = 0;
+
+	mbedtls_x509_crt *last;
+
+	error = trust_check(set, set_len);
+	while (!error && (more = pki_trust_next(&one, &one_len, set, set_len, &pos)) > 0) {
+		if (++n > PKI_TRUST_MAX)
+			return err_set(ERR_TOOBIG, "more than %d CA certificates", PKI_TRUST_MAX);
+		if (one_len > PKI_DER_MAX || mbedtls_x509_crt_parse_der(chain, one, one_len))
+			return err_set(ERR_INVALID, "CA certificate %zu does not parse", n);
+		for (last = chain; last->next; last = last->next)
+			;
+		if (last->raw.len != one_len)
+			return err_set(ERR_INVALID, "CA certificate %zu does not parse", n);
+	}
+	return error;
+}
+
+int pki_trust_has(const uint8_t *set, size_t set_len, const uint8_t fp[PKI_FINGERPRINT_LEN])
+{
+	uint8_t got[PKI_FINGERPRINT_LEN];
+	const uint8_t *one = NULL;
+	size_t one_len = 0, pos = 0;
+
+	while (pki_trust_next(&one, &one_len, set, set_len, &pos) > 0) {
+		pki_fingerprint(got, one, one_len);
+		if (!memcmp(got, fp, sizeof(got)))
+			return 1;
+	}
+	return 0;
+}
+
+int pki_trust_get(struct buf *out, struct store *s, int retired)
+{
+	static const char *const names[] = {"ca_cert", "ca_next_cert", "ca_prev_certs"};
+	size_t i, mark = out->len;
+	int error = 0;
+
+	for (i = 0; !error && i < (retired ? 3u : 2u); i++) {
+		error = store_material_get(out, s, names[i]);
+		if (error == ERR_NOTFOUND && i > 0)
+			error = 0;
+	}
+	if (error)
+		out->len = mark;
+	return error;
+}
+
+/* The value of the extension `oid` of a parsed certificate, found in its signed part. */
+static int find_extension(const unsigned char **val, size_t *val_len, const mbedtls_x509_crt *crt,
+	const char *oid, size_t oid_len)
+{
+	unsigned char *p = crt->tbs.p, *end = p + crt->tbs.len, *ext_end, *one_end;
+	const int seq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+	size_t len;
+	int flag;
+
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq))
+		return err_set(ERR_INVALID, "the certificate does not parse");
+	end = p + len;
+	while (p < end) {
+		unsigned char tag = *p;
+
+		if (mbedtls_asn1_get_tag(&p, end, &len, tag))
+			break;
+		if (tag != (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 3)) {
+			p += len;
+			continue;
+		}
+		ext_end = p + len;
+		if (mbedtls_asn1_get_tag(&p, ext_end, &len, seq))
+			break;
+		while (p < ext_end) {
+			if (mbedtls_asn1_get_tag(&p, ext_end, &len, seq))
+				break;
+			one_end = p + len;
+			if (mbedtls_asn1_get_tag(&p, one_end, &len, MBEDTLS_ASN1_OID))
+				break;
+			if (len != oid_len || memcmp(p, oid, oid_len)) {
+				p = one_end;
+				continue;
+			}
+			p += len;
+			if (p < one_end && *p == MBEDTLS_ASN1_BOOLEAN &&
+				mbedtls_asn1_get_bool(&p, one_end, &flag))
+				break;
+			if (mbedtls_asn1_get_tag(&p, one_end, &len, MBEDTLS_ASN1_OCTET_STRING))
+				break;
+			*val = p;
+			*val_len = len;
+			return 0;
+		}
+		break;
+	}
+	return err_set(ERR_INVALID, "the certificate has no readable extension of that kind");
+}
+
+int pki_server_renew(struct buf *cert_der, const uint8_t *ca_key, size_t ca_key_len,
+	const uint8_t *ca_cert, size_t ca_cert_len, const uint8_t *old_cert, size_t old_len,
+	const uint8_t *server_key, size_t key_len, const struct pki_validity *v)
+{
+	struct buf cert = BUF_INIT(PKI_DER_MAX), eku = BUF_INIT(64), san = BUF_INIT(PKI_DER_MAX);
+	struct buf subject = BUF_INIT(NAME_STR_MAX), issuer = BUF_INIT(NAME_STR_MAX);
+	const unsigned char *san_der = NULL;
+	uint8_t serial[PKI_SERIAL_LEN];
+	struct cert_spec spec = {0};
+	mbedtls_x509_crt old;
+	mbedtls_pk_context pk;
+	char cn[PKI_CN_MAX + 1];
+	size_t san_len = 0;
+	struct ca ca;
+	int error;
+
+	ca_init(&ca);
+	mbedtls_pk_init(&pk);
+	mbedtls_x509_crt_init(&old);
+	error = ca_load(&ca, ca_key, ca_key_len, ca_cert, ca_cert_len);
+	if (!error)
+		error = parse_cert(&old, old_cert, old_len, "server certificate");
+	if (!error)
+		error = parse_key(&pk, server_key, key_len, "server key");
+	if (!error && mbedtls_pk_check_pair(&old.pk, &pk))
+		error = err_set(ERR_INVALID, "the server key does not belong to its certificate");
+	if (!error)
+		error = dn_value(cn, sizeof(cn), &old.subject, MBEDTLS_OID_AT_CN,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN), "common name (CN)");
+	if (!error)
+		error = find_extension(&san_der, &san_len, &old, MBEDTLS_OID_SUBJECT_ALT_NAME,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME));
+	if (!error)
+		error = buf_put(&san, san_der, san_len);
+	if (!error)
+		error = name_add(&subject, "O", ca.org);
+	if (!error)
+		error = name_add(&subject, "CN", cn);
+	if (!error)
+		error = ca_name(&issuer, ca.org);
+	if (!error)
+		error = eku_value(&eku, MBEDTLS_OID_SERVER_AUTH,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
+	if (error)
+		goto out;
+	spec.subject = subject.ptr;
+	spec.issuer = issuer.ptr;
+	spec.subject_key = &pk;
+	spec.issuer_key = &ca.key;
+	spec.key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
+	spec.eku = &eku;
+	spec.san = &san;
+	error = write_cert(&cert, serial, &spec, v);
+	if (!error)
+		error = check_issuer(&cert, &ca);
+	if (!error)
+		error = buf_put(cert_der, cert.ptr, cert.len);
+out:
+	mbedtls_x509_crt_free(&old);
+	mbedtls_pk_free(&pk);
+	ca_release(&ca);
+	buf_release(&cert);
+	buf_release(&eku);
+	buf_release(&san);
+	buf_release(&subject);
+	buf_release(&issuer);
+	return error;
+}
+
+int pki_ca_cross(struct buf *cross_der, const uint8_t *old_key, size_t old_key_len,
+	const uint8_t *old_ca, size_t old_ca_len, const uint8_t *new_ca, size_t new_ca_len,
+	const struct pki_validity *v)
+{
+	struct buf cert = BUF_INIT(PKI_DER_MAX), subject = BUF_INIT(NAME_STR_MAX);
+	struct buf issuer = BUF_INIT(NAME_STR_MAX);
+	uint8_t serial[PKI_SERIAL_LEN];
+	struct cert_spec spec = {0};
+	mbedtls_x509_crt next;
+	char org[PKI_ORG_MAX + 1];
+	struct ca ca;
+	int error;
+
+	ca_init(&ca);
+	mbedtls_x509_crt_init(&next);
+	error = ca_load(&ca, old_key, old_key_len, old_ca, old_ca_len);
+	if (!error)
+		error = parse_cert(&next, new_ca, new_ca_len, "new CA certificate");
+	if (!error && !next.ca_istrue)
+		error = err_set(ERR_INVALID, "the new CA certificate is not a CA");
+	if (!error)
+		error = check_p256(&next.pk, "the new CA's key");
+	if (!error)
+		error = dn_value(org, sizeof(org), &next.subject, MBEDTLS_OID_AT_ORGANIZATION,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORGANIZATION), "organization (O)");
+	if (!error)
+		error = ca_name(&subject, org);
+	if (!error)
+		error = ca_name(&issuer, ca.org);
+	if (error)
+		goto out;
+	spec.subject = subject.ptr;
+	spec.issuer = issuer.ptr;
+	spec.subject_key = &next.pk;
+	spec.issuer_key = &ca.key;
+	spec.is_ca = 1;
+	spec.key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN;
+	error = write_cert(&cert, serial, &spec, v);
+	if (!error)
+		error = check_issuer(&cert, &ca);
+	if (!error)
+		error = buf_put(cross_der, cert.ptr, cert.len);
+out:
+	mbedtls_x509_crt_free(&next);
+	ca_release(&ca);
+	buf_release(&cert);
+	buf_release(&subject);
+	buf_release(&issuer);
+	return error;
+}
+
+int pki_cross_matches(const uint8_t *cross, size_t cross_len, const uint8_t *new_ca,
+	size_t new_ca_len)
+{
+	mbedtls_x509_crt a, b;
+	int error;
+
+	mbedtls_x509_crt_init(&a);
+	mbedtls_x509_crt_init(&b);
+	error = parse_cert(&a, cross, cross_len, "cross certificate");
+	if (!error)
+		error = parse_cert(&b, new_ca, new_ca_len, "new CA certificate");
+	/* the new CA must be self-signed by the key the cross certificate vouches for */
+	if (!error)
+		error = verify_one(&b, new_ca, new_ca_len, (int64_t)time(NULL));
+	if (!error && (!a.ca_istrue || !b.ca_istrue || a.subject_raw.len != b.subject_raw.len ||
+			      memcmp(a.subject_raw.p, b.subject_raw.p, a.subject_raw.len) ||
+			      a.pk_raw.len != b.pk_raw.len ||
+			      memcmp(a.pk_raw.p, b.pk_raw.p, a.pk_raw.len)))
+		error = err_set(ERR_AUTH, "the cross certificate does not vouch for the new CA");
+	else if (error && error != ERR_NOMEM)
+		error = err_set(ERR_AUTH, "the new CA certificate is not valid: %s", err_msg());
+	mbedtls_x509_crt_free(&a);
+	mbedtls_x509_crt_free(&b);
 	return error;
 }
 

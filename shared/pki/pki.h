@@ -18,9 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mbedtls/x509_crt.h>
+
 #include "base/buf.h"
 #include "base/err.h"
 #include "case/schema.h"
+#include "store/store.h"
 
 #define PKI_DER_MAX 8192 /* any certificate, request or key handled here */
 #define PKI_SERIAL_LEN 16
@@ -93,9 +96,10 @@ int pki_issue_device(struct buf *cert_der, uint8_t serial_out[PKI_SERIAL_LEN],
 void pki_fingerprint(uint8_t out[PKI_FINGERPRINT_LEN], const uint8_t *cert_der, size_t len);
 
 /*
- * Check that `cert` was issued by `ca` (both DER, borrowed; `ca` is the only trust anchor, and
- * `cert` may be `ca` itself) and that both are valid at `now` (UTC seconds) and by the system
- * clock, which mbedTLS consults on its own.  Returns 0; ERR_AUTH with the reason ("certificate
+ * Check that `cert` was issued by `ca` (both DER, borrowed; `cert` may be a CA itself) and that
+ * both are valid at `now` (UTC seconds) and by the system clock, which mbedTLS consults on its
+ * own.  `ca` is a trust set (below): one certificate, or several during a CA rollover; the
+ * reasons given are the first one's (the current CA) when none issued `cert`.  Returns 0; ERR_AUTH with the reason ("certificate
  * not issued by this CA", "certificate expired ...", "certificate not yet valid ...", "CA
  * certificate expired ..."); ERR_INVALID if either does not parse; ERR_TOOBIG over the cap.
  */
@@ -122,5 +126,56 @@ int pki_cert_validity(struct pki_validity *out, const uint8_t *cert, size_t len)
  * after use if `der` is secret.  Returns 0, ERR_INVALID (bad label), ERR_TOOBIG, ERR_NOMEM.
  */
 int pki_der_to_pem(struct buf *out, const char *label, const uint8_t *der, size_t len) WUR;
+
+/*
+ * A renewed server certificate (appended to `cert_der`): the same key `server_key` (borrowed;
+ * it must belong to `old_cert`), the same names as `old_cert`, issued by the CA `ca_key` /
+ * `ca_cert` (which may be a newer CA than the one that issued `old_cert`), valid for `v`.
+ * Keeping the key keeps every signature the server made verifiable.  Returns 0, ERR_INVALID
+ * (a certificate or key that does not parse or match, no subjectAltName), ERR_NOMEM,
+ * ERR_GENERIC.
+ */
+int pki_server_renew(struct buf *cert_der, const uint8_t *ca_key, size_t ca_key_len,
+	const uint8_t *ca_cert, size_t ca_cert_len, const uint8_t *old_cert, size_t old_len,
+	const uint8_t *server_key, size_t key_len, const struct pki_validity *v) WUR;
+
+/*
+ * A cross certificate for a CA rollover (appended to `cross_der`): the subject and public key
+ * of the new CA certificate `new_ca`, issued by the old CA (`old_key`, `old_ca`), a CA with
+ * path length 0 like the others, valid for `v`.  A device that trusts only the old CA checks
+ * it (pki_verify against the old CA, pki_cross_matches) before it trusts the new one.
+ */
+int pki_ca_cross(struct buf *cross_der, const uint8_t *old_key, size_t old_key_len,
+	const uint8_t *old_ca, size_t old_ca_len, const uint8_t *new_ca, size_t new_ca_len,
+	const struct pki_validity *v) WUR;
+
+/* 0 if `cross` certifies the subject and public key of the self-signed CA `new_ca`, else ERR_AUTH. */
+int pki_cross_matches(const uint8_t *cross, size_t cross_len, const uint8_t *new_ca,
+	size_t new_ca_len) WUR;
+
+/*
+ * A trust set: CA certificates (DER) one after the other, the current CA first.  The store
+ * keeps the current CA as material "ca_cert", the next one of a rollover in progress as
+ * "ca_next_cert" and the retired ones as "ca_prev_certs" (itself a trust set): retired CAs no
+ * longer admit anyone, but what they certified stays verifiable (audit signatures, receipts).
+ */
+#define PKI_TRUST_MAX 16 /* certificates in one trust set */
+
+/* Append to `out` the store's trust set: current and next, and with `retired` the retired. */
+int pki_trust_get(struct buf *out, struct store *s, int retired) WUR;
+
+/*
+ * Step through a trust set: set `cert` and `len` to the certificate at `pos` (an offset into `set`)
+ * and advance `pos`.  Returns 1 for a certificate, 0 at the end, or -1 for bytes that
+ * are not a DER certificate's outer sequence.
+ */
+int pki_trust_next(const uint8_t **cert, size_t *len, const uint8_t *set, size_t set_len,
+	size_t *pos);
+
+/* Parse every certificate of a trust set into `chain` (initialised by the caller). */
+int pki_trust_parse(mbedtls_x509_crt *chain, const uint8_t *set, size_t set_len) WUR;
+
+/* Whether the set holds the certificate of fingerprint `fp` (1) or not (0). */
+int pki_trust_has(const uint8_t *set, size_t set_len, const uint8_t fp[PKI_FINGERPRINT_LEN]);
 
 #endif

@@ -501,6 +501,11 @@ int store_material_put(struct store *s, const char *name, const void *der, size_
 		name, der, len);
 }
 
+int store_material_del(struct store *s, const char *name)
+{
+	return store_run(s, "DELETE FROM pki_material WHERE name = ?", "t", name);
+}
+
 int store_integrity_check(struct store *s)
 {
 	sqlite3_stmt *st = NULL;

@@ -137,6 +137,8 @@ int store_meta_set(struct store *s, const char *key, const char *value) WUR;
  */
 int store_material_get(struct buf *out, struct store *s, const char *name) WUR;
 int store_material_put(struct store *s, const char *name, const void *der, size_t len) WUR;
+/* Remove a material; a missing one is not an error. */
+int store_material_del(struct store *s, const char *name) WUR;
 
 /*
  * Copy the whole database online into a new file `dest_path` (ERR_EXISTS if it is there)

@@ -1147,6 +1147,153 @@ static void test_pem_lengths(void **state)
 	}
 }
 
+/* A renewed server certificate: same key, same names, new serial; also under a new CA. */
+static void test_server_renew(void **state)
+{
+	struct fx *f = *state;
+	struct buf key = BUF_INIT(PKI_DER_MAX), cert = BUF_INIT(PKI_DER_MAX);
+	struct buf renewed = BUF_INIT(PKI_DER_MAX), other = BUF_INIT(PKI_DER_MAX);
+	struct buf key2 = BUF_INIT(PKI_DER_MAX), ca2_key = BUF_INIT(PKI_DER_MAX);
+	struct buf ca2 = BUF_INIT(PKI_DER_MAX), both = BUF_INIT(2 * PKI_DER_MAX);
+	const char *dns[] = {"localhost", "hq.example.org", NULL};
+	const char *ips[] = {"127.0.0.1", "10.1.2.3", NULL};
+	const uint8_t v4b[] = {10, 1, 2, 3};
+	struct pki_validity v;
+	mbedtls_x509_crt a, b;
+	char *ca_pem, *srv_pem, *out, cmd[2048];
+
+	pki_validity_days(&v, f->now, 2);
+	TU_OK(server_cert(&key, &cert, &f->ca_key, &f->ca_cert, dns, ips, &v));
+	pki_validity_days(&v, f->now, 20);
+	TU_OK(pki_server_renew(&renewed, u8(&f->ca_key), f->ca_key.len, u8(&f->ca_cert),
+		f->ca_cert.len, u8(&cert), cert.len, u8(&key), key.len, &v));
+	TU_OK(pki_verify(u8(&renewed), renewed.len, u8(&f->ca_cert), f->ca_cert.len, f->now));
+	parse(&a, &cert);
+	parse(&b, &renewed);
+	assert_int_equal(a.pk_raw.len, b.pk_raw.len); /* the same key */
+	assert_memory_equal(a.pk_raw.p, b.pk_raw.p, a.pk_raw.len);
+	assert_int_equal(a.subject_raw.len, b.subject_raw.len);
+	assert_memory_equal(a.subject_raw.p, b.subject_raw.p, a.subject_raw.len);
+	assert_false(a.serial.len == b.serial.len && !memcmp(a.serial.p, b.serial.p, a.serial.len));
+	assert_true(b.valid_to.year * 400 + b.valid_to.mon * 31 + b.valid_to.day >
+		    a.valid_to.year * 400 + a.valid_to.mon * 31 + a.valid_to.day);
+	assert_int_equal(san_count(&b), 4);
+	assert_true(san_has(&b, 2, "hq.example.org", 14));
+	assert_true(san_has(&b, 7, v4b, sizeof(v4b)));
+	mbedtls_x509_crt_free(&a);
+	mbedtls_x509_crt_free(&b);
+	ca_pem = write_pem(f, "ca.pem", "CERTIFICATE", &f->ca_cert);
+	srv_pem = write_pem(f, "renewed.pem", "CERTIFICATE", &renewed);
+	snprintf(cmd, sizeof(cmd),
+		"openssl verify -x509_strict -purpose sslserver -CAfile '%s' -verify_ip 10.1.2.3 "
+		"'%s'",
+		ca_pem, srv_pem);
+	out = run_ok(cmd);
+	free(out);
+
+	/* a key that is not the certificate's is refused */
+	TU_OK(crypto_ec_keygen(&key2));
+	assert_int_equal(pki_server_renew(&other, u8(&f->ca_key), f->ca_key.len, u8(&f->ca_cert),
+				 f->ca_cert.len, u8(&cert), cert.len, u8(&key2), key2.len, &v),
+		ERR_INVALID);
+	assert_int_equal(other.len, 0);
+
+	/* under another CA: it chains to that one, and to a trust set holding both */
+	TU_OK(pki_ca_create(&ca2_key, &ca2, ORG, &v));
+	TU_OK(pki_server_renew(&other, u8(&ca2_key), ca2_key.len, u8(&ca2), ca2.len, u8(&cert),
+		cert.len, u8(&key), key.len, &v));
+	assert_int_equal(pki_verify(u8(&other), other.len, u8(&f->ca_cert), f->ca_cert.len, f->now),
+		ERR_AUTH);
+	TU_OK(pki_verify(u8(&other), other.len, u8(&ca2), ca2.len, f->now));
+	TU_OK(buf_put(&both, f->ca_cert.ptr, f->ca_cert.len));
+	TU_OK(buf_put(&both, ca2.ptr, ca2.len));
+	TU_OK(pki_verify(u8(&other), other.len, u8(&both), both.len, f->now));
+	TU_OK(pki_verify(u8(&renewed), renewed.len, u8(&both), both.len, f->now));
+	free(ca_pem);
+	free(srv_pem);
+	buf_wipe_release(&key);
+	buf_wipe_release(&key2);
+	buf_wipe_release(&ca2_key);
+	buf_release(&cert);
+	buf_release(&renewed);
+	buf_release(&other);
+	buf_release(&ca2);
+	buf_release(&both);
+}
+
+/* A CA rollover: the cross certificate vouches for the new CA and nothing else. */
+static void test_ca_cross(void **state)
+{
+	struct fx *f = *state;
+	struct buf k2 = BUF_INIT(PKI_DER_MAX), ca2 = BUF_INIT(PKI_DER_MAX);
+	struct buf k3 = BUF_INIT(PKI_DER_MAX), ca3 = BUF_INIT(PKI_DER_MAX);
+	struct buf cross = BUF_INIT(PKI_DER_MAX), set = BUF_INIT(3 * PKI_DER_MAX);
+	struct buf dkey = BUF_INIT(PKI_DER_MAX), csr = BUF_INIT(PKI_DER_MAX);
+	struct buf dcert = BUF_INIT(PKI_DER_MAX);
+	uint8_t serial[PKI_SERIAL_LEN], fp[PKI_FINGERPRINT_LEN];
+	const uint8_t *one;
+	size_t len, pos = 0;
+	struct pki_validity v;
+	mbedtls_x509_crt chain;
+	int n = 0;
+
+	pki_validity_days(&v, f->now, 20);
+	TU_OK(pki_ca_create(&k2, &ca2, ORG, &v));
+	TU_OK(pki_ca_create(&k3, &ca3, ORG, &v));
+	TU_OK(pki_ca_cross(&cross, u8(&f->ca_key), f->ca_key.len, u8(&f->ca_cert), f->ca_cert.len,
+		u8(&ca2), ca2.len, &v));
+	TU_OK(pki_verify(u8(&cross), cross.len, u8(&f->ca_cert), f->ca_cert.len, f->now));
+	TU_OK(pki_cross_matches(u8(&cross), cross.len, u8(&ca2), ca2.len));
+	assert_int_equal(pki_cross_matches(u8(&cross), cross.len, u8(&ca3), ca3.len), ERR_AUTH);
+	assert_int_equal(pki_verify(u8(&cross), cross.len, u8(&ca3), ca3.len, f->now), ERR_AUTH);
+	/* signed with the wrong CA key: refused when the key does not match */
+	assert_int_equal(pki_ca_cross(&set, u8(&k2), k2.len, u8(&f->ca_cert), f->ca_cert.len,
+				 u8(&ca2), ca2.len, &v),
+		ERR_INVALID);
+	assert_int_equal(set.len, 0);
+
+	/* a trust set: stepped through, parsed, searched */
+	TU_OK(buf_put(&set, f->ca_cert.ptr, f->ca_cert.len));
+	TU_OK(buf_put(&set, ca2.ptr, ca2.len));
+	while (pki_trust_next(&one, &len, u8(&set), set.len, &pos) > 0)
+		n++;
+	assert_int_equal(n, 2);
+	mbedtls_x509_crt_init(&chain);
+	TU_OK(pki_trust_parse(&chain, u8(&set), set.len));
+	assert_non_null(chain.next);
+	mbedtls_x509_crt_free(&chain);
+	pki_fingerprint(fp, u8(&ca2), ca2.len);
+	assert_true(pki_trust_has(u8(&set), set.len, fp));
+	pki_fingerprint(fp, u8(&ca3), ca3.len);
+	assert_false(pki_trust_has(u8(&set), set.len, fp));
+	/* a device certificate of the new CA passes the set, and not the old CA alone */
+	device_csr(&dkey, &csr, DEVICE);
+	TU_OK(pki_issue_device(&dcert, serial, u8(&k2), k2.len, u8(&ca2), ca2.len, u8(&csr),
+		csr.len, "HQ", DEVICE, &v));
+	TU_OK(pki_verify(u8(&dcert), dcert.len, u8(&set), set.len, f->now));
+	assert_int_equal(pki_verify(u8(&dcert), dcert.len, u8(&f->ca_cert), f->ca_cert.len, f->now),
+		ERR_AUTH);
+	assert_non_null(strstr(err_msg(), "not issued by this CA"));
+	/* junk after a set, or a set of nothing, is refused */
+	TU_OK(buf_put(&set, "\x01\x02", 2));
+	mbedtls_x509_crt_init(&chain);
+	assert_int_not_equal(pki_trust_parse(&chain, u8(&set), set.len), 0);
+	mbedtls_x509_crt_free(&chain);
+	mbedtls_x509_crt_init(&chain);
+	assert_int_equal(pki_trust_parse(&chain, u8(&set), 0), ERR_INVALID);
+	mbedtls_x509_crt_free(&chain);
+	assert_int_equal(pki_verify(u8(&dcert), dcert.len, u8(&set), 0, f->now), ERR_INVALID);
+	buf_wipe_release(&k2);
+	buf_wipe_release(&k3);
+	buf_wipe_release(&dkey);
+	buf_release(&ca2);
+	buf_release(&ca3);
+	buf_release(&cross);
+	buf_release(&set);
+	buf_release(&csr);
+	buf_release(&dcert);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1173,6 +1320,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identity_openssl_issued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fingerprint_openssl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_renew, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ca_cross, setup, teardown),
 		cmocka_unit_test(test_pem_lengths),
 	};
 
