@@ -45,6 +45,19 @@ static int material_put(struct node *n, const char *name, const struct buf *der)
 	return store_material_put(n->store, name, der->ptr, der->len);
 }
 
+/* Every certificate of a trust set as PEM, one after the other (libcurl's CA blob). */
+static int trust_pem(struct buf *out, const struct buf *set)
+{
+	const uint8_t *one = NULL;
+	size_t len = 0, pos = 0;
+	int more, error = 0;
+
+	while (!error &&
+		(more = pki_trust_next(&one, &len, (const uint8_t *)set->ptr, set->len, &pos)) > 0)
+		error = pki_der_to_pem(out, "CERTIFICATE", one, len);
+	return error;
+}
+
 int device_tls_load(struct device_tls *d, struct node *n)
 {
 	struct buf der = BUF_INIT(8192);
@@ -53,10 +66,10 @@ int device_tls_load(struct device_tls *d, struct node *n)
 	error = store_meta_get(&d->url, n->store, "server_url");
 	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "this device is not enrolled (run 'enroll' first)");
+	if (!error) /* the current CA, and the next one of a rollover: HQ may move to it */
+		error = pki_trust_get(&der, n->store, 0);
 	if (!error)
-		error = material_get(&der, n, "ca_cert");
-	if (!error)
-		error = pki_der_to_pem(&d->ca_pem, "CERTIFICATE", (const uint8_t *)der.ptr, der.len);
+		error = trust_pem(&d->ca_pem, &der);
 	buf_reset(&der);
 	if (!error)
 		error = material_get(&der, n, "device_cert");
@@ -305,7 +318,7 @@ static int cert_pubkey(struct buf *out, const struct buf *der)
 
 /* Ask HQ for the new certificate of our key. */
 static int post_renew(struct enroll_response *resp, struct net *net, const char *url,
-	const struct buf *key, struct node *n)
+	const struct buf *key, struct node *n, const char *issuer)
 {
 	struct buf csr = BUF_INIT(ENROLL_DER_MAX), b64 = BUF_INIT(2 * ENROLL_DER_MAX);
 	struct buf body = BUF_INIT(4 * ENROLL_DER_MAX), answer = BUF_INIT(4 * ENROLL_DER_MAX);
@@ -317,7 +330,9 @@ static int post_renew(struct enroll_response *resp, struct net *net, const char 
 	error = pki_csr_create(&csr, (const uint8_t *)key->ptr, key->len, n->device);
 	if (!error)
 		error = enroll_b64_encode(&b64, (const uint8_t *)csr.ptr, csr.len);
-	if (!error)
+	if (!error && issuer)
+		error = buf_printf(&body, "{\"csr\":\"%s\",\"issuer\":\"%s\"}", b64.ptr, issuer);
+	else if (!error)
 		error = buf_printf(&body, "{\"csr\":\"%s\"}", b64.ptr);
 	if (!error)
 		error = buf_printf(&full, "%s/v1/renew", url);
@@ -347,8 +362,10 @@ int device_renew_if_due(int *renewed, struct node *n, struct net *net, const cha
 {
 	struct enroll_response resp;
 	struct buf cert = BUF_INIT(ENROLL_DER_MAX), key = BUF_INIT(4096), ca = BUF_INIT(ENROLL_DER_MAX);
-	struct buf mine = BUF_INIT(256), theirs = BUF_INIT(256);
+	struct buf mine = BUF_INIT(256), theirs = BUF_INIT(256), next = BUF_INIT(ENROLL_DER_MAX);
 	int64_t from = 0, to = 0, now = (int64_t)time(NULL);
+	uint8_t fp[PKI_FINGERPRINT_LEN];
+	char issuer[2 * PKI_FINGERPRINT_LEN + 1] = "";
 	struct pki_validity v;
 	int error;
 
@@ -361,14 +378,21 @@ int device_renew_if_due(int *renewed, struct node *n, struct net *net, const cha
 		from = v.not_before;
 		to = v.not_after;
 	}
+	/* a CA rollover in progress: a certificate of the next CA before the old one retires */
+	if (!error && material_get(&next, n, "ca_next_cert") == 0 &&
+		pki_verify((const uint8_t *)cert.ptr, cert.len, (const uint8_t *)next.ptr, next.len,
+			now) != 0) {
+		pki_fingerprint(fp, (const uint8_t *)next.ptr, next.len);
+		crypto_hex(issuer, fp, sizeof(fp));
+	}
 	/* renew in the last third of the lifetime: months of margin for a device long offline */
-	if (error || to - now > (to - from) / 3)
+	if (error || (!issuer[0] && to - now > (to - from) / 3))
 		goto out;
 	error = material_get(&key, n, "device_key");
 	if (!error)
-		error = material_get(&ca, n, "ca_cert");
+		error = pki_trust_get(&ca, n->store, 0);
 	if (!error)
-		error = post_renew(&resp, net, url, &key, n);
+		error = post_renew(&resp, net, url, &key, n, issuer[0] ? issuer : NULL);
 	if (!error)
 		error = check_issued(&resp, n, &ca);
 	if (!error)
@@ -382,7 +406,8 @@ int device_renew_if_due(int *renewed, struct node *n, struct net *net, const cha
 	if (!error)
 		error = material_put(n, "device_cert", &resp.cert);
 	if (!error)
-		error = node_audit(n, "device.renew", n->device, "success", url);
+		error = node_audit(n, "device.renew", n->device, "success",
+			issuer[0] ? "under the next CA of a rollover" : url);
 	if (!error)
 		error = store_commit(n->store);
 	else
@@ -393,7 +418,162 @@ out:
 	buf_release(&cert);
 	buf_wipe_release(&key);
 	buf_release(&ca);
+	buf_release(&next);
 	buf_release(&mine);
 	buf_release(&theirs);
+	return error;
+}
+
+/* The hex fingerprint of material `name`, "" when the device holds none. */
+static int material_fp(char out[2 * PKI_FINGERPRINT_LEN + 1], struct buf *der, struct node *n,
+	const char *name)
+{
+	uint8_t fp[PKI_FINGERPRINT_LEN];
+	int error = material_get(der, n, name);
+
+	out[0] = '\0';
+	if (error == ERR_NOTFOUND)
+		return 0;
+	if (!error) {
+		pki_fingerprint(fp, (const uint8_t *)der->ptr, der->len);
+		crypto_hex(out, fp, sizeof(fp));
+	}
+	return error;
+}
+
+/* GET /v1/pki: the next CA and the cross certificate the current CA signed for it. */
+static int fetch_next(struct buf *next, struct buf *cross, struct net *net, const char *url)
+{
+	struct buf full = BUF_INIT(2048), answer = BUF_INIT(64 * ENROLL_DER_MAX);
+	json_t *doc = NULL;
+	const char *n64, *c64;
+	long status = 0;
+	int error = buf_printf(&full, "%s/v1/pki", url);
+
+	if (!error)
+		error = net_call(&status, &answer, net, full.ptr, "GET", NULL, NULL, 0);
+	if (!error && status != 200)
+		error = err_set(ERR_IO, "HQ did not give its CAs: %s", net_error_text(&answer));
+	if (!error) {
+		doc = json_loadb(answer.ptr, answer.len, 0, NULL);
+		n64 = json_string_value(json_object_get(doc, "next"));
+		c64 = json_string_value(json_object_get(doc, "cross"));
+		error = n64 && c64
+				? enroll_b64_decode(next, n64)
+				: err_set(ERR_INVALID, "HQ names a next CA but does not give it");
+		if (!error)
+			error = enroll_b64_decode(cross, c64);
+	}
+	json_decref(doc);
+	buf_release(&full);
+	buf_release(&answer);
+	return error;
+}
+
+/* Learn the next CA: vouched for by the CA this device trusts, or refused. */
+static int learn_next(struct node *n, struct net *net, const char *url, const char *want,
+	const struct buf *ca)
+{
+	struct buf next = BUF_INIT(ENROLL_DER_MAX), cross = BUF_INIT(ENROLL_DER_MAX);
+	uint8_t fp[PKI_FINGERPRINT_LEN];
+	char hex[2 * PKI_FINGERPRINT_LEN + 1];
+	int error = fetch_next(&next, &cross, net, url);
+
+	if (!error) {
+		pki_fingerprint(fp, (const uint8_t *)next.ptr, next.len);
+		crypto_hex(hex, fp, sizeof(fp));
+		if (strcmp(hex, want))
+			error = err_set(ERR_AUTH, "HQ's next CA is not the one its feed names");
+	}
+	if (!error)
+		error = pki_verify((const uint8_t *)cross.ptr, cross.len, (const uint8_t *)ca->ptr,
+			ca->len, (int64_t)time(NULL));
+	if (!error)
+		error = pki_cross_matches((const uint8_t *)cross.ptr, cross.len,
+			(const uint8_t *)next.ptr, next.len);
+	if (error) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err_msg());
+		error = err_set(error,
+			"the next CA HQ offers is not vouched for by this device's CA (%s): refused",
+			why);
+	}
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = material_put(n, "ca_next_cert", &next);
+	if (!error)
+		error = node_audit(n, "pki.trust", hex, "success",
+			"the next CA of a rollover, vouched for by the current CA");
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	buf_release(&next);
+	buf_release(&cross);
+	return error ? node_audit_failure(n, "pki.trust", want, error) : 0;
+}
+
+/* HQ finished the rollover: the next CA becomes this device's CA, the old one retires. */
+static int promote_next(struct node *n, const struct buf *ca, const struct buf *next,
+	const char *fp)
+{
+	struct buf prev = BUF_INIT(PKI_TRUST_MAX * ENROLL_DER_MAX);
+	int error = material_get(&prev, n, "ca_prev_certs");
+
+	if (error == ERR_NOTFOUND)
+		error = 0;
+	if (!error)
+		error = buf_put(&prev, ca->ptr, ca->len);
+	if (!error)
+		error = store_begin(n->store);
+	if (!error)
+		error = material_put(n, "ca_prev_certs", &prev);
+	if (!error)
+		error = material_put(n, "ca_cert", next);
+	if (!error)
+		error = store_material_del(n->store, "ca_next_cert");
+	if (!error)
+		error = node_audit(n, "pki.trust", fp, "success",
+			"the next CA is now the CA; the old one is retired");
+	if (!error)
+		error = store_commit(n->store);
+	else
+		store_rollback(n->store);
+	buf_release(&prev);
+	return error;
+}
+
+int device_pki_update(int *changed, struct node *n, struct net *net, const char *url,
+	const json_t *pki)
+{
+	struct buf ca = BUF_INIT(ENROLL_DER_MAX), next = BUF_INIT(ENROLL_DER_MAX);
+	const char *hq_ca = json_string_value(json_object_get(pki, "ca"));
+	const char *hq_next = json_string_value(json_object_get(pki, "next"));
+	char own_ca[2 * PKI_FINGERPRINT_LEN + 1], own_next[2 * PKI_FINGERPRINT_LEN + 1];
+	int error;
+
+	*changed = 0;
+	error = material_fp(own_ca, &ca, n, "ca_cert");
+	if (!error)
+		error = material_fp(own_next, &next, n, "ca_next_cert");
+	if (error || !hq_ca)
+		goto out;
+	if (strcmp(hq_ca, own_ca) && !strcmp(hq_ca, own_next)) {
+		error = promote_next(n, &ca, &next, own_next);
+		*changed = !error;
+	} else if (strcmp(hq_ca, own_ca)) {
+		error = err_set(ERR_AUTH,
+			"HQ's CA is now %.16s..., which this device never learned: "
+			"it must enroll again",
+			hq_ca);
+	} else if (hq_next && strcmp(hq_next, own_next)) {
+		error = learn_next(n, net, url, hq_next, &ca);
+		*changed = !error;
+	}
+out:
+	buf_release(&ca);
+	buf_release(&next);
 	return error;
 }

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/buf.h"
 #include "net.h"
 #include "node/node.h"
@@ -51,5 +53,15 @@ int device_cert_expiry(int64_t *not_after, struct node *n) WUR;
  * ERR_AUTH (HQ refused), ERR_IO.
  */
 int device_renew_if_due(int *renewed, struct node *n, struct net *net, const char *url) WUR;
+
+/*
+ * Follow a CA rollover from the `pki` object of HQ's changes feed ({"ca": fp, "next": fp|null},
+ * borrowed): learn a next CA (GET /v1/pki; its cross certificate must chain to this device's
+ * CA), or, once HQ names the next CA as its CA, make it this device's CA and retire the old one
+ * (still trusted to verify what it signed).  *changed says whether anything was stored.
+ * Audited.  ERR_AUTH (a CA not vouched for, or one this device never learned), ERR_IO.
+ */
+int device_pki_update(int *changed, struct node *n, struct net *net, const char *url,
+	const json_t *pki) WUR;
 
 #endif

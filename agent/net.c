@@ -152,7 +152,12 @@ int net_call(long *status, struct buf *resp, struct net *n, const char *url, con
 		curl_easy_setopt(n->curl, CURLOPT_HTTPGET, 1L);
 	}
 	rc = curl_easy_perform(n->curl);
-	if (rc != CURLE_OK)
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		error = err_set(ERR_AUTH,
+			"cannot reach %s: %s (the server's certificate is not from this device's CA; "
+			"if HQ finished a CA rollover this device missed, it must enroll again)",
+			url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	else if (rc != CURLE_OK)
 		error = err_set(ERR_IO, "cannot reach %s: %s", url,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else

@@ -19,6 +19,7 @@
 
 #include "node/backup.h"
 #include "node/casedb.h"
+#include "pki/pki.h"
 #include "sync/purge.h"
 #include "case/evidence.h"
 #include "store/chunks.h"
@@ -51,6 +52,7 @@ struct syncer {
 	long conflicts;	 /* conflict versions those merges kept */
 	json_t *refused; /* [{"id", "reason"}] */
 	json_t *accepted; /* {id: true} for each case HQ took in this sync */
+	json_t *pki;	  /* the CAs HQ's changes feed named, for a CA rollover */
 	long purged;	  /* cases removed: this office may no longer see them */
 	int tty;
 	int rounds;
@@ -892,6 +894,8 @@ static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 		*more = json_is_true(json_object_get(doc, "more"));
 		if (!json_is_array(changes) || next < 0)
 			error = err_set(ERR_INVALID, "the server's changes feed is malformed");
+		if (!error && json_is_object(json_object_get(doc, "pki")) && !s->pki)
+			s->pki = json_incref(json_object_get(doc, "pki"));
 	}
 	for (i = 0; !error && i < json_array_size(changes); i++) {
 		json_t *ch = json_array_get(changes, i);
@@ -968,6 +972,19 @@ static int record(struct syncer *s, int failed)
 		error = store_commit(s->n->store);
 	else
 		store_rollback(s->n->store);
+	return error;
+}
+
+static void renew(struct syncer *s);
+
+/* A CA rollover HQ names: learn the next CA, or make it ours; then renew under it at once. */
+static int follow_pki(struct syncer *s)
+{
+	int changed = 0, error;
+
+	error = device_pki_update(&changed, s->n, s->net, s->d.url.ptr, s->pki);
+	if (!error && changed)
+		renew(s);
 	return error;
 }
 
@@ -1072,8 +1089,8 @@ static int sync_run(struct syncer *s)
 	if (!error)
 		renew(s);
 	/* the audit trail first: HQ refuses a device whose log went back or was changed */
-	if (!error)
-		error = store_material_get(&ca, s->n->store, "ca_cert");
+	if (!error) /* receipts signed under a retired CA stay verifiable */
+		error = pki_trust_get(&ca, s->n->store, 1);
 	if (!error)
 		error = auditsync_upload(&s->audited, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
 	buf_reset(&ca);
@@ -1083,9 +1100,11 @@ static int sync_run(struct syncer *s)
 		error = push_all(s);
 	if (!error)
 		error = pull_all(s);
+	if (!error && s->pki)
+		error = follow_pki(s);
 	/* a purge is an audit event HQ should hold now, not at the next sync */
 	if (!error && s->purged)
-		error = store_material_get(&ca, s->n->store, "ca_cert");
+		error = pki_trust_get(&ca, s->n->store, 1);
 	if (!error && s->purged) {
 		long more = 0;
 
@@ -1107,6 +1126,8 @@ static int sync_run(struct syncer *s)
 		error = record(s, 0);
 	json_decref(s->accepted);
 	s->accepted = NULL;
+	json_decref(s->pki);
+	s->pki = NULL;
 	return error;
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/crypto.h"
 #include "audit/trail.h"
+#include "pki/pki.h"
 
 /* A certificate file, PEM or DER, as DER. */
 int auditverify_read_cert(struct buf *der, const char *path)
@@ -22,8 +23,9 @@ int auditverify_read_cert(struct buf *der, const char *path)
 	if (!error && mbedtls_x509_crt_parse(&crt, (const unsigned char *)raw.ptr,
 			      raw.len + (strstr(raw.ptr, "-----BEGIN") ? 1 : 0)))
 		error = err_set(ERR_INVALID, "'%s' is not a certificate", path);
-	if (!error)
-		error = buf_put(der, crt.raw.p, crt.raw.len);
+	/* a bundle (ca export after a CA rollover): every certificate, a trust set */
+	for (const mbedtls_x509_crt *one = &crt; !error && one && one->raw.len; one = one->next)
+		error = buf_put(der, one->raw.p, one->raw.len);
 	mbedtls_x509_crt_free(&crt);
 	buf_release(&raw);
 	return error;
@@ -99,7 +101,8 @@ static int verify_file(struct cli *c, const char *file, const char *ca_path,
 	else if (!error) { /* the node's own CA, read by a logged-on user */
 		error = cli_open_node(&n, c);
 		if (!error)
-			error = store_material_get(&ca, n->store, "ca_cert");
+			error = pki_trust_get(&ca, n->store,
+				1); /* retired CAs signed old entries */
 		if (error == ERR_NOTFOUND)
 			error = err_set(ERR_NOTFOUND, "no CA certificate here: give one with --ca");
 	}
@@ -206,7 +209,7 @@ int auditverify_node(struct cli *c, struct auditverify_expect *x)
 		return cli_fail(c);
 	error = node_require(n, NODE_PERM_AUDIT_READ, "audit.verify", "");
 	has_cert = !error && store_material_get(&cert, n->store, "device_cert") == 0;
-	has_ca = !error && store_material_get(&ca, n->store, "ca_cert") == 0;
+	has_ca = !error && pki_trust_get(&ca, n->store, 1) == 0;
 	snprintf(origin, sizeof(origin), "%s/%s", n->office, n->device);
 	if (!error)
 		error = trail_verify_node(&r, n->store, origin,

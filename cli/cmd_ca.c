@@ -10,6 +10,8 @@
 
 #include <mbedtls/pem.h>
 
+#include "pki/pki.h"
+
 #define PEM_MAX 16384
 
 static const char ca_help[] =
@@ -17,19 +19,27 @@ static const char ca_help[] =
 	"\n"
 	"Print the organisation's CA certificate (PEM) on stdout, or write it to FILE (which must\n"
 	"not exist yet).  On HQ it is the CA of the server's store; on a device, the copy pinned at\n"
-	"enrollment.  'audit verify --file EXPORT --ca FILE' needs nothing else.  Audited.\n";
+	"enrollment.  After a CA rollover the next and the retired CAs follow the current one, as\n"
+	"they certified older entries.  'audit verify --file EXPORT --ca FILE' needs nothing else.\n"
+	"Audited.\n";
 
-/* The DER certificate as PEM text in out. */
+/* Every DER certificate of the trust set as PEM text in out. */
 static int to_pem(struct buf *out, const struct buf *der)
 {
 	unsigned char pem[PEM_MAX];
-	size_t olen = 0;
+	const uint8_t *one = NULL;
+	size_t olen = 0, len = 0, pos = 0;
+	int error = 0;
 
-	if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n",
-		    (const unsigned char *)der->ptr, der->len, pem, sizeof(pem), &olen) ||
-		olen < 1)
-		return err_set(ERR_GENERIC, "cannot encode the CA certificate");
-	return buf_put(out, pem, olen - 1); /* olen counts the terminating NUL */
+	while (!error &&
+		pki_trust_next(&one, &len, (const uint8_t *)der->ptr, der->len, &pos) > 0) {
+		if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n",
+			    "-----END CERTIFICATE-----\n", one, len, pem, sizeof(pem), &olen) ||
+			olen < 1)
+			return err_set(ERR_GENERIC, "cannot encode the CA certificate");
+		error = buf_put(out, pem, olen - 1); /* olen counts the terminating NUL */
+	}
+	return error;
 }
 
 static int write_new_file(const char *path, const struct buf *text)
@@ -50,7 +60,7 @@ int cmd_ca(struct cli *c)
 {
 	static const char usage[] = "ca export [--out FILE]";
 	struct cli_opt opts[] = {{"--out", 1, 0, {0}, 0}};
-	struct buf der = BUF_INIT(64 * 1024), pem = BUF_INIT(PEM_MAX);
+	struct buf der = BUF_INIT(64 * 1024), pem = BUF_INIT(PKI_TRUST_MAX * PEM_MAX);
 	struct node *n = NULL;
 	const char *pos[2], *path;
 	int npos, rc, error;
@@ -65,7 +75,7 @@ int cmd_ca(struct cli *c)
 	path = cli_opt(opts, CLI_N_OPTS(opts), "--out");
 	if (cli_open_node(&n, c))
 		return cli_fail(c);
-	error = store_material_get(&der, n->store, "ca_cert");
+	error = pki_trust_get(&der, n->store, 1);
 	if (error == ERR_NOTFOUND)
 		error = err_set(ERR_NOTFOUND, "no CA certificate here (is this device enrolled?)");
 	if (!error)

@@ -22,6 +22,7 @@ PKGS=(
 	dpkg-dev lintian		# the .deb packages: dpkg-shlibdeps, dpkg-buildflags, their check
 	mandoc man-db			# the man pages' checks (mandoc -Tlint, man --warnings)
 	debootstrap			# the install test's fresh Debian 12 root
+	libfaketime			# libfaketime: one process days ahead (test_metrics.py, test_ca_rollover.py)
 )
 
 missing=()

@@ -161,7 +161,7 @@ static int make_pki(struct node *n, const char *org, const char *listen_host,
 	}
 	pki_validity_days(&v, (int64_t)time(NULL), 3650);
 	error = pki_ca_create(&ca_key, &ca_cert, org, &v);
-	pki_validity_days(&v, (int64_t)time(NULL), 825);
+	pki_validity_days(&v, (int64_t)time(NULL), HQ_SERVER_CERT_DAYS);
 	if (!error)
 		error = pki_server_cert(&srv_key, &srv_cert, (const uint8_t *)ca_key.ptr, ca_key.len,
 			(const uint8_t *)ca_cert.ptr, ca_cert.len, dns, ips, &v);

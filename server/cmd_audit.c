@@ -206,7 +206,7 @@ static int pki3_load(struct pki3 *p, struct node *n)
 	buf_init(&p->ca, 8192);
 	error = store_material_get(&p->server_cert, n->store, "server_cert");
 	if (!error)
-		error = store_material_get(&p->ca, n->store, "ca_cert");
+		error = pki_trust_get(&p->ca, n->store, 1); /* older signatures: retired CAs */
 	return error;
 }
 

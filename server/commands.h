@@ -21,6 +21,9 @@ int cmd_server_office(struct cli *c);
 /* rekey: a new database key, the key slot rewrapped (server/admin.c) */
 int cmd_server_rekey(struct cli *c);
 
+/* ca export|status|renew-server|rollover: the PKI over time (server/pkiadmin.c) */
+int cmd_server_ca(struct cli *c);
+
 /* run: the mutual-TLS service (server/serve.c) */
 int cmd_server_run(struct cli *c);
 

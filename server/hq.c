@@ -316,8 +316,33 @@ static int csr_pubkey(struct buf *out, const uint8_t *csr, size_t len)
 	return error;
 }
 
+/* The CA key and certificate of fingerprint `issuer` (hex; NULL: the current CA). */
+static int issuing_ca(struct buf *key, struct buf *cert, struct node *n, const char *issuer)
+{
+	static const char *const pairs[][2] = {{"ca_key", "ca_cert"},
+		{"ca_next_key", "ca_next_cert"}};
+	uint8_t fp[32];
+	char hex[65];
+	size_t i;
+	int error = 0;
+
+	for (i = 0; !error && i < 2; i++) {
+		buf_reset(cert);
+		error = hq_pki_get(cert, n, pairs[i][1]);
+		if (error == ERR_NOTFOUND)
+			break;
+		pki_fingerprint(fp, (const uint8_t *)cert->ptr, cert->len);
+		crypto_hex(hex, fp, sizeof(fp));
+		if (!error && (!issuer || !strcmp(issuer, hex)))
+			return hq_pki_get(key, n, pairs[i][0]);
+	}
+	return error && error != ERR_NOTFOUND
+		       ? error
+		       : err_set(ERR_NOTFOUND, "HQ holds no CA of fingerprint %.16s...", issuer);
+}
+
 int hq_renew(struct buf *cert_out, struct node *n, const char *office, const char *device,
-	const uint8_t *pub, size_t publen, const uint8_t *csr, size_t csrlen)
+	const uint8_t *pub, size_t publen, const uint8_t *csr, size_t csrlen, const char *issuer)
 {
 	struct buf ca_key = BUF_INIT(ENROLL_DER_MAX), ca = BUF_INIT(ENROLL_DER_MAX);
 	struct buf key = BUF_INIT(256);
@@ -333,9 +358,7 @@ int hq_renew(struct buf *cert_out, struct node *n, const char *office, const cha
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)
-		error = hq_pki_get(&ca_key, n, "ca_key");
-	if (!error)
-		error = hq_pki_get(&ca, n, "ca_cert");
+		error = issuing_ca(&ca_key, &ca, n, issuer);
 	if (!error)
 		error = pki_issue_device(cert_out, serial, (const uint8_t *)ca_key.ptr, ca_key.len,
 			(const uint8_t *)ca.ptr, ca.len, csr, csrlen, office, device, &v);

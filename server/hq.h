@@ -18,6 +18,7 @@
 #define HQ_USER "server"
 #define HQ_OFFICE NODE_HQ_OFFICE
 #define HQ_TOKEN_HOURS 72
+#define HQ_SERVER_CERT_DAYS 825 /* a server certificate's life: the CA/Browser bound when made */
 
 /* The key file path: --key-file, FIELDSYNC_KEY_FILE, or "<home>.key" beside the directory. */
 int hq_key_file(struct buf *out, const struct cli *c, const char *home) WUR;
@@ -106,12 +107,24 @@ int hq_serial_revoked(int *revoked, struct node *n, const uint8_t serial[16]) WU
 /*
  * Renew the certificate of an enrolled device for another HQ_CERT_SECONDS: the CSR must carry
  * the key of the certificate the device presented (`pub`, DER), the subject stays HQ's.  The
- * previous certificate stays valid until the new one is first used.  Audited.  ERR_AUTH.
+ * previous certificate stays valid until the new one is first used.  `issuer` (hex fingerprint)
+ * names the CA to issue under, the current or the next one of a rollover; NULL: the current.
+ * Audited.  ERR_AUTH; ERR_NOTFOUND for an issuer HQ does not hold.
  */
 int hq_renew(struct buf *cert_out, struct node *n, const char *office, const char *device,
-	const uint8_t *pub, size_t publen, const uint8_t *csr, size_t csrlen) WUR;
+	const uint8_t *pub, size_t publen, const uint8_t *csr, size_t csrlen,
+	const char *issuer) WUR;
 
 /* A request came with the certificate of `serial`: a renewed device's previous one retires. */
 int hq_serial_in_use(struct node *n, const uint8_t serial[16]) WUR;
+
+/*
+ * Reissue the server certificate for `days` days under the current CA, same key and names
+ * (server/pkiadmin.c); audited with `why`.  The running service serves it from its next start.
+ */
+int hq_server_cert_renew(struct node *n, int days, const char *why) WUR;
+
+/* 1 in *due when the server certificate is in the last third of its life; its end in *not_after. */
+int hq_server_cert_due(int *due, int64_t *not_after, struct node *n) WUR;
 
 #endif

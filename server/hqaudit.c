@@ -9,6 +9,7 @@
 
 #include "auditverify.h"
 #include "audit/checkpoint.h"
+#include "pki/pki.h"
 #include "audit/seal.h"
 #include "base/crypto.h"
 #include "hq.h"
@@ -569,7 +570,7 @@ int hq_audit_upload(int *status, struct buf *out, struct node *n, const struct h
 	snprintf(origin, sizeof(origin), "%s/%s", peer->office, peer->device);
 	error = parse_upload(&u, doc);
 	if (!error)
-		error = store_material_get(&ca, n->store, "ca_cert");
+		error = pki_trust_get(&ca, n->store, 1); /* older checkpoints: retired CAs */
 	if (!error)
 		error = store_begin(n->store);
 	if (!error)

@@ -270,13 +270,12 @@ int hqdb_device_get(char office[SCHEMA_OFFICE_MAX + 1], struct buf *cert, int64_
 	return error;
 }
 
-int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),
-	void *ctx)
+static int device_rows(struct store *s, const char *sql,
+	int (*fn)(void *ctx, const struct hqdb_device *d), void *ctx)
 {
 	sqlite3_stmt *st = NULL;
 	struct hqdb_device d;
-	int error = store_bind(&st, s,
-		"SELECT device, office, cert, epoch FROM devices ORDER BY office, device", "");
+	int error = store_bind(&st, s, sql, "");
 
 	while (!error && (error = store_next(s, st)) > 0) {
 		d.device = (const char *)sqlite3_column_text(st, 0);
@@ -287,6 +286,31 @@ int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_
 		error = fn(ctx, &d);
 	}
 	sqlite3_finalize(st);
+	return error;
+}
+
+int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),
+	void *ctx)
+{
+	return device_rows(s,
+		"SELECT device, office, cert, epoch FROM devices ORDER BY office, device", fn, ctx);
+}
+
+int hqdb_device_active_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),
+	void *ctx)
+{
+	return device_rows(s,
+		"SELECT device, office, cert, epoch FROM devices WHERE revoked_at IS NULL AND office"
+		" NOT IN (SELECT code FROM offices WHERE revoked_at IS NOT NULL)"
+		" ORDER BY office, device",
+		fn, ctx);
+}
+
+int hqdb_token_void_unused(int64_t *n, struct store *s)
+{
+	int error = store_run(s, "DELETE FROM enroll_tokens WHERE used_at IS NULL", "");
+
+	*n = error ? 0 : store_changes(s);
 	return error;
 }
 

@@ -144,6 +144,16 @@ int hqdb_device_resolve(char out[PKI_DEVICE_LEN + 1], struct store *s, const cha
 int hqdb_device_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),
 	void *ctx) WUR;
 
+/*
+ * Call fn for every device that may still connect (neither it nor its office revoked), by
+ * office and name; a non-zero return from fn stops and is returned.
+ */
+int hqdb_device_active_foreach(struct store *s, int (*fn)(void *ctx, const struct hqdb_device *d),
+	void *ctx) WUR;
+
+/* Void every unused enrollment token (a CA rollover: they pin the old CA); the count in *n. */
+int hqdb_token_void_unused(int64_t *n, struct store *s) WUR;
+
 /* ---- case access ------------------------------------------------------------------------ */
 
 /*

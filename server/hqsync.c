@@ -263,7 +263,7 @@ int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *
 }
 
 int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
-	uint64_t since, unsigned limit)
+	uint64_t since, unsigned limit, json_t *pki)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *changes = json_array();
@@ -323,8 +323,8 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 		error = store_commit(n->store);
 	if (!error)
 		error = hq_json_out(out,
-			json_pack("{s:O, s:I, s:b}", "changes", changes, "cursor",
-				(json_int_t)cursor, "more", (unsigned)rows == limit));
+			json_pack("{s:O, s:I, s:b, s:O*}", "changes", changes, "cursor",
+				(json_int_t)cursor, "more", (unsigned)rows == limit, "pki", pki));
 	json_decref(changes);
 	if (error) {
 		store_rollback(n->store);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/buf.h"
 #include "node/node.h"
 
@@ -35,9 +37,13 @@ struct hq_peer {
 int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
 	const uint8_t *body, size_t len) WUR;
 
-/* The changes feed: {"changes":[{"id","head","office"}],"cursor":N,"more":bool}. */
+/*
+ * The changes feed: {"changes":[{"id","head","office"}],"cursor":N,"more":bool,"pki":P}, where
+ * P (borrowed; NULL leaves it out) names the CAs the service knows, so a device learns of a CA
+ * rollover without a request of its own.
+ */
 int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
-	uint64_t since, unsigned limit) WUR;
+	uint64_t since, unsigned limit, json_t *pki) WUR;
 
 /*
  * Send cases: the body is {"cases":[{"id":ID,"have":[hex,...]}]}; the answer is an unsigned

@@ -8,7 +8,6 @@
  * slot of their own.  Exit codes: 0 success, 1 failure, 2 usage.
  */
 #include "base/crypto.h"
-#include "cmd_ca.h"
 #include "cmd_config.h"
 #include "cmd_evidence.h"
 #include "cmd_store.h"
@@ -45,7 +44,8 @@ static const char help[] =
 	"  report --from DATE --to DATE --table T [--csv] | --html FILE   the annual tables\n"
 	"  evidence add|list|show|get|custody|export|verify ID ...   evidence and its custody\n"
 	"  audit log | head | verify | query | export   the trails HQ holds\n"
-	"  ca export [--out FILE]   the CA certificate (PEM): all 'audit verify --file' needs\n"
+	"  ca export | status | renew-server | rollover [--finish]   the CA (PEM for 'audit\n"
+	"                           verify --file'), server certificate renewal, CA rollover\n"
 	"  check                    verify the store: integrity, objects, indexes, audit\n"
 	"  backup --out FILE        an online, encrypted, verified backup of the store\n"
 	"  restore FILE --node DIR  a backup into an empty directory\n"
@@ -95,7 +95,7 @@ static const struct cli_command commands[] = {
 	{"policy", cmd_server_policy, 0},
 	{"report", cmd_server_report, 0},
 	{"evidence", cmd_evidence, 0},
-	{"ca", cmd_ca, 0},
+	{"ca", cmd_server_ca, 0},
 	{"check", cmd_check, 0},
 	{"backup", cmd_backup, 0},
 	{"restore", cmd_restore_hq, 0},

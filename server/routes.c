@@ -14,7 +14,9 @@
 
 #include "sync/changeset.h"
 #include "pki/enroll.h"
+#include "base/crypto.h"
 #include "base/hlc.h"
+#include "pki/pki.h"
 #include "hq.h"
 #include "hqaudit.h"
 #include "hqsync.h"
@@ -242,7 +244,12 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 			buf_release(&body);
 			return routes_error(out, 400, err_msg(), req->keep_alive);
 		}
-		error = hq_changes(&status, &body, w->node, &peer, since, limit);
+		json_t *pki = json_pack("{s:s, s:s?}", "ca", w->pki->ca_fp, "next",
+			w->pki->next_fp[0] ? w->pki->next_fp : NULL);
+
+		error = pki ? hq_changes(&status, &body, w->node, &peer, since, limit, pki)
+			    : err_set(ERR_NOMEM, "out of memory");
+		json_decref(pki);
 	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
 		pthread_mutex_lock(w->push_lock);
 		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,
@@ -277,7 +284,11 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 	return error;
 }
 
-/* POST /v1/renew {"csr": base64 DER} -> {"certificate": base64 DER}: same key, same subject. */
+/*
+ * POST /v1/renew {"csr": base64 DER[, "issuer": CA fingerprint hex]} -> {"certificate": base64
+ * DER}: same key, same subject; under the current CA, or the one named (the next CA of a
+ * rollover).
+ */
 static int route_renew(struct buf *out, const struct route_ctx *w, const struct route_peer *c,
 	const struct http_request *req)
 {
@@ -288,9 +299,15 @@ static int route_renew(struct buf *out, const struct route_ctx *w, const struct 
 	int error = csr64 ? enroll_b64_decode(&csr, csr64)
 			  : err_set(ERR_INVALID, "a renewal names a CSR in 'csr'");
 
+	const char *issuer = json_string_value(json_object_get(doc, "issuer"));
+
+	/* only under a CA this service admits: the new certificate must work at the next request */
+	if (!error && issuer && strcmp(issuer, w->pki->ca_fp) && strcmp(issuer, w->pki->next_fp))
+		error = err_set(ERR_INVALID, "this service does not issue under the CA %.16s...",
+			issuer);
 	if (!error)
 		error = hq_renew(&cert, w->node, c->office, c->device, c->pub, c->publen,
-			(const uint8_t *)csr.ptr, csr.len);
+			(const uint8_t *)csr.ptr, csr.len, issuer);
 	if (!error)
 		error = enroll_b64_encode(&b64, (const uint8_t *)cert.ptr, cert.len);
 	if (!error) {
@@ -305,6 +322,78 @@ static int route_renew(struct buf *out, const struct route_ctx *w, const struct 
 	buf_release(&cert);
 	buf_release(&b64);
 	return error;
+}
+
+static json_t *b64_of(const void *der, size_t len)
+{
+	struct buf b64 = BUF_INIT(2 * ENROLL_DER_MAX);
+	json_t *v = NULL;
+
+	if (!enroll_b64_encode(&b64, der, len))
+		v = json_string(b64.ptr);
+	buf_release(&b64);
+	return v;
+}
+
+/*
+ * GET /v1/pki -> {"ca": b64, "next": b64|null, "cross": b64|null, "retired": [b64...]}: the CAs
+ * a device needs through a rollover, and the retired ones that signed older receipts.
+ */
+static int route_pki(struct buf *out, const struct route_ctx *w, const struct http_request *req)
+{
+	const struct route_pki *p = w->pki;
+	json_t *retired = json_array(), *doc;
+	const uint8_t *one = NULL;
+	size_t len = 0, pos = 0;
+
+	while (retired && pki_trust_next(&one, &len, (const uint8_t *)p->retired.ptr,
+				  p->retired.len, &pos) > 0) {
+		json_array_append_new(retired, b64_of(one, len));
+	}
+	doc = json_pack("{s:o, s:o, s:o, s:o}", "ca", b64_of(p->ca.ptr, p->ca.len), "next",
+		p->next.len ? b64_of(p->next.ptr, p->next.len) : json_null(), "cross",
+		p->cross.len ? b64_of(p->cross.ptr, p->cross.len) : json_null(), "retired",
+		retired);
+	if (!doc)
+		return routes_error(out, 500, "out of memory", 0);
+	return reply(out, 200, doc, req->keep_alive);
+}
+
+static void fp_hex(char out[65], const struct buf *der)
+{
+	uint8_t fp[PKI_FINGERPRINT_LEN];
+
+	out[0] = '\0';
+	if (!der->len)
+		return;
+	pki_fingerprint(fp, (const uint8_t *)der->ptr, der->len);
+	crypto_hex(out, fp, sizeof(fp));
+}
+
+int route_pki_load(struct route_pki *p, struct node *n)
+{
+	int error;
+
+	buf_init(&p->ca, PKI_DER_MAX);
+	buf_init(&p->next, PKI_DER_MAX);
+	buf_init(&p->cross, PKI_DER_MAX);
+	buf_init(&p->retired, PKI_TRUST_MAX * PKI_DER_MAX);
+	error = hq_pki_get(&p->ca, n, "ca_cert");
+	if (!error && hq_pki_get(&p->next, n, "ca_next_cert") == 0)
+		error = hq_pki_get(&p->cross, n, "ca_next_cross");
+	if (!error && hq_pki_get(&p->retired, n, "ca_prev_certs") == ERR_NOTFOUND)
+		buf_reset(&p->retired);
+	fp_hex(p->ca_fp, &p->ca);
+	fp_hex(p->next_fp, &p->next);
+	return error;
+}
+
+void route_pki_release(struct route_pki *p)
+{
+	buf_release(&p->ca);
+	buf_release(&p->next);
+	buf_release(&p->cross);
+	buf_release(&p->retired);
 }
 
 /* POST /v1/device/restored (hqaudit.h). */
@@ -377,6 +466,8 @@ static int route_authenticated(struct buf *out, const struct route_ctx *w, const
 		return routes_error(out, 500, "cannot record the certificate in use", 0);
 	if (!strcmp(url, "/v1/renew") && !strcmp(req->method, "POST"))
 		return route_renew(out, w, c, req);
+	if (!strcmp(url, "/v1/pki") && !strcmp(req->method, "GET"))
+		return route_pki(out, w, req);
 	if (!strcmp(url, "/v1/health") && !strcmp(req->method, "GET"))
 		return reply(out, 200,
 			json_pack("{s:s, s:s, s:s}", "status", "ok", "office", c->office, "device",
@@ -393,8 +484,7 @@ int routes_handle(struct buf *out, const struct route_ctx *w, const struct route
 	int error;
 
 	if (!strcmp(url, "/v1/ca") && !strcmp(req->method, "GET")) {
-		error = enroll_b64_encode(&b64, (const uint8_t *)w->ca_der->ptr,
-			w->ca_der->len);
+		error = enroll_b64_encode(&b64, (const uint8_t *)w->pki->ca.ptr, w->pki->ca.len);
 		if (!error)
 			error = reply(out, 200, json_pack("{s:s}", "ca", b64.ptr), req->keep_alive);
 		buf_release(&b64);

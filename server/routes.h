@@ -30,9 +30,23 @@ struct route_peer {
 };
 
 /* What a worker brings: its own node (database connection) and the shared pieces. */
+/*
+ * The PKI the service loaded when it started (a CA rollover or a renewal takes effect at the
+ * next start): the current CA (GET /v1/ca), the next CA of a rollover in progress and its
+ * cross certificate (both empty when none), the retired CAs, and the fingerprints in hex.
+ */
+struct route_pki {
+	struct buf ca, next, cross, retired;
+	char ca_fp[65], next_fp[65]; /* next_fp "" when no rollover is in progress */
+};
+
+/* Load it from the store; route_pki_release() frees it either way. */
+int route_pki_load(struct route_pki *p, struct node *n) WUR;
+void route_pki_release(struct route_pki *p);
+
 struct route_ctx {
 	struct node *node;
-	const struct buf *ca_der;    /* served at GET /v1/ca */
+	const struct route_pki *pki;
 	pthread_mutex_t *push_lock;  /* pushes and audit uploads one at a time */
 	struct peers *peers;	     /* per-address limits; NULL: none */
 };

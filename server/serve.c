@@ -109,7 +109,7 @@ struct conn {
 
 struct service {
 	struct tls tls;
-	struct buf ca_der;
+	struct route_pki pki;
 	struct peers *peers;
 	int listen_fd, epoll_fd;
 	unsigned max_conns;
@@ -186,6 +186,22 @@ static int tls_fail(int rc, const char *what)
 	return err_set(ERR_GENERIC, "%s: %s", what, msg);
 }
 
+/* At start, a server certificate in the last third of its life is reissued (same key). */
+static int renew_server_cert(struct node *n)
+{
+	int64_t until;
+	int due, error = hq_server_cert_due(&due, &until, n);
+
+	if (!error && due) {
+		error = hq_server_cert_renew(n, HQ_SERVER_CERT_DAYS,
+			"renewed at start: a third of its life left");
+		if (!error)
+			serve_log("info", "pki.server.renew", NULL,
+				"the server certificate was renewed (same key and names)");
+	}
+	return error;
+}
+
 static int tls_setup(struct tls *t, struct node *n)
 {
 	static const int suites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
@@ -197,15 +213,15 @@ static int tls_setup(struct tls *t, struct node *n)
 	int rc, error;
 
 	error = hq_pki_get(&cert, n, "server_cert");
-	if (!error)
-		error = hq_pki_get(&ca, n, "ca_cert");
+	if (!error) /* client certificates of the current CA and of the next one of a rollover */
+		error = pki_trust_get(&ca, n->store, 0);
 	if (!error)
 		error = hq_pki_get(&key, n, "server_key");
+	if (!error)
+		error = pki_trust_parse(&t->ca, (const uint8_t *)ca.ptr, ca.len);
 	if (error)
 		goto out;
 	rc = mbedtls_x509_crt_parse_der(&t->cert, (const uint8_t *)cert.ptr, cert.len);
-	if (!rc)
-		rc = mbedtls_x509_crt_parse_der(&t->ca, (const uint8_t *)ca.ptr, ca.len);
 	if (!rc)
 		rc = mbedtls_pk_parse_key(&t->key, (const uint8_t *)key.ptr, key.len, NULL, 0);
 	/* the private scalar stays for the life of the service: out of swap (wiped on exit by
@@ -1096,7 +1112,6 @@ int cmd_server_run(struct cli *c)
 	memset(&svc, 0, sizeof(svc));
 	memset(workers, 0, sizeof(workers));
 	tls_init(&svc.tls);
-	buf_init(&svc.ca_der, 8192);
 	svc.listen_fd = svc.epoll_fd = -1;
 	/* room for the workers' databases, the log and the listener */
 	svc.max_conns = fds > 64 + nworkers * 8 && max_conns > fds - 64 - nworkers * 8
@@ -1113,9 +1128,11 @@ int cmd_server_run(struct cli *c)
 				? buf_puts(&listen, cli_opt(opts, CLI_N_OPTS(opts), "--listen"))
 				: store_meta_get(&listen, house->store, "listen");
 	if (!error)
+		error = renew_server_cert(house);
+	if (!error)
 		error = tls_setup(&svc.tls, house);
 	if (!error)
-		error = hq_pki_get(&svc.ca_der, house, "ca_cert");
+		error = route_pki_load(&svc.pki, house);
 	for (i = 0; !error && i < (int)nworkers; i++)
 		error = hq_open(&workers[i].node, c);
 	if (!error)
@@ -1150,7 +1167,7 @@ int cmd_server_run(struct cli *c)
 		goto out;
 	}
 	svc.house.node = house;
-	svc.house.ca_der = &svc.ca_der;
+	svc.house.pki = &svc.pki;
 	svc.house.push_lock = &svc.push_lock;
 	svc.house.peers = svc.peers;
 	memset(&sa, 0, sizeof(sa));
@@ -1161,7 +1178,7 @@ int cmd_server_run(struct cli *c)
 	for (i = 0; i < (int)nworkers; i++) {
 		workers[i].svc = &svc;
 		workers[i].ctx.node = workers[i].node;
-		workers[i].ctx.ca_der = &svc.ca_der;
+		workers[i].ctx.pki = &svc.pki;
 		workers[i].ctx.push_lock = &svc.push_lock;
 		workers[i].ctx.peers = svc.peers;
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
@@ -1211,7 +1228,7 @@ out:
 	node_free(house);
 	peers_free(svc.peers);
 	tls_release(&svc.tls);
-	buf_release(&svc.ca_der);
+	route_pki_release(&svc.pki);
 	buf_release(&listen);
 	pthread_mutex_destroy(&svc.lock);
 	pthread_mutex_destroy(&svc.push_lock);

@@ -29,7 +29,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct node *node;
-static struct buf ca;
+static struct route_pki pki;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct route_ctx ctx;
 static struct route_peer peers[3];
@@ -123,8 +123,7 @@ static int setup(void)
 	fflush(stdout);
 	dup2(out, STDOUT_FILENO);
 	close(out);
-	buf_init(&ca, 8192);
-	if (store_material_get(&ca, node->store, "ca_cert") || enroll_device(&peers[2]))
+	if (route_pki_load(&pki, node) || enroll_device(&peers[2]))
 		return -1;
 	snprintf(peers[0].why, sizeof(peers[0].why), "a client certificate is required");
 	peers[1].has_cert = 1;
@@ -132,7 +131,7 @@ static int setup(void)
 	for (out = 0; out < 3; out++)
 		snprintf(peers[out].peer, sizeof(peers[out].peer), "127.0.0.1");
 	ctx.node = node;
-	ctx.ca_der = &ca;
+	ctx.pki = &pki;
 	ctx.push_lock = &lock;
 	/* the same limits as the server: throttled enrollment, folded refusals */
 	if (peers_new(&ctx.peers, 32))
