@@ -23,6 +23,13 @@ const struct config_key server_config_keys[] = {
 	{"run", "peer-limit", CONFIG_INT, "32", 1, 1 << 20, "FIELDSYNC_PEER_LIMIT", "--peer-limit",
 		0, 0, "connections one address may hold before it has proved a device identity",
 		NULL},
+	{"run", "metrics", CONFIG_ADDRESS, NULL, 0, 0, "FIELDSYNC_METRICS", "--metrics", 0, 0,
+		"the loopback address of the Prometheus metrics listener (unset: none)", NULL},
+	{"run", "silent-days", CONFIG_INT, NULL, 0, 3650, "FIELDSYNC_SILENT_DAYS", "--silent-days",
+		0, 0,
+		"the metrics' devices_silent gauge counts devices not heard from for more than N "
+		"days (unset: 7)",
+		NULL},
 };
 
 const size_t server_nconfig_keys = sizeof(server_config_keys) / sizeof(server_config_keys[0]);

@@ -203,6 +203,26 @@ class Metrics(fstest.NodeTest):
                         "--silent-days", "x")
         self.assertEqual(r.rc, 2, r)
 
+    def test_metrics_from_the_configuration_file(self):
+        """[run] metrics and silent-days in server.conf act as the options do."""
+        self.assertEqual(self.hq.stop(), 0)
+        conf = os.path.join(self.tmp, "server.conf")
+        with open(conf, "w") as f:
+            f.write("[run]\nmetrics = 127.0.0.1:0\nsilent-days = 0\n")
+        port = self.hq.port
+        hqtest.start_server(self.hq, "--config", conf, port=port)
+        deadline = time.time() + 10
+        while time.time() < deadline and not re.findall(r"metrics on http", self.hq.read_log()):
+            time.sleep(0.05)
+        self.mport = int(re.findall(r"metrics on http://127\.0\.0\.1:(\d+)/metrics",
+                                    self.hq.read_log())[-1])
+        _, now = self.scrape()
+        self.assertIn(("fieldsync_devices_silent", frozenset({"days": "0"}.items())), now)
+        with open(conf, "w") as f:
+            f.write("[run]\nsilent-days = 3\n")  # without metrics: refused as the option is
+        r = self.hq.run("--config", conf, "run", "--listen", "127.0.0.1:0")
+        self.assertEqual(r.rc, 2, r)
+
 
 if __name__ == "__main__":
     import unittest
