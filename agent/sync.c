@@ -53,6 +53,7 @@ struct syncer {
 	json_t *refused; /* [{"id", "reason"}] */
 	json_t *accepted; /* {id: true} for each case HQ took in this sync */
 	json_t *pki;	  /* the CAs HQ's changes feed named, for a CA rollover */
+	int hq_went_back; /* HQ's store is of a new generation: restored from a backup */
 	long purged;	  /* cases removed: this office may no longer see them */
 	int tty;
 	int rounds;
@@ -875,6 +876,57 @@ static int revoked(struct syncer *s, const char *id)
 	return error;
 }
 
+/*
+ * HQ names the generation of its store in the changes feed; a new one means HQ was restored
+ * from a backup and may lack what it acknowledged since.  Nothing is lost: every case is
+ * offered again from its root (base forgotten), every evidence chunk HQ held is asked about
+ * again, and the feed is read from the start.  One transaction, audited.
+ */
+static int check_generation(struct syncer *s, const char *gen)
+{
+	struct buf was = BUF_INIT(128);
+	char detail[300];
+	int error = store_meta_get(&was, s->n->store, "hq.generation");
+
+	if (error == ERR_NOTFOUND) { /* the first contact: remembered */
+		error = strlen(gen) < 100 ? store_meta_set(s->n->store, "hq.generation", gen) : 0;
+		goto out;
+	}
+	if (error || !strcmp(was.ptr, gen) || strlen(gen) >= 100)
+		goto out;
+	snprintf(detail, sizeof(detail),
+		"HQ's store is of generation %s, no longer %s: it was restored from a backup; every "
+		"case and evidence chunk is offered again",
+		gen, was.ptr);
+	error = store_begin(s->n->store);
+	if (!error)
+		error = store_run(s->n->store, "UPDATE case_heads SET base = NULL", "");
+	if (!error)
+		error = store_run(s->n->store,
+			"UPDATE evidence_chunk_state SET state = ?1 WHERE state = ?2", "ii",
+			(int64_t)CHUNKS_PENDING, (int64_t)CHUNKS_HELD);
+	if (!error)
+		error = save_cursor(s->n, 0);
+	if (!error)
+		error = store_meta_set(s->n->store, "hq.generation", gen);
+	if (!error)
+		error = node_audit(s->n, "sync.hq.restored", gen, "success", detail);
+	if (!error)
+		error = store_commit(s->n->store);
+	else
+		store_rollback(s->n->store);
+	if (!error) {
+		s->hq_went_back = 1;
+		if (!s->on_progress)
+			fprintf(stderr,
+				"sync: HQ was restored from a backup: offering it everything "
+				"this device holds again\n");
+	}
+out:
+	buf_release(&was);
+	return error;
+}
+
 /* One page of the changes feed: fetch every case it names, then move the cursor. */
 static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 {
@@ -896,6 +948,13 @@ static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 			error = err_set(ERR_INVALID, "the server's changes feed is malformed");
 		if (!error && json_is_object(json_object_get(doc, "pki")) && !s->pki)
 			s->pki = json_incref(json_object_get(doc, "pki"));
+		if (!error && json_is_string(json_object_get(doc, "generation")))
+			error = check_generation(s,
+				json_string_value(json_object_get(doc, "generation")));
+		if (!error && s->hq_went_back) { /* everything is offered again first */
+			*more = 0;
+			changes = NULL;
+		}
 	}
 	for (i = 0; !error && i < json_array_size(changes); i++) {
 		json_t *ch = json_array_get(changes, i);
@@ -1100,6 +1159,14 @@ static int sync_run(struct syncer *s)
 		error = push_all(s);
 	if (!error)
 		error = pull_all(s);
+	if (!error && s->hq_went_back) { /* HQ lost what it acknowledged: all of it again */
+		error = ev_upload(s);
+		if (!error)
+			error = push_all(s);
+		s->hq_went_back = 0;
+		if (!error)
+			error = pull_all(s);
+	}
 	if (!error && s->pki)
 		error = follow_pki(s);
 	/* a purge is an audit event HQ should hold now, not at the next sync */

@@ -131,9 +131,13 @@ static const char restore_device_help[] =
 static const char restore_hq_help[] =
 	"\n"
 	"Give the key file of the server backed up with --key-file (the default, DIR.key, does\n"
-	"not exist for a new DIR).  Devices that synced after the backup are ahead of the\n"
-	"restored HQ: their trails no longer match what it countersigned, and each is held for\n"
-	"an administrator to release.\n";
+	"not exist for a new DIR).  The restored store gets a new generation: a device that\n"
+	"synced after the backup learns it at its next sync and offers everything it holds\n"
+	"again (its cases from their roots, its evidence chunks, its whole audit trail, each\n"
+	"checked as at any sync), so what HQ had acknowledged comes back.  A commit is only\n"
+	"taken from the device that wrote it: a case holding another device's lost edits waits\n"
+	"for that device's sync.  HQ's own edits made after the backup come back only from the\n"
+	"devices that pulled them.\n";
 
 static void remove_restored(const char *home)
 {

@@ -15,6 +15,7 @@
 
 #include "base/crypto.h"
 #include "hqdb.h"
+#include "node/backup.h"
 #include "keyfile.h"
 #include "pki/pki.h"
 #include "program.h"
@@ -382,4 +383,23 @@ int hq_renew(struct buf *cert_out, struct node *n, const char *office, const cha
 int hq_serial_in_use(struct node *n, const uint8_t serial[16])
 {
 	return hqdb_serial_in_use(n->store, serial);
+}
+
+int hq_generation(char out[33], struct node *n)
+{
+	struct buf v = BUF_INIT(64);
+	int error = store_meta_get(&v, n->store, NODE_GENERATION_KEY);
+
+	if (error == ERR_NOTFOUND)
+		error = node_new_generation(n);
+	if (!error) {
+		buf_reset(&v);
+		error = store_meta_get(&v, n->store, NODE_GENERATION_KEY);
+	}
+	if (!error && v.len != 32)
+		error = err_set(ERR_CORRUPT, "the store's generation is malformed");
+	if (!error)
+		memcpy(out, v.ptr, 33);
+	buf_release(&v);
+	return error;
 }

@@ -127,4 +127,11 @@ int hq_server_cert_renew(struct node *n, int days, const char *why) WUR;
 /* 1 in *due when the server certificate is in the last third of its life; its end in *not_after. */
 int hq_server_cert_due(int *due, int64_t *not_after, struct node *n) WUR;
 
+/*
+ * The generation of HQ's store (32 hex digits in `out`): made the first time it is asked for,
+ * and anew when the store is restored from a backup (node_restore_finish), so that devices
+ * learn from the changes feed that HQ may lack what it acknowledged and offer it again.
+ */
+int hq_generation(char out[33], struct node *n) WUR;
+
 #endif

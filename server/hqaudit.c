@@ -254,8 +254,12 @@ static int check_start(const struct upload *u, const struct held *h)
 	if (u->from > 0 && h->count == 0)
 		return err_set(ERR_CONFLICT, "HQ holds no entry of this device's trail yet (a new "
 					     "epoch after a release): upload from entry 0");
+	/* HQ restored from a backup older than its last receipt: the device sends it all again
+	 * and HQ checks every entry, those it still holds included */
 	if (u->from > h->count)
-		return err_set(ERR_INVALID, "the upload starts at entry %llu; HQ holds %llu",
+		return err_set(ERR_CONFLICT,
+			"the upload starts at entry %llu but HQ holds %llu (HQ was restored from "
+			"a backup): upload from entry 0",
 			(unsigned long long)u->from, (unsigned long long)h->count);
 	return 0;
 }

@@ -263,7 +263,7 @@ int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *
 }
 
 int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
-	uint64_t since, unsigned limit, json_t *pki)
+	uint64_t since, unsigned limit, json_t *pki, const char *generation)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *changes = json_array();
@@ -323,8 +323,9 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 		error = store_commit(n->store);
 	if (!error)
 		error = hq_json_out(out,
-			json_pack("{s:O, s:I, s:b, s:O*}", "changes", changes, "cursor",
-				(json_int_t)cursor, "more", (unsigned)rows == limit, "pki", pki));
+			json_pack("{s:O, s:I, s:b, s:O*, s:s?}", "changes", changes, "cursor",
+				(json_int_t)cursor, "more", (unsigned)rows == limit, "pki", pki,
+				"generation", generation));
 	json_decref(changes);
 	if (error) {
 		store_rollback(n->store);

@@ -38,12 +38,13 @@ int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *
 	const uint8_t *body, size_t len) WUR;
 
 /*
- * The changes feed: {"changes":[{"id","head","office"}],"cursor":N,"more":bool,"pki":P}, where
- * P (borrowed; NULL leaves it out) names the CAs the service knows, so a device learns of a CA
- * rollover without a request of its own.
+ * The changes feed: {"changes":[{"id","head","office"}],"cursor":N,"more":bool,"pki":P,
+ * "generation":G}, where P (borrowed; NULL leaves it out) names the CAs the service knows, so a
+ * device learns of a CA rollover without a request of its own, and G the generation of HQ's
+ * store (hq_generation), so a device learns that HQ was restored from a backup.
  */
 int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
-	uint64_t since, unsigned limit, json_t *pki) WUR;
+	uint64_t since, unsigned limit, json_t *pki, const char *generation) WUR;
 
 /*
  * Send cases: the body is {"cases":[{"id":ID,"have":[hex,...]}]}; the answer is an unsigned

@@ -247,7 +247,8 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 		json_t *pki = json_pack("{s:s, s:s?}", "ca", w->pki->ca_fp, "next",
 			w->pki->next_fp[0] ? w->pki->next_fp : NULL);
 
-		error = pki ? hq_changes(&status, &body, w->node, &peer, since, limit, pki)
+		error = pki ? hq_changes(&status, &body, w->node, &peer, since, limit, pki,
+				      w->pki->generation)
 			    : err_set(ERR_NOMEM, "out of memory");
 		json_decref(pki);
 	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
@@ -385,6 +386,8 @@ int route_pki_load(struct route_pki *p, struct node *n)
 		buf_reset(&p->retired);
 	fp_hex(p->ca_fp, &p->ca);
 	fp_hex(p->next_fp, &p->next);
+	if (!error)
+		error = hq_generation(p->generation, n);
 	return error;
 }
 

@@ -38,6 +38,7 @@ struct route_peer {
 struct route_pki {
 	struct buf ca, next, cross, retired;
 	char ca_fp[65], next_fp[65]; /* next_fp "" when no rollover is in progress */
+	char generation[33];	     /* of the store: new after a restore (hq_generation) */
 };
 
 /* Load it from the store; route_pki_release() frees it either way. */

@@ -522,6 +522,8 @@ int node_restore_finish(char taken_at[HLC_STR_MAX], struct casedb_check_report *
 		error = store_begin(n->store);
 	if (!error && declare)
 		error = store_meta_set(n->store, "restore.pending", when.ptr);
+	if (!error && !declare) /* a hub: its devices learn of it and offer everything again */
+		error = node_new_generation(n);
 	snprintf(detail, sizeof(detail), "restored from a backup of %s (of node %s)%s",
 		when.len ? when.ptr : "?", of.len ? of.ptr : "?",
 		declare ? "; declared to HQ at the next sync" : "");
@@ -558,5 +560,18 @@ int node_restore_declared(struct node *n, const char *detail)
 		error = store_commit(n->store);
 	if (error)
 		store_rollback(n->store);
+	return error;
+}
+
+int node_new_generation(struct node *n)
+{
+	uint8_t raw[16];
+	char hex[33];
+	int error = crypto_random(raw, sizeof(raw));
+
+	if (!error) {
+		crypto_hex(hex, raw, sizeof(raw));
+		error = store_meta_set(n->store, NODE_GENERATION_KEY, hex);
+	}
 	return error;
 }

@@ -57,4 +57,12 @@ int node_restore_pending(struct buf *taken_at, struct node *n) WUR;
 /* HQ acknowledged the declaration: clear it, audited (device.restore.declared). */
 int node_restore_declared(struct node *n, const char *detail) WUR;
 
+/*
+ * A hub's store generation (node_meta NODE_GENERATION_KEY, 32 hex digits): a new random one.
+ * A restored hub gets one, so that devices which synced after the backup was taken learn from
+ * it that the hub may lack what it acknowledged.
+ */
+#define NODE_GENERATION_KEY "hq.generation"
+int node_new_generation(struct node *n) WUR;
+
 #endif

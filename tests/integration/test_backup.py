@@ -27,6 +27,10 @@ class Backup(fstest.NodeTest):
     def notes(self, node, cid, **kw):
         return sorted(n["text"].strip() for n in node.show(cid, **kw)["notes"])
 
+    def hq_notes(self, cid):
+        doc = self.hq.ok("--json", "case", "show", cid).json()
+        return sorted(n["text"].strip() for n in doc["notes"])
+
     def test_backup_under_sync_load_restore_release(self):
         a = self.fleet.device("a")
         cids = [a.new_case("Case %d" % i, "bribery") for i in range(3)]
@@ -177,6 +181,70 @@ class Backup(fstest.NodeTest):
                              "ok")
         finally:
             self.assertEqual(hq2.stop(), 0)
+
+    def test_hq_restored_gets_back_what_devices_hold(self):
+        """HQ restored from a backup older than what it acknowledged: the devices that
+        synced since learn it from the store's new generation and offer everything again,
+        so every edit, case and evidence item comes back; their trails are re-sent whole."""
+        a = self.fleet.device("a")
+        b = self.fleet.device("b")
+        cid = self.fleet.synced_case(a, "Before the backup", to=(b,))
+        backup = os.path.join(self.tmp, "hq.backup")
+        self.hq.ok("backup", "--out", backup)
+        # after the backup: a writes, b pulls a's note and writes its own, new case, evidence
+        a.ok("note", "add", cid, "--text", "a after the backup")
+        a.ok("sync")
+        b.ok("sync")
+        b.ok("note", "add", cid, "--text", "b after the backup")
+        later = b.new_case("Opened after the backup")
+        photo = os.path.join(self.tmp, "photo.bin")
+        with open(photo, "wb") as f:
+            f.write(os.urandom(3 << 20))
+        b.ok("evidence", "add", later, photo, "--description", "a photo")
+        b.ok("sync")
+        acked = self.hq_notes(cid)
+        self.assertEqual(len(acked), 2)
+
+        port = self.hq.port
+        self.assertEqual(self.hq.stop(), 0)
+        shutil.move(self.hq.home, self.hq.home + ".lost")
+        self.hq.ok("--key-file", self.hq.keyfile, "restore", backup, "--node", self.hq.home)
+        hqtest.start_server(self.hq, port=port)
+        self.assertEqual([c["id"] for c in self.hq.ok("--json", "case", "list").json()["cases"]],
+                         [cid])
+        self.assertEqual(self.hq_notes(cid), [])
+
+        # b first: its head holds a's note, which only a may push again; b's new case lands
+        r = b.run("sync")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("HQ was restored from a backup", r.err)
+        self.assertIn("pushed 1 case", r.out)  # the new one
+        self.assertIn("is attributed to device", r.err)  # a's note: a's to push
+        a.ok("sync")
+        b.ok("sync")  # the case whose push waited for a's commits
+        self.assertEqual(self.hq_notes(cid), acked)
+        ids = sorted(c["id"] for c in self.hq.ok("--json", "case", "list").json()["cases"])
+        self.assertEqual(ids, sorted([cid, later]))
+        self.assertIn("3145728", self.hq.ok("evidence", "list", later).out)
+        self.hq.ok("evidence", "verify", later)
+        a.ok("sync")  # b's note, pushed after a's last sync
+        for n in (a, b):
+            self.assertEqual(self.notes(n, cid), acked)
+            restored = [e for e in n.audit() if e["action"] == "sync.hq.restored"]
+            self.assertEqual(len(restored), 1)
+            # nothing is offered twice: the next sync is a no-op
+            self.assertIn("pushed 0 cases", n.ok("sync").out)
+            n.ok("check")
+            n.ok("audit", "verify")
+        self.hq.ok("check")
+        self.hq.ok("audit", "verify")
+        # a third device of the office gets everything, the evidence bit for bit
+        c = self.fleet.device("c")
+        c.ok("sync")
+        got = os.path.join(self.tmp, "got.bin")
+        item = c.ok("--json", "evidence", "list", later).json()["items"][0]["id"]
+        c.ok("evidence", "get", later, item, "--out", got)
+        self.assertEqual(fstest.read_bytes(got), fstest.read_bytes(photo))
 
     def test_bad_backup_files(self):
         a = self.fleet.device("a")
