@@ -603,6 +603,22 @@ out:
 	return error;
 }
 
+/* The subject "O=<org>, CN=<cn>", the issuer and serverAuth of a server certificate. */
+static int server_names(struct buf *subject, struct buf *issuer, struct buf *eku,
+	const struct ca *ca, const char *cn)
+{
+	int error = name_add(subject, "O", ca->org);
+
+	if (!error)
+		error = name_add(subject, "CN", cn);
+	if (!error)
+		error = ca_name(issuer, ca->org);
+	if (!error)
+		error = eku_value(eku, MBEDTLS_OID_SERVER_AUTH,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
+	return error;
+}
+
 /* Everything a server certificate needs but the keys: its names and extension values. */
 static int server_spec(struct buf *subject, struct buf *issuer, struct buf *eku, struct buf *san,
 	const struct ca *ca, const char *const *dns_names, const char *const *ip_addrs)
@@ -612,16 +628,31 @@ static int server_spec(struct buf *subject, struct buf *issuer, struct buf *eku,
 
 	error = san_collect(&names, dns_names, ip_addrs);
 	if (!error)
-		error = name_add(subject, "O", ca->org);
-	if (!error)
-		error = name_add(subject, "CN", names.first);
-	if (!error)
-		error = ca_name(issuer, ca->org);
-	if (!error)
-		error = eku_value(
-			eku, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
+		error = server_names(subject, issuer, eku, ca, names.first);
 	if (!error)
 		error = san_value(san, &names);
+	return error;
+}
+
+/* Sign a server certificate for `pk` with the CA: the spec's names, its extensions, `v`. */
+static int server_sign(struct buf *cert, const struct ca *ca, mbedtls_pk_context *pk,
+	const struct buf *subject, const struct buf *issuer, const struct buf *eku,
+	const struct buf *san, const struct pki_validity *v)
+{
+	uint8_t serial[PKI_SERIAL_LEN];
+	struct cert_spec spec = {0};
+	int error;
+
+	spec.subject = subject->ptr;
+	spec.issuer = issuer->ptr;
+	spec.subject_key = pk;
+	spec.issuer_key = (mbedtls_pk_context *)&ca->key;
+	spec.key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
+	spec.eku = eku;
+	spec.san = san;
+	error = write_cert(cert, serial, &spec, v);
+	if (!error)
+		error = check_issuer(cert, ca);
 	return error;
 }
 
@@ -632,8 +663,6 @@ int pki_server_cert(struct buf *key_der, struct buf *cert_der, const uint8_t *ca
 	struct buf key = BUF_INIT(PKI_DER_MAX), cert = BUF_INIT(PKI_DER_MAX);
 	struct buf subject = BUF_INIT(NAME_STR_MAX), issuer = BUF_INIT(NAME_STR_MAX);
 	struct buf eku = BUF_INIT(64), san = BUF_INIT(PKI_DER_MAX);
-	uint8_t serial[PKI_SERIAL_LEN];
-	struct cert_spec spec = {0};
 	mbedtls_pk_context pk;
 	struct ca ca;
 	int error;
@@ -645,21 +674,10 @@ int pki_server_cert(struct buf *key_der, struct buf *cert_der, const uint8_t *ca
 		error = server_spec(&subject, &issuer, &eku, &san, &ca, dns_names, ip_addrs);
 	if (!error)
 		error = new_key(&key, &pk);
-	if (error)
-		goto out;
-	spec.subject = subject.ptr;
-	spec.issuer = issuer.ptr;
-	spec.subject_key = &pk;
-	spec.issuer_key = &ca.key;
-	spec.key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
-	spec.eku = &eku;
-	spec.san = &san;
-	error = write_cert(&cert, serial, &spec, v);
 	if (!error)
-		error = check_issuer(&cert, &ca);
+		error = server_sign(&cert, &ca, &pk, &subject, &issuer, &eku, &san, v);
 	if (!error)
 		error = hand_over(key_der, cert_der, &key, &cert);
-out:
 	mbedtls_pk_free(&pk);
 	ca_release(&ca);
 	buf_wipe_release(&key);
@@ -1037,8 +1055,6 @@ int pki_server_renew(struct buf *cert_der, const uint8_t *ca_key, size_t ca_key_
 	struct buf cert = BUF_INIT(PKI_DER_MAX), eku = BUF_INIT(64), san = BUF_INIT(PKI_DER_MAX);
 	struct buf subject = BUF_INIT(NAME_STR_MAX), issuer = BUF_INIT(NAME_STR_MAX);
 	const unsigned char *san_der = NULL;
-	uint8_t serial[PKI_SERIAL_LEN];
-	struct cert_spec spec = {0};
 	mbedtls_x509_crt old;
 	mbedtls_pk_context pk;
 	char cn[PKI_CN_MAX + 1];
@@ -1065,29 +1081,11 @@ int pki_server_renew(struct buf *cert_der, const uint8_t *ca_key, size_t ca_key_
 	if (!error)
 		error = buf_put(&san, san_der, san_len);
 	if (!error)
-		error = name_add(&subject, "O", ca.org);
+		error = server_names(&subject, &issuer, &eku, &ca, cn);
 	if (!error)
-		error = name_add(&subject, "CN", cn);
-	if (!error)
-		error = ca_name(&issuer, ca.org);
-	if (!error)
-		error = eku_value(&eku, MBEDTLS_OID_SERVER_AUTH,
-			MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
-	if (error)
-		goto out;
-	spec.subject = subject.ptr;
-	spec.issuer = issuer.ptr;
-	spec.subject_key = &pk;
-	spec.issuer_key = &ca.key;
-	spec.key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
-	spec.eku = &eku;
-	spec.san = &san;
-	error = write_cert(&cert, serial, &spec, v);
-	if (!error)
-		error = check_issuer(&cert, &ca);
+		error = server_sign(&cert, &ca, &pk, &subject, &issuer, &eku, &san, v);
 	if (!error)
 		error = buf_put(cert_der, cert.ptr, cert.len);
-out:
 	mbedtls_x509_crt_free(&old);
 	mbedtls_pk_free(&pk);
 	ca_release(&ca);
