@@ -971,7 +971,7 @@ static int pull_page(int *more, uint64_t *cursor, struct syncer *s)
 		error = fetch_all(s, want);
 	for (i = 0; !error && i < json_array_size(gone); i++)
 		error = revoked(s, json_string_value(json_array_get(gone, i)));
-	if (!error && (uint64_t)next != *cursor) {
+	if (!error && !s->hq_went_back && (uint64_t)next != *cursor) {
 		*cursor = (uint64_t)next;
 		error = save_cursor(s->n, *cursor);
 	}

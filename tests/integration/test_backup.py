@@ -213,6 +213,10 @@ class Backup(fstest.NodeTest):
         self.assertEqual([c["id"] for c in self.hq.ok("--json", "case", "list").json()["cases"]],
                          [cid])
         self.assertEqual(self.hq_notes(cid), [])
+        # HQ's first new case after the restore gets a change number the devices passed
+        # long ago: they must read the feed from the start again to see it
+        intake = self.hq.ok("--json", "intake", "new", "--category", "theft", "--summary",
+                            "Reported after the restore", "--office", "ELP").json()["id"]
 
         # b first: its head holds a's note, which only a may push again; b's new case lands
         r = b.run("sync")
@@ -224,7 +228,9 @@ class Backup(fstest.NodeTest):
         b.ok("sync")  # the case whose push waited for a's commits
         self.assertEqual(self.hq_notes(cid), acked)
         ids = sorted(c["id"] for c in self.hq.ok("--json", "case", "list").json()["cases"])
-        self.assertEqual(ids, sorted([cid, later]))
+        self.assertEqual(ids, sorted([cid, later, intake]))
+        for n in (a, b):
+            self.assertIn(intake, [c["id"] for c in n.ok("--json", "case", "list").json()["cases"]])
         self.assertIn("3145728", self.hq.ok("evidence", "list", later).out)
         self.hq.ok("evidence", "verify", later)
         a.ok("sync")  # b's note, pushed after a's last sync
