@@ -239,6 +239,49 @@ class Rollover(PkiTest):
         self.assertIn(("pki.ca.rollover", "success",
                        "finished; 2 of 2 devices moved, 1 tokens voided"), actions)
 
+    def test_pki_route_checked_independently(self):
+        """GET /v1/pki needs a device certificate; the cross certificate it hands out chains
+        to the old CA by openssl's own check; a renewal under an unknown CA is refused."""
+        import base64
+        import json
+        token = self.fleet.token("ELP")
+        status, _, cert, key = hqtest.enroll_direct(self.hq, self.tmp, token, "ELP", "ab" * 16)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.hq.tls_get("/v1/pki")[0], 401)
+        c = hqtest.Client(self.hq, cert, key)
+        code, body = c.get("/v1/pki")
+        c.close()
+        self.assertEqual(code, 200)
+        doc = json.loads(body)
+        self.assertIsNone(doc["next"])
+        self.assertEqual(doc["retired"], [])
+        old = os.path.join(self.tmp, "old.pem")
+        with open(old, "w") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(base64.b64decode(doc["ca"])))
+
+        self.hq.ok("ca", "rollover")
+        self.restart()
+        c = hqtest.Client(self.hq, cert, key)
+        code, body = c.get("/v1/pki")
+        doc = json.loads(body)
+        cross = os.path.join(self.tmp, "cross.pem")
+        with open(cross, "w") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(base64.b64decode(doc["cross"])))
+        subprocess.run(["openssl", "verify", "-x509_strict", "-CAfile", old, cross],
+                       check=True, capture_output=True)
+        self.assertEqual(openssl_text(base64.b64decode(doc["cross"]), "-pubkey"),
+                         openssl_text(base64.b64decode(doc["next"]), "-pubkey"))
+        # a renewal naming a CA the service does not issue under: refused, nothing issued
+        req = json.dumps({"csr": "MA==", "issuer": "00" * 32}).encode()
+        c.s.sendall(b"POST /v1/renew HTTP/1.1\r\nHost: hq\r\nContent-Type: application/json"
+                    b"\r\nContent-Length: %d\r\n\r\n" % len(req) + req)
+        answer = c.s.recv(65536)
+        c.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer)
+        self.assertIn(b"does not issue under the CA", answer)
+        self.assertNotIn(("device.renew", "success"),
+                         [(a, o) for a, o, _ in self.hq_actions()])
+
     def test_forced_finish_leaves_an_unmoved_device_out(self):
         a = self.fleet.device("a")
         d = self.fleet.device("d")
