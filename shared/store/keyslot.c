@@ -252,7 +252,7 @@ int keyslot_reset_failures(struct keyslot_file *f, const char *user)
 
 int keyslot_clear_failures(struct keyslot_file *f)
 {
-	int had = f->failures || f->nfailures || f->dropped;
+	int had = f->nfailures || f->dropped;
 
 	free(f->failures);
 	f->failures = NULL;
