@@ -20,15 +20,17 @@ static void upload_json(struct buf *b, int n)
 {
 	int i;
 
-	TU_OK(buf_puts(b, "{\"from\":0,\"size\":2,\"root\":\"ab\",\"time\":\"2026-12-03T10:00:00.000Z\","
-			  "\"signature\":\"3045022100aa\",\"proof\":\"\",\"entries\":["));
+	TU_OK(buf_puts(b,
+		"{\"from\":0,\"size\":2,\"root\":\"ab\",\"time\":\"2026-12-03T10:00:00.000Z\","
+		"\"signature\":\"3045022100aa\",\"proof\":\"\",\"entries\":["));
 	for (i = 0; i < n; i++)
 		TU_OK(buf_printf(b,
 			"%s\"{\\\"action\\\":\\\"case.update\\\",\\\"detail\\\":\\\"fields location\\\","
 			"\\\"node\\\":\\\"0123456789abcdef0123456789abcdef\\\",\\\"office\\\":\\\"ELP\\\","
 			"\\\"outcome\\\":\\\"success\\\",\\\"seq\\\":%d,\\\"target\\\":\\\"ELP-26-%07d\\\","
 			"\\\"time\\\":\\\"2026-12-03T10:%02d:%02d.%03dZ\\\",\\\"user\\\":\\\"alice\\\"}\"",
-			i ? "," : "", 1000 + i, i * 7919 % 10000, i / 60 % 60, i % 60, i * 37 % 1000));
+			i ? "," : "", 1000 + i, i * 7919 % 10000, i / 60 % 60, i % 60,
+			i * 37 % 1000));
 	TU_OK(buf_puts(b, "],\"seals\":[]}"));
 }
 
