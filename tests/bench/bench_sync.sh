@@ -86,9 +86,10 @@ per_edit=$((sent / 10000))
 printf 'target: <= 300 bytes sent per edit, audit upload included: %s (%d; git pack %d bytes/edit, baseline)\n' \
 	"$([ "$per_edit" -le 300 ] && echo MET || echo MISSED)" "$per_edit" "$git_bytes"
 # every revision kept: HQ's history of a case has as many commits as the device's
+# (HQ's staff log-on is its own: the agent's FIELDSYNC_USER is not an HQ user)
 cid=$(awk -F'\t' '$1 == 17 {print $2}' "$tmp/map")
 dev_h=$("$agent" --json case history "$cid" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["history"]))')
-hq_h=$("$server" --home "$tmp/hq" --json case history "$cid" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["history"]))')
+hq_h=$(env -u FIELDSYNC_USER -u FIELDSYNC_PASSPHRASE "$server" --home "$tmp/hq" --json case history "$cid" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["history"]))')
 echo "history of $cid: $dev_h commits on the device, $hq_h at HQ"
 printf 'ratio fieldsync/git push: %.2f (edits/s)\n' "$(calc "$fs_rate / $git_rate")"
 
