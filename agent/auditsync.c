@@ -7,6 +7,7 @@
 
 #include "audit/checkpoint.h"
 #include "audit/seal.h"
+#include "audit/wire.h"
 #include "base/crypto.h"
 
 /* The newest receipt's size and, if kept, the tree's frontier at that size. */
@@ -186,13 +187,16 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 
 static int post(struct buf *resp, struct net *net, const char *base_url, const struct buf *body)
 {
-	struct buf url = BUF_INIT(4096);
+	struct buf url = BUF_INIT(4096), packed = BUF_INIT(AUDIT_WIRE_INFLATED_MAX);
 	long status = 0;
 	int error = buf_printf(&url, "%s/v1/audit/upload", base_url);
 
+	/* compressed: the entries were half of what W's sync sent (shared/audit/wire.h) */
 	if (!error)
-		error = net_call(&status, resp, net, url.ptr, "POST", "application/json", body->ptr,
-			body->len);
+		error = audit_wire_pack(&packed, body->ptr, body->len);
+	if (!error)
+		error = net_call(&status, resp, net, url.ptr, "POST", AUDIT_WIRE_TYPE, packed.ptr,
+			packed.len);
 	if (!error && status == 422)
 		error = err_set(ERR_CONFLICT, "%s", net_error_text(resp));
 	else if (!error && (status == 409 || status == 403 || status == 401))
@@ -201,6 +205,7 @@ static int post(struct buf *resp, struct net *net, const char *base_url, const s
 	else if (!error && status != 200)
 		error = err_set(ERR_IO, "HQ answered %ld to the audit upload: %s", status,
 			net_error_text(resp));
+	buf_release(&packed);
 	buf_release(&url);
 	return error;
 }

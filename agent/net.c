@@ -1,6 +1,7 @@
 /* agent/net.c - libcurl requests with in-memory TLS material. */
 #include "net.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,29 @@ static void setup(CURL *curl, const struct net_tls *tls)
 		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
 		set_blob(curl, CURLOPT_SSLKEY_BLOB, tls->key_pem);
 	}
+}
+
+static pthread_t preloader;
+static int preloading;
+
+static void *preload(void *unused)
+{
+	(void)unused;
+	(void)!dynlib_ready(&libcurl); /* a failure is reported again by net_open() */
+	return NULL;
+}
+
+void net_preload(void)
+{
+	if (!preloading)
+		preloading = pthread_create(&preloader, NULL, preload, NULL) == 0;
+}
+
+void net_preload_end(void)
+{
+	if (preloading)
+		pthread_join(preloader, NULL);
+	preloading = 0;
 }
 
 int net_open(struct net **out, const struct net_tls *tls)

@@ -35,6 +35,14 @@ int net_request(long *status, struct buf *resp, const char *url, const char *met
  */
 struct net;
 
+/*
+ * Start loading libcurl (about 40 libraries, some 7 ms) on a thread of its own, so that it
+ * overlaps the log-on of a command that will connect; net_open() waits for it if it is not
+ * done.  net_preload_end() joins that thread (call it before the command returns).
+ */
+void net_preload(void);
+void net_preload_end(void);
+
 int net_open(struct net **out, const struct net_tls *tls) WUR;
 void net_close(struct net *n);
 

@@ -1248,6 +1248,7 @@ int cmd_sync(struct cli *c)
 	buf_init(&s.key, 8192);
 	s.refused = json_array();
 	s.tty = isatty(STDERR_FILENO);
+	net_preload(); /* beside the log-on (Argon2id, the store's first pages) */
 	error = cli_open_node(&s.n, c);
 	if (!error)
 		error = node_require(s.n, NODE_PERM_SYNC, "sync", "");
@@ -1270,6 +1271,7 @@ int cmd_sync(struct cli *c)
 	device_tls_release(&s.d);
 	json_decref(s.refused);
 	node_free(s.n);
+	net_preload_end();
 	return rc;
 }
 

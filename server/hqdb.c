@@ -48,7 +48,7 @@ int hqdb_office_revoke(struct store *s, const char *code, const char *now)
 /* A device's newest contact: the audit upload that opens every sync, a push or a pull. */
 #define LAST_CONTACT                                                                               \
 	"(SELECT max(a.time) FROM audit_log a WHERE a.target = d.device"                           \
-	" AND a.action IN ('audit.upload', 'sync.push', 'sync.changes'))"
+	" AND a." STORE_AUDIT_CONTACT ")"
 
 int hqdb_device_status_foreach(struct store *s, const char *office,
 	int (*fn)(void *ctx, const struct hqdb_device_status *d), void *ctx)

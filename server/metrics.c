@@ -191,7 +191,8 @@ static int gauges(struct buf *out, struct node *n, int silent_days, unsigned con
 		error = store_query_int64(&silent, n->store,
 			"SELECT count(*) FROM devices d WHERE d.revoked_at IS NULL AND coalesce("
 			" (SELECT a.time FROM audit_log a WHERE a.target = d.device"
-			"   AND a.action = 'audit.upload' AND a.outcome = 'success'"
+			"   AND a." STORE_AUDIT_CONTACT " AND a.action = 'audit.upload'"
+			"   AND a.outcome = 'success'"
 			"   ORDER BY a.seq DESC LIMIT 1), d.enrolled_at) < ?",
 			"t", cutoff);
 	if (!error)

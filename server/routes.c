@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "audit/wire.h"
 #include "sync/changeset.h"
 #include "pki/enroll.h"
 #include "base/crypto.h"
@@ -252,10 +253,21 @@ static int route_sync(struct buf *out, const struct route_ctx *w, const struct r
 			    : err_set(ERR_NOMEM, "out of memory");
 		json_decref(pki);
 	} else if (!strcmp(url, "/v1/audit/upload") && !strcmp(req->method, "POST")) {
+		/* the agent's body is compressed (audit/wire.h); plain JSON is still taken */
+		const char *type = http_header(req, "content-type");
+		struct buf json = BUF_INIT(AUDIT_WIRE_INFLATED_MAX);
+		int packed = type && !strcmp(type, AUDIT_WIRE_TYPE);
+
+		if (packed && audit_wire_unpack(&json, req->body.ptr, req->body.len)) {
+			buf_release(&json);
+			buf_release(&body);
+			return routes_error(out, 400, err_msg(), req->keep_alive);
+		}
 		pthread_mutex_lock(w->push_lock);
-		error = hq_audit_upload(&status, &body, w->node, &peer, req->body.ptr,
-			req->body.len);
+		error = hq_audit_upload(&status, &body, w->node, &peer,
+			packed ? json.ptr : req->body.ptr, packed ? json.len : req->body.len);
 		pthread_mutex_unlock(w->push_lock);
+		buf_release(&json);
 	} else if (!strcmp(url, "/v1/evidence/lack") && !strcmp(req->method, "POST")) {
 		error = hq_evidence_lack(&status, &body, w->node, &peer, req->body.ptr,
 			req->body.len);

@@ -3,6 +3,7 @@
 #include "base/crypto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -16,7 +17,10 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 /* Measured on the 2-core target: t=3, 64 MiB is about 0.2-0.3 s. */
 const struct crypto_kdf_cost CRYPTO_KDF_DEFAULT = {3, 64 * 1024, 1};
@@ -211,19 +215,34 @@ out:
 	return error;
 }
 
+/*
+ * Through OpenSSL, not mbedTLS: mbedTLS 2.28's P-256 verification costs about 1.4 ms here,
+ * OpenSSL's (its constant-time P-256 code) a small fraction of that, and HQ verifies several
+ * signatures at every device's sync (the checkpoint, the seals, the certificates' keys).  The
+ * key must be one whole DER SubjectPublicKeyInfo of an EC key, the signature one DER
+ * ECDSA-Sig-Value with nothing after it (OpenSSL re-encodes it and compares).
+ */
 int crypto_ec_verify(const uint8_t *pub, size_t publen, const uint8_t hash[CRYPTO_SHA256_LEN],
 	const uint8_t *sig, size_t siglen)
 {
-	mbedtls_pk_context pk;
+	const unsigned char *p = pub;
+	EVP_PKEY *key = publen <= LONG_MAX ? d2i_PUBKEY(NULL, &p, (long)publen) : NULL;
+	EVP_PKEY_CTX *ctx = NULL;
 	int error = 0;
 
-	mbedtls_pk_init(&pk);
-	if (mbedtls_pk_parse_public_key(&pk, pub, publen) ||
-		mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY)
+	if (!key || p != pub + publen || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
 		error = err_set(ERR_INVALID, "not a valid EC public key");
-	else if (mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, CRYPTO_SHA256_LEN, sig, siglen))
+		goto out;
+	}
+	ctx = EVP_PKEY_CTX_new(key, NULL);
+	if (!ctx || EVP_PKEY_verify_init(ctx) != 1)
+		error = err_set(ERR_NOMEM, "cannot start a signature check");
+	else if (EVP_PKEY_verify(ctx, sig, siglen, hash, CRYPTO_SHA256_LEN) != 1)
 		error = err_set(ERR_AUTH, "signature does not verify");
-	mbedtls_pk_free(&pk);
+out:
+	ERR_clear_error(); /* nothing of OpenSSL's error queue outlives the call */
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(key);
 	return error;
 }
 

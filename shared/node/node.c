@@ -458,11 +458,11 @@ static int finish_rotation(struct keyslot_file **f, struct node *n, uint8_t key[
 static int logon(struct node **out, uint8_t *key_out, const char *home, const char *user,
 	const char *pass, size_t passlen)
 {
-	struct keyslot_file *f = NULL;
+	struct keyslot_file *f = NULL, *before;
 	struct node *n = NULL;
 	uint8_t key[CRYPTO_KEY_LEN];
 	int64_t locked;
-	int lock_fd = -1, error;
+	int lock_fd = -1, changed, error;
 
 	crypto_lock(key, sizeof(key));
 	error = node_alloc_existing(&n, home);
@@ -490,6 +490,7 @@ static int logon(struct node **out, uint8_t *key_out, const char *home, const ch
 		goto out;
 	}
 	error = open_store_and_repo(n, key, 0);
+	before = f;
 	if (error == ERR_AUTH || !error)
 		error = finish_rotation(&f, n, key, user, pass, passlen, error);
 	if (!error)
@@ -511,9 +512,12 @@ static int logon(struct node **out, uint8_t *key_out, const char *home, const ch
 		store_rollback(n->store);
 		goto out;
 	}
-	keyslot_reset_failures(f, user);
-	keyslot_clear_failures(f);
-	error = keyslot_save(f, n->slots_path);
+	/* The slots are rewritten (and fsync'd twice) only if this changed them: a log-on with no
+	 * failures to forget costs no write outside the store */
+	changed = keyslot_reset_failures(f, user);
+	changed |= keyslot_clear_failures(f);
+	if (changed || f != before)
+		error = keyslot_save(f, n->slots_path);
 	if (error)
 		goto out;
 	if (key_out)

@@ -238,22 +238,27 @@ int64_t keyslot_locked_for(const struct keyslot_file *f, const char *user, int64
 	return k->locked_until - now;
 }
 
-void keyslot_reset_failures(struct keyslot_file *f, const char *user)
+int keyslot_reset_failures(struct keyslot_file *f, const char *user)
 {
 	struct keyslot *k = keyslot_find(f, user);
+	int had = k && (k->failed || k->locked_until);
 
 	if (k) {
 		k->failed = 0;
 		k->locked_until = 0;
 	}
+	return had;
 }
 
-void keyslot_clear_failures(struct keyslot_file *f)
+int keyslot_clear_failures(struct keyslot_file *f)
 {
+	int had = f->nfailures || f->dropped;
+
 	free(f->failures);
 	f->failures = NULL;
 	f->nfailures = 0;
 	f->dropped = 0;
+	return had;
 }
 
 /* ---- JSON (de)serialisation ------------------------------------------------------------- */

@@ -97,10 +97,10 @@ int keyslot_record_failure(struct keyslot_file *f, const char *user, int64_t now
 /* Seconds `user` stays locked at time `now` (0 if not locked). */
 int64_t keyslot_locked_for(const struct keyslot_file *f, const char *user, int64_t now);
 
-/* After a successful log-on: forget the user's consecutive failures. */
-void keyslot_reset_failures(struct keyslot_file *f, const char *user);
+/* After a successful log-on: forget the user's consecutive failures.  1 if there were any. */
+int keyslot_reset_failures(struct keyslot_file *f, const char *user);
 
-/* After the failure records were moved into the audit log. */
-void keyslot_clear_failures(struct keyslot_file *f);
+/* After the failure records were moved into the audit log.  1 if there were any. */
+int keyslot_clear_failures(struct keyslot_file *f);
 
 #endif

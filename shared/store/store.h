@@ -32,7 +32,14 @@ enum {
 };
 
 /* The newest schema version this build knows. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
+
+/*
+ * The audit log's entries indexed by target (audit_log_contact): a device's contacts with HQ.
+ * A query by target uses that index only if its WHERE clause holds this very term (SQLite's
+ * rule for partial indexes), so every such query writes it out with this macro.
+ */
+#define STORE_AUDIT_CONTACT "action IN ('audit.upload', 'sync.push', 'sync.changes')"
 
 /*
  * Open (or with STORE_CREATE create) the database at `path` with a 32-byte raw key.  The key is

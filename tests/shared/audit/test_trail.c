@@ -264,6 +264,16 @@ static void test_checkpoint_sign_verify(void **state)
 	assert_error(checkpoint_verify(u8(&P.foreign.cert), P.foreign.cert.len, u8(&P.ca_cert),
 	                     P.ca_cert.len, &msg, u8(&fsig), fsig.len),
 	        ERR_AUTH, "not issued by this CA");
+	/* passed chains are remembered (checkpoint.c), refused ones are not, and a pair is the
+	 * certificate with its CA: device A's certificate is no CA's issue under another anchor */
+	assert_error(checkpoint_verify(u8(&P.foreign.cert), P.foreign.cert.len, u8(&P.ca_cert),
+			     P.ca_cert.len, &msg, u8(&fsig), fsig.len),
+		ERR_AUTH, "not issued by this CA");
+	assert_error(checkpoint_verify(u8(&P.dev_a.cert), P.dev_a.cert.len, u8(&P.foreign.cert),
+			     P.foreign.cert.len, &msg, u8(&sig), sig.len),
+		ERR_AUTH, "not issued by this CA");
+	TU_OK(checkpoint_verify(u8(&P.dev_a.cert), P.dev_a.cert.len, u8(&P.ca_cert), P.ca_cert.len,
+		&msg, u8(&sig), sig.len));
 
 	/* garbage in place of a certificate; a truncated signature */
 	assert_error(checkpoint_verify(u8(&sig), sig.len, u8(&P.ca_cert), P.ca_cert.len, &msg,

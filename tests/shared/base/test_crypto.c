@@ -239,6 +239,19 @@ static void test_ecdsa(void **state)
 				 sig.len - 1),
 		ERR_AUTH);
 
+	/* A byte after the signature, or after the key, is no longer it. */
+	TU_OK(buf_putc(&sig, 0));
+	assert_int_equal(
+		crypto_ec_verify((uint8_t *)pub.ptr, pub.len, hash, (uint8_t *)sig.ptr, sig.len),
+		ERR_AUTH);
+	sig.len--;
+	TU_OK(buf_putc(&pub, 0));
+	assert_int_equal(
+		crypto_ec_verify((uint8_t *)pub.ptr, pub.len, hash, (uint8_t *)sig.ptr, sig.len),
+		ERR_INVALID);
+	pub.len--;
+	TU_OK(crypto_ec_verify((uint8_t *)pub.ptr, pub.len, hash, (uint8_t *)sig.ptr, sig.len));
+
 	/* Garbage keys are refused as such. */
 	assert_int_equal(crypto_ec_verify((const uint8_t *)"not a key", 9, hash,
 				 (uint8_t *)sig.ptr, sig.len),

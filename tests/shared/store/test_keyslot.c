@@ -321,12 +321,22 @@ static void test_lockout(void **state)
 	assert_string_equal(g->failures[2].id, fx->f->failures[2].id);
 	keyslot_file_free(g);
 
-	keyslot_reset_failures(fx->f, "alice");
+	/* each says whether it changed anything: log-on rewrites the file only then */
+	assert_int_equal(keyslot_reset_failures(fx->f, "alice"), 1);
 	assert_int_equal(keyslot_locked_for(fx->f, "alice", now + 10), 0);
 	assert_int_equal(keyslot_find(fx->f, "alice")->failed, 0);
 	assert_int_equal(fx->f->nfailures, KEYSLOT_LOCK_AFTER); /* records wait for the audit log */
-	keyslot_clear_failures(fx->f);
+	assert_int_equal(keyslot_reset_failures(fx->f, "alice"), 0);
+	assert_int_equal(keyslot_reset_failures(fx->f, "nobody"), 0);
+	assert_int_equal(keyslot_clear_failures(fx->f), 1);
 	assert_int_equal(fx->f->nfailures, 0);
+	assert_int_equal(keyslot_clear_failures(fx->f), 0);
+	/* a file saved without failures loads without any */
+	TU_OK(keyslot_save(fx->f, fx->path));
+	TU_OK(keyslot_load(&g, fx->path));
+	assert_int_equal(keyslot_clear_failures(g), 0);
+	assert_int_equal(keyslot_reset_failures(g, "alice"), 0);
+	keyslot_file_free(g);
 }
 
 static void test_failure_records_capped(void **state)
