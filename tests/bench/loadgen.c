@@ -294,7 +294,7 @@ static void *once_worker(void *arg)
 				else
 					d->synced = 1;
 			}
-		} else if (d->enrolled) { /* drain: every device once more, no edit */
+		} else if (d->enrolled && d->edits) { /* drain: once more, no edit */
 			if (sync_one(&s, idx, 0))
 				atomic_fetch_add(&g.errors, 1);
 		}
@@ -518,6 +518,8 @@ static int phase(struct result *r, long count)
 	atomic_store(&g.errors, 0);
 	t = run_once(JOB_ENROLL, first, count);
 	r->enroll_rate = count > first ? (double)(count - first) / t : 0;
+	printf("enrolled: %ld devices, %.1f/s\n", count - first, r->enroll_rate);
+	fflush(stdout);
 	t = run_once(JOB_FIRST, 0, count);
 	r->first_rate = count > first ? (double)(count - first) / t : 0;
 	if (atomic_load(&g.errors)) {
@@ -540,6 +542,8 @@ static int phase(struct result *r, long count)
 	hq_usage(&cpu0, &rss);
 	scrape(&m0);
 	gen0 = self_cpu();
+	printf("traffic: %ld devices for %.0f s\n", count, g.seconds);
+	fflush(stdout);
 	t = now_s();
 	run_threads(traffic_worker, g.threads);
 	secs = now_s() - t;
@@ -688,16 +692,17 @@ int main(int argc, char **argv)
 		if (res[i].errors)
 			break;
 	}
-	/* every device once more: whatever an edit left unpushed reaches HQ before the check */
+	/* every device that edited once more: whatever a failed sync left unpushed reaches HQ
+	 * before the check */
 	if (!rc) {
 		long drained = 0;
 
 		for (i = 0; i < g.ndev; i++)
-			drained += g.dev[i].enrolled;
+			drained += g.dev[i].enrolled && g.dev[i].edits;
 		atomic_store(&g.errors, 0);
 		run_once(JOB_DRAIN, 0, g.ndev);
 		total_errors += atomic_load(&g.errors);
-		printf("drain: %ld devices synced once more, %ld errors\n", drained,
+		printf("drain: the %ld devices that edited synced once more, %ld errors\n", drained,
 			(long)atomic_load(&g.errors));
 	}
 	if (write_edits())
