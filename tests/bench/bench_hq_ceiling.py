@@ -16,12 +16,13 @@
    once, then every device syncs every --interval seconds for --seconds, --edits percent of the
    syncs after an edit; the curve (syncs/s, p50/p99, HQ CPU and RSS, database size, time per
    route from the metrics) is printed.  --perf records the server's profile during the last
-   phase (perf record -g) and prints its top entries.
+   phase (perf record, dwarf call graphs) and prints where its time went.
 5. The checks, independent of loadgen: every edit loadgen made (a note with a unique text) is
    in the case at HQ (`fieldsync-server case show`), and `fieldsync-server audit verify` passes.
    Exit 1 if a sync failed, an edit is missing or the audit trail does not verify.
 
-FIELDSYNC_LONG=1: the soak, one phase of 1,000 devices for 30 minutes, same checks.
+FIELDSYNC_LONG=1: the soak, one phase of 1,000 devices syncing every 60 s (below the
+ceiling) for 30 minutes, same checks.
 --smoke: 1,000 cases, 20 devices for 5 s (the ctest smoke test, integration/test_loadgen.py).
 """
 import argparse
@@ -153,20 +154,60 @@ def check_edits(server, home, edits_path):
 
 
 def perf_top(pid, seconds, out):
-    """perf record -g of the server for `seconds`, in the background."""
+    """perf record (call graphs) of the server for `seconds`, in the background."""
     data = os.path.join(out, "perf.data")
-    rec = subprocess.Popen(["perf", "record", "-g", "-o", data, "-p", str(pid), "--",
+    # dwarf unwinding: the libraries are built without frame pointers
+    rec = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "250", "-o",
+                            data, "-p", str(pid), "--",
                             "sleep", str(seconds)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     return rec, data
 
 
+# where a sync's server time goes: (label, symbols whose inclusive time counts)
+PERF_PARTS = [
+    ("TLS handshake (mbedtls_ssl_handshake_step)", ["mbedtls_ssl_handshake_step"]),
+    ("  ECDH (mbedtls_ecdh_calc_secret)", ["mbedtls_ecdh_calc_secret"]),
+    ("ECDSA verify, all (mbedtls_pk_verify)", ["mbedtls_pk_verify_restartable"]),
+    ("ECDSA sign, all (mbedtls_pk_sign)", ["mbedtls_pk_sign_restartable"]),
+    ("audit upload (hq_audit_upload)", ["hq_audit_upload"]),
+    ("  checkpoint and seal checks (check_and_store)", ["check_and_store"]),
+    ("  receipt (countersign)", ["countersign"]),
+    ("changes feed (hq_changes)", ["hq_changes"]),
+    ("fetch (hq_fetch)", ["hq_fetch"]),
+    ("push (hq_push)", ["hq_push"]),
+    ("SQLite commits (sqlite3VdbeHalt)", ["sqlite3VdbeHalt"]),
+    ("fsync (kernel: do_fsync)", ["do_fsync"]),
+    ("SQLCipher page crypto (sqlcipher_page_cipher)", ["sqlcipher_page_cipher"]),
+    ("JSON (jansson: json_loadb + json_dumps)", ["json_loadb", "json_dumps"]),
+    ("malloc/free (libc)", ["__libc_calloc", "__libc_malloc", "_int_free", "_int_malloc",
+                            "__libc_free", "malloc", "free", "cfree"]),
+]
+
+
 def perf_report(data):
+    """The top self-time symbols, then the inclusive share of each part of a sync."""
     r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,symbol",
                         "--stdio", "-g", "none", "--percent-limit", "1.5"],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lines = [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
-    return "\n".join(lines[:25])
+    lines = ["  " + l.rstrip().rstrip("-").rstrip() for l in r.stdout.splitlines()
+             if l.strip() and not l.startswith("#")][:15]
+    r = subprocess.run(["perf", "report", "-i", data, "--children", "--sort", "symbol",
+                        "--stdio", "-g", "none"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    incl = {}
+    for l in r.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[[.k]\]\s+(\S+)", l)
+        if m:
+            incl.setdefault(m.group(3), (float(m.group(1)), float(m.group(2))))
+    lines.append("  inclusive share of the server's samples (children included):")
+    for label, syms in PERF_PARTS:
+        if label.startswith("malloc"):
+            v = sum(incl.get(x, (0, 0))[1] for x in syms)  # self time: they call nothing
+        else:
+            v = sum(incl.get(x, (0, 0))[0] for x in syms)
+        lines.append("    %-52s %5.1f%%" % (label, v))
+    return "\n".join(lines)
 
 
 def main():
@@ -177,7 +218,7 @@ def main():
     ap.add_argument("--cases", type=int, default=1000000)
     ap.add_argument("--phases", default="1000" if long_mode else "100,1000,5000")
     ap.add_argument("--seconds", type=float, default=1800 if long_mode else 30)
-    ap.add_argument("--interval", type=float, default=20)
+    ap.add_argument("--interval", type=float, default=60 if long_mode else 20)
     ap.add_argument("--edits", type=float, default=3)
     ap.add_argument("--threads", type=int, default=32)
     ap.add_argument("--workers", type=int, default=0)
@@ -243,14 +284,14 @@ def main():
             sys.stdout.flush()
             # the last phase's traffic (after its enrollment and first syncs): its profile
             if a.perf and rec is None and line.startswith("traffic: %s devices" % last):
-                rec, data = perf_top(srv.proc.pid, min(a.seconds, 20), tmp)
+                rec, data = perf_top(srv.proc.pid, min(a.seconds, 20), build)
         gen.wait()
         if gen.returncode != 0:
             log("bench_hq_ceiling: loadgen reported errors (exit %d)" % gen.returncode)
             status = 1
         if rec:
             rec.wait()
-            log("\n== perf record -g -p SERVER during the %s-device traffic (top, by dso "
+            log("\n== perf record -p SERVER during the %s-device traffic (top, by dso "
                 "and symbol, self time)" % last)
             log(perf_report(data))
         t0 = time.time()

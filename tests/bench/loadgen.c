@@ -316,7 +316,8 @@ static void *traffic_worker(void *arg)
 			pthread_cond_wait(&g.back, &g.lock);
 		idx = g.ring[g.head % g.active];
 		due = g.dev[idx].due_ms;
-		if (due >= g.end_ms) {
+		/* the measured time is over: what is due later, or late, is not started */
+		if (due >= g.end_ms || now_ms() >= g.end_ms) {
 			pthread_mutex_unlock(&g.lock);
 			break;
 		}
