@@ -294,6 +294,11 @@ def main():
             log("\n== perf record -p SERVER during the %s-device traffic (top, by dso "
                 "and symbol, self time)" % last)
             log(perf_report(data))
+        devdir = os.path.join(tmp, "devices")
+        used = int(subprocess.run(["du", "-sk", devdir], stdout=subprocess.PIPE,
+                                  text=True).stdout.split()[0])
+        log("device directories: %.0f MiB for %d devices (%.2f MiB each)" %
+            (used / 1024.0, ndev, used / 1024.0 / ndev))
         t0 = time.time()
         edits, cases, missing = check_edits(server, home, os.path.join(tmp, "devices",
                                                                           "edits.tsv"))
