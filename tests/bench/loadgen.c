@@ -26,6 +26,8 @@
  *   --edits PCT      percent of syncs preceded by an edit (one field and a note) of a case the
  *                    device's office sees, its own or shared (default 3)
  *   --threads T      syncs in flight at once (default 32)
+ *   --first-threads T  first syncs in flight at once (default --threads): a first sync reads
+ *                    the whole changes feed, under HQ's write lock (docs/SCALING.md)
  *   --server-pid PID HQ's CPU time and RSS from /proc/PID
  *   --hq HOME        HQ's database size
  *   --metrics H:P    HQ's metrics (`run --metrics`): time per route over each phase
@@ -80,7 +82,7 @@ static struct {
 	struct device *dev;
 	long ndev;
 	double seconds, interval, edit_pct;
-	int threads, pid;
+	int threads, first_threads, pid;
 	/* the running phase */
 	pthread_mutex_t lock;
 	pthread_cond_t back; /* a device went back into the ring */
@@ -289,10 +291,12 @@ static void *once_worker(void *arg)
 				atomic_fetch_add(&g.errors, 1);
 		} else if (job == JOB_FIRST) {
 			if (d->enrolled && !d->synced) {
-				if (sync_one(&s, idx, 0))
+				if (sync_one(&s, idx, 0)) {
 					atomic_fetch_add(&g.errors, 1);
-				else
+				} else {
 					d->synced = 1;
+					keep_latency(s);
+				}
 			}
 		} else if (d->enrolled && d->edits) { /* drain: once more, no edit */
 			if (sync_one(&s, idx, 0))
@@ -359,7 +363,7 @@ static double run_once(enum job j, long from, long to)
 	job = j;
 	g.next_new = from;
 	once_limit = to;
-	run_threads(once_worker, g.threads);
+	run_threads(once_worker, j == JOB_FIRST ? g.first_threads : g.threads);
 	return now_s() - t0;
 }
 
@@ -521,8 +525,13 @@ static int phase(struct result *r, long count)
 	r->enroll_rate = count > first ? (double)(count - first) / t : 0;
 	printf("enrolled: %ld devices, %.1f/s\n", count - first, r->enroll_rate);
 	fflush(stdout);
+	g.nlat = 0;
 	t = run_once(JOB_FIRST, 0, count);
 	r->first_rate = count > first ? (double)(count - first) / t : 0;
+	qsort(g.lat, (size_t)g.nlat, sizeof(double), cmp_double);
+	printf("first syncs: %ld devices, %.1f/s, p50 %.1f ms, p99 %.1f ms, errors %ld\n", g.nlat,
+		r->first_rate, pct(0.50), pct(0.99), (long)atomic_load(&g.errors));
+	fflush(stdout);
 	if (atomic_load(&g.errors)) {
 		r->errors = atomic_load(&g.errors);
 		return 0; /* the table says it; the traffic needs every device */
@@ -543,7 +552,8 @@ static int phase(struct result *r, long count)
 	hq_usage(&cpu0, &rss);
 	scrape(&m0);
 	gen0 = self_cpu();
-	printf("traffic: %ld devices for %.0f s\n", count, g.seconds);
+	printf("traffic: %ld devices for %.0f s, HQ database %.1f MiB\n", count, g.seconds,
+		g.hq ? file_mib("fieldsync.db") + file_mib("fieldsync.db-wal") : 0.0);
 	fflush(stdout);
 	t = now_s();
 	run_threads(traffic_worker, g.threads);
@@ -628,12 +638,13 @@ static int write_edits(void)
 
 static const char usage[] =
 	"usage: loadgen DIR URL TOKENS PHASES [--seconds S] [--interval S] [--edits PCT]\n"
-	"               [--threads T] [--server-pid PID] [--hq HOME] [--metrics HOST:PORT]\n"
+	"               [--threads T] [--first-threads T] [--server-pid PID] [--hq HOME]\n"
+	"               [--metrics HOST:PORT]\n"
 	"(see tests/bench/loadgen.c)\n";
 
 int main(int argc, char **argv)
 {
-	long phases[MAX_PHASES], nphases = 0, i, total_errors = 0;
+	long phases[MAX_PHASES], nphases = 0, done = 0, i, total_errors = 0;
 	struct result res[MAX_PHASES];
 	char *p;
 	int a, rc = 0;
@@ -663,6 +674,8 @@ int main(int argc, char **argv)
 			g.edit_pct = strtod(argv[a + 1], NULL);
 		else if (!strcmp(argv[a], "--threads"))
 			g.threads = (int)strtol(argv[a + 1], NULL, 10);
+		else if (!strcmp(argv[a], "--first-threads"))
+			g.first_threads = (int)strtol(argv[a + 1], NULL, 10);
 		else if (!strcmp(argv[a], "--server-pid"))
 			g.pid = (int)strtol(argv[a + 1], NULL, 10);
 		else if (!strcmp(argv[a], "--hq"))
@@ -672,7 +685,10 @@ int main(int argc, char **argv)
 		else
 			return fputs(usage, stderr), 2;
 	}
-	if (a != argc || g.seconds <= 0 || g.interval <= 0 || g.threads < 1 || g.threads > 1024)
+	if (!g.first_threads)
+		g.first_threads = g.threads;
+	if (a != argc || g.seconds <= 0 || g.interval <= 0 || g.threads < 1 || g.threads > 1024 ||
+		g.first_threads < 1 || g.first_threads > g.threads)
 		return fputs(usage, stderr), 2;
 	if (read_tokens(argv[3]) || odb_global_init())
 		return 1;
@@ -687,11 +703,13 @@ int main(int argc, char **argv)
 	       "device, %.1f%% with an edit, %d syncs in flight at most\n",
 		nphases, g.ndev, g.seconds, g.interval, g.edit_pct, g.threads);
 	fflush(stdout);
-	for (i = 0; i < nphases && !rc; i++) {
-		rc = phase(&res[i], phases[i]);
-		total_errors += res[i].errors;
-		if (res[i].errors)
+	for (done = 0; done < nphases && !rc; done++) {
+		rc = phase(&res[done], phases[done]);
+		total_errors += res[done].errors;
+		if (res[done].errors) {
+			done++;
 			break;
+		}
 	}
 	/* every device that edited once more: whatever a failed sync left unpushed reaches HQ
 	 * before the check */
@@ -711,7 +729,7 @@ int main(int argc, char **argv)
 	printf("\n%8s %9s %9s %8s %8s %8s %8s %9s %8s %8s %9s %7s %6s %6s\n", "devices", "offered",
 		"syncs/s", "p50 ms", "p99 ms", "HQ CPU", "ms/sync", "HQ RSS", "db MiB", "edits/s",
 		"enroll/s", "gen CPU", "late", "errors");
-	for (a = 0; a < i && a < nphases; a++)
+	for (a = 0; a < done; a++)
 		printf("%8ld %9.1f %9.1f %8.1f %8.1f %7.0f%% %8.2f %6.0f MiB %8.0f %8.1f %9.1f %6.0f%% "
 		       "%6ld %6ld\n",
 			res[a].devices, res[a].offered, res[a].syncs_s, res[a].p50, res[a].p99,
