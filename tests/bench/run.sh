@@ -96,4 +96,10 @@ FIELDSYNC_BUILD=build-bench python3 tests/bench/bench_hq_report.py \
 echo
 echo "== backup and rekey of a large store beside cp"
 bash tests/bench/bench_backup.sh build-bench || status=1
+
+echo
+echo "== HQ's ceiling: 100, 1,000 and 5,000 simulated devices against one server (about 12 minutes)"
+cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" \
+	--target fieldsync-server loadgen bench_hq_prep bench_tls >/dev/null
+python3 tests/bench/bench_hq_ceiling.py --build build-bench || status=1
 exit "$status"
