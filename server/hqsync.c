@@ -273,7 +273,9 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 
 	if (limit == 0 || limit > HQSYNC_CHANGES_MAX)
 		limit = HQSYNC_CHANGES_MAX;
-	error = changes ? store_begin(n->store) : err_set(ERR_NOMEM, "out of memory");
+	/* A snapshot, not HQ's write lock: a new device's first feed of a large store reads for
+	 * seconds, and every push and upload would wait behind it (tests/bench/loadgen). */
+	error = changes ? store_begin_read(n->store) : err_set(ERR_NOMEM, "out of memory");
 	if (!error)
 		error = store_bind(&st, n->store,
 			"SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_heads h"
@@ -316,10 +318,15 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 		cursor = top;
 	snprintf(detail, sizeof(detail), "since %llu: %d changed cases", (unsigned long long)since,
 		rows);
-	/* a contact with nothing new is on record already (audit.upload opens every sync) */
+	if (!error)
+		error = store_commit(n->store); /* the read ends */
+	/* a contact with nothing new is on record already (audit.upload opens every sync); the
+	 * answer goes out only once its entry is committed */
+	if (!error && rows)
+		error = store_begin(n->store);
 	if (!error && rows)
 		error = node_audit(n, "sync.changes", peer->device, "success", detail);
-	if (!error)
+	if (!error && rows)
 		error = store_commit(n->store);
 	if (!error)
 		error = hq_json_out(out,

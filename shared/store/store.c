@@ -453,6 +453,11 @@ int store_begin(struct store *s)
 	return store_exec(s, "BEGIN IMMEDIATE");
 }
 
+int store_begin_read(struct store *s)
+{
+	return store_exec(s, "BEGIN DEFERRED");
+}
+
 int store_commit(struct store *s)
 {
 	return store_exec(s, "COMMIT");

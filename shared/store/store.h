@@ -128,6 +128,9 @@ int64_t store_changes(struct store *s);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Rollback never fails from the caller's view. */
 int store_begin(struct store *s) WUR;
+/* A read transaction: one consistent snapshot without the write lock (end it with
+ * store_commit or store_rollback). */
+int store_begin_read(struct store *s) WUR;
 int store_commit(struct store *s) WUR;
 void store_rollback(struct store *s);
 
