@@ -364,7 +364,6 @@ int device_renew_if_due(int *renewed, struct node *n, struct net *net, const cha
 	struct buf cert = BUF_INIT(ENROLL_DER_MAX), key = BUF_INIT(4096), ca = BUF_INIT(ENROLL_DER_MAX);
 	struct buf mine = BUF_INIT(256), theirs = BUF_INIT(256), next = BUF_INIT(ENROLL_DER_MAX);
 	int64_t from = 0, to = 0, now = (int64_t)time(NULL);
-	uint8_t fp[PKI_FINGERPRINT_LEN];
 	char issuer[2 * PKI_FINGERPRINT_LEN + 1] = "";
 	struct pki_validity v;
 	int error;
@@ -382,8 +381,7 @@ int device_renew_if_due(int *renewed, struct node *n, struct net *net, const cha
 	if (!error && material_get(&next, n, "ca_next_cert") == 0 &&
 		pki_verify((const uint8_t *)cert.ptr, cert.len, (const uint8_t *)next.ptr, next.len,
 			now) != 0) {
-		pki_fingerprint(fp, (const uint8_t *)next.ptr, next.len);
-		crypto_hex(issuer, fp, sizeof(fp));
+		pki_fingerprint_hex(issuer, (const uint8_t *)next.ptr, next.len);
 	}
 	/* renew in the last third of the lifetime: months of margin for a device long offline */
 	if (error || (!issuer[0] && to - now > (to - from) / 3))
@@ -428,16 +426,13 @@ out:
 static int material_fp(char out[2 * PKI_FINGERPRINT_LEN + 1], struct buf *der, struct node *n,
 	const char *name)
 {
-	uint8_t fp[PKI_FINGERPRINT_LEN];
 	int error = material_get(der, n, name);
 
 	out[0] = '\0';
 	if (error == ERR_NOTFOUND)
 		return 0;
-	if (!error) {
-		pki_fingerprint(fp, (const uint8_t *)der->ptr, der->len);
-		crypto_hex(out, fp, sizeof(fp));
-	}
+	if (!error)
+		pki_fingerprint_hex(out, (const uint8_t *)der->ptr, der->len);
 	return error;
 }
 
@@ -475,13 +470,11 @@ static int learn_next(struct node *n, struct net *net, const char *url, const ch
 	const struct buf *ca)
 {
 	struct buf next = BUF_INIT(ENROLL_DER_MAX), cross = BUF_INIT(ENROLL_DER_MAX);
-	uint8_t fp[PKI_FINGERPRINT_LEN];
 	char hex[2 * PKI_FINGERPRINT_LEN + 1];
 	int error = fetch_next(&next, &cross, net, url);
 
 	if (!error) {
-		pki_fingerprint(fp, (const uint8_t *)next.ptr, next.len);
-		crypto_hex(hex, fp, sizeof(fp));
+		pki_fingerprint_hex(hex, (const uint8_t *)next.ptr, next.len);
 		if (strcmp(hex, want))
 			error = err_set(ERR_AUTH, "HQ's next CA is not the one its feed names");
 	}

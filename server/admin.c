@@ -200,7 +200,6 @@ int cmd_server_init(struct cli *c)
 	const char *pos[1], *home = NULL, *org, *listen, *advertise;
 	char hex[CLI_KEY_HEX_LEN + 1], host[256], fphex[65], bound[300];
 	char url[ENROLL_URL_MAX + 1];
-	uint8_t fp[32];
 	struct node *n = NULL;
 	int npos, rc, error;
 
@@ -257,8 +256,7 @@ int cmd_server_init(struct cli *c)
 		rc = cli_fail(c);
 		goto out;
 	}
-	pki_fingerprint(fp, (const uint8_t *)ca.ptr, ca.len);
-	crypto_hex(fphex, fp, sizeof(fp));
+	pki_fingerprint_hex(fphex, (const uint8_t *)ca.ptr, ca.len);
 	if (c->json)
 		rc = cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s}", "home", home, "key_file",
 			keyfile.ptr, "listen", listen, "advertise", url, "ca_fingerprint", fphex));

@@ -322,7 +322,6 @@ static int issuing_ca(struct buf *key, struct buf *cert, struct node *n, const c
 {
 	static const char *const pairs[][2] = {{"ca_key", "ca_cert"},
 		{"ca_next_key", "ca_next_cert"}};
-	uint8_t fp[32];
 	char hex[65];
 	size_t i;
 	int error = 0;
@@ -332,8 +331,7 @@ static int issuing_ca(struct buf *key, struct buf *cert, struct node *n, const c
 		error = hq_pki_get(cert, n, pairs[i][1]);
 		if (error == ERR_NOTFOUND)
 			break;
-		pki_fingerprint(fp, (const uint8_t *)cert->ptr, cert->len);
-		crypto_hex(hex, fp, sizeof(fp));
+		pki_fingerprint_hex(hex, (const uint8_t *)cert->ptr, cert->len);
 		if (!error && (!issuer || !strcmp(issuer, hex)))
 			return hq_pki_get(key, n, pairs[i][0]);
 	}

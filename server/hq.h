@@ -120,12 +120,13 @@ int hq_serial_in_use(struct node *n, const uint8_t serial[16]) WUR;
 
 /*
  * Reissue the server certificate for `days` days under the current CA, same key and names
- * (server/pkiadmin.c); audited with `why`.  The running service serves it from its next start.
+ * (server/pkiadmin.c); audited with `why`; the day it ends (YYYY-MM-DD) in `until`.  The
+ * running service serves it from its next start.
  */
-int hq_server_cert_renew(struct node *n, int days, const char *why) WUR;
+int hq_server_cert_renew(char until[11], struct node *n, int days, const char *why) WUR;
 
-/* 1 in *due when the server certificate is in the last third of its life; its end in *not_after. */
-int hq_server_cert_due(int *due, int64_t *not_after, struct node *n) WUR;
+/* 1 in *due when the server certificate is in the last third of its life. */
+int hq_server_cert_due(int *due, struct node *n) WUR;
 
 /*
  * The generation of HQ's store (32 hex digits in `out`): made the first time it is asked for,

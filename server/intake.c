@@ -81,23 +81,14 @@ static int policy_days(long *days, struct node *n, const char *category)
 static void date_plus(char out[11], const char *date, long days)
 {
 	char day[11];
-	time_t t;
-	struct tm tm;
 
 	snprintf(day, sizeof(day), "%s", date); /* the date alone, from its noon */
-	t = (time_t)(hlc_date_ms(day) / 1000) + 12 * 3600 + (time_t)days * 86400;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 11, "%Y-%m-%d", &tm);
+	hlc_day(out, hlc_date_ms(day) / 1000 + 12 * 3600 + (int64_t)days * 86400);
 }
 
 static void today(char out[11])
 {
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, 11, "%Y-%m-%d", &tm);
+	hlc_day(out, (int64_t)time(NULL));
 }
 
 static void set(struct casefile_change *chg, const char *name, const char *value)

@@ -59,19 +59,7 @@ static int has(struct node *n, const char *name)
 
 static void fingerprint_hex(char out[2 * PKI_FINGERPRINT_LEN + 1], const struct buf *der)
 {
-	uint8_t fp[PKI_FINGERPRINT_LEN];
-
-	pki_fingerprint(fp, (const uint8_t *)der->ptr, der->len);
-	crypto_hex(out, fp, sizeof(fp));
-}
-
-static void date_text(char out[11], int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, 11, "%Y-%m-%d", &tm);
+	pki_fingerprint_hex(out, (const uint8_t *)der->ptr, der->len);
 }
 
 /* The server certificate reissued for `days` under the CA stored as `ca_key` / `ca_cert`. */
@@ -102,11 +90,11 @@ static int reissue(struct buf *cert_out, struct node *n, const char *key_name,
 	return error;
 }
 
-int hq_server_cert_renew(struct node *n, int days, const char *why)
+int hq_server_cert_renew(char until[11], struct node *n, int days, const char *why)
 {
 	struct buf cert = BUF_INIT(PKI_DER_MAX);
 	struct pki_validity v = {0, 0};
-	char until[11], detail[96];
+	char detail[96];
 	int error;
 
 	error = store_begin(n->store);
@@ -116,7 +104,7 @@ int hq_server_cert_renew(struct node *n, int days, const char *why)
 		error = hq_pki_put(n, "server_cert", (const uint8_t *)cert.ptr, cert.len);
 	if (!error)
 		error = pki_cert_validity(&v, (const uint8_t *)cert.ptr, cert.len);
-	date_text(until, v.not_after);
+	hlc_day(until, v.not_after);
 	snprintf(detail, sizeof(detail), "%s; valid until %s", why, until);
 	if (!error)
 		error = node_audit(n, "pki.server.renew", "server_cert", "success", detail);
@@ -128,7 +116,13 @@ int hq_server_cert_renew(struct node *n, int days, const char *why)
 	return error ? node_audit_failure(n, "pki.server.renew", "server_cert", error) : 0;
 }
 
-int hq_server_cert_due(int *due, int64_t *not_after, struct node *n)
+/* The last third of its life: as devices renew theirs. */
+static int renewal_due(const struct pki_validity *v)
+{
+	return v->not_after - (int64_t)time(NULL) < (v->not_after - v->not_before) / 3;
+}
+
+int hq_server_cert_due(int *due, struct node *n)
 {
 	struct buf cert = BUF_INIT(PKI_DER_MAX);
 	struct pki_validity v;
@@ -138,11 +132,8 @@ int hq_server_cert_due(int *due, int64_t *not_after, struct node *n)
 	error = hq_pki_get(&cert, n, "server_cert");
 	if (!error)
 		error = pki_cert_validity(&v, (const uint8_t *)cert.ptr, cert.len);
-	if (!error) {
-		*not_after = v.not_after;
-		/* the last third of its life: as devices renew theirs */
-		*due = v.not_after - (int64_t)time(NULL) < (v.not_after - v.not_before) / 3;
-	}
+	if (!error)
+		*due = renewal_due(&v);
 	buf_release(&cert);
 	return error;
 }
@@ -178,7 +169,6 @@ static int status(struct cli *c, struct node *n)
 	const uint8_t *one;
 	size_t one_len, pos = 0;
 	int due = 0, has_next, retired = 0, error;
-	int64_t na;
 
 	error = hq_pki_get(&ca, n, "ca_cert");
 	if (!error)
@@ -188,7 +178,7 @@ static int status(struct cli *c, struct node *n)
 	if (!error)
 		error = pki_cert_validity(&sv, (const uint8_t *)cert.ptr, cert.len);
 	if (!error)
-		error = hq_server_cert_due(&due, &na, n);
+		due = renewal_due(&sv);
 	has_next = !error && hq_pki_get(&next, n, "ca_next_cert") == 0;
 	if (has_next)
 		error = pki_cert_validity(&nv, (const uint8_t *)next.ptr, next.len);
@@ -206,11 +196,11 @@ static int status(struct cli *c, struct node *n)
 	fingerprint_hex(cafp, &ca);
 	if (has_next) {
 		fingerprint_hex(nextfp, &next);
-		date_text(n_until, nv.not_after);
+		hlc_day(n_until, nv.not_after);
 	}
-	date_text(ca_until, cav.not_after);
-	date_text(s_from, sv.not_before);
-	date_text(s_until, sv.not_after);
+	hlc_day(ca_until, cav.not_after);
+	hlc_day(s_from, sv.not_before);
+	hlc_day(s_until, sv.not_after);
 	if (c->json) {
 		error = cli_print_json(
 			json_pack("{s:{s:s, s:s}, s:o, s:i, s:{s:s, s:s, s:b}, s:{s:i, s:i}}", "ca",
@@ -305,17 +295,20 @@ static int rollover_begin(struct cli *c, struct node *n)
 
 static int refuse_unmigrated(const struct migration *m)
 {
-	char names[LISTED_MAX * (PKI_DEVICE_LEN + 2) + 8] = "";
+	struct buf names = BUF_INIT(LISTED_MAX * (PKI_DEVICE_LEN + 2) + 8);
 	long i, left = m->devices - m->migrated;
+	int error = 0;
 
-	for (i = 0; i < left && i < LISTED_MAX; i++) {
-		strcat(names, i ? ", " : "");
-		strcat(names, m->listed[i]);
-	}
-	return err_set(ERR_EXISTS,
-		"%ld of %ld devices still hold a certificate of the old CA (%s%s): each renews at "
-		"its next sync; --force finishes anyway, and those devices must enroll again",
-		left, m->devices, names, left > LISTED_MAX ? ", ..." : "");
+	for (i = 0; !error && i < left && i < LISTED_MAX; i++)
+		error = buf_printf(&names, "%s%s", i ? ", " : "", m->listed[i]);
+	if (!error)
+		error = err_set(ERR_EXISTS,
+			"%ld of %ld devices still hold a certificate of the old CA (%s%s): each "
+			"renews at its next sync; --force finishes anyway, and those devices must "
+			"enroll again",
+			left, m->devices, buf_cstr(&names), left > LISTED_MAX ? ", ..." : "");
+	buf_release(&names);
+	return error;
 }
 
 static int rollover_finish(struct cli *c, struct node *n, int force)
@@ -446,25 +439,15 @@ int cmd_server_ca(struct cli *c)
 		goto out;
 	}
 	if (!error && !strcmp(pos[0], "renew-server")) {
-		error = hq_server_cert_renew(n, days, "renewed by an administrator");
-		if (!error) {
-			int due;
-			int64_t until;
+		char until[11];
 
-			error = hq_server_cert_due(&due, &until, n);
-			if (!error) {
-				char text[11];
-
-				date_text(text, until);
-				if (c->json)
-					error = cli_print_json(
-						json_pack("{s:s}", "valid_until", text));
-				else
-					printf("server certificate renewed, valid until %s (same key "
-					       "and names); restart the service to serve it\n",
-						text);
-			}
-		}
+		error = hq_server_cert_renew(until, n, days, "renewed by an administrator");
+		if (!error && c->json)
+			error = cli_print_json(json_pack("{s:s}", "valid_until", until));
+		else if (!error)
+			printf("server certificate renewed, valid until %s (same key and names); "
+			       "restart the service to serve it\n",
+				until);
 	} else if (!error && cli_flag(opts, CLI_N_OPTS(opts), "--finish"))
 		error = rollover_finish(c, n, cli_flag(opts, CLI_N_OPTS(opts), "--force"));
 	else if (!error)

@@ -374,13 +374,9 @@ static int route_pki(struct buf *out, const struct route_ctx *w, const struct ht
 
 static void fp_hex(char out[65], const struct buf *der)
 {
-	uint8_t fp[PKI_FINGERPRINT_LEN];
-
 	out[0] = '\0';
-	if (!der->len)
-		return;
-	pki_fingerprint(fp, (const uint8_t *)der->ptr, der->len);
-	crypto_hex(out, fp, sizeof(fp));
+	if (der->len)
+		pki_fingerprint_hex(out, (const uint8_t *)der->ptr, der->len);
 }
 
 int route_pki_load(struct route_pki *p, struct node *n)

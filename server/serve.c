@@ -189,15 +189,17 @@ static int tls_fail(int rc, const char *what)
 /* At start, a server certificate in the last third of its life is reissued (same key). */
 static int renew_server_cert(struct node *n)
 {
-	int64_t until;
-	int due, error = hq_server_cert_due(&due, &until, n);
+	char until[11];
+	int due, error = hq_server_cert_due(&due, n);
 
 	if (!error && due) {
-		error = hq_server_cert_renew(n, HQ_SERVER_CERT_DAYS,
+		error = hq_server_cert_renew(until, n, HQ_SERVER_CERT_DAYS,
 			"renewed at start: a third of its life left");
 		if (!error)
 			serve_log("info", "pki.server.renew", NULL,
-				"the server certificate was renewed (same key and names)");
+				"the server certificate was renewed (same key and names), valid "
+				"until %s",
+				until);
 	}
 	return error;
 }

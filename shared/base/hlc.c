@@ -173,3 +173,13 @@ int64_t hlc_date_ms(const char *date)
 	}
 	return (int64_t)timegm(&tm) * 1000;
 }
+
+void hlc_day(char out[11], int64_t seconds)
+{
+	time_t t = (time_t)seconds;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(out, 11, "%Y-%m-%d", &tm) != 10)
+		out[0] = '\0';
+}

@@ -39,6 +39,9 @@ int hlc_parse(struct hlc *out, const char *s) WUR;
 /* UTC ISO 8601 with milliseconds: "2026-11-27T18:36:59.123Z". */
 void hlc_iso8601(char out[HLC_STR_MAX], int64_t wall_ms);
 
+/* The UTC day of `seconds` since the epoch as YYYY-MM-DD. */
+void hlc_day(char out[11], int64_t seconds);
+
 /*
  * A point in time typed by a person, as a prefix of the hlc_iso8601() form that compares as
  * text with stored times: ISO 8601 UTC, YYYY[-MM[-DD[THH:MM[:SS[.mmm]]]]] with an optional

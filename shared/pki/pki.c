@@ -828,6 +828,14 @@ void pki_fingerprint(uint8_t out[PKI_FINGERPRINT_LEN], const uint8_t *cert_der, 
 	crypto_sha256(out, cert_der, len);
 }
 
+void pki_fingerprint_hex(char out[2 * PKI_FINGERPRINT_LEN + 1], const uint8_t *cert_der, size_t len)
+{
+	uint8_t fp[PKI_FINGERPRINT_LEN];
+
+	pki_fingerprint(fp, cert_der, len);
+	crypto_hex(out, fp, sizeof(fp));
+}
+
 /* Whether `crt` is valid at `now`; `what` names it in the message. */
 static int check_dates(const mbedtls_x509_crt *crt, int64_t now, const char *what)
 {

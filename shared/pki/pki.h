@@ -95,6 +95,10 @@ int pki_issue_device(struct buf *cert_der, uint8_t serial_out[PKI_SERIAL_LEN],
 /* SHA-256 of a certificate's DER: what enrollment tokens pin. */
 void pki_fingerprint(uint8_t out[PKI_FINGERPRINT_LEN], const uint8_t *cert_der, size_t len);
 
+/* The same in lowercase hex, as HQ and devices name CAs to each other. */
+void pki_fingerprint_hex(char out[2 * PKI_FINGERPRINT_LEN + 1], const uint8_t *cert_der,
+	size_t len);
+
 /*
  * Check that `cert` was issued by `ca` (both DER, borrowed; `cert` may be a CA itself) and that
  * both are valid at `now` (UTC seconds) and by the system clock, which mbedTLS consults on its

@@ -392,12 +392,19 @@ static void hq_usage(double *cpu, double *rss_mib)
 	p = strrchr(text, ')'); /* the command name may hold spaces */
 	for (i = 0; p && i < 12; i++)
 		p = strchr(p + 1, ' ');
-	if (p && sscanf(p + 1, "%lu %lu", &ut, &st) == 2)
+	if (p) { /* utime and stime, fields 14 and 15 */
+		char *end = NULL;
+
+		ut = strtoul(p + 1, &end, 10);
+		st = end && *end == ' ' ? strtoul(end + 1, &end, 10) : 0;
 		*cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	}
 	for (i = 0; p && i < 10; i++)
 		p = strchr(p + 1, ' ');
-	if (p && sscanf(p + 1, "%ld", &rss) == 1)
+	if (p) { /* rss in pages, field 24 */
+		rss = strtol(p + 1, NULL, 10);
 		*rss_mib = (double)rss * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+	}
 }
 
 static double file_mib(const char *name)
@@ -429,14 +436,20 @@ struct route_time {
 /* The request-duration sums and counts from `run --metrics` (plain HTTP on loopback). */
 static void scrape(struct route_time *rt)
 {
-	char host[64], req[160], *text = NULL, *p;
+	char host[64], req[160], *text = NULL, *p, *end = NULL;
+	const char *colon;
 	size_t len = 0, cap = 0;
 	struct sockaddr_in sa;
 	int fd = -1, port = 0, r;
 	ssize_t got;
 
 	memset(rt, 0, sizeof(*rt));
-	if (!g.metrics || sscanf(g.metrics, "%63[^:]:%d", host, &port) != 2)
+	colon = g.metrics ? strrchr(g.metrics, ':') : NULL;
+	if (!colon || colon == g.metrics || (size_t)(colon - g.metrics) >= sizeof(host))
+		return;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - g.metrics), g.metrics);
+	port = (int)strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535)
 		return;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;

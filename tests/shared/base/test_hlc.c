@@ -58,12 +58,29 @@ static void test_refused(void **state)
 	assert_int_equal(hlc_parse_time(out, NULL, NOW), ERR_INVALID);
 }
 
+/* hlc_day: the UTC day of a time, as certificates' and deadlines' dates are printed. */
+static void test_day(void **state)
+{
+	char out[11];
+
+	(void)state;
+	hlc_day(out, 0);
+	assert_string_equal(out, "1970-01-01");
+	hlc_day(out, 1767225599); /* the last second of 2025 */
+	assert_string_equal(out, "2025-12-31");
+	hlc_day(out, 1767225600);
+	assert_string_equal(out, "2026-01-01");
+	hlc_day(out, hlc_date_ms("2027-03-01") / 1000 + 86399);
+	assert_string_equal(out, "2027-03-01");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_iso_forms),
 		cmocka_unit_test(test_relative),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_day),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
