@@ -60,7 +60,8 @@ run audit log
 
 printf '\n\033[1mOn disk (strings over the node directory finds no case text):\033[0m\n'
 ls -la "$FIELDSYNC_HOME"
-if strings -a "$FIELDSYNC_HOME"/* | grep -q -i -e 'port of entry' -e 'Doe' -e 'SQLite format'; then
+if strings -a "$FIELDSYNC_HOME"/* | grep -q -i -F -e 'port of entry' -e 'R. Doe' -e 'secondary inspection' \
+	-e 'statement signed' -e 'SQLite format'; then
 	echo "quickstart: case text found in clear on disk" >&2
 	exit 1
 fi
