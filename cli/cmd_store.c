@@ -142,7 +142,7 @@ static const char restore_hq_help[] =
 static void remove_restored(const char *home)
 {
 	static const char *const names[] = {NODE_DB_NAME, NODE_DB_NAME "-wal", NODE_DB_NAME "-shm",
-		NODE_SLOTS_NAME, NODE_LOCK_NAME};
+		NODE_EVIDENCE_NAME, NODE_EVIDENCE_NAME "-journal", NODE_SLOTS_NAME, NODE_LOCK_NAME};
 	char p[4200];
 	size_t i;
 

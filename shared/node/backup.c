@@ -17,6 +17,7 @@
 #define TAR_BLOCK 512
 #define DB_MEMBER NODE_DB_NAME
 #define SLOTS_MEMBER NODE_SLOTS_NAME
+#define EVIDENCE_MEMBER NODE_EVIDENCE_NAME
 
 /* ---- files ------------------------------------------------------------------------------ */
 
@@ -225,20 +226,30 @@ static int tar_skip_pad(int fd, int64_t size)
 
 struct staging {
 	char dir[4096];
-	char *db, *slots;
+	char *db, *slots, *evidence;
 };
+
+static void unlink_db(const char *db)
+{
+	char p[4200];
+
+	unlink(db);
+	snprintf(p, sizeof(p), "%s-wal", db);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", db);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-journal", db);
+	unlink(p);
+}
 
 static void staging_remove(struct staging *st)
 {
 	char p[4200];
 
-	if (st->db) {
-		unlink(st->db);
-		snprintf(p, sizeof(p), "%s-wal", st->db);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s-shm", st->db);
-		unlink(p);
-	}
+	if (st->db)
+		unlink_db(st->db);
+	if (st->evidence)
+		unlink_db(st->evidence);
 	if (st->slots)
 		unlink(st->slots);
 	snprintf(p, sizeof(p), "%s/%s", st->dir, NODE_LOCK_NAME);
@@ -247,6 +258,7 @@ static void staging_remove(struct staging *st)
 		rmdir(st->dir);
 	free(st->db);
 	free(st->slots);
+	free(st->evidence);
 }
 
 /* The key slots as they are now, read under the node's lock (a passwd may be rewriting them). */
@@ -292,42 +304,45 @@ static int stamp_and_verify(struct casedb_check_report *rep, struct node *n,
 	return error;
 }
 
+/* One file of the staging directory as a member of the archive; *bytes grows by its blocks. */
+static int write_member(int64_t *bytes, int out, const char *path, const char *name, int64_t mtime)
+{
+	struct stat sb;
+	off_t off = 0;
+	int in, error = 0;
+
+	if (stat(path, &sb))
+		return err_set_errno(ERR_IO, errno, "cannot stat the backup copy");
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || tar_header(out, name, sb.st_size, mtime) ||
+		copy_range(out, in, &off, sb.st_size) || tar_pad(out, sb.st_size))
+		error = err_set_errno(ERR_IO, errno, "cannot write the backup");
+	if (in >= 0)
+		close(in);
+	*bytes += TAR_BLOCK + (sb.st_size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+	return error;
+}
+
 static int write_archive(int64_t *bytes, const struct staging *st, const char *tmp, int64_t mtime)
 {
-	struct stat sl, sd;
-	int out = -1, in = -1, error = 0;
-	off_t off = 0;
+	static const unsigned char zero[2 * TAR_BLOCK]; /* two zero blocks end an archive */
+	int64_t n = sizeof(zero);
+	int out, error;
 
-	if (stat(st->slots, &sl) || stat(st->db, &sd))
-		return err_set_errno(ERR_IO, errno, "cannot stat the backup copy");
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0)
 		return err_set_errno(ERR_IO, errno, "cannot create '%s'", tmp);
-	in = open(st->slots, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || tar_header(out, SLOTS_MEMBER, sl.st_size, mtime) ||
-		copy_range(out, in, &off, sl.st_size) || tar_pad(out, sl.st_size))
+	error = write_member(&n, out, st->slots, SLOTS_MEMBER, mtime);
+	if (!error)
+		error = write_member(&n, out, st->db, DB_MEMBER, mtime);
+	if (!error)
+		error = write_member(&n, out, st->evidence, EVIDENCE_MEMBER, mtime);
+	if (!error && (write_all(out, zero, sizeof(zero)) || fsync(out)))
 		error = err_set_errno(ERR_IO, errno, "cannot write '%s'", tmp);
-	if (in >= 0)
-		close(in);
-	off = 0;
-	in = error ? -1 : open(st->db, O_RDONLY | O_CLOEXEC);
-	if (!error && (in < 0 || tar_header(out, DB_MEMBER, sd.st_size, mtime) ||
-			      copy_range(out, in, &off, sd.st_size) || tar_pad(out, sd.st_size)))
-		error = err_set_errno(ERR_IO, errno, "cannot write '%s'", tmp);
-	if (!error) {
-		static const unsigned char zero[2 * TAR_BLOCK]; /* two zero blocks end an archive */
-
-		if (write_all(out, zero, sizeof(zero)) || fsync(out))
-			error = err_set_errno(ERR_IO, errno, "cannot write '%s'", tmp);
-	}
-	if (in >= 0)
-		close(in);
 	if (close(out) && !error)
 		error = err_set_errno(ERR_IO, errno, "cannot write '%s'", tmp);
 	if (!error)
-		*bytes = TAR_BLOCK * 2 + ((sl.st_size + TAR_BLOCK - 1) / TAR_BLOCK +
-						 (sd.st_size + TAR_BLOCK - 1) / TAR_BLOCK + 2) *
-						 TAR_BLOCK;
+		*bytes = n;
 	return error;
 }
 
@@ -337,7 +352,7 @@ int node_backup(struct node_backup_report *rep, struct node *n, const uint8_t ke
 	struct node_backup_report r;
 	struct staging st;
 	char tmp[4200], detail[512];
-	int64_t pages = 0, now_ms = hlc_now_ms();
+	int64_t pages = 0, evidence_pages = 0, now_ms = hlc_now_ms();
 	struct stat sb;
 	int error = 0;
 
@@ -358,13 +373,17 @@ int node_backup(struct node_backup_report *rep, struct node *n, const uint8_t ke
 	}
 	st.db = path_join(st.dir, NODE_DB_NAME);
 	st.slots = path_join(st.dir, NODE_SLOTS_NAME);
-	if (!st.db || !st.slots) {
+	st.evidence = path_join(st.dir, NODE_EVIDENCE_NAME);
+	if (!st.db || !st.slots || !st.evidence) {
 		error = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	error = copy_slots(n, st.slots);
 	if (!error)
 		error = store_backup(&pages, n->store, st.db, key);
+	/* after the store: every chunk its copy lists had its bytes committed before */
+	if (!error)
+		error = store_evidence_backup(&evidence_pages, n->store, st.evidence);
 	if (!error)
 		error = stamp_and_verify(&r.check, n, key, st.dir, r.taken_at);
 	if (!error && stat(st.db, &sb) != 0)
@@ -383,10 +402,10 @@ out:
 	if (error)
 		return node_audit_failure(n, "node.backup", out_path, error);
 	snprintf(detail, sizeof(detail),
-		"taken at %s: %lld bytes (%lld pages), checked: %lld cases, %lld objects, %llu audit "
-		"entries",
-		r.taken_at, (long long)r.bytes, (long long)pages, r.check.cases, r.check.objects,
-		(unsigned long long)r.check.audit_entries);
+		"taken at %s: %lld bytes (%lld pages, %lld evidence pages), checked: %lld cases, "
+		"%lld objects, %llu audit entries",
+		r.taken_at, (long long)r.bytes, (long long)pages, (long long)evidence_pages,
+		r.check.cases, r.check.objects, (unsigned long long)r.check.audit_entries);
 	error = node_audit(n, "node.backup", out_path, "success", detail);
 	if (!error)
 		*rep = r;
@@ -449,14 +468,32 @@ static int unpack_member(int fd, const char *file, const char *name, int64_t max
 	return error;
 }
 
+/* Whether a member header (not the zero blocks of the end) follows; fd stays where it was. */
+static int next_is_member(int fd)
+{
+	unsigned char h[TAR_BLOCK];
+	off_t at = lseek(fd, 0, SEEK_CUR);
+	int i, any = 0;
+
+	if (at < 0 || read_exact(fd, h, sizeof(h)))
+		any = 0;
+	else
+		for (i = 0; i < TAR_BLOCK && !any; i++)
+			any = h[i] != 0;
+	if (at >= 0)
+		lseek(fd, at, SEEK_SET);
+	return any;
+}
+
 int node_restore_files(const char *file, const char *home)
 {
 	struct keyslot_file *slots = NULL;
 	char *db = path_join(home, NODE_DB_NAME), *sl = path_join(home, NODE_SLOTS_NAME);
+	char *ev = path_join(home, NODE_EVIDENCE_NAME);
 	unsigned char end[TAR_BLOCK];
 	int fd = -1, made = 0, written = 0, error = 0, i, k;
 
-	if (!db || !sl) {
+	if (!db || !sl || !ev) {
 		error = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -476,6 +513,10 @@ int node_restore_files(const char *file, const char *home)
 			file, err_msg());
 	if (!error)
 		error = unpack_member(fd, file, DB_MEMBER, INT64_MAX, db);
+	/* the evidence database (a backup made before it existed has none: the store's own
+	 * migration makes it from the chunks the store still holds) */
+	if (!error && next_is_member(fd))
+		error = unpack_member(fd, file, EVIDENCE_MEMBER, INT64_MAX, ev);
 	/* two zero blocks end the archive, and nothing may follow them */
 	for (k = 0; !error && k < 2; k++) {
 		if (read_exact(fd, end, sizeof(end)))
@@ -493,6 +534,7 @@ out:
 	if (error && written) {
 		unlink(db);
 		unlink(sl);
+		unlink(ev);
 		if (made)
 			rmdir(home);
 	}
@@ -501,6 +543,7 @@ out:
 	keyslot_file_free(slots);
 	free(db);
 	free(sl);
+	free(ev);
 	return error;
 }
 

@@ -14,6 +14,7 @@
 #include "audit/seal.h"
 #include "base/buf.h"
 #include "case/index.h"
+#include "store/chunks.h"
 #include "store/keyslot.h"
 #include "store/odb.h"
 #include "pki/pki.h"
@@ -366,6 +367,21 @@ static int reindex_if_asked(struct node *n)
 	return error;
 }
 
+/* A purge killed between dropping chunks from the store and removing their bytes. */
+static int sweep_if_asked(struct node *n)
+{
+	struct buf v = BUF_INIT(16);
+	int64_t removed = 0;
+	int error = store_meta_get(&v, n->store, CHUNKS_SWEEP_KEY);
+
+	buf_release(&v);
+	if (error == ERR_NOTFOUND) {
+		err_clear();
+		return 0;
+	}
+	return error ? error : chunks_sweep(&removed, n->store);
+}
+
 static int open_store_and_repo(struct node *n, const uint8_t key[CRYPTO_KEY_LEN], int flags)
 {
 	int error = store_open(&n->store, n->db_path, key, flags);
@@ -374,6 +390,8 @@ static int open_store_and_repo(struct node *n, const uint8_t key[CRYPTO_KEY_LEN]
 		error = odb_repository_open(&n->repo, n->store);
 	if (!error)
 		error = reindex_if_asked(n);
+	if (!error)
+		error = sweep_if_asked(n);
 	return error;
 }
 
@@ -619,11 +637,23 @@ static void remove_node_files(const struct node *n)
 {
 	char path[4096];
 
+	char *evidence = store_evidence_path(n->db_path);
+
 	unlink(n->db_path);
 	snprintf(path, sizeof(path), "%s-wal", n->db_path);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s-shm", n->db_path);
 	unlink(path);
+	if (evidence) {
+		unlink(evidence);
+		snprintf(path, sizeof(path), "%s-wal", evidence);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s-shm", evidence);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s-journal", evidence);
+		unlink(path);
+		free(evidence);
+	}
 	unlink(n->slots_path);
 }
 

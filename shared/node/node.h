@@ -22,6 +22,7 @@
 #include "store/store.h"
 
 #define NODE_DB_NAME "fieldsync.db"
+#define NODE_EVIDENCE_NAME "fieldsync-evidence.db" /* store_evidence_path(NODE_DB_NAME) */
 #define NODE_SLOTS_NAME "keyslots.json"
 #define NODE_LOCK_NAME "lock"
 #define NODE_DEVICE_MAX 32

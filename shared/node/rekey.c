@@ -115,7 +115,7 @@ int node_rekey(struct node_rekey_report *rep, struct node *n, const uint8_t old_
 	struct keyslot_file *f = NULL;
 	uint8_t key[CRYPTO_KEY_LEN];
 	char *next = NULL, detail[768];
-	int64_t pages = 0;
+	int64_t pages = 0, evidence_pages = 0;
 	int lock_fd = -1, journaled = 0, rekeyed = 0, error;
 	size_t len = strlen(n->slots_path) + 8;
 
@@ -145,6 +145,10 @@ int node_rekey(struct node_rekey_report *rep, struct node *n, const uint8_t old_
 	if (!error)
 		error = journal_mode(n->store, "delete");
 	journaled = !error;
+	/* the evidence database's own key, kept in the store (safe against a kill itself; no
+	 * other process has it open now, since none has the store) */
+	if (!error)
+		error = store_evidence_rekey(&evidence_pages, n->store);
 	/* 2: every page re-encrypted in one journaled transaction */
 	if (!error)
 		error = apply_rekey(n->store, key);
@@ -162,8 +166,10 @@ int node_rekey(struct node_rekey_report *rep, struct node *n, const uint8_t old_
 		goto out;
 	r.pages = pages;
 	snprintf(detail, sizeof(detail),
-		"new database key (%lld pages re-encrypted); %zu key slots rewrapped, %zu removed%s%s",
-		(long long)pages, r.rewrapped, r.removed, r.removed ? ": " : "", r.removed_users);
+		"new database key (%lld pages re-encrypted, and %lld of 64 KiB in the evidence "
+		"database under a new key of its own); %zu key slots rewrapped, %zu removed%s%s",
+		(long long)pages, (long long)evidence_pages, r.rewrapped, r.removed,
+		r.removed ? ": " : "", r.removed_users);
 	error = node_audit(n, "node.rekey", "", "success", detail);
 	if (!error)
 		*rep = r;

@@ -1,4 +1,5 @@
-/* shared/store/chunks.c - evidence chunks in the encrypted database (see chunks.h). */
+/* shared/store/chunks.c - evidence chunks: bytes in the evidence database, state in the store
+ * (see chunks.h). */
 #include "store/chunks.h"
 
 #include <string.h>
@@ -12,11 +13,21 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 	size_t len, enum chunks_state state)
 {
 	uint8_t hash[CHUNKS_HASH_LEN];
-	int has, error;
+	int has, error, own = sqlite3_get_autocommit(store_db(s));
 
 	if (len > CHUNKS_SIZE)
 		return err_set(ERR_TOOBIG, "a chunk of %zu bytes is over the %u-byte limit", len,
 			CHUNKS_SIZE);
+	if (own) { /* no transaction of the caller's: one of its own */
+		error = store_begin(s);
+		if (!error)
+			error = chunks_put(hash_out, added, s, data, len, state);
+		if (!error)
+			error = store_commit(s);
+		if (error)
+			store_rollback(s);
+		return error;
+	}
 	crypto_sha256(hash, data ? data : "", len);
 	has = chunks_has(s, hash);
 	if (has < 0)
@@ -24,9 +35,15 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 	if (has) {
 		error = chunks_raise(s, hash, state);
 	} else {
-		error = store_run(s,
-			"INSERT INTO evidence_chunks(hash, size, data) VALUES (?1, ?2, ?3)", "bib",
-			hash, (size_t)CHUNKS_HASH_LEN, (int64_t)len, data ? data : "", len);
+		struct store *e = NULL;
+
+		/* REPLACE: bytes a crash left unlisted may be there already */
+		error = store_evidence_write(&e, s);
+		if (!error)
+			error = store_run(e,
+				"INSERT OR REPLACE INTO chunks(hash, size, data) VALUES (?1, ?2, ?3)",
+				"bib", hash, (size_t)CHUNKS_HASH_LEN, (int64_t)len,
+				data ? data : "", len);
 		if (!error)
 			error = store_run(s,
 				"INSERT INTO evidence_chunk_state(hash, state) VALUES (?1, ?2)",
@@ -54,11 +71,14 @@ int chunks_get(struct buf *out, struct store *s, const uint8_t hash[CHUNKS_HASH_
 {
 	uint8_t got[CHUNKS_HASH_LEN];
 	char hex[2 * CHUNKS_HASH_LEN + 1];
+	struct store *e = NULL;
 	int error;
 
 	buf_reset(out);
-	error = store_query_bytes(out, s, "SELECT data FROM evidence_chunks WHERE hash = ?", "b",
-		hash, (size_t)CHUNKS_HASH_LEN);
+	error = store_evidence(&e, s);
+	if (!error)
+		error = store_query_bytes(out, e, "SELECT data FROM chunks WHERE hash = ?", "b",
+			hash, (size_t)CHUNKS_HASH_LEN);
 	hex_of(hex, hash);
 	if (error == ERR_NOTFOUND)
 		return err_set(ERR_NOTFOUND, "chunk %s is not in this store", hex);
@@ -103,42 +123,107 @@ int chunks_foreach_state(struct store *s, enum chunks_state state,
 	return error;
 }
 
-int chunks_check(int64_t *count, int64_t *bytes, struct store *s)
+/* Re-hash the bytes of one listed chunk (st: the evidence database's lookup by hash). */
+static int check_one(int64_t *len_out, struct store *e, sqlite3_stmt *st, const uint8_t *hash)
 {
-	sqlite3_stmt *st = NULL;
 	uint8_t got[CHUNKS_HASH_LEN];
 	char hex[2 * CHUNKS_HASH_LEN + 1];
+	int rc, error = 0;
+
+	hex_of(hex, hash);
+	sqlite3_reset(st);
+	if (sqlite3_bind_blob(st, 1, hash, CHUNKS_HASH_LEN, SQLITE_STATIC) != SQLITE_OK)
+		return store_error(e, "cannot look up a chunk");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return err_set(ERR_CORRUPT, "chunk %s is listed but its bytes are missing", hex);
+	if (rc != SQLITE_ROW)
+		return store_error(e, "cannot read a chunk");
+	*len_out = sqlite3_column_bytes(st, 1);
+	crypto_sha256(got, sqlite3_column_blob(st, 1) ? sqlite3_column_blob(st, 1) : "",
+		(size_t)*len_out);
+	if (!crypto_equal(got, hash, CHUNKS_HASH_LEN) || sqlite3_column_int64(st, 0) != *len_out)
+		error = err_set(ERR_CORRUPT, "chunk %s does not match its content", hex);
+	return error;
+}
+
+int chunks_check(int64_t *count, int64_t *bytes, struct store *s)
+{
+	sqlite3_stmt *st = NULL, *get = NULL;
+	struct store *e = NULL;
+	int64_t len = 0;
 	int error;
 
 	*count = 0;
 	*bytes = 0;
-	error = store_prepare(&st, s, "SELECT hash, size, data FROM evidence_chunks ORDER BY id");
+	error = store_evidence(&e, s);
+	if (!error)
+		error = store_prepare(&get, e, "SELECT size, data FROM chunks WHERE hash = ?");
+	if (!error)
+		error = store_prepare(&st, s,
+			"SELECT hash FROM evidence_chunk_state ORDER BY hash");
 	while (!error && (error = store_next(s, st)) > 0) {
-		const void *data = sqlite3_column_blob(st, 2);
-		size_t len = (size_t)sqlite3_column_bytes(st, 2);
-
 		error = 0;
 		if (sqlite3_column_bytes(st, 0) != CHUNKS_HASH_LEN) {
 			error = err_set(ERR_CORRUPT, "a stored chunk has a malformed hash");
 			break;
 		}
-		hex_of(hex, sqlite3_column_blob(st, 0));
-		crypto_sha256(got, data ? data : "", len);
-		if (!crypto_equal(got, sqlite3_column_blob(st, 0), CHUNKS_HASH_LEN) ||
-			(size_t)sqlite3_column_int64(st, 1) != len) {
-			error = err_set(ERR_CORRUPT, "chunk %s does not match its content", hex);
+		error = check_one(&len, e, get, sqlite3_column_blob(st, 0));
+		if (error)
 			break;
-		}
 		(*count)++;
-		*bytes += (int64_t)len;
+		*bytes += len;
 	}
 	sqlite3_finalize(st);
+	sqlite3_finalize(get);
 	return error;
+}
+
+int chunks_sweep(int64_t *removed, struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	struct store *e = NULL;
+	int64_t one = 0;
+	int error, has;
+
+	*removed = 0;
+	error = store_begin(s);
+	if (!error)
+		error = store_evidence_write(&e, s);
+	if (!error)
+		error = store_prepare(&st, e, "SELECT hash FROM chunks ORDER BY hash");
+	while (!error && (error = store_next(e, st)) > 0) {
+		const void *h = sqlite3_column_blob(st, 0);
+		size_t hlen = (size_t)sqlite3_column_bytes(st, 0);
+
+		has = 0;
+		error = store_query_int64(&one, s,
+			"SELECT 1 FROM evidence_chunk_state WHERE hash = ?", "b", h, hlen);
+		if (error == ERR_NOTFOUND) {
+			err_clear();
+			error = 0;
+		} else if (!error) {
+			has = 1;
+		}
+		if (!error && !has) {
+			error = store_run(e, "DELETE FROM chunks WHERE hash = ?", "b", h, hlen);
+			(*removed)++;
+		}
+	}
+	sqlite3_finalize(st);
+	if (!error)
+		error = store_run(s, "DELETE FROM node_meta WHERE key = ?", "t", CHUNKS_SWEEP_KEY);
+	if (!error)
+		error = store_commit(s);
+	if (error)
+		store_rollback(s);
+	return error; /* secure_delete zeroed the pages; the truncated journal keeps none */
 }
 
 void chunks_stream_cache(struct store *s)
 {
-	/* 4 MiB: large blobs pass through overflow pages that are never read again */
+	/* 4 MiB: large blobs pass through overflow pages that are never read again (the
+	 * evidence database has this cache from its start) */
 	if (store_exec(s, "PRAGMA cache_size = -4096"))
 		err_clear(); /* a larger cache only costs memory */
 }

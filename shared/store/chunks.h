@@ -2,16 +2,19 @@
  * shared/store/chunks.h - the content-addressed chunk store of evidence attachments.
  *
  * An evidence file is split into chunks of CHUNKS_SIZE bytes (the last one shorter), each kept
- * once per node under its SHA-256 in the table evidence_chunks of the encrypted database, so
- * the bytes are encrypted at rest like everything else (no chunk file, no temp file) and two
- * items or cases holding the same bytes share them.  A chunk is written in its own transaction
- * before the item that lists it is committed: a crash leaves at most unreferenced chunks,
- * which nothing shows and `check` accepts.  Every read re-hashes the bytes.
+ * once per node under its SHA-256: the bytes in the evidence database beside the store (table
+ * chunks, 64 KiB pages; store_evidence() in store.h), so they are encrypted at rest like
+ * everything else (no chunk file, no temp file) and two items or cases holding the same bytes
+ * share them.  A chunk is written in its own transaction before the item that lists it is
+ * committed: a crash leaves at most unreferenced chunks, which nothing shows and `check`
+ * accepts.  Every read re-hashes the bytes.
  *
  * Each chunk has a sync state: CHUNKS_STORED (not yet part of a committed item),
  * CHUNKS_PENDING (part of an item this node must upload) and CHUNKS_HELD (the hub has it).
- * The state lives in a small table of its own (evidence_chunk_state), so that changing it
- * never rewrites the megabyte of bytes beside it.
+ * The state lives in the store, in a small table of its own (evidence_chunk_state), so that
+ * changing it never rewrites the megabyte of bytes, and a chunk is held exactly when it has a
+ * state row: its bytes commit before the row does (store_commit), and are removed only after
+ * it is gone (chunks_sweep).
  */
 #ifndef FIELDSYNC_CHUNKS_H
 #define FIELDSYNC_CHUNKS_H
@@ -69,6 +72,15 @@ int chunks_foreach_state(struct store *s, enum chunks_state state,
  * receive how many chunks and bytes were checked.
  */
 int chunks_check(int64_t *count, int64_t *bytes, struct store *s) WUR;
+
+/*
+ * Remove, in a transaction of its own, the bytes of every chunk the store no longer lists
+ * (secure delete); *removed gets how many.  Whoever drops state rows
+ * sets the node_meta key CHUNKS_SWEEP_KEY in the same transaction and sweeps after it commits,
+ * and a node that opens with the key still set sweeps then (a kill in between).
+ */
+#define CHUNKS_SWEEP_KEY "evidence.sweep"
+int chunks_sweep(int64_t *removed, struct store *s) WUR;
 
 /*
  * The wire form of chunks in transit: records of the 32-byte hash, the length as 4 bytes big

@@ -15,7 +15,13 @@
 struct store {
 	sqlite3 *db;
 	char *path;
+	int flags;
+	struct store *evidence; /* the evidence database, opened at first use */
+	int evidence_txn;	/* it has a write transaction that commits just before ours */
+	int evidence_next;	/* it opened with the key a rekey cut short left as ".next" */
 };
+
+static int evidence_split(struct store *s);
 
 /*
  * Schema migrations: migrations[i] takes the schema from version i to i + 1.  Never edit a
@@ -200,6 +206,10 @@ static const char *const migrations[] = {
 	 * and the append rate fell to a third as the log grew to 1,000,000 entries */
 	"DROP INDEX audit_log_target;"
 	"CREATE INDEX audit_log_contact ON audit_log(target, seq) WHERE " STORE_AUDIT_CONTACT ";",
+
+	/* 9 -> 10: chunk bytes move to the evidence database (store_evidence; evidence_split()
+	 * has copied them there before this step runs); their state stays here */
+	"DROP TABLE evidence_chunks;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -460,11 +470,25 @@ int store_begin_read(struct store *s)
 
 int store_commit(struct store *s)
 {
+	/* the evidence database first: a chunk is listed here only once its bytes are durable */
+	if (s->evidence_txn) {
+		s->evidence_txn = 0;
+		if (store_exec(s->evidence, "COMMIT")) {
+			int error = err_code();
+
+			store_rollback(s->evidence);
+			return error;
+		}
+	}
 	return store_exec(s, "COMMIT");
 }
 
 void store_rollback(struct store *s)
 {
+	if (s->evidence_txn) {
+		s->evidence_txn = 0;
+		store_rollback(s->evidence);
+	}
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -520,7 +544,7 @@ int store_material_del(struct store *s, const char *name)
 	return store_run(s, "DELETE FROM pki_material WHERE name = ?", "t", name);
 }
 
-int store_integrity_check(struct store *s)
+static int integrity_one(struct store *s, const char *what)
 {
 	sqlite3_stmt *st = NULL;
 	int error, rc;
@@ -532,9 +556,21 @@ int store_integrity_check(struct store *s)
 	if (rc != SQLITE_ROW)
 		error = store_error(s, "integrity check failed");
 	else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)
-		error = err_set(ERR_CORRUPT, "database integrity check: %s",
+		error = err_set(ERR_CORRUPT, "%s integrity check: %s", what,
 			(const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
+	return error;
+}
+
+int store_integrity_check(struct store *s)
+{
+	struct store *e = NULL;
+	int error = integrity_one(s, "database");
+
+	if (!error)
+		error = store_evidence(&e, s);
+	if (!error)
+		error = integrity_one(e, "evidence database");
 	return error;
 }
 
@@ -574,7 +610,10 @@ static int migrate(struct store *s)
 		goto out;
 	}
 	for (from = version; version < (int)N_MIGRATIONS; version++) {
-		error = store_exec(s, migrations[version]);
+		if (version == 9)
+			error = evidence_split(s);
+		if (!error)
+			error = store_exec(s, migrations[version]);
 		if (error)
 			goto out;
 	}
@@ -602,9 +641,9 @@ void store_key_literal(char lit[STORE_KEY_LITERAL_LEN], const uint8_t key[32])
 	lit[3 + 2 * CRYPTO_KEY_LEN] = '\0';
 }
 
-static int apply_key(struct store *s, const uint8_t *key, int legacy_pages)
+static int apply_key(struct store *s, const uint8_t *key, int page_size)
 {
-	char lit[STORE_KEY_LITERAL_LEN];
+	char lit[STORE_KEY_LITERAL_LEN], sql[64];
 	int rc;
 
 	store_key_literal(lit, key);
@@ -613,8 +652,8 @@ static int apply_key(struct store *s, const uint8_t *key, int legacy_pages)
 	if (rc != SQLITE_OK)
 		return store_error(s, "cannot set the database key");
 	/* Must match on every open: it is part of how pages are laid out. */
-	return store_exec(s, legacy_pages ? "PRAGMA cipher_page_size = 1024"
-					  : "PRAGMA cipher_page_size = 4096");
+	snprintf(sql, sizeof(sql), "PRAGMA cipher_page_size = %d", page_size);
+	return store_exec(s, sql);
 }
 
 static const char settings[] = "PRAGMA journal_mode = WAL;"
@@ -652,7 +691,8 @@ int store_open(struct store **out, const char *path, const uint8_t *key, int fla
 	}
 	sqlite3_busy_timeout(s->db, 10000);
 	sqlite3_extended_result_codes(s->db, 1);
-	error = key ? apply_key(s, key, flags & STORE_PAGES_1K)
+	s->flags = flags;
+	error = key ? apply_key(s, key, flags & STORE_PAGES_1K ? 1024 : 4096)
 		    : store_exec(s, "PRAGMA page_size = 4096");
 	if (error)
 		goto out;
@@ -675,13 +715,249 @@ out:
 	return error;
 }
 
-int store_backup(int64_t *pages, struct store *s, const char *dest_path, const uint8_t key[32])
+/* ---- the evidence database --------------------------------------------------------------- */
+
+char *store_evidence_path(const char *path)
 {
-	struct store dst = {NULL, NULL};
+	size_t n = strlen(path), size = n + sizeof("-evidence.db");
+	int dotdb = n > 3 && !strcmp(path + n - 3, ".db");
+	char *out = malloc(size);
+
+	if (out)
+		snprintf(out, size, "%.*s-evidence%s", (int)(dotdb ? n - 3 : n), path,
+			dotdb ? ".db" : "");
+	return out;
+}
+
+/* A rollback journal, not WAL: a new chunk's pages land past the end of the file, where
+ * SQLite journals nothing, so its bytes are written once; WAL writes them twice, into the log
+ * and again at the checkpoint (512 MiB of 1 MiB chunks: 2.98-3.17 s in WAL, 1.40-1.54 s so,
+ * measured).  Readers wait only while a commit (or a cache spill) holds the file. */
+static const char evidence_settings[] = "PRAGMA journal_mode = TRUNCATE;"
+					"PRAGMA synchronous = FULL;"
+					/* purged evidence leaves no bytes in freed pages */
+					"PRAGMA secure_delete = ON;"
+					/* chunks pass through; they are seldom read twice */
+					"PRAGMA cache_size = -4096;";
+
+static const char evidence_schema[] =
+	"CREATE TABLE chunks (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+	"  size INTEGER NOT NULL, data BLOB NOT NULL);"
+	"PRAGMA user_version = 1;";
+
+static void unlink_db(const char *path)
+{
+	char side[4200];
+
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-journal", path);
+	unlink(side);
+}
+
+/* Open (or create) the evidence database at `path` under `key` (NULL: a plain store's). */
+static int evidence_open(struct store **out, const char *path, const uint8_t *key, int create)
+{
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+		     (create ? SQLITE_OPEN_CREATE : 0);
+	struct store *e = NULL;
+	struct stat sb;
+	int error, version = 0;
+
+	if (!create && stat(path, &sb) != 0)
+		return err_set_errno(ERR_CORRUPT, errno, "the evidence database '%s' is missing",
+			path);
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->path = strdup(path))) {
+		error = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (sqlite3_open_v2(path, &e->db, oflags, NULL) != SQLITE_OK) {
+		error = e->db ? store_error(e, "cannot open the evidence database")
+			      : err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(e->db, 10000);
+	sqlite3_extended_result_codes(e->db, 1);
+	if (create)
+		chmod(path, 0600);
+	error = key ? apply_key(e, key, STORE_EVIDENCE_PAGE)
+		    : store_exec(e, "PRAGMA page_size = 65536");
+	if (!error)
+		error = get_user_version(&version, e);
+	if (!error && version > 1)
+		error = err_set(ERR_CORRUPT, "'%s' has schema version %d, newer than this build",
+			path, version);
+	if (!error)
+		error = store_exec(e, evidence_settings);
+	if (!error && create)
+		error = store_exec(e, evidence_schema);
+	if (!error) {
+		*out = e;
+		e = NULL;
+	}
+out:
+	store_free(e);
+	return error;
+}
+
+static int evidence_key(uint8_t key[CRYPTO_KEY_LEN], struct store *s, const char *name)
+{
+	struct buf k = BUF_INIT(256);
+	int error = store_material_get(&k, s, name);
+
+	if (!error && k.len != CRYPTO_KEY_LEN)
+		error = err_set(ERR_CORRUPT, "the evidence database key '%s' is malformed", name);
+	if (!error)
+		memcpy(key, k.ptr, CRYPTO_KEY_LEN);
+	buf_wipe_release(&k);
+	return error;
+}
+
+/* Open the evidence database with the key the store holds, or the one a rekey cut short
+ * left as ".next"; *next says which did. */
+static int evidence_open_keyed(struct store **out, int *next, struct store *s, const char *path)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	int error;
+
+	*next = 0;
+	if (s->flags & STORE_PLAIN)
+		return evidence_open(out, path, NULL, 0);
+	crypto_lock(key, sizeof(key));
+	error = evidence_key(key, s, STORE_EVIDENCE_KEY);
+	if (error == ERR_NOTFOUND)
+		error = err_set(ERR_CORRUPT, "the store holds no key for its evidence database");
+	if (!error)
+		error = evidence_open(out, path, key, 0);
+	if (error == ERR_AUTH) {
+		*next = 1;
+		error = evidence_key(key, s, STORE_EVIDENCE_KEY ".next");
+		if (!error)
+			error = evidence_open(out, path, key, 0);
+		if (error)
+			error = err_set(ERR_CORRUPT,
+				"the evidence database '%s' does not open with the key the store "
+				"holds",
+				path);
+	}
+	crypto_wipe(key, sizeof(key));
+	return error;
+}
+
+int store_evidence(struct store **out, struct store *s)
+{
+	char *path;
+	int next, error;
+
+	if (s->evidence) {
+		*out = s->evidence;
+		return 0;
+	}
+	path = store_evidence_path(s->path);
+	if (!path)
+		return err_set(ERR_NOMEM, "out of memory");
+	error = evidence_open_keyed(&s->evidence, &next, s, path);
+	s->evidence_next = next;
+	free(path);
+	if (!error)
+		*out = s->evidence;
+	return error;
+}
+
+int store_evidence_write(struct store **out, struct store *s)
+{
+	struct store *e = NULL;
+	int error;
+
+	if (sqlite3_get_autocommit(s->db))
+		return err_set(ERR_INVALID,
+			"evidence chunks are written only inside a transaction");
+	error = store_evidence(&e, s);
+	if (!error && !s->evidence_txn) {
+		error = store_exec(e, "BEGIN IMMEDIATE");
+		s->evidence_txn = !error;
+	}
+	if (!error)
+		*out = e;
+	return error;
+}
+
+/*
+ * Migration 9 -> 10, inside the store's write transaction: a new evidence database with a new
+ * key, the chunk bytes copied into it (committed there before the store drops them).  A file
+ * left by a copy cut short is removed first: the key that opened it was never committed.
+ */
+static int evidence_split(struct store *s)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	char *path = store_evidence_path(s->path);
+	int plain = s->flags & STORE_PLAIN, error, open_txn = 0;
+	struct store *e = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+
+	if (!path)
+		return err_set(ERR_NOMEM, "out of memory");
+	crypto_lock(key, sizeof(key));
+	unlink_db(path);
+	error = plain ? 0 : crypto_random(key, sizeof(key));
+	if (!error)
+		error = evidence_open(&e, path, plain ? NULL : key, 1);
+	if (!error && !plain)
+		error = store_material_put(s, STORE_EVIDENCE_KEY, key, sizeof(key));
+	if (!error)
+		error = store_prepare(&st, s,
+			"SELECT hash, size, data FROM evidence_chunks ORDER BY id");
+	while (!error && (error = store_next(s, st)) > 0) {
+		error = 0;
+		if (!open_txn) {
+			error = store_exec(e, "BEGIN IMMEDIATE");
+			open_txn = !error;
+		}
+		if (!error)
+			error = store_run(e,
+				"INSERT OR REPLACE INTO chunks(hash, size, data) VALUES (?, ?, ?)",
+				"bib", sqlite3_column_blob(st, 0),
+				(size_t)sqlite3_column_bytes(st, 0),
+				(int64_t)sqlite3_column_int64(st, 1),
+				sqlite3_column_blob(st, 2) ? sqlite3_column_blob(st, 2) : "",
+				(size_t)sqlite3_column_bytes(st, 2));
+		if (!error && ++n % 64 == 0) {
+			error = store_exec(e, "COMMIT");
+			open_txn = 0;
+		}
+	}
+	sqlite3_finalize(st);
+	if (!error && open_txn)
+		error = store_exec(e, "COMMIT");
+	if (error && e)
+		store_rollback(e);
+	if (!error) {
+		s->evidence = e;
+		e = NULL;
+	}
+	store_free(e);
+	if (error)
+		unlink_db(path);
+	crypto_wipe(key, sizeof(key));
+	free(path);
+	return error;
+}
+
+/* A copy of the database `db` of `src` in a new file (see store_backup). */
+static int backup_into(int64_t *pages, struct store *src, const char *dest_path, const uint8_t *key,
+	int page_size)
+{
+	struct store dst;
 	sqlite3_backup *b = NULL;
 	struct stat sb;
 	int rc, error = 0;
 
+	memset(&dst, 0, sizeof(dst));
 	if (stat(dest_path, &sb) == 0)
 		return err_set(ERR_EXISTS, "'%s' already exists", dest_path);
 	/* a bare keyed connection: the backup overwrites every page, so no schema is made, and
@@ -695,12 +971,12 @@ int store_backup(int64_t *pages, struct store *s, const char *dest_path, const u
 		goto out;
 	}
 	chmod(dest_path, 0600);
-	error = apply_key(&dst, key, 0);
+	error = key ? apply_key(&dst, key, page_size) : 0;
 	if (!error)
 		error = store_exec(&dst, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
 	if (error)
 		goto out;
-	b = sqlite3_backup_init(dst.db, "main", s->db, "main");
+	b = sqlite3_backup_init(dst.db, "main", src->db, "main");
 	if (!b) {
 		error = store_error(&dst, "cannot start the backup");
 		goto out;
@@ -723,10 +999,96 @@ out:
 	return error;
 }
 
+int store_evidence_backup(int64_t *pages, struct store *s, const char *dest_path)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	struct store *e = NULL;
+	int plain = s->flags & STORE_PLAIN, error;
+
+	crypto_lock(key, sizeof(key));
+	error = store_evidence(&e, s);
+	if (!error && !plain)
+		error = evidence_key(key, s,
+			s->evidence_next ? STORE_EVIDENCE_KEY ".next" : STORE_EVIDENCE_KEY);
+	if (!error)
+		error = backup_into(pages, e, dest_path, plain ? NULL : key, STORE_EVIDENCE_PAGE);
+	crypto_wipe(key, sizeof(key));
+	return error;
+}
+
+/* Put (or with len 0 remove) one key material in a transaction of its own. */
+static int put_material(struct store *s, const char *name, const uint8_t *key, const char *drop)
+{
+	int error = store_begin(s);
+
+	if (!error && key)
+		error = store_material_put(s, name, key, CRYPTO_KEY_LEN);
+	if (!error && drop)
+		error = store_material_del(s, drop);
+	if (!error)
+		error = store_commit(s);
+	if (error)
+		store_rollback(s);
+	return error;
+}
+
+int store_evidence_rekey(int64_t *pages, struct store *s)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	char lit[STORE_KEY_LITERAL_LEN];
+	struct store *e = NULL;
+	int error, rc;
+
+	*pages = 0;
+	if (s->flags & STORE_PLAIN)
+		return err_set(ERR_INVALID, "a plain store has no key");
+	crypto_lock(key, sizeof(key));
+	crypto_lock(lit, sizeof(lit));
+	error = store_evidence(&e, s);
+	/* 0: a rekey cut short after its re-encryption: its key becomes the key */
+	if (!error && s->evidence_next) {
+		error = evidence_key(key, s, STORE_EVIDENCE_KEY ".next");
+		if (!error)
+			error = put_material(s, STORE_EVIDENCE_KEY, key,
+				STORE_EVIDENCE_KEY ".next");
+		s->evidence_next = error ? 1 : 0;
+	}
+	/* 1: the new key beside the old, so that whichever the file ends under opens it */
+	if (!error)
+		error = crypto_random(key, sizeof(key));
+	if (!error)
+		error = put_material(s, STORE_EVIDENCE_KEY ".next", key, NULL);
+	if (!error)
+		error = store_query_int64(pages, e, "PRAGMA page_count", "");
+	/* 2: every page re-encrypted in one journaled transaction */
+	if (!error) {
+		store_key_literal(lit, key);
+		rc = sqlite3_rekey(e->db, lit, (int)strlen(lit));
+		if (rc != SQLITE_OK)
+			error = store_error(e, "cannot rekey the evidence database");
+		else
+			s->evidence_next = 1;
+	}
+	/* 3: the new key is the key */
+	if (!error)
+		error = put_material(s, STORE_EVIDENCE_KEY, key, STORE_EVIDENCE_KEY ".next");
+	if (!error)
+		s->evidence_next = 0;
+	crypto_wipe(lit, sizeof(lit));
+	crypto_wipe(key, sizeof(key));
+	return error;
+}
+
+int store_backup(int64_t *pages, struct store *s, const char *dest_path, const uint8_t key[32])
+{
+	return backup_into(pages, s, dest_path, key, 4096);
+}
+
 void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	store_free(s->evidence);
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	free(s->path);

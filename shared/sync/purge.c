@@ -140,14 +140,13 @@ static int delete_chunks(uint64_t *count, struct node *n, const struct buf *mine
 
 		if (nkept && bsearch(h, kept->ptr, nkept, CHUNKS_HASH_LEN, cmp_hash))
 			continue;
-		error = store_run(n->store, "DELETE FROM evidence_chunks WHERE hash = ?", "b", h,
-			(size_t)CHUNKS_HASH_LEN);
-		if (!error)
-			error = store_run(n->store,
-				"DELETE FROM evidence_chunk_state WHERE hash = ?", "b", h,
-				(size_t)CHUNKS_HASH_LEN);
+		/* the bytes go in chunks_sweep() once this is committed */
+		error = store_run(n->store, "DELETE FROM evidence_chunk_state WHERE hash = ?", "b",
+			h, (size_t)CHUNKS_HASH_LEN);
 		(*count)++;
 	}
+	if (!error && *count)
+		error = store_meta_set(n->store, CHUNKS_SWEEP_KEY, "1");
 	return error;
 }
 
@@ -177,6 +176,7 @@ int purge_case(struct purge_counts *out, struct node *n, const char *case_id, co
 	struct buf mine = BUF_INIT(1u << 30);
 	struct purge_counts counts = {0, 0};
 	char detail[AUDIT_DETAIL_MAX];
+	int64_t swept = 0;
 	git_oid head;
 	int error;
 
@@ -209,6 +209,8 @@ int purge_case(struct purge_counts *out, struct node *n, const char *case_id, co
 	if (!error)
 		error = store_exec(n->store, "PRAGMA wal_checkpoint(TRUNCATE)");
 	(void)!store_exec(n->store, "PRAGMA secure_delete = OFF");
+	if (!error && counts.chunks)
+		error = chunks_sweep(&swept, n->store);
 	oidset_release(&gone);
 	oidset_release(&k.objects);
 	buf_release(&k.chunks);

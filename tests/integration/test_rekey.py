@@ -41,8 +41,18 @@ class Rekey(fstest.NodeTest):
         old_slots = os.path.join(self.tmp, "old-slots.json")
         shutil.copy(os.path.join(n.home, "keyslots.json"), old_slots)
         old_wrapped = slot_of(n.home, "alice")
+        evidence_db = os.path.join(n.home, "fieldsync-evidence.db")
+        old_evidence = fstest.read_bytes(evidence_db)
         r = n.ok("--json", "rekey").json()
         self.assertEqual((r["rekeyed"], r["rewrapped"], r["removed"]), (True, 1, 0))
+        # the evidence database under a new key of its own: every page written anew
+        new_evidence = fstest.read_bytes(evidence_db)
+        page = 65536
+        self.assertEqual(len(new_evidence), len(old_evidence))
+        self.assertFalse([i for i in range(0, len(new_evidence), page)
+                          if new_evidence[i + 16:i + page] == old_evidence[i + 16:i + page]])
+        self.assertIn("in the evidence database under a new key",
+                      [e["detail"] for e in n.audit() if e["action"] == "node.rekey"][0])
         self.assertNotEqual(slot_of(n.home, "alice"), old_wrapped)
         self.assertEqual(self.state(n), before)
         self.assertTrue(n.ok("--json", "check").json()["ok"])

@@ -18,6 +18,7 @@ int main(int argc, char **argv)
 {
 	struct cli c;
 	struct node *n = NULL;
+	struct store *e = NULL;
 	struct buf data = BUF_INIT(CHUNKS_SIZE), hash = BUF_INIT(CHUNKS_HASH_LEN);
 	char hex[2 * CHUNKS_HASH_LEN + 1];
 	int64_t index;
@@ -34,19 +35,19 @@ int main(int argc, char **argv)
 	if (!error)
 		error = cli_open_node(&n, &c);
 	if (!error)
-		error = store_query_bytes(&data, n->store,
-			"SELECT data FROM evidence_chunks ORDER BY id LIMIT 1 OFFSET ?", "i",
-			index);
+		error = store_evidence(&e, n->store);
 	if (!error)
-		error = store_query_bytes(&hash, n->store,
-			"SELECT hash FROM evidence_chunks ORDER BY id LIMIT 1 OFFSET ?", "i",
-			index);
+		error = store_query_bytes(&data, e,
+			"SELECT data FROM chunks ORDER BY id LIMIT 1 OFFSET ?", "i", index);
+	if (!error)
+		error = store_query_bytes(&hash, e,
+			"SELECT hash FROM chunks ORDER BY id LIMIT 1 OFFSET ?", "i", index);
 	if (!error && data.len == 0)
 		error = err_set(ERR_INVALID, "chunk %lld is empty", (long long)index);
 	if (!error) {
 		data.ptr[0] ^= 1;
-		error = store_run(n->store, "UPDATE evidence_chunks SET data = ?1 WHERE hash = ?2",
-			"bb", data.ptr, data.len, hash.ptr, hash.len);
+		error = store_run(e, "UPDATE chunks SET data = ?1 WHERE hash = ?2", "bb", data.ptr,
+			data.len, hash.ptr, hash.len);
 	}
 	if (!error && hash.len == CHUNKS_HASH_LEN) {
 		crypto_hex(hex, (const uint8_t *)hash.ptr, CHUNKS_HASH_LEN);

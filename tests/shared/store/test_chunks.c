@@ -9,6 +9,14 @@
 
 #define MARKER "CHUNK-MARKER-91c3-plaintext-must-not-leak"
 
+static struct store *evidence_db(struct store *s)
+{
+	struct store *e = NULL;
+
+	TU_OK(store_evidence(&e, s));
+	return e;
+}
+
 static void test_put_get_dedup(void **state)
 {
 	char *dir = NULL;
@@ -30,7 +38,7 @@ static void test_put_get_dedup(void **state)
 	TU_OK(chunks_put(h2, &added, s, data, CHUNKS_SIZE, CHUNKS_HELD));
 	assert_int_equal(added, 0);
 	TU_OK(chunks_put(h2, &added, s, data, CHUNKS_SIZE, CHUNKS_STORED));
-	assert_int_equal(tu_sql_int(s, "SELECT count(*) FROM evidence_chunks"), 1);
+	assert_int_equal(tu_sql_int(evidence_db(s), "SELECT count(*) FROM chunks"), 1);
 	assert_int_equal(tu_sql_int(s, "SELECT state FROM evidence_chunk_state"), CHUNKS_HELD);
 	assert_int_equal(chunks_has(s, h1), 1);
 	TU_OK(chunks_get(&out, s, h1));
@@ -45,8 +53,10 @@ static void test_put_get_dedup(void **state)
 	assert_int_equal(chunks_get(&out, s, want), ERR_NOTFOUND);
 	/* over the size limit */
 	assert_int_equal(chunks_put(h2, NULL, s, data, CHUNKS_SIZE + 1, CHUNKS_STORED), ERR_TOOBIG);
-	/* the marker is nowhere on disk in clear */
+	/* the marker is nowhere on disk in clear, and the bytes are in the evidence database */
 	assert_false(tu_file_contains(store_path(s), MARKER, strlen(MARKER)));
+	assert_false(tu_file_contains(store_path(evidence_db(s)), MARKER, strlen(MARKER)));
+	assert_int_equal(tu_sql_int(evidence_db(s), "PRAGMA page_size"), STORE_EVIDENCE_PAGE);
 	buf_release(&out);
 	free(data);
 	tu_store_done(s, dir);
@@ -65,11 +75,69 @@ static void test_altered_chunk_detected(void **state)
 	TU_OK(chunks_check(&count, &bytes, s));
 	assert_int_equal(count, 1);
 	assert_int_equal(bytes, 14);
-	TU_OK(store_run(s, "UPDATE evidence_chunks SET data = ?", "b", "evidence bytez",
+	TU_OK(store_run(evidence_db(s), "UPDATE chunks SET data = ?", "b", "evidence bytez",
 		(size_t)14));
 	assert_int_equal(chunks_get(&out, s, h), ERR_CORRUPT);
 	assert_non_null(strstr(err_msg(), "does not match"));
 	assert_int_equal(chunks_check(&count, &bytes, s), ERR_CORRUPT);
+	buf_release(&out);
+	tu_store_done(s, dir);
+}
+
+/* Bytes listed in the store but gone from the evidence database: `check` names the chunk. */
+static void test_missing_bytes_detected(void **state)
+{
+	char *dir = NULL;
+	struct store *s = tu_store_new(&dir);
+	uint8_t h[CHUNKS_HASH_LEN];
+	int64_t count = 0, bytes = 0;
+
+	(void)state;
+	TU_OK(chunks_put(h, NULL, s, "listed bytes", 12, CHUNKS_STORED));
+	TU_OK(store_run(evidence_db(s), "DELETE FROM chunks", ""));
+	assert_int_equal(chunks_check(&count, &bytes, s), ERR_CORRUPT);
+	assert_non_null(strstr(err_msg(), "bytes are missing"));
+	tu_store_done(s, dir);
+}
+
+/*
+ * The order of the two commits: a chunk put in a transaction that rolls back leaves nothing;
+ * bytes committed without their state row (a crash between the two commits) are invisible,
+ * accepted by check, replaced by the next put of the same chunk and removed by a sweep.
+ */
+static void test_two_databases(void **state)
+{
+	char *dir = NULL;
+	struct store *s = tu_store_new(&dir);
+	struct buf out = BUF_INIT(CHUNKS_SIZE);
+	uint8_t h[CHUNKS_HASH_LEN], orphan[CHUNKS_HASH_LEN];
+	int64_t count = 0, bytes = 0, removed = 0;
+
+	(void)state;
+	TU_OK(store_begin(s));
+	TU_OK(chunks_put(h, NULL, s, "rolled back", 11, CHUNKS_STORED));
+	store_rollback(s);
+	assert_int_equal(tu_sql_int(evidence_db(s), "SELECT count(*) FROM chunks"), 0);
+	assert_int_equal(chunks_has(s, h), 0);
+	/* a chunk that stays, and the orphan a crash would leave */
+	TU_OK(chunks_put(h, NULL, s, "kept", 4, CHUNKS_HELD));
+	crypto_sha256(orphan, "orphan", 6);
+	TU_OK(store_run(evidence_db(s), "INSERT INTO chunks(hash, size, data) VALUES (?, 5, ?)",
+		"bb", orphan, sizeof(orphan), "wrong", (size_t)5));
+	assert_int_equal(chunks_has(s, orphan), 0);
+	assert_int_equal(chunks_get(&out, s, orphan), ERR_CORRUPT); /* bytes not its own */
+	TU_OK(chunks_check(&count, &bytes, s));
+	assert_int_equal(count, 1);
+	TU_OK(chunks_sweep(&removed, s));
+	assert_int_equal(removed, 1);
+	assert_int_equal(tu_sql_int(evidence_db(s), "SELECT count(*) FROM chunks"), 1);
+	TU_OK(chunks_get(&out, s, h));
+	/* an orphan with the same hash as a new chunk is replaced by its true bytes */
+	TU_OK(store_run(evidence_db(s), "INSERT INTO chunks(hash, size, data) VALUES (?, 5, ?)",
+		"bb", orphan, sizeof(orphan), "wrong", (size_t)5));
+	TU_OK(chunks_put(orphan, NULL, s, "orphan", 6, CHUNKS_STORED));
+	TU_OK(chunks_get(&out, s, orphan));
+	assert_memory_equal(out.ptr, "orphan", 6);
 	buf_release(&out);
 	tu_store_done(s, dir);
 }
@@ -137,6 +205,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_dedup),
 		cmocka_unit_test(test_altered_chunk_detected),
+		cmocka_unit_test(test_missing_bytes_detected),
+		cmocka_unit_test(test_two_databases),
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_wire),
 	};
