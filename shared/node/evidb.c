@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,33 +78,130 @@ struct intake {
 	struct buf list; /* chunk list text */
 };
 
+/*
+ * Reading ahead: a thread reads the file and hashes it (the whole file, and each chunk for its
+ * address) into a ring of READ_AHEAD chunk buffers while the caller's thread stores the chunks
+ * before it.  Hashing costs about a fifth of storing (SHA-256 at 1.5 GB/s, SQLCipher's page
+ * cipher at 0.5), and the two overlap on the two cores.  Memory stays O(chunk).
+ */
+#define READ_AHEAD 3
+
+struct slot {
+	uint8_t *data;
+	size_t len;
+	uint8_t hash[CHUNKS_HASH_LEN];
+};
+
+struct reader {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct slot slots[READ_AHEAD];
+	size_t filled, taken; /* slots read so far, and stored (taken <= filled) */
+	int fd, eof, stop, error;
+	char msg[512];
+	const char *path;
+	struct crypto_sha256 file;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	int error = 0, eof = 0;
+
+	while (!error && !eof) {
+		struct slot *sl;
+
+		pthread_mutex_lock(&r->lock);
+		while (!r->stop && r->filled - r->taken == READ_AHEAD)
+			pthread_cond_wait(&r->cond, &r->lock);
+		sl = &r->slots[r->filled % READ_AHEAD];
+		eof = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (eof)
+			break;
+		error = read_full(&sl->len, r->fd, sl->data, CHUNKS_SIZE, r->path);
+		if (!error) {
+			crypto_sha256_update(&r->file, sl->data, sl->len);
+			crypto_sha256(sl->hash, sl->len ? sl->data : (const uint8_t *)"", sl->len);
+		}
+		eof = error || sl->len < CHUNKS_SIZE;
+		pthread_mutex_lock(&r->lock);
+		if (error) {
+			r->error = error;
+			snprintf(r->msg, sizeof(r->msg), "%s", err_msg());
+		} else if (sl->len) {
+			r->filled++;
+		}
+		r->eof = eof;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+/* The next chunk read ahead (NULL at the end of the file), or an error of the reader's. */
+static int reader_next(struct slot **out, struct reader *r)
+{
+	int error = 0;
+
+	pthread_mutex_lock(&r->lock);
+	while (r->filled == r->taken && !r->eof && !r->error)
+		pthread_cond_wait(&r->cond, &r->lock);
+	*out = r->filled > r->taken ? &r->slots[r->taken % READ_AHEAD] : NULL;
+	if (!*out && r->error)
+		error = err_set(r->error, "%s", r->msg);
+	pthread_mutex_unlock(&r->lock);
+	return error;
+}
+
+static void reader_done_with(struct reader *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->taken++;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* Stream the file into the chunk store, ADD_BATCH chunks per transaction. */
 static int take_in(struct intake *t, int fd, uint64_t expected, evidb_progress_fn progress,
 	void *ctx)
 {
-	struct crypto_sha256 h;
-	uint8_t *chunk = malloc(CHUNKS_SIZE), hash[CHUNKS_HASH_LEN];
+	struct reader r;
+	struct slot *sl = NULL;
+	pthread_t th;
+	uint8_t hash[CHUNKS_HASH_LEN];
 	char hex[2 * CHUNKS_HASH_LEN + 1];
-	size_t got = 0, inbatch = 0;
-	int error = chunk ? 0 : err_set(ERR_NOMEM, "out of memory"), open_txn = 0;
+	size_t inbatch = 0, i;
+	int error = 0, open_txn = 0, started = 0;
 
-	crypto_sha256_init(&h);
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.cond, NULL);
+	r.fd = fd;
+	r.path = t->path;
+	crypto_sha256_init(&r.file);
+	for (i = 0; !error && i < READ_AHEAD; i++)
+		if (!(r.slots[i].data = malloc(CHUNKS_SIZE)))
+			error = err_set(ERR_NOMEM, "out of memory");
+	if (!error && pthread_create(&th, NULL, reader_main, &r) != 0)
+		error = err_set(ERR_NOMEM, "cannot start a thread to read '%s'", t->path);
+	started = !error;
 	while (!error) {
-		error = read_full(&got, fd, chunk, CHUNKS_SIZE, t->path);
-		if (error || got == 0)
+		error = reader_next(&sl, &r);
+		if (error || !sl)
 			break;
-		if (t->size + got > t->limit) {
+		if (t->size + sl->len > t->limit) {
 			error = err_set(ERR_TOOBIG, "'%s' grew over the limit of %" PRIu64 " bytes",
 				t->path, t->limit);
 			break;
 		}
-		crypto_sha256_update(&h, chunk, got);
 		if (!open_txn) {
 			error = store_begin(t->n->store);
 			open_txn = !error;
 		}
 		if (!error)
-			error = chunks_put(hash, NULL, t->n->store, chunk, got, CHUNKS_STORED);
+			error = chunks_put_known(hash, NULL, t->n->store, sl->hash, sl->data,
+				sl->len, CHUNKS_STORED);
 		if (!error && ++inbatch == ADD_BATCH) {
 			error = store_commit(t->n->store);
 			open_txn = 0;
@@ -112,20 +210,30 @@ static int take_in(struct intake *t, int fd, uint64_t expected, evidb_progress_f
 		crypto_hex(hex, hash, sizeof(hash));
 		if (!error)
 			error = buf_printf(&t->list, "%s\n", hex);
-		t->size += got;
+		t->size += sl->len;
+		reader_done_with(&r);
 		if (progress)
 			progress(ctx, t->size, expected > t->size ? expected : t->size);
-		if (got < CHUNKS_SIZE)
-			break;
 	}
 	if (!error && open_txn)
 		error = store_commit(t->n->store);
 	else if (open_txn)
 		store_rollback(t->n->store);
-	crypto_sha256_final(t->sha, &h);
-	if (chunk)
-		crypto_wipe(chunk, CHUNKS_SIZE);
-	free(chunk);
+	if (started) {
+		pthread_mutex_lock(&r.lock);
+		r.stop = 1;
+		pthread_cond_broadcast(&r.cond);
+		pthread_mutex_unlock(&r.lock);
+		pthread_join(th, NULL);
+	}
+	crypto_sha256_final(t->sha, &r.file);
+	for (i = 0; i < READ_AHEAD; i++) {
+		if (r.slots[i].data)
+			crypto_wipe(r.slots[i].data, CHUNKS_SIZE);
+		free(r.slots[i].data);
+	}
+	pthread_cond_destroy(&r.cond);
+	pthread_mutex_destroy(&r.lock);
 	return error;
 }
 

@@ -13,6 +13,17 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 	size_t len, enum chunks_state state)
 {
 	uint8_t hash[CHUNKS_HASH_LEN];
+
+	if (len > CHUNKS_SIZE)
+		return err_set(ERR_TOOBIG, "a chunk of %zu bytes is over the %u-byte limit", len,
+			CHUNKS_SIZE);
+	crypto_sha256(hash, data ? data : "", len);
+	return chunks_put_known(hash_out, added, s, hash, data, len, state);
+}
+
+int chunks_put_known(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s,
+	const uint8_t hash[CHUNKS_HASH_LEN], const void *data, size_t len, enum chunks_state state)
+{
 	int has, error, own = sqlite3_get_autocommit(store_db(s));
 
 	if (len > CHUNKS_SIZE)
@@ -21,14 +32,13 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 	if (own) { /* no transaction of the caller's: one of its own */
 		error = store_begin(s);
 		if (!error)
-			error = chunks_put(hash_out, added, s, data, len, state);
+			error = chunks_put_known(hash_out, added, s, hash, data, len, state);
 		if (!error)
 			error = store_commit(s);
 		if (error)
 			store_rollback(s);
 		return error;
 	}
-	crypto_sha256(hash, data ? data : "", len);
 	has = chunks_has(s, hash);
 	if (has < 0)
 		return has;
@@ -51,7 +61,7 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 	}
 	if (error)
 		return error;
-	memcpy(hash_out, hash, sizeof(hash));
+	memcpy(hash_out, hash, CHUNKS_HASH_LEN);
 	if (added)
 		*added = !has;
 	return 0;

@@ -46,6 +46,12 @@ enum chunks_state {
 int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, const void *data,
 	size_t len, enum chunks_state state) WUR;
 
+/* chunks_put() of bytes whose SHA-256 the caller has computed (`hash`; another thread may
+ * have, while this one stored the chunk before). */
+int chunks_put_known(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s,
+	const uint8_t hash[CHUNKS_HASH_LEN], const void *data, size_t len,
+	enum chunks_state state) WUR;
+
 /* 1 if the chunk is held, 0 if not, or a negative error. */
 int chunks_has(struct store *s, const uint8_t hash[CHUNKS_HASH_LEN]) WUR;
 

@@ -1,6 +1,7 @@
 /* tests/shared/store/test_chunks.c - the evidence chunk store and its wire form. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,64 @@ static void test_two_databases(void **state)
 	tu_store_done(s, dir);
 }
 
+/*
+ * A store of schema 9 kept chunk bytes in its own table evidence_chunks: opening it moves
+ * them into a new evidence database (under a new key the store keeps) and drops the table.
+ * A copy cut short earlier left a file, which is replaced.
+ */
+static void test_migration_from_schema_9(void **state)
+{
+	uint8_t key[CRYPTO_KEY_LEN], h[CHUNKS_HASH_LEN];
+	char *dir = tu_tmpdir(), *path = tu_path(dir, "old.db"), *ev = store_evidence_path(path);
+	struct buf out = BUF_INIT(CHUNKS_SIZE), k = BUF_INIT(64);
+	struct store *s = NULL;
+	int64_t count = 0, bytes = 0;
+	FILE *f;
+
+	(void)state;
+	TU_OK(crypto_random(key, sizeof(key)));
+	TU_OK(store_open(&s, path, key, STORE_CREATE));
+	/* back to schema 9: the chunk table, one chunk listed, no evidence database */
+	crypto_sha256(h, MARKER, strlen(MARKER));
+	TU_OK(store_exec(s, "CREATE TABLE evidence_chunks (id INTEGER PRIMARY KEY, hash BLOB NOT "
+			    "NULL UNIQUE, size INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+			    " data BLOB NOT NULL);"
+			    "PRAGMA user_version = 9"));
+	TU_OK(store_run(s, "INSERT INTO evidence_chunks(hash, size, data) VALUES (?, ?, ?)", "bib",
+		h, sizeof(h), (int64_t)strlen(MARKER), MARKER, strlen(MARKER)));
+	TU_OK(store_run(s, "INSERT INTO evidence_chunk_state(hash, state) VALUES (?, 2)", "b", h,
+		sizeof(h)));
+	TU_OK(store_material_del(s, STORE_EVIDENCE_KEY));
+	store_free(s);
+	s = NULL;
+	f = fopen(ev, "w"); /* what a migration killed half-way leaves */
+	assert_non_null(f);
+	fputs("half a copy", f);
+	fclose(f);
+
+	TU_OK(store_open(&s, path, key, 0));
+	assert_int_equal(tu_sql_int(s, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(tu_sql_int(s, "SELECT count(*) FROM sqlite_master WHERE name = "
+				       "'evidence_chunks'"),
+		0);
+	TU_OK(store_material_get(&k, s, STORE_EVIDENCE_KEY));
+	assert_int_equal(k.len, CRYPTO_KEY_LEN);
+	assert_int_equal(chunks_has(s, h), 1);
+	TU_OK(chunks_get(&out, s, h));
+	assert_memory_equal(out.ptr, MARKER, strlen(MARKER));
+	TU_OK(chunks_check(&count, &bytes, s));
+	assert_int_equal(count, 1);
+	assert_false(tu_file_contains(ev, MARKER, strlen(MARKER)));
+	store_free(s);
+	crypto_wipe(key, sizeof(key));
+	buf_wipe_release(&k);
+	buf_release(&out);
+	free(ev);
+	free(path);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 static int collect(void *ctx, const uint8_t hash[CHUNKS_HASH_LEN])
 {
 	(void)hash;
@@ -207,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_altered_chunk_detected),
 		cmocka_unit_test(test_missing_bytes_detected),
 		cmocka_unit_test(test_two_databases),
+		cmocka_unit_test(test_migration_from_schema_9),
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_wire),
 	};
