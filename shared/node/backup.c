@@ -352,7 +352,7 @@ int node_backup(struct node_backup_report *rep, struct node *n, const uint8_t ke
 	struct node_backup_report r;
 	struct staging st;
 	char tmp[4200], detail[512];
-	int64_t pages = 0, evidence_pages = 0, now_ms = hlc_now_ms();
+	int64_t pages = 0, evidence_chunks = 0, now_ms = hlc_now_ms();
 	struct stat sb;
 	int error = 0;
 
@@ -383,7 +383,7 @@ int node_backup(struct node_backup_report *rep, struct node *n, const uint8_t ke
 		error = store_backup(&pages, n->store, st.db, key);
 	/* after the store: every chunk its copy lists had its bytes committed before */
 	if (!error)
-		error = store_evidence_backup(&evidence_pages, n->store, st.evidence);
+		error = store_evidence_backup(&evidence_chunks, n->store, st.evidence);
 	if (!error)
 		error = stamp_and_verify(&r.check, n, key, st.dir, r.taken_at);
 	if (!error && stat(st.db, &sb) != 0)
@@ -402,9 +402,9 @@ out:
 	if (error)
 		return node_audit_failure(n, "node.backup", out_path, error);
 	snprintf(detail, sizeof(detail),
-		"taken at %s: %lld bytes (%lld pages, %lld evidence pages), checked: %lld cases, "
+		"taken at %s: %lld bytes (%lld pages, %lld evidence chunks), checked: %lld cases, "
 		"%lld objects, %llu audit entries",
-		r.taken_at, (long long)r.bytes, (long long)pages, (long long)evidence_pages,
+		r.taken_at, (long long)r.bytes, (long long)pages, (long long)evidence_chunks,
 		r.check.cases, r.check.objects, (unsigned long long)r.check.audit_entries);
 	error = node_audit(n, "node.backup", out_path, "success", detail);
 	if (!error)

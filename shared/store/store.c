@@ -999,20 +999,83 @@ out:
 	return error;
 }
 
-int store_evidence_backup(int64_t *pages, struct store *s, const char *dest_path)
+/* One listed chunk's bytes from the evidence database `e` into the copy `dst`. */
+static int copy_chunk(struct store *dst, struct store *e, sqlite3_stmt *get, const void *hash,
+	int hlen)
+{
+	int rc, error = 0;
+
+	sqlite3_reset(get);
+	if (sqlite3_bind_blob(get, 1, hash, hlen, SQLITE_STATIC) != SQLITE_OK)
+		return store_error(e, "cannot look up a chunk");
+	rc = sqlite3_step(get);
+	if (rc == SQLITE_ROW)
+		error = store_run(dst, "INSERT INTO chunks(hash, size, data) VALUES (?, ?, ?)",
+			"bib", hash, (size_t)hlen, (int64_t)sqlite3_column_int64(get, 0),
+			sqlite3_column_blob(get, 1) ? sqlite3_column_blob(get, 1) : "",
+			(size_t)sqlite3_column_bytes(get, 1));
+	else if (rc != SQLITE_DONE) /* bytes gone meanwhile: the copy's check names the chunk */
+		error = store_error(e, "cannot read a chunk");
+	sqlite3_reset(get); /* each read holds the file only for itself */
+	return error;
+}
+
+int store_evidence_backup(int64_t *chunks, struct store *s, const char *dest_path)
 {
 	uint8_t key[CRYPTO_KEY_LEN];
-	struct store *e = NULL;
-	int plain = s->flags & STORE_PLAIN, error;
+	struct store *e = NULL, *dst = NULL;
+	sqlite3_stmt *list = NULL, *get = NULL;
+	int plain = s->flags & STORE_PLAIN, error, open_txn = 0, reading = 0;
+	struct stat sb;
 
+	*chunks = 0;
+	if (stat(dest_path, &sb) == 0)
+		return err_set(ERR_EXISTS, "'%s' already exists", dest_path);
 	crypto_lock(key, sizeof(key));
 	error = store_evidence(&e, s);
 	if (!error && !plain)
 		error = evidence_key(key, s,
 			s->evidence_next ? STORE_EVIDENCE_KEY ".next" : STORE_EVIDENCE_KEY);
 	if (!error)
-		error = backup_into(pages, e, dest_path, plain ? NULL : key, STORE_EVIDENCE_PAGE);
+		error = evidence_open(&dst, dest_path, plain ? NULL : key, 1);
 	crypto_wipe(key, sizeof(key));
+	/* a staging file: no journal, no fsync per transaction (the caller syncs the archive) */
+	if (!error)
+		error = store_exec(dst, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
+	/* the chunks the store lists, in one snapshot of it (writers go on: WAL); each one's
+	 * bytes read by a statement of its own, so that no lock on the evidence database lasts
+	 * longer than one chunk (a page-level copy would hold it for the whole backup) */
+	if (!error)
+		error = store_begin_read(s);
+	reading = !error;
+	if (!error)
+		error = store_prepare(&get, e, "SELECT size, data FROM chunks WHERE hash = ?");
+	if (!error)
+		error = store_prepare(&list, s,
+			"SELECT hash FROM evidence_chunk_state ORDER BY hash");
+	while (!error && (error = store_next(s, list)) > 0) {
+		error = 0;
+		if (!open_txn) {
+			error = store_exec(dst, "BEGIN");
+			open_txn = !error;
+		}
+		if (!error)
+			error = copy_chunk(dst, e, get, sqlite3_column_blob(list, 0),
+				sqlite3_column_bytes(list, 0));
+		if (!error && ++*chunks % 64 == 0) {
+			error = store_exec(dst, "COMMIT");
+			open_txn = 0;
+		}
+	}
+	sqlite3_finalize(list);
+	sqlite3_finalize(get);
+	if (reading)
+		store_rollback(s);
+	if (!error && open_txn)
+		error = store_exec(dst, "COMMIT");
+	store_free(dst);
+	if (error)
+		unlink_db(dest_path);
 	return error;
 }
 

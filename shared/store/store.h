@@ -192,10 +192,12 @@ int store_evidence(struct store **out, struct store *s) WUR;
 int store_evidence_write(struct store **out, struct store *s) WUR;
 
 /*
- * Copy the evidence database online into `dest_path` (as store_backup; it keeps its own key,
- * which the copy of the store holds).  *pages gets the pages copied.
+ * Copy the evidence database online into a new file `dest_path` (ERR_EXISTS if it is there),
+ * under its own key (which a copy of the store holds): the bytes of every chunk the store lists
+ * in one snapshot, each read by a statement of its own, so that intake and sync go on beside
+ * the copy; bytes nothing lists stay behind.  *chunks gets the chunks copied.
  */
-int store_evidence_backup(int64_t *pages, struct store *s, const char *dest_path) WUR;
+int store_evidence_backup(int64_t *chunks, struct store *s, const char *dest_path) WUR;
 
 /*
  * A new key for the evidence database: every page re-encrypted in one journaled transaction
