@@ -141,13 +141,17 @@ static const char restore_hq_help[] =
 
 static void remove_restored(const char *home)
 {
-	static const char *const names[] = {NODE_DB_NAME, NODE_DB_NAME "-wal", NODE_DB_NAME "-shm",
-		NODE_EVIDENCE_NAME, NODE_EVIDENCE_NAME "-journal", NODE_SLOTS_NAME, NODE_LOCK_NAME};
+	static const char *const dbs[] = {NODE_DB_NAME, NODE_EVIDENCE_NAME};
+	static const char *const files[] = {NODE_SLOTS_NAME, NODE_LOCK_NAME};
 	char p[4200];
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", home, names[i]);
+	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", home, dbs[i]);
+		store_unlink(p);
+	}
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", home, files[i]);
 		unlink(p);
 	}
 	rmdir(home);

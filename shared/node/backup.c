@@ -229,27 +229,14 @@ struct staging {
 	char *db, *slots, *evidence;
 };
 
-static void unlink_db(const char *db)
-{
-	char p[4200];
-
-	unlink(db);
-	snprintf(p, sizeof(p), "%s-wal", db);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", db);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-journal", db);
-	unlink(p);
-}
-
 static void staging_remove(struct staging *st)
 {
 	char p[4200];
 
 	if (st->db)
-		unlink_db(st->db);
+		store_unlink(st->db);
 	if (st->evidence)
-		unlink_db(st->evidence);
+		store_unlink(st->evidence);
 	if (st->slots)
 		unlink(st->slots);
 	snprintf(p, sizeof(p), "%s/%s", st->dir, NODE_LOCK_NAME);

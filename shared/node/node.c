@@ -635,25 +635,12 @@ static int write_identity(struct node *n, const char *office, const char *user)
 
 static void remove_node_files(const struct node *n)
 {
-	char path[4096];
-
 	char *evidence = store_evidence_path(n->db_path);
 
-	unlink(n->db_path);
-	snprintf(path, sizeof(path), "%s-wal", n->db_path);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s-shm", n->db_path);
-	unlink(path);
-	if (evidence) {
-		unlink(evidence);
-		snprintf(path, sizeof(path), "%s-wal", evidence);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s-shm", evidence);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s-journal", evidence);
-		unlink(path);
-		free(evidence);
-	}
+	store_unlink(n->db_path);
+	if (evidence)
+		store_unlink(evidence);
+	free(evidence);
 	unlink(n->slots_path);
 }
 

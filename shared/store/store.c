@@ -745,7 +745,7 @@ static const char evidence_schema[] =
 	"  size INTEGER NOT NULL, data BLOB NOT NULL);"
 	"PRAGMA user_version = 1;";
 
-static void unlink_db(const char *path)
+void store_unlink(const char *path)
 {
 	char side[4200];
 
@@ -903,7 +903,7 @@ static int evidence_split(struct store *s)
 	if (!path)
 		return err_set(ERR_NOMEM, "out of memory");
 	crypto_lock(key, sizeof(key));
-	unlink_db(path);
+	store_unlink(path);
 	error = plain ? 0 : crypto_random(key, sizeof(key));
 	if (!error)
 		error = evidence_open(&e, path, plain ? NULL : key, 1);
@@ -942,7 +942,7 @@ static int evidence_split(struct store *s)
 	}
 	store_free(e);
 	if (error)
-		unlink_db(path);
+		store_unlink(path);
 	crypto_wipe(key, sizeof(key));
 	free(path);
 	return error;
@@ -1075,7 +1075,7 @@ int store_evidence_backup(int64_t *chunks, struct store *s, const char *dest_pat
 		error = store_exec(dst, "COMMIT");
 	store_free(dst);
 	if (error)
-		unlink_db(dest_path);
+		store_unlink(dest_path);
 	return error;
 }
 

@@ -178,6 +178,9 @@ int store_integrity_check(struct store *s) WUR;
 #define STORE_EVIDENCE_KEY "evidence_db_key"
 #define STORE_EVIDENCE_PAGE 65536
 
+/* Remove a database file and what SQLite keeps beside it (-wal, -shm, -journal). */
+void store_unlink(const char *path);
+
 /* The evidence database's file for a store at `path` (the caller frees it), or NULL. */
 char *store_evidence_path(const char *path);
 

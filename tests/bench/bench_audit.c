@@ -108,13 +108,12 @@ static char *path_of(const char *name)
 
 static void remove_db(const char *path)
 {
-	char side[4200];
+	char *evidence = store_evidence_path(path);
 
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
+	store_unlink(path);
+	if (evidence)
+		store_unlink(evidence);
+	free(evidence);
 }
 
 static struct store *open_db(const char *path, const uint8_t *key, int create)

@@ -241,11 +241,9 @@ static void run(struct result *res, const char *name, int flags, size_t list_cas
 		res->db_bytes = ftell(f);
 		fclose(f);
 	}
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/bench.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/bench.db-shm", dir);
-	unlink(path);
+	store_unlink(path);
+	snprintf(path, sizeof(path), "%s/bench-evidence.db", dir); /* store_evidence_path */
+	store_unlink(path);
 	rmdir(dir);
 	free(n->db_path);
 	free(n);
