@@ -5,6 +5,8 @@
 
 #include "base/crypto.h"
 
+#include <mbedtls/pk.h>
+
 static void unhex(uint8_t *out, size_t len, const char *hex)
 {
 	TU_OK(crypto_unhex(out, len, hex));
@@ -266,6 +268,46 @@ static void test_ecdsa(void **state)
 	buf_release(&sig);
 }
 
+/*
+ * Keys made before the P-256 code moved from mbedTLS to OpenSSL: a private key as
+ * mbedtls_pk_write_key_der wrote it and the public key mbedtls_pk_write_pubkey_der wrote for
+ * it.  The same public key bytes must come out (a seal commits to its successor's public key
+ * byte for byte), the key must still sign, and a new key must still parse in mbedTLS (which
+ * makes the CSRs and certificates).
+ */
+static void test_ecdsa_keys_from_mbedtls(void **state)
+{
+	static const char key_hex[] =
+		"3077020101042017bd5c86e289d2653fb17c75e6ac290b4aab122c0396bec012"
+		"41d3d40ed45ba0a00a06082a8648ce3d030107a1440342000460463085392a6c"
+		"de56fdf8535b45e7cab16a0ce88ca4f9bc0f62f91ab94db95ff4d18ee0e014cf"
+		"0feaddd80703e9a31fd2ad84661ac4ad75f4546bcdd1df25a9";
+	static const char pub_hex[] =
+		"3059301306072a8648ce3d020106082a8648ce3d030107034200046046308539"
+		"2a6cde56fdf8535b45e7cab16a0ce88ca4f9bc0f62f91ab94db95ff4d18ee0e0"
+		"14cf0feaddd80703e9a31fd2ad84661ac4ad75f4546bcdd1df25a9";
+	uint8_t key[121], want[91], hash[CRYPTO_SHA256_LEN] = {7};
+	struct buf pub = BUF_INIT(256), sig = BUF_INIT(256), fresh = BUF_INIT(256);
+	mbedtls_pk_context pk;
+
+	(void)state;
+	TU_OK(crypto_unhex(key, sizeof(key), key_hex));
+	TU_OK(crypto_unhex(want, sizeof(want), pub_hex));
+	TU_OK(crypto_ec_pubkey(&pub, key, sizeof(key)));
+	assert_int_equal(pub.len, sizeof(want));
+	assert_memory_equal(pub.ptr, want, sizeof(want));
+	TU_OK(crypto_ec_sign(&sig, key, sizeof(key), hash));
+	TU_OK(crypto_ec_verify(want, sizeof(want), hash, (uint8_t *)sig.ptr, sig.len));
+	TU_OK(crypto_ec_keygen(&fresh));
+	mbedtls_pk_init(&pk);
+	assert_int_equal(mbedtls_pk_parse_key(&pk, (uint8_t *)fresh.ptr, fresh.len, NULL, 0), 0);
+	assert_int_equal(mbedtls_pk_get_type(&pk), MBEDTLS_PK_ECKEY);
+	mbedtls_pk_free(&pk);
+	buf_release(&pub);
+	buf_release(&sig);
+	buf_wipe_release(&fresh);
+}
+
 static void test_hex(void **state)
 {
 	static const uint8_t bytes[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
@@ -323,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_argon2id),
 		cmocka_unit_test(test_argon2id_cost_bounds),
 		cmocka_unit_test(test_ecdsa),
+		cmocka_unit_test(test_ecdsa_keys_from_mbedtls),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_random_equal_wipe),
 	};
