@@ -398,7 +398,6 @@ static int ev_upload(struct syncer *s)
 
 	s->ev_t0 = hlc_now_ms();
 	s->ev_todo_bytes = 0;
-	chunks_stream_cache(s->n->store);
 	while (!error && !done)
 		error = ev_upload_round(&done, s, &ids);
 	if (s->tty && s->ev_up)
@@ -492,7 +491,6 @@ static int ev_download(struct syncer *s, const char *case_id, const struct buf *
 	s->ev_t0 = hlc_now_ms();
 	s->ev_todo_bytes = (uint64_t)(missing->len / CHUNKS_HASH_LEN) * CHUNKS_SIZE;
 	s->ev_base = s->ev_down_bytes;
-	chunks_stream_cache(s->n->store);
 	error = ev_pipeline(s, missing, &down);
 	if (s->tty && missing->len)
 		fputc('\n', stderr);

@@ -447,10 +447,8 @@ int evidb_export(struct node *n, const char *case_id, const char *const *names, 
 		error = err_set(ERR_TOOBIG, "more than %d items in one bag", BAG_FILES_MAX);
 	if (!error && !count)
 		error = err_set(ERR_NOTFOUND, "case '%s' has no evidence items to export", case_id);
-	if (!error) {
-		chunks_stream_cache(n->store);
+	if (!error)
 		error = write_bag(&b, case_id, &head, items, count);
-	}
 	used = (size_t)snprintf(detail, sizeof(detail), "bag of %zu items:", count);
 	for (i = 0; i < count && used < sizeof(detail); i++)
 		used += (size_t)snprintf(detail + used, sizeof(detail) - used, " item %s",

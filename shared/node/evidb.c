@@ -323,10 +323,8 @@ int evidb_add(char id_out[EVIDENCE_ID_MAX], uint8_t sha_out[CRYPTO_SHA256_LEN], 
 		error = evidence_check_intake(in);
 	if (!error)
 		error = open_input(&fd, &expected, path, limit);
-	if (!error) {
-		chunks_stream_cache(n->store);
+	if (!error)
 		error = take_in(&t, fd, expected, progress, ctx);
-	}
 	if (fd >= 0)
 		close(fd);
 	if (!error)
@@ -506,10 +504,8 @@ int evidb_get(struct node *n, const char *case_id, const char *item_id, const ch
 		made = w.fd >= 0;
 	}
 	w.total = it.size;
-	if (!error) {
-		chunks_stream_cache(n->store);
+	if (!error)
 		error = evidb_stream(n, &head, &it, write_piece, &w);
-	}
 	if (!error && fsync(w.fd) != 0)
 		error = err_set_errno(ERR_IO, errno, "cannot write '%s'", out_path);
 	snprintf(detail, sizeof(detail), "item %s sha256 %s", item_id, it.sha256);
@@ -618,7 +614,6 @@ int evidb_verify(uint64_t *nitems_out, uint64_t *bytes_out, struct node *n, cons
 			error = err_set(ERR_NOTFOUND, "case '%s' has no evidence item '%s'",
 				case_id, item_id);
 	}
-	chunks_stream_cache(n->store);
 	for (i = 0; !error && i < nitems; i++) {
 		if (item_id && strcmp(items[i].id, item_id))
 			continue;

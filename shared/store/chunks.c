@@ -230,14 +230,6 @@ int chunks_sweep(int64_t *removed, struct store *s)
 	return error; /* secure_delete zeroed the pages; the truncated journal keeps none */
 }
 
-void chunks_stream_cache(struct store *s)
-{
-	/* 4 MiB: large blobs pass through overflow pages that are never read again (the
-	 * evidence database has this cache from its start) */
-	if (store_exec(s, "PRAGMA cache_size = -4096"))
-		err_clear(); /* a larger cache only costs memory */
-}
-
 int chunks_wire_put(struct buf *out, const uint8_t hash[CHUNKS_HASH_LEN], const void *data,
 	size_t len)
 {

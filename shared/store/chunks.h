@@ -104,7 +104,4 @@ int chunks_wire_put(struct buf *out, const uint8_t hash[CHUNKS_HASH_LEN], const 
 int chunks_wire_next(const uint8_t **hash, const uint8_t **data, size_t *len, const uint8_t **p,
 	size_t *left) WUR;
 
-/* Lower the connection's page cache for streaming large blobs (memory O(chunk)); cannot fail. */
-void chunks_stream_cache(struct store *s);
-
 #endif
