@@ -91,6 +91,24 @@ class Closure(fstest.NodeTest):
         self.assertIn("(role investigator)", refused[0]["reason"])
         self.assertEqual(self.hq.ok("--json", "case", "history", self.cid).json(), before)
         self.assertEqual(self.hq_status(), "intake")
+        # beside a genuine edit of another case in the same push: that one is kept, the
+        # forged closure leaves nothing (HQ pushes again, each case in a savepoint)
+        other = self.dev.new_case("Second matter", "theft")
+        self.dev.ok("sync")
+        other_before = len(self.hq.ok("--json", "case", "history", other).json()["history"])
+        doc = self.forge("bob", "close-beside", self.cid + "," + other)
+        self.assertEqual(doc["status"], 200, doc)
+        by_id = {c["id"]: c for c in doc["body"]["cases"]}
+        self.assertEqual(by_id[self.cid]["status"], "refused", doc)
+        self.assertEqual(by_id[other]["status"], "accepted", doc)
+        self.assertEqual(doc["body"]["accepted"], 1, doc)
+        self.assertEqual(doc["body"]["refused"], 1, doc)
+        self.assertEqual(self.hq.ok("--json", "case", "history", self.cid).json(), before)
+        self.assertEqual(len(self.hq.ok("--json", "case", "history", other).json()["history"]),
+                         other_before + 1)
+        self.assertIn("An edit made by the sync tests' forge.",
+                      [n["text"].strip() for n in
+                       self.hq.ok("--json", "case", "show", other).json()["notes"]])
         # the control: the same forged commit by the supervisor is accepted
         doc = self.forge("sue", "close", self.cid)
         accepted = [c for c in doc["body"]["cases"] if c["id"] == self.cid]

@@ -28,6 +28,8 @@
  *   delete-title CASE_ID     an edit of CASE_ID that also removes the required fields/title
  *   close CASE_ID            an edit of CASE_ID that sets fields/status closed, attributed to
  *                            the logged-on user and role (only a supervisor's may)
+ *   close-beside CASE_ID,OTHER_ID
+ *                            the same, and a genuine edit of OTHER_ID in the same push
  *   replay FILE              the bytes of FILE (saved earlier with --save)
  * --save FILE writes the bytes posted, for a later replay; --no-post only builds (and saves).
  */
@@ -68,7 +70,8 @@ struct forge {
 static const char usage[] =
 	"usage: forge valid|wrong-hash|forged-device [DEVICE]|bad-schema|other-office [CASE_ID]|\n"
 	"             oversized|truncated|bad-signature|other-sender [DEVICE]|replay FILE|\n"
-	"             transfer|rewrite-note|delete-note|delete-title|close CASE_ID\n"
+	"             transfer|rewrite-note|delete-note|delete-title|close CASE_ID|\n"
+	"             close-beside CASE_ID,OTHER_ID\n"
 	"             [--save FILE] [--no-post]\n";
 
 /* ---- building case commits ------------------------------------------------------------- */
@@ -266,6 +269,44 @@ static int encode(struct buf *out, struct forge *f, const char *header_device,
 		error = changeset_writer_add_case(w, &c);
 	if (!error)
 		error = changeset_writer_finish(out, w, bundle, header_device, f->n->office, 0, 0,
+			(const uint8_t *)f->key.ptr, f->key.len);
+	changeset_writer_free(w);
+	return error;
+}
+
+/* encode() of the forged case and a genuine edit of `other` in one change set. */
+static int encode_beside(struct buf *out, struct forge *f, const char *other)
+{
+	struct changeset_writer *w = NULL;
+	struct changeset_case c, o;
+	struct forge g = *f;
+	uint8_t bundle[CHANGESET_BUNDLE_LEN];
+	int error = child_commit(&g, other, NULL);
+
+	memset(&c, 0, sizeof(c));
+	memset(&o, 0, sizeof(o));
+	snprintf(c.id, sizeof(c.id), "%s", f->case_id);
+	c.head = f->head;
+	c.has_base = f->has_base;
+	c.base = f->base;
+	snprintf(o.id, sizeof(o.id), "%s", g.case_id);
+	o.head = g.head;
+	o.has_base = g.has_base;
+	o.base = g.base;
+	if (!error)
+		error = crypto_random(bundle, sizeof(bundle));
+	if (!error)
+		error = changeset_writer_new(&w);
+	if (!error)
+		error = sync_collect(w, f->n->repo, &f->head, &f->base, f->has_base ? 1 : 0);
+	if (!error)
+		error = sync_collect(w, f->n->repo, &g.head, &g.base, g.has_base ? 1 : 0);
+	if (!error)
+		error = changeset_writer_add_case(w, &o);
+	if (!error)
+		error = changeset_writer_add_case(w, &c);
+	if (!error)
+		error = changeset_writer_finish(out, w, bundle, f->n->device, f->n->office, 0, 0,
 			(const uint8_t *)f->key.ptr, f->key.len);
 	changeset_writer_free(w);
 	return error;
@@ -496,15 +537,23 @@ static int build(struct buf *body, struct forge *f)
 			f->head = forged;
 		if (!error)
 			error = encode(body, f, f->n->device, NULL, NULL);
-	} else if (!strcmp(mode, "close") && f->arg) {
-		/* the agent refuses to close for a user without the approval; the forge does not */
-		error = child_commit(f, f->arg, NULL);
+	} else if ((!strcmp(mode, "close") || !strcmp(mode, "close-beside")) && f->arg) {
+		/* the agent refuses to close for a user without the approval; the forge does not.
+		 * close-beside CASE_ID,OTHER_ID: and a genuine edit of OTHER_ID in the same push */
+		const char *comma = strchr(f->arg, ',');
+		char id[SCHEMA_CASE_ID_MAX + 1];
+
+		snprintf(id, sizeof(id), "%.*s",
+			comma ? (int)(comma - f->arg) : (int)strlen(f->arg), f->arg);
+		error = child_commit(f, id, NULL);
 		if (!error)
 			error = rewrite(&forged, f->n->repo, &f->head, "fields/status", "closed",
 				strlen("closed"));
 		if (!error)
 			f->head = forged;
-		if (!error)
+		if (!error && comma && !strcmp(mode, "close-beside"))
+			error = encode_beside(body, f, comma + 1);
+		else if (!error)
 			error = encode(body, f, f->n->device, NULL, NULL);
 	} else if (!strcmp(mode, "replay")) {
 		error = f->arg ? cli_read_file(body, f->arg, CHANGESET_ENCODED_MAX)
