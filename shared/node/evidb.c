@@ -122,7 +122,7 @@ static void *reader_main(void *arg)
 		error = read_full(&sl->len, r->fd, sl->data, CHUNKS_SIZE, r->path);
 		if (!error) {
 			crypto_sha256_update(&r->file, sl->data, sl->len);
-			crypto_sha256(sl->hash, sl->len ? sl->data : (const uint8_t *)"", sl->len);
+			crypto_sha256(sl->hash, sl->data, sl->len);
 		}
 		eof = error || sl->len < CHUNKS_SIZE;
 		pthread_mutex_lock(&r->lock);

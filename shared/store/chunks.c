@@ -14,7 +14,7 @@ int chunks_put(uint8_t hash_out[CHUNKS_HASH_LEN], int *added, struct store *s, c
 {
 	uint8_t hash[CHUNKS_HASH_LEN];
 
-	if (len > CHUNKS_SIZE)
+	if (len > CHUNKS_SIZE) /* before the hash reads `len` bytes */
 		return err_set(ERR_TOOBIG, "a chunk of %zu bytes is over the %u-byte limit", len,
 			CHUNKS_SIZE);
 	crypto_sha256(hash, data ? data : "", len);
@@ -191,9 +191,11 @@ int chunks_check(int64_t *count, int64_t *bytes, struct store *s)
 
 int chunks_sweep(int64_t *removed, struct store *s)
 {
+	struct buf gone = BUF_INIT((size_t)1 << 30); /* the row id of each chunk nothing lists */
 	sqlite3_stmt *st = NULL;
 	struct store *e = NULL;
-	int64_t one = 0;
+	size_t i;
+	int64_t id;
 	int error, has;
 
 	*removed = 0;
@@ -201,32 +203,32 @@ int chunks_sweep(int64_t *removed, struct store *s)
 	if (!error)
 		error = store_evidence_write(&e, s);
 	if (!error)
-		error = store_prepare(&st, e, "SELECT hash FROM chunks ORDER BY hash");
+		error = store_prepare(&st, e, "SELECT id, hash FROM chunks");
 	while (!error && (error = store_next(e, st)) > 0) {
-		const void *h = sqlite3_column_blob(st, 0);
-		size_t hlen = (size_t)sqlite3_column_bytes(st, 0);
-
-		has = 0;
-		error = store_query_int64(&one, s,
-			"SELECT 1 FROM evidence_chunk_state WHERE hash = ?", "b", h, hlen);
-		if (error == ERR_NOTFOUND) {
-			err_clear();
-			error = 0;
-		} else if (!error) {
-			has = 1;
-		}
-		if (!error && !has) {
-			error = store_run(e, "DELETE FROM chunks WHERE hash = ?", "b", h, hlen);
-			(*removed)++;
-		}
+		error = 0;
+		has = sqlite3_column_bytes(st, 1) == CHUNKS_HASH_LEN
+			      ? chunks_has(s, sqlite3_column_blob(st, 1))
+			      : 0;
+		id = sqlite3_column_int64(st, 0);
+		if (has < 0)
+			error = has;
+		else if (!has)
+			error = buf_put(&gone, &id, sizeof(id));
 	}
 	sqlite3_finalize(st);
+	/* deleted once the walk is over, not under a statement reading the same table */
+	for (i = 0; !error && i + sizeof(id) <= gone.len; i += sizeof(id)) {
+		memcpy(&id, gone.ptr + i, sizeof(id));
+		error = store_run(e, "DELETE FROM chunks WHERE id = ?", "i", id);
+		(*removed)++;
+	}
 	if (!error)
 		error = store_run(s, "DELETE FROM node_meta WHERE key = ?", "t", CHUNKS_SWEEP_KEY);
 	if (!error)
 		error = store_commit(s);
 	if (error)
 		store_rollback(s);
+	buf_release(&gone);
 	return error; /* secure_delete zeroed the pages; the truncated journal keeps none */
 }
 

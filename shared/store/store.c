@@ -662,6 +662,23 @@ static const char settings[] = "PRAGMA journal_mode = WAL;"
 			       "PRAGMA cache_size = -65536;"
 			       "PRAGMA foreign_keys = ON;";
 
+/* A new connection to `path` in *out (freed by the caller with store_free, even on error). */
+static int open_connection(struct store **out, const char *path, int oflags, int flags,
+	const char *what)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	*out = s;
+	if (!s || !(s->path = strdup(path)))
+		return err_set(ERR_NOMEM, "out of memory");
+	s->flags = flags;
+	if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK)
+		return s->db ? store_error(s, what) : err_set(ERR_NOMEM, "out of memory");
+	sqlite3_busy_timeout(s->db, 10000);
+	sqlite3_extended_result_codes(s->db, 1);
+	return 0;
+}
+
 int store_open(struct store **out, const char *path, const uint8_t *key, int flags)
 {
 	struct store *s = NULL;
@@ -679,19 +696,9 @@ int store_open(struct store **out, const char *path, const uint8_t *key, int fla
 	if (!key && !(flags & STORE_PLAIN))
 		return err_set(ERR_INVALID, "no key for '%s'", path);
 
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->path = strdup(path))) {
-		error = err_set(ERR_NOMEM, "out of memory");
+	error = open_connection(&s, path, oflags, flags, "cannot open database");
+	if (error)
 		goto out;
-	}
-	if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
-		error = s->db ? store_error(s, "cannot open database")
-			      : err_set(ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	sqlite3_busy_timeout(s->db, 10000);
-	sqlite3_extended_result_codes(s->db, 1);
-	s->flags = flags;
 	error = key ? apply_key(s, key, flags & STORE_PAGES_1K ? 1024 : 4096)
 		    : store_exec(s, "PRAGMA page_size = 4096");
 	if (error)
@@ -770,18 +777,9 @@ static int evidence_open(struct store **out, const char *path, const uint8_t *ke
 	if (!create && stat(path, &sb) != 0)
 		return err_set_errno(ERR_CORRUPT, errno, "the evidence database '%s' is missing",
 			path);
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->path = strdup(path))) {
-		error = err_set(ERR_NOMEM, "out of memory");
+	error = open_connection(&e, path, oflags, 0, "cannot open the evidence database");
+	if (error)
 		goto out;
-	}
-	if (sqlite3_open_v2(path, &e->db, oflags, NULL) != SQLITE_OK) {
-		error = e->db ? store_error(e, "cannot open the evidence database")
-			      : err_set(ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	sqlite3_busy_timeout(e->db, 10000);
-	sqlite3_extended_result_codes(e->db, 1);
 	if (create)
 		chmod(path, 0600);
 	error = key ? apply_key(e, key, STORE_EVIDENCE_PAGE)
@@ -846,6 +844,12 @@ static int evidence_open_keyed(struct store **out, int *next, struct store *s, c
 	}
 	crypto_wipe(key, sizeof(key));
 	return error;
+}
+
+/* The material whose key opened the evidence database (it must be open). */
+static const char *evidence_key_in_use(const struct store *s)
+{
+	return s->evidence_next ? STORE_EVIDENCE_KEY ".next" : STORE_EVIDENCE_KEY;
 }
 
 int store_evidence(struct store **out, struct store *s)
@@ -948,9 +952,7 @@ static int evidence_split(struct store *s)
 	return error;
 }
 
-/* A copy of the database `db` of `src` in a new file (see store_backup). */
-static int backup_into(int64_t *pages, struct store *src, const char *dest_path, const uint8_t *key,
-	int page_size)
+int store_backup(int64_t *pages, struct store *s, const char *dest_path, const uint8_t key[32])
 {
 	struct store dst;
 	sqlite3_backup *b = NULL;
@@ -971,12 +973,12 @@ static int backup_into(int64_t *pages, struct store *src, const char *dest_path,
 		goto out;
 	}
 	chmod(dest_path, 0600);
-	error = key ? apply_key(&dst, key, page_size) : 0;
+	error = apply_key(&dst, key, 4096);
 	if (!error)
 		error = store_exec(&dst, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
 	if (error)
 		goto out;
-	b = sqlite3_backup_init(dst.db, "main", src->db, "main");
+	b = sqlite3_backup_init(dst.db, "main", s->db, "main");
 	if (!b) {
 		error = store_error(&dst, "cannot start the backup");
 		goto out;
@@ -1034,8 +1036,7 @@ int store_evidence_backup(int64_t *chunks, struct store *s, const char *dest_pat
 	crypto_lock(key, sizeof(key));
 	error = store_evidence(&e, s);
 	if (!error && !plain)
-		error = evidence_key(key, s,
-			s->evidence_next ? STORE_EVIDENCE_KEY ".next" : STORE_EVIDENCE_KEY);
+		error = evidence_key(key, s, evidence_key_in_use(s));
 	if (!error)
 		error = evidence_open(&dst, dest_path, plain ? NULL : key, 1);
 	crypto_wipe(key, sizeof(key));
@@ -1079,7 +1080,7 @@ int store_evidence_backup(int64_t *chunks, struct store *s, const char *dest_pat
 	return error;
 }
 
-/* Put (or with len 0 remove) one key material in a transaction of its own. */
+/* Put one key material (`key` NULL: none), and remove `drop` (NULL: none), in one transaction. */
 static int put_material(struct store *s, const char *name, const uint8_t *key, const char *drop)
 {
 	int error = store_begin(s);
@@ -1110,7 +1111,7 @@ int store_evidence_rekey(int64_t *pages, struct store *s)
 	error = store_evidence(&e, s);
 	/* 0: a rekey cut short after its re-encryption: its key becomes the key */
 	if (!error && s->evidence_next) {
-		error = evidence_key(key, s, STORE_EVIDENCE_KEY ".next");
+		error = evidence_key(key, s, evidence_key_in_use(s));
 		if (!error)
 			error = put_material(s, STORE_EVIDENCE_KEY, key,
 				STORE_EVIDENCE_KEY ".next");
@@ -1140,11 +1141,6 @@ int store_evidence_rekey(int64_t *pages, struct store *s)
 	crypto_wipe(lit, sizeof(lit));
 	crypto_wipe(key, sizeof(key));
 	return error;
-}
-
-int store_backup(int64_t *pages, struct store *s, const char *dest_path, const uint8_t key[32])
-{
-	return backup_into(pages, s, dest_path, key, 4096);
 }
 
 void store_free(struct store *s)

@@ -157,7 +157,7 @@ static void run(struct result *res, const char *name, int flags, size_t list_cas
 	char (*ids)[SCHEMA_CASE_ID_MAX + 1];
 	double *lat, t0, total;
 	struct casefile_change chg;
-	char value[64], path[4200];
+	char value[64], path[4200], *evidence;
 	unsigned seed = 42;
 	struct node *n;
 	long rows;
@@ -242,8 +242,10 @@ static void run(struct result *res, const char *name, int flags, size_t list_cas
 		fclose(f);
 	}
 	store_unlink(path);
-	snprintf(path, sizeof(path), "%s/bench-evidence.db", dir); /* store_evidence_path */
-	store_unlink(path);
+	evidence = store_evidence_path(path);
+	if (evidence)
+		store_unlink(evidence);
+	free(evidence);
 	rmdir(dir);
 	free(n->db_path);
 	free(n);

@@ -174,6 +174,20 @@ class Backup(fstest.NodeTest):
         self.assertEqual(fstest.read_bytes(got), fstest.read_bytes(src))
         for name in os.listdir(restored.home):
             self.assertNotIn(marker, fstest.read_bytes(os.path.join(restored.home, name)), name)
+        # the same backup without its evidence database: refused by name, nothing left behind
+        cut = os.path.join(self.tmp, "cut.backup")
+        record, tarfile.RECORDSIZE = tarfile.RECORDSIZE, 512  # no padding past the end blocks
+        try:
+            with tarfile.open(out) as t, tarfile.open(cut, "w", format=tarfile.USTAR_FORMAT) as o:
+                for m in t.getmembers():
+                    if m.name != "fieldsync-evidence.db":
+                        o.addfile(m, t.extractfile(m))
+        finally:
+            tarfile.RECORDSIZE = record
+        lacking = self.node("lacking", office="ELP")
+        self.assertFails(lacking.run("restore", cut, "--node", lacking.home), 1,
+                         "the evidence database", "is missing")
+        self.assertFalse(os.path.exists(lacking.home), "a failed restore leaves nothing")
 
     def test_server_backup_restore_run(self):
         a = self.fleet.device("a")

@@ -9,6 +9,7 @@
 #include "node/casedb.h"
 #include "node/evidb.h"
 #include "node/node.h"
+#include "store/chunks.h"
 
 #define PA "alice passphrase 1"
 
@@ -74,6 +75,41 @@ static long long chunk_rows(struct fixture *fx)
 
 	TU_OK(store_evidence(&e, fx->n->store));
 	return tu_sql_int(e, "SELECT count(*) FROM chunks");
+}
+
+/*
+ * A purge killed after it dropped a chunk from the store and before it removed the bytes: the
+ * next open of the node removes them.  And the name backup and restore use for the evidence
+ * database is the one the store opens.
+ */
+static void test_sweep_at_open(void **state)
+{
+	struct fixture *fx = *state;
+	char id[EVIDENCE_ID_MAX], *home = tu_path(fx->dir, "node"), *ev;
+	char *want = tu_path(home, NODE_EVIDENCE_NAME);
+
+	ev = store_evidence_path(fx->n->db_path);
+	assert_string_equal(ev, want);
+	add(fx, fx->case_id, id);
+	assert_int_equal(chunk_rows(fx), 4);
+	TU_OK(store_begin(fx->n->store));
+	TU_OK(store_run(fx->n->store,
+		"DELETE FROM evidence_chunk_state WHERE hash ="
+		" (SELECT hash FROM evidence_chunk_state LIMIT 1)",
+		""));
+	TU_OK(store_meta_set(fx->n->store, CHUNKS_SWEEP_KEY, "1"));
+	TU_OK(store_commit(fx->n->store));
+	node_free(fx->n);
+	fx->n = NULL;
+	TU_OK(node_open(&fx->n, home, "alice", PA, strlen(PA)));
+	assert_int_equal(chunk_rows(fx), 3);
+	assert_int_equal(tu_sql_int(fx->n->store,
+				 "SELECT count(*) FROM node_meta WHERE key = '" CHUNKS_SWEEP_KEY
+				 "'"),
+		0);
+	free(ev);
+	free(want);
+	free(home);
 }
 
 static void test_add_list_get(void **state)
@@ -240,6 +276,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_list_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedup_and_custody, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_received_trees, setup, teardown),
 	};

@@ -201,6 +201,59 @@ static void test_migration_from_schema_9(void **state)
 	free(dir);
 }
 
+/*
+ * The evidence database's own key rotation, and a rotation cut short after the re-encryption
+ * (the new key only under ".next"): the store still opens its evidence by that key, and the
+ * next rotation makes a key of its own the key again.
+ */
+static void test_evidence_rekey_cut_short(void **state)
+{
+	uint8_t key[CRYPTO_KEY_LEN], next[CRYPTO_KEY_LEN], h[CHUNKS_HASH_LEN];
+	char *dir = tu_tmpdir(), *path = tu_path(dir, "rk.db");
+	char lit[STORE_KEY_LITERAL_LEN];
+	struct buf out = BUF_INIT(CHUNKS_SIZE), k0 = BUF_INIT(64), k1 = BUF_INIT(64);
+	struct store *s = NULL;
+	int64_t pages = 0;
+
+	(void)state;
+	TU_OK(crypto_random(key, sizeof(key)));
+	TU_OK(store_open(&s, path, key, STORE_CREATE));
+	TU_OK(chunks_put(h, NULL, s, MARKER, strlen(MARKER), CHUNKS_HELD));
+	TU_OK(store_material_get(&k0, s, STORE_EVIDENCE_KEY));
+	TU_OK(store_evidence_rekey(&pages, s));
+	assert_true(pages > 0);
+	TU_OK(store_material_get(&k1, s, STORE_EVIDENCE_KEY));
+	assert_false(k0.len == k1.len && !memcmp(k0.ptr, k1.ptr, k0.len));
+	assert_int_equal(store_material_get(&out, s, STORE_EVIDENCE_KEY ".next"), ERR_NOTFOUND);
+	/* cut short: the file re-encrypted under a key that is only ".next" */
+	TU_OK(crypto_random(next, sizeof(next)));
+	TU_OK(store_material_put(s, STORE_EVIDENCE_KEY ".next", next, sizeof(next)));
+	store_key_literal(lit, next);
+	assert_int_equal(sqlite3_rekey(store_db(evidence_db(s)), lit, (int)strlen(lit)), SQLITE_OK);
+	store_free(s);
+	s = NULL;
+	TU_OK(store_open(&s, path, key, 0));
+	TU_OK(chunks_get(&out, s, h));
+	assert_memory_equal(out.ptr, MARKER, strlen(MARKER));
+	TU_OK(store_evidence_rekey(&pages, s));
+	assert_int_equal(store_material_get(&out, s, STORE_EVIDENCE_KEY ".next"), ERR_NOTFOUND);
+	store_free(s);
+	s = NULL;
+	TU_OK(store_open(&s, path, key, 0));
+	TU_OK(chunks_get(&out, s, h));
+	assert_memory_equal(out.ptr, MARKER, strlen(MARKER));
+	store_free(s);
+	crypto_wipe(key, sizeof(key));
+	crypto_wipe(next, sizeof(next));
+	crypto_wipe(lit, sizeof(lit));
+	buf_release(&out);
+	buf_wipe_release(&k0);
+	buf_wipe_release(&k1);
+	free(path);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 static int collect(void *ctx, const uint8_t hash[CHUNKS_HASH_LEN])
 {
 	(void)hash;
@@ -267,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_missing_bytes_detected),
 		cmocka_unit_test(test_two_databases),
 		cmocka_unit_test(test_migration_from_schema_9),
+		cmocka_unit_test(test_evidence_rekey_cut_short),
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_wire),
 	};
