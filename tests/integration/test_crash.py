@@ -17,6 +17,7 @@ import fstest
 
 KILLS = fstest.trials(120, 1000, 60)
 MARKER = "CRASHMARK5521"
+LET_RUN = 9  # every LET_RUN-th command is left to finish (a note, since 9 % 3 == 0)
 
 
 class Crash(fstest.NodeTest):
@@ -26,10 +27,12 @@ class Crash(fstest.NodeTest):
         cid = n.new_case("Crash trial", "theft")
         env = n.env("alice")
         rnd = random.Random(int(os.environ.get("FIELDSYNC_SEED", "5521")))
-        # How long one command takes here, to spread the kills over its whole life.
+        # How long one command takes here, to spread the kills over its whole life.  The span
+        # follows the commands that ran to the end (every LET_RUN-th one does), so a machine that
+        # grows busier or quieter during the trial still sees kills in every phase.
         t0 = time.monotonic()
         n.ok("note", "add", cid, "--text", "warm-up")
-        span = max(time.monotonic() - t0, 0.005) * 1.2
+        took = [max(time.monotonic() - t0, 0.005)]
         acked, kills, attempts, i, in_db = [], 0, 0, 0, 0
         wal = os.path.join(n.home, "fieldsync.db-wal")
         deadline = time.monotonic() + (1800 if fstest.LONG else 240)
@@ -43,10 +46,17 @@ class Crash(fstest.NodeTest):
             else:
                 args = ["case", "edit", cid, "--set", "priority=%d" % (1 + i % 4),
                         "--set", "location=site %d" % i]
+            span = sorted(took[-LET_RUN:])[len(took[-LET_RUN:]) // 2] * 1.2
+            t0 = time.monotonic()
             p = subprocess.Popen([fstest.AGENT, "--kdf-cost", "low"] + args, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(rnd.uniform(0, span))
             attempts += 1
+            if i % LET_RUN == 0:
+                # Runs to the end: acknowledged, and every later kill must leave it in place.
+                p.wait()
+                took.append(time.monotonic() - t0)
+            else:
+                time.sleep(rnd.uniform(0, span))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 kills += 1
