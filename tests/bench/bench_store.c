@@ -151,61 +151,80 @@ static int count_row(void *ctx, const struct index_row *r)
 	return 0;
 }
 
-static void run(struct result *res, const char *name, int flags, size_t list_cases)
-{
-	char dir[] = "/tmp/fieldsync-bench-XXXXXX";
+/* One store under measurement, from its creation to its removal. */
+struct bench {
+	struct result res;
+	char dir[32];
 	char (*ids)[SCHEMA_CASE_ID_MAX + 1];
-	double *lat, t0, total;
-	struct casefile_change chg;
-	char value[64], path[4200], *evidence;
-	unsigned seed = 42;
+	double *lat;
+	size_t nids;
+	unsigned seed;
 	struct node *n;
+};
+
+static void bench_open(struct bench *b, const char *name, int flags, size_t list_cases)
+{
+	double t0, total;
+
+	memset(b, 0, sizeof(*b));
+	b->res.name = name;
+	snprintf(b->dir, sizeof(b->dir), "/tmp/fieldsync-bench-XXXXXX");
+	if (!mkdtemp(b->dir))
+		die("mkdtemp");
+	b->n = open_bench_node(b->dir, flags);
+	b->nids = list_cases > CREATES ? list_cases : CREATES;
+	b->ids = calloc(b->nids, sizeof(*b->ids));
+	b->lat = calloc(EDITS > b->nids ? EDITS : b->nids, sizeof(*b->lat));
+	if (!b->ids || !b->lat)
+		die("calloc");
+	b->seed = 42;
+	t0 = now_s();
+	create_cases(b->n, b->ids, CREATES, b->lat, &b->seed);
+	total = now_s() - t0;
+	b->res.create_rate = CREATES / total;
+	b->res.create_median_ms = percentile(b->lat, CREATES, 0.5) * 1e3;
+}
+
+/* The i-th durable single-field edit, the same one in every store. */
+static void bench_edit(struct bench *b, size_t i)
+{
+	struct casefile_change chg;
+	char value[64];
+	double t0;
+
+	memset(&chg, 0, sizeof(chg));
+	snprintf(value, sizeof(value), "revised title %zu", i);
+	chg.sets[0].name = "title";
+	chg.sets[0].value = value;
+	chg.nsets = 1;
+	t0 = now_s();
+	if (casedb_edit(b->n, b->ids[(size_t)rand_r(&b->seed) % CREATES], &chg, NULL))
+		die("casedb_edit");
+	b->lat[i] = now_s() - t0;
+}
+
+static void bench_finish(struct bench *b, size_t list_cases)
+{
+	struct result *res = &b->res;
+	struct node *n = b->n;
+	double t0, total = 0;
+	char path[4200], *evidence;
 	long rows;
-	size_t i, nids = list_cases > CREATES ? list_cases : CREATES;
+	size_t i;
 	FILE *f;
 
-	memset(res, 0, sizeof(*res));
-	res->name = name;
-	if (!mkdtemp(dir))
-		die("mkdtemp");
-	n = open_bench_node(dir, flags);
-	ids = calloc(nids, sizeof(*ids));
-	lat = calloc(EDITS > nids ? EDITS : nids, sizeof(*lat));
-	if (!ids || !lat)
-		die("calloc");
-
-	t0 = now_s();
-	create_cases(n, ids, CREATES, lat, &seed);
-	total = now_s() - t0;
-	res->create_rate = CREATES / total;
-	res->create_median_ms = percentile(lat, CREATES, 0.5) * 1e3;
-
-	for (i = 0; i < EDITS; i++) {
-		double t1;
-
-		memset(&chg, 0, sizeof(chg));
-		snprintf(value, sizeof(value), "revised title %zu", i);
-		chg.sets[0].name = "title";
-		chg.sets[0].value = value;
-		chg.nsets = 1;
-		t1 = now_s();
-		if (casedb_edit(n, ids[(size_t)rand_r(&seed) % CREATES], &chg, NULL))
-			die("casedb_edit");
-		lat[i] = now_s() - t1;
-	}
-	total = 0;
 	for (i = 0; i < EDITS; i++)
-		total += lat[i];
+		total += b->lat[i];
 	res->edit_rate = EDITS / total;
-	res->edit_median_ms = percentile(lat, EDITS, 0.5) * 1e3;
-	res->edit_p99_ms = percentile(lat, EDITS, 0.99) * 1e3;
+	res->edit_median_ms = percentile(b->lat, EDITS, 0.5) * 1e3;
+	res->edit_p99_ms = percentile(b->lat, EDITS, 0.99) * 1e3;
 
 	if (list_cases > CREATES) {
 		/* Not durable: the CPU and page cost of writing, without the fsyncs. */
 		if (store_exec(n->store, "PRAGMA synchronous = OFF"))
 			die("pragma");
 		t0 = now_s();
-		create_cases(n, ids + CREATES, list_cases - CREATES, NULL, &seed);
+		create_cases(n, b->ids + CREATES, list_cases - CREATES, NULL, &b->seed);
 		res->bulk_rate = (double)(list_cases - CREATES) / (now_s() - t0);
 		if (store_exec(n->store, "PRAGMA synchronous = FULL"))
 			die("pragma");
@@ -215,11 +234,11 @@ static void run(struct result *res, const char *name, int flags, size_t list_cas
 		t0 = now_s();
 		if (index_list(n->store, NULL, count_row, &rows))
 			die("index_list");
-		lat[i] = now_s() - t0;
-		if ((size_t)rows != (list_cases > CREATES ? list_cases : CREATES))
+		b->lat[i] = now_s() - t0;
+		if ((size_t)rows != b->nids)
 			die("list count");
 	}
-	res->list_ms = percentile(lat, REPEATS, 0.5) * 1e3;
+	res->list_ms = percentile(b->lat, REPEATS, 0.5) * 1e3;
 	for (i = 0; i < REPEATS; i++) {
 		static const char *const queries[] = {"courier", "insp*", "\"night shift\"",
 			"informant OR footage", "cargo manifest"};
@@ -228,13 +247,13 @@ static void run(struct result *res, const char *name, int flags, size_t list_cas
 		t0 = now_s();
 		if (index_search(n->store, queries[i % 5], count_row, &rows))
 			die("index_search");
-		lat[i] = now_s() - t0;
+		b->lat[i] = now_s() - t0;
 	}
-	res->search_ms = percentile(lat, REPEATS, 0.5) * 1e3;
+	res->search_ms = percentile(b->lat, REPEATS, 0.5) * 1e3;
 
 	git_repository_free(n->repo);
 	store_free(n->store);
-	snprintf(path, sizeof(path), "%s/bench.db", dir);
+	snprintf(path, sizeof(path), "%s/bench.db", b->dir);
 	f = fopen(path, "rb");
 	if (f) {
 		fseek(f, 0, SEEK_END);
@@ -246,11 +265,11 @@ static void run(struct result *res, const char *name, int flags, size_t list_cas
 	if (evidence)
 		store_unlink(evidence);
 	free(evidence);
-	rmdir(dir);
+	rmdir(b->dir);
 	free(n->db_path);
 	free(n);
-	free(ids);
-	free(lat);
+	free(b->ids);
+	free(b->lat);
 }
 
 static void print_row(const struct result *r, const struct result *base)
@@ -268,8 +287,12 @@ static void print_row(const struct result *r, const struct result *base)
 
 int main(int argc, char **argv)
 {
-	size_t list_cases = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
-	struct result enc, plain, legacy;
+	size_t list_cases = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000, i;
+	static struct bench b[3];
+	static const char *const names[] = {"plain", "encrypted", "enc-1k"};
+	static const int flags[] = {STORE_PLAIN, 0, STORE_PAGES_1K};
+	const struct result *plain = &b[0].res, *enc = &b[1].res;
+	int k;
 
 	if (odb_global_init())
 		die("init");
@@ -277,19 +300,25 @@ int main(int argc, char **argv)
 		list_cases = CREATES;
 	printf("fieldsync store benchmark: %d creations, %d durable single-field edits, "
 	       "list/search over %zu cases\n(one WAL transaction per change, synchronous=FULL; "
-	       "ratios are slowdowns against plain SQLite in this run)\n\n",
+	       "ratios are slowdowns against plain SQLite in this run; the three stores' edits\n"
+	       "are interleaved, one edit in each in turn, so a change in the machine's load or\n"
+	       "its disk's latency falls on all three alike)\n\n",
 		CREATES, EDITS, list_cases);
-	run(&plain, "plain", STORE_PLAIN, list_cases);
-	run(&enc, "encrypted", 0, list_cases);
-	run(&legacy, "enc-1k", STORE_PAGES_1K, list_cases);
+	for (k = 0; k < 3; k++)
+		bench_open(&b[k], names[k], flags[k], list_cases);
+	for (i = 0; i < EDITS; i++)
+		for (k = 0; k < 3; k++)
+			bench_edit(&b[(i + (size_t)k) % 3], i); /* each store first in turn */
+	for (k = 0; k < 3; k++)
+		bench_finish(&b[k], list_cases);
 	printf("%-10s %9s %8s %9s %8s %8s %9s %9s %9s %8s\n", "store", "create/s", "med ms",
 		"edit/s", "med ms", "p99 ms", "list ms", "search ms", "bulk/s", "db MiB");
-	print_row(&plain, NULL);
-	print_row(&enc, &plain);
-	print_row(&legacy, &plain);
+	for (k = 0; k < 3; k++)
+		print_row(&b[k].res, k ? plain : NULL);
 	printf("\ntargets: encrypted edit at most 1.3x plain; median durable edit <= 1 ms;\n"
 	       "list of %zu cases <= 100 ms; full-text search <= 50 ms\n", list_cases);
 	printf("encrypted edit ratio %.2fx, median edit %.3f ms, list %.1f ms, search %.1f ms\n",
-		plain.edit_rate / enc.edit_rate, enc.edit_median_ms, enc.list_ms, enc.search_ms);
+		plain->edit_rate / enc->edit_rate, enc->edit_median_ms, enc->list_ms,
+		enc->search_ms);
 	return 0;
 }
