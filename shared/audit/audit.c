@@ -68,14 +68,14 @@ static int next_seq(uint64_t *out, struct store *s)
 	sqlite3_stmt *st = NULL;
 	int error;
 
-	error = store_prepare(&st, s, "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_log");
+	error = store_cached(&st, s, "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_log");
 	if (error)
 		return error;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*out = (uint64_t)sqlite3_column_int64(st, 0);
 	else
 		error = store_error(s, "cannot read the audit log");
-	sqlite3_finalize(st);
+	store_release(s, st);
 	return error;
 }
 
@@ -85,7 +85,7 @@ static int insert_entry(struct store *s, uint64_t seq, const char *time,
 	sqlite3_stmt *st = NULL;
 	int error;
 
-	error = store_prepare(&st, s,
+	error = store_cached(&st, s,
 		"INSERT INTO audit_log(seq, time, user, action, target, outcome, entry, leaf)"
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (error)
@@ -99,7 +99,7 @@ static int insert_entry(struct store *s, uint64_t seq, const char *time,
 	sqlite3_bind_blob(st, 7, entry->ptr, (int)entry->len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 8, leaf, 32, SQLITE_STATIC);
 	error = store_step_done(s, st);
-	sqlite3_finalize(st);
+	store_release(s, st);
 	return error;
 }
 

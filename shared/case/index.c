@@ -59,33 +59,53 @@ static void bind_row(sqlite3_stmt *st, const struct casefile_view *v, const char
 	sqlite3_bind_text(st, 17, field(v, "closed_at"), -1, SQLITE_STATIC);
 }
 
-/* The existing row of a case: its rowid and the digest of its full-text document. */
-static int find_row(sqlite3_int64 *rowid, uint8_t digest[CRYPTO_SHA256_LEN], struct store *s,
-	const char *case_id)
+/* The existing row of a case: its rowid, the digest of its full-text document, and whether
+ * the indexed columns office and status would change. */
+struct old_row {
+	sqlite3_int64 rowid;
+	uint8_t digest[CRYPTO_SHA256_LEN];
+	int keys_changed;
+};
+
+static int find_row(struct old_row *old, struct store *s, const struct casefile_view *v)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, error;
 
-	error = store_prepare(&st, s, "SELECT rowid, fts_digest FROM case_index WHERE case_id = ?");
+	error = store_cached(&st, s,
+		"SELECT rowid, fts_digest, office IS NOT ?2 OR status IS NOT ?3 FROM case_index"
+		" WHERE case_id = ?1");
 	if (error)
 		return error;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, v->office, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, field(v, "status"), -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		*rowid = sqlite3_column_int64(st, 0);
-		memset(digest, 0, CRYPTO_SHA256_LEN);
+		old->rowid = sqlite3_column_int64(st, 0);
+		memset(old->digest, 0, CRYPTO_SHA256_LEN);
 		if (sqlite3_column_bytes(st, 1) == CRYPTO_SHA256_LEN)
-			memcpy(digest, sqlite3_column_blob(st, 1), CRYPTO_SHA256_LEN);
+			memcpy(old->digest, sqlite3_column_blob(st, 1), CRYPTO_SHA256_LEN);
+		old->keys_changed = sqlite3_column_int(st, 2);
 	} else if (rc == SQLITE_DONE) {
 		error = ERR_NOTFOUND;
 	} else {
 		error = store_error(s, "cannot read the case index");
 	}
-	sqlite3_finalize(st);
+	store_release(s, st);
 	return error;
 }
 
-static int write_row(sqlite3_int64 *rowid, struct store *s, const struct casefile_view *v,
+/* The row's columns after case_id, set in place when the row exists (its rowid is the
+ * full-text docid).  SQLite rewrites the entry of every index whose column an UPDATE sets,
+ * changed or not: office and status are set only when they change, so an edit of any other
+ * field writes (and encrypts) the table's page alone, not also the pages of three indexes. */
+#define SET_FIELDS                                                                                 \
+	" title = ?3, category = ?4, priority = ?6, assignee = ?7, disposition = ?8,"              \
+	" received_at = ?9, updated_at = ?10, notes = ?11, conflicts = ?12, head = ?13,"           \
+	" fts_digest = ?14, subject_id = ?15, due_at = ?16, closed_at = ?17 WHERE rowid = ?18"
+
+static int write_row(struct old_row *old, struct store *s, const struct casefile_view *v,
 	const uint8_t digest[CRYPTO_SHA256_LEN], int exists)
 {
 	char updated[HLC_STR_MAX];
@@ -93,26 +113,24 @@ static int write_row(sqlite3_int64 *rowid, struct store *s, const struct casefil
 	int error;
 
 	hlc_iso8601(updated, v->updated_ms);
-	/* In place when the row exists: its rowid is the full-text docid. */
-	error = store_prepare(&st, s,
-		exists ? "UPDATE case_index SET case_id = ?1, office = ?2, title = ?3, category = ?4,"
-			 " status = ?5, priority = ?6, assignee = ?7, disposition = ?8,"
-			 " received_at = ?9, updated_at = ?10, notes = ?11, conflicts = ?12,"
-			 " head = ?13, fts_digest = ?14, subject_id = ?15, due_at = ?16,"
-			 " closed_at = ?17 WHERE rowid = ?18"
-		       : "INSERT INTO case_index(case_id, office, title, category, status, priority,"
-			 " assignee, disposition, received_at, updated_at, notes, conflicts, head,"
-			 " fts_digest, subject_id, due_at, closed_at) VALUES (?1, ?2, ?3, ?4, ?5,"
-			 " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+	error = store_cached(&st, s,
+		!exists ? "INSERT INTO case_index(case_id, office, title, category, status,"
+			  " priority, assignee, disposition, received_at, updated_at, notes,"
+			  " conflicts, head, fts_digest, subject_id, due_at, closed_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+			  " ?14, ?15, ?16, ?17)"
+		: old->keys_changed
+			? "UPDATE OR FAIL case_index SET office = ?2, status = ?5," SET_FIELDS
+			: "UPDATE OR FAIL case_index SET" SET_FIELDS);
 	if (error)
 		return error;
 	bind_row(st, v, updated, digest);
 	if (exists)
-		sqlite3_bind_int64(st, 18, *rowid);
+		sqlite3_bind_int64(st, 18, old->rowid);
 	error = store_step_done(s, st);
 	if (!error && !exists)
-		*rowid = sqlite3_last_insert_rowid(store_db(s));
-	sqlite3_finalize(st);
+		old->rowid = sqlite3_last_insert_rowid(store_db(s));
+	store_release(s, st);
 	return error;
 }
 
@@ -122,7 +140,7 @@ static int write_fts(struct store *s, sqlite3_int64 rowid, const struct casefile
 	sqlite3_stmt *st = NULL;
 	int error;
 
-	error = store_prepare(&st, s,
+	error = store_cached(&st, s,
 		exists ? "UPDATE case_fts SET case_id = ?2, title = ?3, body = ?4 WHERE docid = ?1"
 		       : "INSERT INTO case_fts(docid, case_id, title, body) VALUES (?1, ?2, ?3, ?4)");
 	if (error)
@@ -132,7 +150,7 @@ static int write_fts(struct store *s, sqlite3_int64 rowid, const struct casefile
 	sqlite3_bind_text(st, 3, field(v, "title"), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, buf_cstr(body), (int)body->len, SQLITE_STATIC);
 	error = store_step_done(s, st);
-	sqlite3_finalize(st);
+	store_release(s, st);
 	return error;
 }
 
@@ -152,11 +170,11 @@ static void fts_digest(uint8_t out[CRYPTO_SHA256_LEN], const struct casefile_vie
 int index_update(struct store *s, const struct casefile_view *v)
 {
 	struct buf body = BUF_INIT(BODY_MAX);
-	uint8_t old_digest[CRYPTO_SHA256_LEN], digest[CRYPTO_SHA256_LEN];
-	sqlite3_int64 rowid = 0;
+	uint8_t digest[CRYPTO_SHA256_LEN];
+	struct old_row old = {0};
 	int error, exists;
 
-	error = find_row(&rowid, old_digest, s, v->id);
+	error = find_row(&old, s, v);
 	exists = error == 0;
 	if (error == ERR_NOTFOUND)
 		error = 0;
@@ -165,10 +183,10 @@ int index_update(struct store *s, const struct casefile_view *v)
 	if (error)
 		goto out;
 	fts_digest(digest, v, &body);
-	error = write_row(&rowid, s, v, digest, exists);
+	error = write_row(&old, s, v, digest, exists);
 	/* Most edits (status, priority, dates) leave the searchable text as it was. */
-	if (!error && !(exists && crypto_equal(digest, old_digest, CRYPTO_SHA256_LEN)))
-		error = write_fts(s, rowid, v, &body, exists);
+	if (!error && !(exists && crypto_equal(digest, old.digest, CRYPTO_SHA256_LEN)))
+		error = write_fts(s, old.rowid, v, &body, exists);
 out:
 	buf_wipe_release(&body);
 	return error;

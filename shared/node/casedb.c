@@ -37,9 +37,9 @@ static int set_head(struct node *n, const char *case_id, const git_oid *head)
 	char now[HLC_STR_MAX];
 	int error, i;
 	static const char *const sql[] = {
-		"UPDATE case_heads SET head = ?2, updated_at = ?3,"
+		"UPDATE OR FAIL case_heads SET head = ?2, updated_at = ?3,"
 		"  seq = (SELECT coalesce(max(seq), 0) + 1 FROM case_heads) WHERE case_id = ?1",
-		"INSERT INTO case_heads(case_id, head, updated_at, seq)"
+		"INSERT OR FAIL INTO case_heads(case_id, head, updated_at, seq)"
 		"  SELECT ?1, ?2, ?3, coalesce(max(seq), 0) + 1 FROM case_heads",
 	};
 
@@ -705,7 +705,7 @@ int casedb_verify(struct casedb_check_report *out, struct node *n)
 
 int casedb_set_base(struct node *n, const char *case_id, const git_oid *base)
 {
-	return store_run(n->store, "UPDATE case_heads SET base = ? WHERE case_id = ?", "bt",
+	return store_run(n->store, "UPDATE OR FAIL case_heads SET base = ? WHERE case_id = ?", "bt",
 		base->id, (size_t)GIT_OID_RAWSZ, case_id);
 }
 

@@ -105,8 +105,8 @@ int chunks_get(struct buf *out, struct store *s, const uint8_t hash[CHUNKS_HASH_
 int chunks_raise(struct store *s, const uint8_t hash[CHUNKS_HASH_LEN], enum chunks_state state)
 {
 	return store_run(s,
-		"UPDATE evidence_chunk_state SET state = ?2 WHERE hash = ?1 AND state < ?2", "bi",
-		hash, (size_t)CHUNKS_HASH_LEN, (int64_t)state);
+		"UPDATE OR FAIL evidence_chunk_state SET state = ?2 WHERE hash = ?1 AND state < ?2",
+		"bi", hash, (size_t)CHUNKS_HASH_LEN, (int64_t)state);
 }
 
 int chunks_foreach_state(struct store *s, enum chunks_state state,

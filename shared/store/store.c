@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,15 @@
 
 #include "base/crypto.h"
 
+/* Prepared statements kept for their next use, one per slot (store_cached). */
+#define STMT_CACHE 64
+
+struct stmt_slot {
+	sqlite3_stmt *st;
+	const char *sql; /* the address it was asked for by */
+	int busy;	 /* handed out and not yet released */
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -19,6 +29,7 @@ struct store {
 	struct store *evidence; /* the evidence database, opened at first use */
 	int evidence_txn;	/* it has a write transaction that commits just before ours */
 	int evidence_next;	/* it opened with the key a rekey cut short left as ".next" */
+	struct stmt_slot cache[STMT_CACHE];
 };
 
 static int evidence_split(struct store *s);
@@ -210,6 +221,16 @@ static const char *const migrations[] = {
 	/* 9 -> 10: chunk bytes move to the evidence database (store_evidence; evidence_split()
 	 * has copied them there before this step runs); their state stays here */
 	"DROP TABLE evidence_chunks;",
+
+	/* 10 -> 11: the full-text index without its per-document sizes (matchinfo=fts3).  Only
+	 * ranking reads them and search orders by case id (snippet() needs the content and the
+	 * positions alone), yet every change of a case's text rewrote a page of case_fts_docsize:
+	 * one page in 26 of a single-field edit.  The index is rebuilt from the case trees at the
+	 * next open ('reindex', node.c) */
+	"DROP TABLE case_fts;"
+	"CREATE VIRTUAL TABLE case_fts USING fts4(case_id, title, body, tokenize=unicode61,"
+	"  matchinfo=fts3);"
+	"INSERT OR REPLACE INTO node_meta(key, value) VALUES ('reindex', '11');",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -256,6 +277,54 @@ int store_prepare(sqlite3_stmt **out, struct store *s, const char *sql)
 	if (sqlite3_prepare_v2(s->db, sql, -1, out, NULL) != SQLITE_OK)
 		return store_error(s, "cannot prepare statement");
 	return 0;
+}
+
+int store_cached(sqlite3_stmt **out, struct store *s, const char *sql)
+{
+	struct stmt_slot *c = &s->cache[((uintptr_t)sql >> 3) % STMT_CACHE];
+	int error;
+
+	if (c->st && !c->busy && c->sql == sql && !strcmp(sqlite3_sql(c->st), sql)) {
+		c->busy = 1;
+		*out = c->st;
+		return 0;
+	}
+	error = store_prepare(out, s, sql);
+	/* a slot in use keeps its statement: this one is finalized at its release */
+	if (!error && !c->busy) {
+		sqlite3_finalize(c->st);
+		c->st = *out;
+		c->sql = sql;
+		c->busy = 1;
+	}
+	return error;
+}
+
+void store_release(struct store *s, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		if (s->cache[i].st == st) {
+			/* no read stays open, and no parameter points at the caller's memory */
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->cache[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+static void cache_clear(struct store *s)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(s->cache[i].st);
+		memset(&s->cache[i], 0, sizeof(s->cache[i]));
+	}
 }
 
 int store_step_done(struct store *s, sqlite3_stmt *st)
@@ -328,6 +397,23 @@ int store_vbind(sqlite3_stmt **out, struct store *s, const char *sql, const char
 	return error;
 }
 
+/* store_vbind() from the cache: the statement goes back with store_release(). */
+static int cached_vbind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types,
+	va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_cached(&st, s, sql);
+
+	if (error)
+		return stmt_error(s, sql);
+	error = bind_args(s, st, sql, types, ap);
+	if (error)
+		store_release(s, st);
+	else
+		*out = st;
+	return error;
+}
+
 int store_bind(sqlite3_stmt **out, struct store *s, const char *sql, const char *types, ...)
 {
 	va_list ap;
@@ -357,13 +443,13 @@ int store_run(struct store *s, const char *sql, const char *types, ...)
 	int error;
 
 	va_start(ap, types);
-	error = store_vbind(&st, s, sql, types, ap);
+	error = cached_vbind(&st, s, sql, types, ap);
 	va_end(ap);
 	if (!error)
 		do
 			error = store_next(s, st);
 		while (error > 0);
-	sqlite3_finalize(st);
+	store_release(s, st);
 	return error;
 }
 
@@ -375,7 +461,7 @@ static int query_va(int64_t *num, struct buf *bytes, struct store *s, const char
 	const char *types, va_list ap)
 {
 	sqlite3_stmt *st = NULL;
-	int error = store_vbind(&st, s, sql, types, ap);
+	int error = cached_vbind(&st, s, sql, types, ap);
 
 	if (!error)
 		error = store_next(s, st);
@@ -388,7 +474,7 @@ static int query_va(int64_t *num, struct buf *bytes, struct store *s, const char
 	if (!error && bytes && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		error = buf_put(bytes, sqlite3_column_blob(st, 0),
 			(size_t)sqlite3_column_bytes(st, 0));
-	sqlite3_finalize(st);
+	store_release(s, st);
 	return error;
 }
 
@@ -458,14 +544,26 @@ int64_t store_changes(struct store *s)
 	return (int64_t)sqlite3_changes(s->db);
 }
 
+/* A statement without parameters or rows, from the cache. */
+static int run_cached(struct store *s, const char *sql, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int error = store_cached(&st, s, sql);
+
+	if (!error && sqlite3_step(st) != SQLITE_DONE)
+		error = store_error(s, what);
+	store_release(s, st);
+	return error;
+}
+
 int store_begin(struct store *s)
 {
-	return store_exec(s, "BEGIN IMMEDIATE");
+	return run_cached(s, "BEGIN IMMEDIATE", "cannot begin a transaction");
 }
 
 int store_begin_read(struct store *s)
 {
-	return store_exec(s, "BEGIN DEFERRED");
+	return run_cached(s, "BEGIN DEFERRED", "cannot begin a transaction");
 }
 
 int store_commit(struct store *s)
@@ -473,14 +571,14 @@ int store_commit(struct store *s)
 	/* the evidence database first: a chunk is listed here only once its bytes are durable */
 	if (s->evidence_txn) {
 		s->evidence_txn = 0;
-		if (store_exec(s->evidence, "COMMIT")) {
+		if (run_cached(s->evidence, "COMMIT", "cannot commit")) {
 			int error = err_code();
 
 			store_rollback(s->evidence);
 			return error;
 		}
 	}
-	return store_exec(s, "COMMIT");
+	return run_cached(s, "COMMIT", "cannot commit");
 }
 
 void store_rollback(struct store *s)
@@ -517,10 +615,17 @@ int store_meta_get(struct buf *out, struct store *s, const char *key)
 	return error;
 }
 
+/* An UPDATE when the key exists: it leaves the key's index alone, where a REPLACE deletes
+ * and reinserts both the row and its index entry (two pages written and encrypted, not one:
+ * the clock is set so at every edit). */
 int store_meta_set(struct store *s, const char *key, const char *value)
 {
-	return store_run(s, "INSERT OR REPLACE INTO node_meta(key, value) VALUES (?, ?)", "tt", key,
-		value);
+	int error = store_run(s, "UPDATE OR FAIL node_meta SET value = ?2 WHERE key = ?1", "tt",
+		key, value);
+
+	if (error || store_changes(s) > 0)
+		return error;
+	return store_run(s, "INSERT INTO node_meta(key, value) VALUES (?, ?)", "tt", key, value);
 }
 
 int store_material_get(struct buf *out, struct store *s, const char *name)
@@ -1148,6 +1253,7 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	store_free(s->evidence);
+	cache_clear(s);
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	free(s->path);

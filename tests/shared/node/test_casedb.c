@@ -386,10 +386,91 @@ static void test_reindex_after_migration(void **state)
 	free(home);
 }
 
+struct snippets {
+	char ids[256], snippet[256];
+};
+
+static int snippet_cb(void *ctx, const struct index_row *r)
+{
+	struct snippets *sn = ctx;
+
+	snprintf(sn->ids, sizeof(sn->ids), "%s", r->case_id);
+	snprintf(sn->snippet, sizeof(sn->snippet), "%s", r->snippet ? r->snippet : "");
+	return 0;
+}
+
+static long long fts_docsize_tables(struct store *s)
+{
+	return tu_sql_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'case_fts_docsize'");
+}
+
+/*
+ * An edit that leaves office and status as they were updates the row without touching their
+ * indexes, and one that changes status moves it in them; schema 10 -> 11 rebuilds the
+ * full-text index without its per-document sizes, and search (with its snippets) still finds
+ * the case.
+ */
+static void test_index_update_and_fts_migration(void **state)
+{
+	struct fixture *fx = *state;
+	struct casefile_change c;
+	struct index_filter filter = {0};
+	struct ids ids;
+	struct snippets sn;
+	char id[SCHEMA_CASE_ID_MAX + 1], *home = tu_path(fx->dir, "node");
+
+	memset(&c, 0, sizeof(c));
+	set(&c, "title", TITLE);
+	set(&c, "category", "theft");
+	TU_OK(casedb_create(id, fx->n, &c));
+	memset(&c, 0, sizeof(c));
+	set(&c, "status", "review");
+	TU_OK(casedb_edit(fx->n, id, &c, NULL));
+	memset(&c, 0, sizeof(c));
+	set(&c, "title", "Gate incident at Wauchula");
+	TU_OK(casedb_edit(fx->n, id, &c, NULL));
+	TU_OK(index_check(fx->n->store, fx->n->repo));
+	filter.status = "review";
+	memset(&ids, 0, sizeof(ids));
+	TU_OK(casedb_list(fx->n, &filter, id_cb, &ids));
+	assert_string_equal(ids.list, id);
+	filter.status = "open";
+	memset(&ids, 0, sizeof(ids));
+	TU_OK(casedb_list(fx->n, &filter, id_cb, &ids));
+	assert_string_equal(ids.list, "");
+	assert_int_equal(fts_docsize_tables(fx->n->store), 0);
+
+	/* as schema 10 left it: the full-text index with its document sizes */
+	TU_OK(store_exec(fx->n->store,
+		"DROP TABLE case_fts;"
+		"CREATE VIRTUAL TABLE case_fts USING fts4(case_id, title, body, tokenize=unicode61);"
+		"PRAGMA user_version = 10;"));
+	TU_OK(index_rebuild(fx->n->store, fx->n->repo));
+	assert_int_equal(fts_docsize_tables(fx->n->store), 1);
+	node_free(fx->n);
+	TU_OK(node_open(&fx->n, home, "alice", PA, strlen(PA)));
+	assert_int_equal(tu_sql_int(fx->n->store, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(fts_docsize_tables(fx->n->store), 0);
+	assert_int_equal(tu_sql_int(fx->n->store, "SELECT count(*) FROM node_meta"
+						  " WHERE key = 'reindex'"),
+		0);
+	TU_OK(index_check(fx->n->store, fx->n->repo));
+	memset(&sn, 0, sizeof(sn));
+	TU_OK(casedb_search(fx->n, "wauchula", snippet_cb, &sn));
+	assert_string_equal(sn.ids, id);
+	assert_non_null(strstr(sn.snippet, "[Wauchula]"));
+	memset(&sn, 0, sizeof(sn));
+	TU_OK(casedb_search(fx->n, "zephyrhills", snippet_cb, &sn));
+	assert_string_equal(sn.ids, ""); /* the old title is gone from the index */
+	free(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reindex_after_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_update_and_fts_migration, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_create_edit_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_list_search, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_edits_change_nothing, setup, teardown),

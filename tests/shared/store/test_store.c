@@ -204,6 +204,57 @@ static void test_meta(void **state)
 	store_free(s);
 }
 
+/* The statement cache: reuse, a slot in use, SQL built in a buffer, nothing left bound or
+ * open after a release. */
+static void test_cached_statements(void **state)
+{
+	struct fixture *fx = *state;
+	static const char q[] = "SELECT ?1, (SELECT count(*) FROM node_meta)";
+	sqlite3_stmt *a = NULL, *b = NULL, *c = NULL;
+	struct store *s = NULL;
+	char sql[64];
+
+	TU_OK(store_open(&s, fx->path, fx->key, STORE_CREATE));
+	TU_OK(store_cached(&a, s, q));
+	sqlite3_bind_int(a, 1, 5);
+	assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(a, 0), 5);
+	/* asked again while in use: a statement of its own, finalized at its release */
+	TU_OK(store_cached(&b, s, q));
+	assert_ptr_not_equal(a, b);
+	assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(b, 0), SQLITE_NULL);
+	store_release(s, b);
+	store_release(s, a); /* mid-result: reset, so no read stays open */
+	assert_false(sqlite3_stmt_busy(a));
+	TU_OK(store_cached(&c, s, q));
+	assert_ptr_equal(c, a); /* the cached one, with nothing bound */
+	assert_int_equal(sqlite3_step(c), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(c, 0), SQLITE_NULL);
+	store_release(s, c);
+	/* a write between uses is seen: the statement reads the database anew */
+	TU_OK(store_meta_set(s, "k", "v"));
+	TU_OK(store_cached(&c, s, q));
+	assert_int_equal(sqlite3_step(c), SQLITE_ROW);
+	assert_true(sqlite3_column_int(c, 1) >= 1);
+	store_release(s, c);
+
+	/* the same buffer with other SQL in it is other SQL */
+	snprintf(sql, sizeof(sql), "SELECT 1");
+	TU_OK(store_cached(&a, s, sql));
+	assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(a, 0), 1);
+	store_release(s, a);
+	snprintf(sql, sizeof(sql), "SELECT 2");
+	TU_OK(store_cached(&b, s, sql));
+	assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(b, 0), 2);
+	store_release(s, b);
+	assert_int_equal(store_cached(&a, s, "SELECT FROM nowhere"), ERR_GENERIC);
+	store_release(s, NULL);
+	store_free(s);
+}
+
 struct txn_ctx {
 	struct store *s;
 	int fail;
@@ -431,6 +482,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nothing_in_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_control, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cached_statements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statement_errors, setup, teardown),
