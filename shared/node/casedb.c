@@ -29,24 +29,27 @@ int casedb_head(git_oid *out, struct node *n, const char *case_id)
 }
 
 /*
- * Move a case head (keeping the agent's sync base) and give it the next change sequence, which
- * pull cursors count in.
+ * Move a case head (keeping the agent's sync base).  At HQ the case also takes the next change
+ * sequence, which pull cursors count in; a device serves no pull, so its heads keep theirs and
+ * an edit leaves the sequence's index alone (a tenth of the pages an edit wrote).
  */
 static int set_head(struct node *n, const char *case_id, const git_oid *head)
 {
 	char now[HLC_STR_MAX];
-	int error, i;
-	static const char *const sql[] = {
-		"UPDATE OR FAIL case_heads SET head = ?2, updated_at = ?3,"
-		"  seq = (SELECT coalesce(max(seq), 0) + 1 FROM case_heads) WHERE case_id = ?1",
-		"INSERT OR FAIL INTO case_heads(case_id, head, updated_at, seq)"
-		"  SELECT ?1, ?2, ?3, coalesce(max(seq), 0) + 1 FROM case_heads",
+	int error, i, hq = node_is_hq(n);
+	static const char *const sql[2][2] = {
+		{"UPDATE OR FAIL case_heads SET head = ?2, updated_at = ?3 WHERE case_id = ?1",
+			"INSERT OR FAIL INTO case_heads(case_id, head, updated_at) VALUES (?1, ?2, ?3)"},
+		{"UPDATE OR FAIL case_heads SET head = ?2, updated_at = ?3,"
+		 "  seq = (SELECT coalesce(max(seq), 0) + 1 FROM case_heads) WHERE case_id = ?1",
+			"INSERT OR FAIL INTO case_heads(case_id, head, updated_at, seq)"
+			"  SELECT ?1, ?2, ?3, coalesce(max(seq), 0) + 1 FROM case_heads"},
 	};
 
 	hlc_iso8601(now, hlc_now_ms());
 	for (i = 0; i < 2; i++) {
-		error = store_run(n->store, sql[i], "tbt", case_id, head->id, (size_t)GIT_OID_RAWSZ,
-			now);
+		error = store_run(n->store, sql[hq][i], "tbt", case_id, head->id,
+			(size_t)GIT_OID_RAWSZ, now);
 		if (error || store_changes(n->store) > 0)
 			return error;
 	}

@@ -222,14 +222,14 @@ static const char *const migrations[] = {
 	 * has copied them there before this step runs); their state stays here */
 	"DROP TABLE evidence_chunks;",
 
-	/* 10 -> 11: the full-text index without its per-document sizes (matchinfo=fts3).  Only
-	 * ranking reads them and search orders by case id (snippet() needs the content and the
-	 * positions alone), yet every change of a case's text rewrote a page of case_fts_docsize:
-	 * one page in 26 of a single-field edit.  The index is rebuilt from the case trees at the
-	 * next open ('reindex', node.c) */
+	/* 10 -> 11: the full-text index as FTS3, without FTS4's per-document sizes and totals.
+	 * Only ranking reads them and search orders by case id (snippet() needs the content and
+	 * the positions alone), yet every change of a case's text rewrote a page of each of
+	 * case_fts_docsize and case_fts_stat: two pages in 26 of a single-field edit.  The query
+	 * syntax is the same.  The index is rebuilt from the case trees at the next open
+	 * ('reindex', node.c) */
 	"DROP TABLE case_fts;"
-	"CREATE VIRTUAL TABLE case_fts USING fts4(case_id, title, body, tokenize=unicode61,"
-	"  matchinfo=fts3);"
+	"CREATE VIRTUAL TABLE case_fts USING fts3(case_id, title, body, tokenize=unicode61);"
 	"INSERT OR REPLACE INTO node_meta(key, value) VALUES ('reindex', '11');",
 };
 
