@@ -2,7 +2,7 @@
  * shared/case/index.h - derived SQL tables over the case heads: current values and full text.
  *
  * case_index holds one row of current field values per case (for listing and reports) and
- * case_fts an FTS4 index of each case's searchable text (title, summary, narrative, notes,
+ * case_fts an FTS3 index of each case's searchable text (title, summary, narrative, notes,
  * names).  Both are derived: index_update() runs in the same transaction as the head move,
  * index_rebuild() recreates them from case_heads, index_check() proves they match.
  */
@@ -68,15 +68,15 @@ struct index_filter {
 int index_list(struct store *s, const struct index_filter *f,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;
 
-/* What a search query may hold: the message of ERR_INVALID for one FTS4 cannot parse. */
+/* What a search query may hold: the message of ERR_INVALID for one FTS3 cannot parse. */
 #define INDEX_QUERY_SYNTAX                                                                         \
 	"the search query cannot be read: use words (all must match), \"a phrase\" in double "     \
 	"quotes, a prefix* with the star at the end, OR between alternatives, and -word after "    \
 	"another word to leave it out; close every quote, and give OR a word on both sides"
 
 /*
- * Cases matching an FTS4 query (words, "phrases", prefix*, OR, -not), by case id.  ERR_INVALID
- * (INDEX_QUERY_SYNTAX) for a query FTS4 cannot parse.
+ * Cases matching an FTS3 query (words, "phrases", prefix*, OR, -not), by case id.  ERR_INVALID
+ * (INDEX_QUERY_SYNTAX) for a query FTS3 cannot parse.
  */
 int index_search(struct store *s, const char *query,
 	int (*fn)(void *ctx, const struct index_row *row), void *ctx) WUR;

@@ -163,7 +163,7 @@ static int delete_rows(struct node *n, const char *case_id)
 	if (!error)
 		error = store_run(n->store, "DELETE FROM case_heads WHERE case_id = ?", "t",
 			case_id);
-	/* FTS4 keeps a deleted document's terms in its segments until they are merged */
+	/* FTS3 keeps a deleted document's terms in its segments until they are merged */
 	if (!error)
 		error = store_exec(n->store, "INSERT INTO case_fts(case_fts) VALUES ('optimize')");
 	return error;
