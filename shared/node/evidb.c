@@ -436,6 +436,8 @@ int evidb_show(struct evidence_item *out, struct node *n, const char *case_id, c
 	int error;
 
 	memset(out, 0, sizeof(*out));
+	if (!item_id)
+		return err_set(ERR_INVALID, "no evidence item named");
 	error = begin_read(&head, out, n, "evidence.view", case_id, item_id);
 	if (error == ERR_PERM)
 		return error;
