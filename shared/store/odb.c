@@ -9,7 +9,29 @@
 #include <git2/sys/refdb_backend.h>
 #include <git2/sys/repository.h>
 
+#include "base/crypto.h"
 #include "store/pack.h"
+
+/*
+ * The objects read or written in the current transaction, so that the checks that follow a
+ * write (the sync's checks of each received commit, the index's read of the new head) do not
+ * look each one up in the table again: at HQ a fifth of the time of a push.  libgit2's own
+ * cache stays off (odb_global_init): this one is emptied whenever the transaction changes
+ * (store_txn_id), so a rolled-back transaction leaves nothing behind and another process's
+ * changes (a purge) are never hidden.  Inside one transaction a savepoint rolled back may
+ * leave an object here that the table no longer holds; a read of it returns its bytes, which
+ * the id fixes, and exists() always asks the table, so nothing is ever left unwritten.
+ */
+#define CACHE_BUCKETS 16384
+#define CACHE_MAX_BYTES (16u << 20)
+
+struct cached {
+	struct cached *next;
+	git_oid id;
+	git_object_t type;
+	size_t len;
+	unsigned char data[];
+};
 
 struct sql_backend {
 	git_odb_backend parent;
@@ -19,7 +41,86 @@ struct sql_backend {
 	sqlite3_stmt *st_exists;
 	sqlite3_stmt *st_write;
 	sqlite3_stmt *st_prefix;
+	struct cached *cache[CACHE_BUCKETS];
+	size_t cache_bytes, cache_count;
+	uint64_t cache_txn;
+	/* the last id a read found missing, in transaction cache_txn: the sync looks each
+	 * received object up before it writes it, and libgit2's write asks exists() again */
+	git_oid missing;
+	int has_missing;
 };
+
+static void cache_clear(struct sql_backend *b)
+{
+	size_t i;
+
+	for (i = 0; i < CACHE_BUCKETS && b->cache_count; i++)
+		while (b->cache[i]) {
+			struct cached *e = b->cache[i];
+
+			b->cache[i] = e->next;
+			crypto_wipe(e->data, e->len); /* case text */
+			free(e);
+			b->cache_count--;
+		}
+	b->cache_bytes = 0;
+}
+
+/* The bucket list of `id`, after emptying the cache if the transaction changed; NULL outside
+ * any transaction (nothing is cached then). */
+static struct cached **cache_bucket(struct sql_backend *b, const git_oid *id)
+{
+	uint64_t txn = store_txn_id(b->store);
+
+	if (txn != b->cache_txn) {
+		cache_clear(b);
+		b->cache_txn = txn;
+		b->has_missing = 0;
+	}
+	if (!txn)
+		return NULL;
+	return &b->cache[(((unsigned)id->id[0] << 8 | id->id[1]) << 4 | id->id[2] >> 4) %
+			 CACHE_BUCKETS];
+}
+
+/* `id` was found missing in this transaction, by the last read that missed. */
+static int known_missing(struct sql_backend *b, const git_oid *id)
+{
+	if (!b->has_missing || !cache_bucket(b, id)) /* cache_bucket: still that transaction */
+		return 0;
+	return b->has_missing && git_oid_equal(&b->missing, id);
+}
+
+static const struct cached *cache_find(struct sql_backend *b, const git_oid *id)
+{
+	struct cached **bucket = cache_bucket(b, id), *e;
+
+	for (e = bucket ? *bucket : NULL; e; e = e->next)
+		if (git_oid_equal(&e->id, id))
+			return e;
+	return NULL;
+}
+
+static void cache_add(struct sql_backend *b, const git_oid *id, git_object_t type, const void *data,
+	size_t len)
+{
+	struct cached **bucket = cache_bucket(b, id), *e;
+
+	if (!bucket || b->cache_bytes + len > CACHE_MAX_BYTES || cache_find(b, id))
+		return;
+	e = malloc(sizeof(*e) + len);
+	if (!e)
+		return; /* only a cache */
+	git_oid_cpy(&e->id, id);
+	e->type = type;
+	e->len = len;
+	if (len)
+		memcpy(e->data, data, len);
+	e->next = *bucket;
+	*bucket = e;
+	b->cache_bytes += len;
+	b->cache_count++;
+}
 
 int odb_git_error(int rc, const char *what)
 {
@@ -64,8 +165,22 @@ static int be_read(void **out, size_t *len_out, git_object_t *type_out, git_odb_
 	const git_oid *oid)
 {
 	struct sql_backend *b = (struct sql_backend *)be;
+	const struct cached *e = cache_find(b, oid);
 	int rc, error;
 
+	if (e) {
+		void *p = git_odb_backend_data_alloc(&b->parent, e->len ? e->len : 1);
+
+		if (!p) {
+			git_error_set_oom();
+			return -1;
+		}
+		memcpy(p, e->data, e->len);
+		*out = p;
+		*len_out = e->len;
+		*type_out = e->type;
+		return 0;
+	}
 	reset_bind_oid(b->st_read, oid);
 	rc = sqlite3_step(b->st_read);
 	if (rc == SQLITE_DONE)
@@ -75,6 +190,8 @@ static int be_read(void **out, size_t *len_out, git_object_t *type_out, git_odb_
 	else {
 		*type_out = (git_object_t)sqlite3_column_int(b->st_read, 0);
 		error = copy_data(out, len_out, b, b->st_read, 1);
+		if (!error)
+			cache_add(b, oid, *type_out, *out, *len_out);
 	}
 	sqlite3_reset(b->st_read);
 	return error;
@@ -84,13 +201,24 @@ static int be_read_header(size_t *len_out, git_object_t *type_out, git_odb_backe
 	const git_oid *oid)
 {
 	struct sql_backend *b = (struct sql_backend *)be;
+	const struct cached *e = cache_find(b, oid);
 	int rc, error = 0;
 
+	if (e) {
+		*type_out = e->type;
+		*len_out = e->len;
+		return 0;
+	}
 	reset_bind_oid(b->st_header, oid);
 	rc = sqlite3_step(b->st_header);
-	if (rc == SQLITE_DONE)
+	if (rc == SQLITE_DONE) {
 		error = GIT_ENOTFOUND;
-	else if (rc != SQLITE_ROW)
+		/* nothing else writes while this transaction lasts, and a rollback only removes */
+		if (store_txn_id(b->store)) {
+			git_oid_cpy(&b->missing, oid);
+			b->has_missing = 1;
+		}
+	} else if (rc != SQLITE_ROW)
 		error = sql_fail(b, "cannot read object header");
 	else {
 		*type_out = (git_object_t)sqlite3_column_int(b->st_header, 0);
@@ -105,6 +233,8 @@ static int be_exists(git_odb_backend *be, const git_oid *oid)
 	struct sql_backend *b = (struct sql_backend *)be;
 	int rc;
 
+	if (known_missing(b, oid))
+		return 0;
 	reset_bind_oid(b->st_exists, oid);
 	rc = sqlite3_step(b->st_exists);
 	sqlite3_reset(b->st_exists);
@@ -135,6 +265,9 @@ static int be_write(git_odb_backend *be, const git_oid *oid, const void *data, s
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return sql_fail(b, "cannot write object");
+	if (b->has_missing && git_oid_equal(&b->missing, oid))
+		b->has_missing = 0;
+	cache_add(b, oid, type, data, len);
 	return 0;
 }
 
@@ -338,6 +471,7 @@ static void be_free(git_odb_backend *be)
 	sqlite3_finalize(b->st_exists);
 	sqlite3_finalize(b->st_write);
 	sqlite3_finalize(b->st_prefix);
+	cache_clear(b);
 	free(b);
 }
 

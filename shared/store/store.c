@@ -30,6 +30,7 @@ struct store {
 	int evidence_txn;	/* it has a write transaction that commits just before ours */
 	int evidence_next;	/* it opened with the key a rekey cut short left as ".next" */
 	struct stmt_slot cache[STMT_CACHE];
+	uint64_t txn; /* counts the transactions begun and ended (store_txn_id) */
 };
 
 static int evidence_split(struct store *s);
@@ -558,12 +559,19 @@ static int run_cached(struct store *s, const char *sql, const char *what)
 
 int store_begin(struct store *s)
 {
+	s->txn++;
 	return run_cached(s, "BEGIN IMMEDIATE", "cannot begin a transaction");
 }
 
 int store_begin_read(struct store *s)
 {
+	s->txn++;
 	return run_cached(s, "BEGIN DEFERRED", "cannot begin a transaction");
+}
+
+uint64_t store_txn_id(struct store *s)
+{
+	return sqlite3_get_autocommit(s->db) ? 0 : s->txn;
 }
 
 int store_commit(struct store *s)
@@ -578,6 +586,7 @@ int store_commit(struct store *s)
 			return error;
 		}
 	}
+	s->txn++;
 	return run_cached(s, "COMMIT", "cannot commit");
 }
 
@@ -587,6 +596,7 @@ void store_rollback(struct store *s)
 		s->evidence_txn = 0;
 		store_rollback(s->evidence);
 	}
+	s->txn++;
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }

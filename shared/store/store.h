@@ -88,6 +88,13 @@ int store_cached(sqlite3_stmt **out, struct store *s, const char *sql) WUR;
  * finalized).  Accepts NULL. */
 void store_release(struct store *s, sqlite3_stmt *st);
 
+/*
+ * Which transaction the connection is in: a number that changes whenever one begins, commits
+ * or is rolled back through this module, 0 outside any.  For caches that must not outlive
+ * what they read from (odb.c).
+ */
+uint64_t store_txn_id(struct store *s);
+
 /* Step a statement that returns no row (INSERT/UPDATE/DELETE). */
 int store_step_done(struct store *s, sqlite3_stmt *st) WUR;
 

@@ -275,6 +275,54 @@ static void test_rollback(void **state)
 }
 
 /*
+ * The objects read or written in a transaction are kept for it alone: a row gone from the
+ * table is still read inside it (its bytes are fixed by its id), never after it; exists()
+ * always asks the table, so an object a savepoint rolled back is written again.
+ */
+static void test_transaction_cache(void **state)
+{
+	struct fixture *fx = *state;
+	static const char text[] = "cached text";
+	git_odb_object *obj = NULL;
+	git_object_t type;
+	git_oid id, want;
+	size_t len;
+
+	assert_int_equal(git_odb_hash(&want, text, strlen(text), GIT_OBJECT_BLOB), 0);
+	TU_OK(store_begin(fx->s));
+	/* a miss, then the write: the row is there */
+	assert_int_equal(git_odb_read_header(&len, &type, fx->odb, &want), GIT_ENOTFOUND);
+	id = blob(fx, text);
+	assert_true(git_oid_equal(&id, &want));
+	assert_int_equal(tu_sql_int(fx->s, "SELECT count(*) FROM objects"), 1);
+	TU_OK(store_exec(fx->s, "DELETE FROM objects"));
+	assert_int_equal(git_odb_read(&obj, fx->odb, &id), 0); /* this transaction wrote it */
+	assert_int_equal(git_odb_object_size(obj), strlen(text));
+	git_odb_object_free(obj);
+	obj = NULL;
+	assert_false(git_odb_exists(fx->odb, &id));
+	TU_OK(store_commit(fx->s));
+	TU_OK(store_begin_read(fx->s));
+	assert_int_equal(git_odb_read(&obj, fx->odb, &id), GIT_ENOTFOUND);
+	assert_int_equal(git_odb_read_header(&len, &type, fx->odb, &id), GIT_ENOTFOUND);
+	store_rollback(fx->s);
+
+	/* rolled back to a savepoint, and written again in the same transaction */
+	TU_OK(store_begin(fx->s));
+	TU_OK(store_exec(fx->s, "SAVEPOINT t"));
+	id = blob(fx, text);
+	assert_int_equal(git_odb_read(&obj, fx->odb, &id), 0);
+	git_odb_object_free(obj);
+	obj = NULL;
+	TU_OK(store_exec(fx->s, "ROLLBACK TO t; RELEASE t"));
+	assert_false(git_odb_exists(fx->odb, &id));
+	id = blob(fx, text);
+	assert_int_equal(tu_sql_int(fx->s, "SELECT count(*) FROM objects"), 1);
+	TU_OK(store_commit(fx->s));
+	assert_true(git_odb_exists(fx->odb, &id));
+}
+
+/*
  * Nothing git does through this repository touches the file system: no HEAD or refs/ in the
  * current directory, and no ~/.gitconfig read (a broken one would make the merge fail).
  */
@@ -445,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ambiguous_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writepack_ofs_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writepack_ref_delta, setup, teardown),
