@@ -717,13 +717,19 @@ int casedb_unpushed(struct node *n, const char *after, size_t max,
 	void *ctx)
 {
 	sqlite3_stmt *st = NULL;
-	int error;
+	int own = sqlite3_get_autocommit(store_db(n->store)), error = 0;
 
+	/* one read transaction: one snapshot for the whole list, and the objects the callback
+	 * reads (a push reads each tree twice, as a commit's and as its child's parent's) are
+	 * kept for it (odb.c) */
+	if (own)
+		error = store_begin_read(n->store);
 	/* the partial index case_heads_unpushed answers this without a scan */
-	error = store_bind(&st, n->store,
-		"SELECT case_id, head, base FROM case_heads WHERE base IS NOT head AND case_id > ?"
-		" ORDER BY case_id LIMIT ?",
-		"ti", after, (int64_t)max);
+	if (!error)
+		error = store_bind(&st, n->store,
+			"SELECT case_id, head, base FROM case_heads WHERE base IS NOT head AND case_id > ?"
+			" ORDER BY case_id LIMIT ?",
+			"ti", after, (int64_t)max);
 	while (!error && (error = store_next(n->store, st)) > 0) {
 		git_oid head, base;
 		int has_base = sqlite3_column_bytes(st, 2) == GIT_OID_RAWSZ;
@@ -740,6 +746,8 @@ int casedb_unpushed(struct node *n, const char *after, size_t max,
 			has_base ? &base : NULL);
 	}
 	sqlite3_finalize(st);
+	if (own)
+		store_rollback(n->store); /* it only read */
 	return error;
 }
 
