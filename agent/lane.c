@@ -22,6 +22,19 @@ int lane_open(struct lane **out, const struct net_tls *tls, size_t resp_max)
 	return 0;
 }
 
+int lane_borrow(struct lane **out, struct net *net, size_t resp_max)
+{
+	struct lane *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return err_set(ERR_NOMEM, "out of memory");
+	buf_init(&l->resp, resp_max);
+	l->net = net;
+	l->borrowed = 1;
+	*out = l;
+	return 0;
+}
+
 static void *run(void *arg)
 {
 	struct lane *l = arg;
@@ -73,7 +86,8 @@ void lane_close(struct lane *l)
 	if (!l)
 		return;
 	(void)!lane_wait(&status, l);
-	net_close(l->net);
+	if (!l->borrowed)
+		net_close(l->net);
 	buf_wipe_release(&l->body);
 	buf_wipe_release(&l->resp);
 	free(l);
@@ -82,6 +96,6 @@ void lane_close(struct lane *l)
 void lane_counts(const struct lane *l, double *sent, double *received)
 {
 	*sent = *received = 0;
-	if (l)
+	if (l && !l->borrowed)
 		net_counts(l->net, sent, received);
 }

@@ -34,7 +34,8 @@
 #include "sync/sync.h"
 #include "sync.h"
 
-#define PUSH_SPLIT (8u * 1024 * 1024) /* inflated object bytes per push request */
+#define PUSH_FIRST (256u * 1024)      /* inflated object bytes in the first push request, */
+#define PUSH_SPLIT (1024u * 1024)     /* and in each later one (push_all) */
 #define PUSH_CASES 2000		      /* cases per push request */
 #define FETCH_CASES 1000	      /* cases per fetch request */
 
@@ -502,6 +503,7 @@ static int ev_download(struct syncer *s, const char *case_id, const struct buf *
 struct batch {
 	struct syncer *s;
 	struct changeset_writer *w;
+	size_t split; /* inflated object bytes after which the request is full */
 	char last[SCHEMA_CASE_ID_MAX + 1];
 	size_t ncases;
 	int full;
@@ -513,7 +515,7 @@ static int add_unpushed(void *ctx, const char *id, const git_oid *head, const gi
 	struct changeset_case c;
 	int error;
 
-	if (b->ncases && changeset_writer_size(b->w) >= PUSH_SPLIT) {
+	if (b->ncases && changeset_writer_size(b->w) >= b->split) {
 		b->full = 1;
 		return 1;
 	}
@@ -594,53 +596,102 @@ static int push_results(struct syncer *s, const struct buf *resp)
 	return error;
 }
 
-static int push_round(int *done, struct syncer *s, char after[SCHEMA_CASE_ID_MAX + 1])
+/* One push request: the unpushed cases after some case id, up to `split` bytes of objects. */
+struct round {
+	struct buf body; /* the signed change set; empty when ncases is 0 */
+	char last[SCHEMA_CASE_ID_MAX + 1];
+	size_t ncases;
+	int more; /* it stopped short: cases after `last` may be unpushed */
+};
+
+static int push_build(struct round *r, struct syncer *s, const char *after, size_t split)
 {
 	struct batch b;
-	struct buf body = BUF_INIT(CHANGESET_ENCODED_MAX), resp = BUF_INIT(NET_RESPONSE_MAX);
 	uint8_t bundle[CHANGESET_BUNDLE_LEN];
 	int error;
 
 	memset(&b, 0, sizeof(b));
 	b.s = s;
+	b.split = split;
+	r->ncases = 0;
+	buf_reset(&r->body);
 	error = changeset_writer_new(&b.w);
 	if (!error) {
 		error = casedb_unpushed(s->n, after, PUSH_CASES, add_unpushed, &b);
 		if (error == 1)
 			error = 0;
 	}
-	*done = !error && b.ncases == 0;
-	if (error || *done)
-		goto out;
-	error = crypto_random(bundle, sizeof(bundle));
-	if (!error)
-		error = changeset_writer_finish(&body, b.w, bundle, s->n->device, s->n->office, 0, 0,
-			(const uint8_t *)s->key.ptr, s->key.len);
-	if (!error)
-		error = call(&resp, s, "/v1/sync/push", "POST", "application/octet-stream", body.ptr,
-			body.len);
-	if (!error)
-		error = push_results(s, &resp);
+	if (!error && b.ncases)
+		error = crypto_random(bundle, sizeof(bundle));
+	if (!error && b.ncases)
+		error = changeset_writer_finish(&r->body, b.w, bundle, s->n->device, s->n->office,
+			0, 0, (const uint8_t *)s->key.ptr, s->key.len);
 	if (!error) {
-		snprintf(after, SCHEMA_CASE_ID_MAX + 1, "%s", b.last);
-		*done = !b.full && b.ncases < PUSH_CASES;
-		s->rounds++;
-		progress(s, "pushed cases:", s->pushed, 0);
+		r->ncases = b.ncases;
+		snprintf(r->last, sizeof(r->last), "%s", b.last);
+		r->more = b.full || b.ncases == PUSH_CASES;
 	}
-out:
 	changeset_writer_free(b.w);
-	buf_release(&body);
-	buf_release(&resp);
 	return error;
 }
 
+/*
+ * Push every unpushed case, a round per request, pipelined on the sync's connection: while HQ
+ * takes one round in (its checks and its write are most of a push), this thread builds the
+ * next, and records one answer while HQ takes the round after it.  The first round is small so
+ * that HQ starts at once.  A round's answer is recorded before the sync goes on past a failure,
+ * so what HQ acknowledged is never offered as new; a round in flight when a later step fails is
+ * waited for, and its unrecorded cases are offered again by the next sync (HQ takes a head it
+ * holds as it is).
+ */
 static int push_all(struct syncer *s)
 {
-	char after[SCHEMA_CASE_ID_MAX + 1] = "";
-	int done = 0, error = 0;
+	struct round r;
+	struct buf url = BUF_INIT(4096), resp = BUF_INIT(NET_RESPONSE_MAX), swap;
+	struct lane *l = NULL;
+	char after[SCHEMA_CASE_ID_MAX + 1];
+	long status;
+	int error, later = 0;
 
-	while (!error && !done)
-		error = push_round(&done, s, after);
+	memset(&r, 0, sizeof(r));
+	buf_init(&r.body, CHANGESET_ENCODED_MAX);
+	error = push_build(&r, s, "", PUSH_FIRST);
+	if (!error && r.ncases) {
+		error = url_of(&url, s, "/v1/sync/push");
+		if (!error)
+			error = lane_borrow(&l, s->net, NET_RESPONSE_MAX);
+		if (!error)
+			error = lane_start(l, url.ptr, "application/octet-stream", &r.body);
+	}
+	while (!error && r.ncases) {
+		int more = r.more;
+
+		snprintf(after, sizeof(after), "%s", r.last);
+		r.ncases = 0;
+		if (more) /* the next round, built while HQ takes this one in */
+			later = push_build(&r, s, after, PUSH_SPLIT);
+		error = lane_wait(&status, l);
+		if (!error)
+			error = reply_ok(status, &l->resp);
+		if (error)
+			break;
+		swap = resp;
+		resp = l->resp;
+		l->resp = swap;
+		if (!later && r.ncases) /* HQ takes it while this answer is recorded */
+			error = lane_start(l, url.ptr, "application/octet-stream", &r.body);
+		if (!error)
+			error = push_results(s, &resp);
+		if (!error) {
+			s->rounds++;
+			progress(s, "pushed cases:", s->pushed, 0);
+			error = later;
+		}
+	}
+	lane_close(l); /* waits for a round still in flight */
+	buf_release(&r.body);
+	buf_release(&url);
+	buf_release(&resp);
 	return error;
 }
 

@@ -36,7 +36,7 @@ int audit_wire_pack(struct buf *out, const void *json, size_t len)
 	int rc, error = 0;
 
 	memset(&z, 0, sizeof(z));
-	if (deflateInit(&z, Z_BEST_COMPRESSION) != Z_OK)
+	if (deflateInit(&z, 6) != Z_OK)
 		return err_set(ERR_NOMEM, "cannot start the compressor");
 	if (deflateSetDictionary(&z, (const Bytef *)DICTIONARY, sizeof(DICTIONARY) - 1) != Z_OK) {
 		error = err_set(ERR_NOMEM, "cannot start the compressor");

@@ -271,13 +271,19 @@ static int refs_of_tree(struct walk *w, const struct changeset_object *o)
 	return error;
 }
 
-static int visit(struct walk *w, git_odb *odb, const struct changeset *cs, const struct pending *t)
+/*
+ * One object of the walk from a received head: held already (the walk stops there), or taken
+ * from the change set, checked, stored, and its references walked.  A blob the change set
+ * carries is stored without looking first: it has no references, and storing one already held
+ * changes nothing (its id is the hash of its bytes, checked by changeset_decode).
+ */
+static int visit(struct walk *w, git_repository *repo, git_odb *odb, const struct changeset *cs,
+	const struct pending *t)
 {
-	const struct changeset_object *o;
+	const struct changeset_object *o = NULL;
 	git_object_t stored;
 	uint32_t seen_type = 0;
 	size_t size;
-	git_oid written;
 	int added = 0, rc, error;
 
 	/* the type its referrer announces must hold wherever the object is: seen, stored, sent */
@@ -288,13 +294,17 @@ static int visit(struct walk *w, git_odb *odb, const struct changeset *cs, const
 			git_object_type2string(t->type));
 	if (error || !added)
 		return error;
-	rc = git_odb_read_header(&size, &stored, odb, &t->id);
-	if (rc == 0 && stored != t->type)
-		return err_set(ERR_INVALID, "object %.12s is not a %s", git_oid_tostr_s(&t->id),
-			git_object_type2string(t->type));
-	if (rc != GIT_ENOTFOUND)
-		return rc < 0 ? odb_git_error(rc, "cannot look up a received object") : 0;
-	o = changeset_object(cs, &t->id);
+	if (t->type == GIT_OBJECT_BLOB)
+		o = changeset_object(cs, &t->id);
+	if (!o) {
+		rc = git_odb_read_header(&size, &stored, odb, &t->id);
+		if (rc == 0 && stored != t->type)
+			return err_set(ERR_INVALID, "object %.12s is not a %s",
+				git_oid_tostr_s(&t->id), git_object_type2string(t->type));
+		if (rc != GIT_ENOTFOUND)
+			return rc < 0 ? odb_git_error(rc, "cannot look up a received object") : 0;
+		o = changeset_object(cs, &t->id);
+	}
 	if (!o)
 		return err_set(ERR_INVALID, "object %.12s is needed but was not sent",
 			git_oid_tostr_s(&t->id));
@@ -305,13 +315,10 @@ static int visit(struct walk *w, git_odb *odb, const struct changeset *cs, const
 		error = refs_of_commit(w, o);
 	else if (o->type == GIT_OBJECT_TREE)
 		error = refs_of_tree(w, o);
-	if (error)
+	if (!error) /* the hash was checked by changeset_decode */
+		error = odb_write_known(repo, &o->id, o->data, o->len, o->type);
+	if (error || o->type != GIT_OBJECT_COMMIT)
 		return error;
-	rc = git_odb_write(&written, odb, o->data, o->len, o->type);
-	if (rc < 0)
-		return odb_git_error(rc, "cannot store a received object");
-	if (o->type != GIT_OBJECT_COMMIT)
-		return 0;
 	error = ARRAY_GROW(&w->commits, &w->ccap, w->ncommits + 1, CHANGESET_OBJECTS_MAX);
 	if (error)
 		return error;
@@ -334,7 +341,7 @@ int sync_ingest(git_oid **commits_out, size_t *ncommits_out, git_repository *rep
 	while (!error && w.n) {
 		struct pending t = w.stack[--w.n];
 
-		error = visit(&w, odb, cs, &t);
+		error = visit(&w, repo, odb, cs, &t);
 	}
 	if (!error) {
 		*commits_out = w.commits;

@@ -18,6 +18,8 @@ writes notes and syncs, and HQ edits a field, so the sync under test pushes and 
     end within seconds; everything a sync had been told was taken (it exited 0) must be in
     the server's store before the restart; the server restarts on the same port, `check`
     passes on the device and a normal sync completes.
+  - A push of several rounds cut in a later one: HQ holds the cases of the rounds it
+    answered, the next sync pushes only the others.
 Every few trials and at the end, A, B and HQ must converge: the same case (fields,
 narrative, notes, conflicts, head) everywhere, every acknowledged note exactly once, no note
 nobody wrote.  FIELDSYNC_LONG=1 runs ten times as many cuts and six times as many kills,
@@ -34,6 +36,7 @@ import subprocess
 import threading
 import time
 import unittest
+import zlib
 
 import fstest
 import hqtest
@@ -522,6 +525,51 @@ class SyncFaults(fstest.NodeTest):
         print("\n%d server kills during sync (%d after it connected) in %d attempts (delays "
               "up to %.3f-%.3fs), failed syncs ended within %.2fs; %d notes converged" %
               (landed, on_wire, attempts, min(spans), max(spans), slowest, len(self.written)))
+
+    @reported
+    def test_cut_in_a_push_of_many_rounds(self):
+        """A push of several requests (rounds of about 1 MiB of objects, the next built while
+        HQ takes one in) cut in a later round: the cases of the rounds HQ answered stay taken
+        and are not pushed again, the rest follow in the next sync, nothing is lost."""
+        x = self.a
+        texts = {}
+        for k in range(48):  # about 50 KB of narrative each, little of it compressible
+            text = "\n".join("Statement %d.%d: %032x %032x %032x." %
+                             (k, i, self.rnd.getrandbits(128), self.rnd.getrandbits(128),
+                              self.rnd.getrandbits(128)) for i in range(400)) + "\n"
+            path = os.path.join(self.tmp, "narrative-%d.txt" % k)
+            with open(path, "w") as f:
+                f.write(text)
+            case = x.new_case("Many rounds case %d" % k, "theft")
+            x.ok("case", "edit", case, "--narrative-file", path)
+            texts[case] = text
+        wire = len(zlib.compress("".join(texts.values()).encode(), 6))
+        self.proxy.arm(Proxy.C2S, wire * 2 // 3, False)
+        r = x.run("--json", "sync", timeout=120)
+        info = self.proxy.cut_info
+        self.proxy.passthrough()
+        self.assertIsNotNone(info, "the push needed fewer than %d bytes" % (wire * 2 // 3))
+        self.assertEqual(r.rc, 1, r)
+        self.assertRegex(r.err, r"(?m)^fieldsync-agent: error: cannot reach ")
+        at_hq = {c["id"] for c in self.hq.ok("--json", "case", "list").json()["cases"]}
+        taken = set(texts) & at_hq
+        self.assertTrue(0 < len(taken) < len(texts),
+                        "HQ took %d of %d cases before the cut: the push was not split into "
+                        "rounds answered one by one" % (len(taken), len(texts)))
+        for case in taken:  # what HQ answered for is whole at HQ
+            self.assertEqual(self.hq.ok("--json", "case", "show", case).json(), x.show(case))
+        self.check_device(x)
+        after = self.sync_ok(x)
+        self.assertEqual(after["pushed"], len(texts) - len(taken),
+                         "cases HQ had acknowledged were pushed again: %r" % after)
+        for case, text in texts.items():
+            view = self.hq.ok("--json", "case", "show", case).json()
+            self.assertEqual(view, x.show(case), case)
+            self.assertEqual(view["narrative"].split(), text.split(), case)  # one sentence a line
+        self.converge()
+        print("\ncut after %d of about %d bytes: HQ had taken %d of %d cases in the rounds it "
+              "answered; the next sync pushed the other %d" %
+              (wire * 2 // 3, wire, len(taken), len(texts), after["pushed"]))
 
     def span(self):
         """About how long a sync takes here now, to spread the kills over its whole life."""
