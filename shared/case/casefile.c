@@ -559,19 +559,32 @@ int casefile_parse_headed(const char *text, const char *const *keys, char **valu
 	return *body ? 0 : err_set(ERR_NOMEM, "out of memory");
 }
 
+/* Every field's value (NULL for a field not set), the fields/ folder read once. */
 static int read_fields(struct casefile_view *v, git_repository *repo, git_tree *tree)
 {
-	char path[128];
+	const git_tree_entry *dir = git_tree_entry_byname(tree, "fields");
+	git_tree *fields = NULL;
 	size_t i;
-	int error;
+	int rc, error = 0;
 
-	for (i = 0; i < schema_count(); i++) {
-		snprintf(path, sizeof(path), "fields/%s", schema_at(i)->name);
-		error = casefile_path_text(&v->fields[i], repo, tree, path);
-		if (error && error != ERR_NOTFOUND)
-			return error;
+	if (!dir || git_tree_entry_type(dir) != GIT_OBJECT_TREE)
+		return 0; /* as a path under it would not be found */
+	rc = git_tree_lookup(&fields, repo, git_tree_entry_id(dir));
+	if (rc < 0)
+		return odb_git_error(rc, "cannot read case tree");
+	for (i = 0; !error && i < schema_count(); i++) {
+		const git_tree_entry *e = git_tree_entry_byname(fields, schema_at(i)->name);
+
+		if (!e)
+			continue;
+		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+			error = err_set(ERR_CORRUPT, "'fields/%s' in the case tree is not a file",
+				schema_at(i)->name);
+		else
+			error = casefile_blob_text(&v->fields[i], repo, git_tree_entry_id(e));
 	}
-	return 0;
+	git_tree_free(fields);
+	return error;
 }
 
 static int cmp_notes(const void *a, const void *b)
