@@ -704,12 +704,12 @@ static int apply_case(struct syncer *s, const struct changeset *cs, const struct
 	struct casefile_author me = {s->n->user, s->n->office, s->n->device, {0, 0}, s->n->role};
 	struct merge_result mr;
 	git_oid local, *commits = NULL;
-	size_t ncommits = 0, i;
+	size_t ncommits = 0;
 	int has_local, error;
 
 	error = sync_ingest(&commits, &ncommits, s->n->repo, cs, &c->head);
-	for (i = 0; !error && i < ncommits; i++)
-		error = sync_check_commit(s->n->repo, &commits[i], &rules);
+	if (!error)
+		error = sync_check_commits(s->n->repo, commits, ncommits, &rules);
 	free(commits);
 	if (error)
 		return error;

@@ -79,7 +79,7 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 	struct merge_result mr = {{{0}}, 0, 0, 0};
 	char owner[SCHEMA_OFFICE_MAX + 1];
 	git_oid server_head, *commits = NULL;
-	size_t ncommits = 0, i;
+	size_t ncommits = 0;
 	int visible = 0, exists, error;
 
 	error = casedb_head(&server_head, n, c->id);
@@ -92,8 +92,8 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 	 * words as a new case claiming one: the answer must not tell whether the case exists. */
 	if (!error)
 		error = sync_ingest(&commits, &ncommits, n->repo, cs, &c->head);
-	for (i = 0; !error && i < ncommits; i++)
-		error = sync_check_commit(n->repo, &commits[i], &rules);
+	if (!error)
+		error = sync_check_commits(n->repo, commits, ncommits, &rules);
 	if (!error && !exists)
 		error = sync_head_office(owner, n->repo, &c->head);
 	if (!error && exists && !visible)
@@ -103,6 +103,10 @@ static int push_case(const char **kind, size_t *conflicts, git_oid *result, stru
 			peer->office);
 	if (!error && !exists) {
 		*kind = "created";
+		*conflicts = 0;
+		*result = c->head;
+	} else if (!error && sync_extends(cs, commits, ncommits, &server_head)) {
+		*kind = "fast-forward"; /* a commit of this push is a child of HQ's head */
 		*conflicts = 0;
 		*result = c->head;
 	} else if (!error) {

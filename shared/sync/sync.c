@@ -273,9 +273,11 @@ static int refs_of_tree(struct walk *w, const struct changeset_object *o)
 
 /*
  * One object of the walk from a received head: held already (the walk stops there), or taken
- * from the change set, checked, stored, and its references walked.  A blob the change set
- * carries is stored without looking first: it has no references, and storing one already held
- * changes nothing (its id is the hash of its bytes, checked by changeset_decode).
+ * from the change set, checked, stored, and its references walked.  A blob or tree the change
+ * set carries is stored without looking first: storing one already held changes nothing (its
+ * id is the hash of its bytes, checked by changeset_decode), and a held tree's references are
+ * held too (or sent), so walking them again only checks them again.  A commit is looked up:
+ * only the commits new to this store are listed, and checked against the sender's rules.
  */
 static int visit(struct walk *w, git_repository *repo, git_odb *odb, const struct changeset *cs,
 	const struct pending *t)
@@ -294,7 +296,7 @@ static int visit(struct walk *w, git_repository *repo, git_odb *odb, const struc
 			git_object_type2string(t->type));
 	if (error || !added)
 		return error;
-	if (t->type == GIT_OBJECT_BLOB)
+	if (t->type != GIT_OBJECT_COMMIT)
 		o = changeset_object(cs, &t->id);
 	if (!o) {
 		rc = git_odb_read_header(&size, &stored, odb, &t->id);
@@ -353,6 +355,28 @@ int sync_ingest(git_oid **commits_out, size_t *ncommits_out, git_repository *rep
 	oidset_release(&w.seen);
 	git_odb_free(odb);
 	return error;
+}
+
+int sync_extends(const struct changeset *cs, const git_oid *commits, size_t n,
+	const git_oid *ancestor)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct changeset_object *o = changeset_object(cs, &commits[i]);
+		const uint8_t *p, *end;
+		git_oid id;
+
+		if (!o || o->type != GIT_OBJECT_COMMIT || o->len < 5 + GIT_OID_HEXSZ + 1)
+			continue;
+		p = o->data + 5 + GIT_OID_HEXSZ + 1; /* past "tree <id>\n" (refs_of_commit) */
+		end = o->data + o->len;
+		for (; end - p > 7 && !memcmp(p, "parent ", 7); p += 7 + GIT_OID_HEXSZ + 1)
+			if (!hex_oid(&id, p + 7, (size_t)(end - p - 7)) &&
+				git_oid_equal(&id, ancestor))
+				return 1;
+	}
+	return 0;
 }
 
 /* The bytes of a blob as a NUL-terminated string (refused if it holds a NUL or is too big). */
@@ -682,25 +706,14 @@ static int check_closure(git_repository *repo, git_commit *c, git_tree *tree,
 	return error;
 }
 
-int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync_rules *r)
+/* The checks of commit c (tree its tree; p and ptree its first parent and that one's tree, or
+ * NULL for a root commit). */
+static int check_parsed(git_repository *repo, git_commit *c, git_tree *tree, git_tree *ptree,
+	const struct sync_rules *r)
 {
-	git_commit *c = NULL, *p = NULL;
-	git_tree *tree = NULL, *ptree = NULL;
 	size_t i;
-	int rc, error;
+	int error = check_attribution(c, r);
 
-	rc = git_commit_lookup(&c, repo, id);
-	if (rc >= 0)
-		rc = git_commit_tree(&tree, c);
-	if (rc >= 0 && git_commit_parentcount(c) > 0)
-		rc = git_commit_parent(&p, c, 0);
-	if (rc >= 0 && p)
-		rc = git_commit_tree(&ptree, p);
-	if (rc < 0) {
-		error = odb_git_error(rc, "cannot read a received commit");
-		goto out;
-	}
-	error = check_attribution(c, r);
 	for (i = 0; !error && i < git_commit_parentcount(c); i++)
 		error = check_parent(repo, c, (unsigned int)i, r);
 	if (!error && (!git_tree_entry_byname(tree, "meta") || !git_tree_entry_byname(tree, "fields")))
@@ -722,12 +735,59 @@ int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync
 		error = err_set(ERR_INVALID, "a commit of case '%s' deletes its notes: notes are "
 					     "append-only",
 			r->case_id);
-out:
+	return error;
+}
+
+int sync_check_commits(git_repository *repo, const git_oid *ids, size_t n,
+	const struct sync_rules *r)
+{
+	git_commit *c = NULL, *p = NULL;
+	git_tree *tree = NULL, *ptree = NULL;
+	size_t i;
+	int rc = 0, error = 0;
+
+	for (i = 0; !error && i < n; i++) {
+		if (p && git_oid_equal(git_commit_id(p), &ids[i])) { /* the last one's parent */
+			git_tree_free(tree);
+			git_commit_free(c);
+			c = p;
+			tree = ptree;
+			p = NULL;
+			ptree = NULL;
+		} else {
+			git_tree_free(ptree);
+			git_tree_free(tree);
+			git_commit_free(p);
+			git_commit_free(c);
+			c = p = NULL;
+			tree = ptree = NULL;
+			rc = git_commit_lookup(&c, repo, &ids[i]);
+			if (rc >= 0)
+				rc = git_commit_tree(&tree, c);
+		}
+		git_tree_free(ptree);
+		git_commit_free(p);
+		p = NULL;
+		ptree = NULL;
+		if (rc >= 0 && git_commit_parentcount(c) > 0)
+			rc = git_commit_parent(&p, c, 0);
+		if (rc >= 0 && p)
+			rc = git_commit_tree(&ptree, p);
+		if (rc < 0)
+			error = odb_git_error(rc, "cannot read a received commit");
+		else
+			error = check_parsed(repo, c, tree, ptree, r);
+	}
 	git_tree_free(ptree);
 	git_tree_free(tree);
 	git_commit_free(p);
 	git_commit_free(c);
 	return error;
+}
+
+int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync_rules *r)
+{
+	return sync_check_commits(repo, id, 1, r);
 }
 
 int sync_head_office(char office[SCHEMA_OFFICE_MAX + 1], git_repository *repo, const git_oid *head)

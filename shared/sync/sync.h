@@ -34,6 +34,14 @@ int sync_collect(struct changeset_writer *w, git_repository *repo, const git_oid
 int sync_ingest(git_oid **commits_out, size_t *ncommits_out, git_repository *repo,
 	const struct changeset *cs, const git_oid *head) WUR;
 
+/*
+ * 1 if one of `commits` (sync_ingest's list: each in `cs` and reachable from the head it
+ * walked) names `ancestor` as a parent, so that the head descends from it (a fast-forward,
+ * without walking the history); else 0, which proves nothing.
+ */
+int sync_extends(const struct changeset *cs, const git_oid *commits, size_t n,
+	const git_oid *ancestor);
+
 /* What sync_check_commit() requires of a commit. */
 struct sync_rules {
 	const char *case_id; /* meta/id must name it */
@@ -47,6 +55,11 @@ struct sync_rules {
  * from its first parent against the case schema.  ERR_INVALID / ERR_PERM with the reason.
  */
 int sync_check_commit(git_repository *repo, const git_oid *id, const struct sync_rules *rules) WUR;
+
+/* sync_check_commit() of each of `ids` in turn; a commit that is the first parent of the one
+ * before it (sync_ingest lists a history newest first) is not read and parsed again. */
+int sync_check_commits(git_repository *repo, const git_oid *ids, size_t n,
+	const struct sync_rules *rules) WUR;
 
 /* The office a case head names in meta/office.  ERR_CORRUPT if missing. */
 int sync_head_office(char office[SCHEMA_OFFICE_MAX + 1], git_repository *repo, const git_oid *head) WUR;

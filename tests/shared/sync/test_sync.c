@@ -847,6 +847,114 @@ static void test_check_commit(void **state)
 	}
 }
 
+/* A history checked as one list, newest first (each commit's parent read once): every commit
+ * is still checked, the one reused from the commit before included. */
+static void test_check_commits_list(void **state)
+{
+	struct fixture *fx = *state;
+	struct sync_rules rules = {CASE_ID, DEVICE, "ELP", 0};
+	git_oid c[5], bad_tree, bad, good_tree, good, list[3];
+
+	create_case(fx, &c[0]);
+	set_field(fx, &c[1], &c[0], "status", "open");
+	set_narrative(fx, &c[2], &c[1], "The gate was left open.\n");
+	add_note(fx, &c[3], &c[2], "Interviewed the guard.");
+	set_field(fx, &c[4], &c[3], "priority", "1");
+	list[0] = c[4];
+	list[1] = c[3];
+	list[2] = c[2];
+	TU_OK(sync_check_commits(fx->a.repo, list, 3, &rules));
+	list[0] = c[1]; /* not a chain: each read on its own */
+	list[1] = c[4];
+	list[2] = c[0];
+	TU_OK(sync_check_commits(fx->a.repo, list, 3, &rules));
+
+	/* a value outside the schema, then a valid edit on top of it: the top alone passes, the
+	 * list fails on the bad one, which it reaches as the top's parent */
+	edit_tree(&bad_tree, fx->a.repo, &c[1], "fields/status", "bogus");
+	make_commit(&bad, fx->a.repo, &c[1], &bad_tree, DEVICE, "ELP");
+	edit_tree(&good_tree, fx->a.repo, &bad, "fields/priority", "2");
+	make_commit(&good, fx->a.repo, &bad, &good_tree, DEVICE, "ELP");
+	TU_OK(sync_check_commits(fx->a.repo, &good, 1, &rules));
+	list[0] = good;
+	list[1] = bad;
+	list[2] = c[1];
+	assert_int_equal(sync_check_commits(fx->a.repo, list, 3, &rules), ERR_INVALID);
+	assert_non_null(strstr(err_msg(), "status"));
+	memset(&list[1], 0x5a, sizeof(list[1])); /* a missing commit fails, it is not skipped */
+	assert_int_not_equal(sync_check_commits(fx->a.repo, list, 2, &rules), 0);
+}
+
+/* A change set that carries objects the receiver holds (its whole history, sent again): the
+ * held trees and blobs are walked and stored again without harm, only the new commit is
+ * listed (a held commit stops the walk). */
+static void test_ingest_sent_again(void **state)
+{
+	struct fixture *fx = *state;
+	struct buf enc = BUF_INIT(CHANGESET_ENCODED_MAX);
+	struct changeset cs;
+	git_oid c1, c2, c3, *commits = NULL;
+	size_t ncommits = 0;
+
+	create_case(fx, &c1);
+	set_field(fx, &c2, &c1, "status", "open");
+	set_field(fx, &c3, &c2, "status", "closed");
+	collect_decoded(&cs, &enc, fx->a.repo, &c2, NULL, 0);
+	TU_OK(ingest(&fx->b, &cs, &c2, &commits, &ncommits));
+	assert_int_equal(ncommits, 2);
+	free(commits);
+	changeset_release(&cs);
+	buf_reset(&enc);
+
+	collect_decoded(&cs, &enc, fx->a.repo, &c3, NULL, 0);
+	assert_non_null(changeset_object(&cs, &c1)); /* everything again */
+	TU_OK(ingest(&fx->b, &cs, &c3, &commits, &ncommits));
+	assert_int_equal(ncommits, 1);
+	assert_true(git_oid_equal(&commits[0], &c3));
+	free(commits);
+	assert_same_case(fx, &c3);
+	TU_OK(ingest(&fx->b, &cs, &c3, &commits, &ncommits));
+	assert_int_equal(ncommits, 0);
+	free(commits);
+	changeset_release(&cs);
+	buf_release(&enc);
+}
+
+/* sync_extends: a received commit that names HQ's head as its parent proves a fast-forward. */
+static void test_extends(void **state)
+{
+	struct fixture *fx = *state;
+	struct buf enc = BUF_INIT(CHANGESET_ENCODED_MAX);
+	struct changeset cs;
+	git_oid c1, c2, c3, c4, *commits = NULL, unknown;
+	size_t ncommits = 0;
+
+	create_case(fx, &c1);
+	set_field(fx, &c2, &c1, "status", "open");
+	set_field(fx, &c3, &c2, "priority", "1");
+	set_field(fx, &c4, &c3, "priority", "2");
+	collect_decoded(&cs, &enc, fx->a.repo, &c2, NULL, 0);
+	TU_OK(ingest(&fx->b, &cs, &c2, &commits, &ncommits));
+	free(commits);
+	changeset_release(&cs);
+	buf_reset(&enc);
+
+	collect_decoded(&cs, &enc, fx->a.repo, &c4, &c2, 1);
+	TU_OK(ingest(&fx->b, &cs, &c4, &commits, &ncommits));
+	assert_int_equal(ncommits, 2);
+	assert_int_equal(sync_extends(&cs, commits, ncommits, &c2), 1);
+	assert_int_equal(sync_extends(&cs, commits, ncommits, &c3), 1);
+	/* an older ancestor, the head itself, an unknown id: not shown by the parents */
+	assert_int_equal(sync_extends(&cs, commits, ncommits, &c1), 0);
+	assert_int_equal(sync_extends(&cs, commits, ncommits, &c4), 0);
+	memset(&unknown, 0x5a, sizeof(unknown));
+	assert_int_equal(sync_extends(&cs, commits, ncommits, &unknown), 0);
+	assert_int_equal(sync_extends(&cs, commits, 0, &c2), 0);
+	free(commits);
+	changeset_release(&cs);
+	buf_release(&enc);
+}
+
 /* Deleting what may not be deleted. */
 static void test_check_deletions(void **state)
 {
@@ -969,15 +1077,18 @@ static void test_check_lineage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_collect_ingest, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_single_edit, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_tree_comes_back, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_ingest_missing, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_ingest_type_lies, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_ingest_tree_order, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_check_commit, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_check_deletions, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_check_lineage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_ingest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_single_edit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_comes_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_type_lies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_tree_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_deletions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_lineage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_commits_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_sent_again, setup, teardown),
 	};
 
 	if (odb_global_init() != 0)
