@@ -9,6 +9,7 @@
 #include "audit/seal.h"
 #include "audit/wire.h"
 #include "base/crypto.h"
+#include "lane.h"
 
 /* The newest receipt's size and, if kept, the tree's frontier at that size. */
 static int last_receipt(uint64_t *m, int *has_frontier, struct merkle_frontier *f, struct node *n)
@@ -185,28 +186,33 @@ static int keep_receipt(struct node *n, const struct upload *u, const struct buf
 	return error;
 }
 
-static int post(struct buf *resp, struct net *net, const char *base_url, const struct buf *body)
+/* Send a batch's body, compressed (the entries were half of what W's sync sent:
+ * shared/audit/wire.h), on the lane: the caller prepares the next batch meanwhile. */
+static int post_start(struct lane *l, const char *url, const struct buf *body)
 {
-	struct buf url = BUF_INIT(4096), packed = BUF_INIT(AUDIT_WIRE_INFLATED_MAX);
-	long status = 0;
-	int error = buf_printf(&url, "%s/v1/audit/upload", base_url);
+	struct buf packed = BUF_INIT(AUDIT_WIRE_INFLATED_MAX);
+	int error = audit_wire_pack(&packed, body->ptr, body->len);
 
-	/* compressed: the entries were half of what W's sync sent (shared/audit/wire.h) */
 	if (!error)
-		error = audit_wire_pack(&packed, body->ptr, body->len);
-	if (!error)
-		error = net_call(&status, resp, net, url.ptr, "POST", AUDIT_WIRE_TYPE, packed.ptr,
-			packed.len);
+		error = lane_start(l, url, AUDIT_WIRE_TYPE, &packed);
+	buf_release(&packed);
+	return error;
+}
+
+/* HQ's answer to a batch: 0 with the receipt in l->resp, or what HQ's status means. */
+static int post_wait(struct lane *l)
+{
+	long status = 0;
+	int error = lane_wait(&status, l);
+
 	if (!error && status == 422)
-		error = err_set(ERR_CONFLICT, "%s", net_error_text(resp));
+		error = err_set(ERR_CONFLICT, "%s", net_error_text(&l->resp));
 	else if (!error && (status == 409 || status == 403 || status == 401))
 		error = err_set(ERR_AUTH, "HQ refused this device's audit trail: %s",
-			net_error_text(resp));
+			net_error_text(&l->resp));
 	else if (!error && status != 200)
 		error = err_set(ERR_IO, "HQ answered %ld to the audit upload: %s", status,
-			net_error_text(resp));
-	buf_release(&packed);
-	buf_release(&url);
+			net_error_text(&l->resp));
 	return error;
 }
 
@@ -244,60 +250,113 @@ static int load_from_receipt(struct buf *leaves, uint64_t *count, struct upload 
 	return error;
 }
 
-int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char *base_url,
-	const struct buf *key, const struct buf *cert, const struct buf *ca)
+/* The next batch after `prev` (or the first, prev NULL): entries u->m..u->t and its body. */
+static int next_batch(struct upload *u, struct buf *body, const struct upload *prev, struct node *n,
+	const struct buf *leaves, uint64_t base, uint64_t count, const struct buf *key)
 {
-	struct buf leaves = BUF_INIT((size_t)1 << 36), body = BUF_INIT(64u * 1024 * 1024);
-	struct buf resp = BUF_INIT(64 * 1024);
-	struct upload u;
+	if (prev) {
+		u->m = prev->t;
+		u->f = prev->next;
+	}
+	u->t = count - u->m > AUDITSYNC_BATCH ? u->m + AUDITSYNC_BATCH : count;
+	buf_reset(body);
+	buf_reset(&u->sig);
+	buf_reset(&u->proof);
+	return upload_body(body, u, n,
+		(const uint8_t *)leaves->ptr + (u->m - base) * MERKLE_HASH_LEN, key);
+}
+
+/*
+ * Batches in a pipeline on the caller's connection (a borrowed lane): while HQ checks and
+ * stores one, this thread builds the next, then runs `meanwhile` (the sync builds its first
+ * push round there); the next is sent only once HQ's receipt for this one is checked and kept.
+ */
+int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char *base_url,
+	const struct buf *key, const struct buf *cert, const struct buf *ca,
+	int (*meanwhile)(void *ctx), void *ctx)
+{
+	struct buf leaves = BUF_INIT((size_t)1 << 36), url = BUF_INIT(4096);
+	struct buf body[2] = {BUF_INIT(64u * 1024 * 1024), BUF_INIT(64u * 1024 * 1024)};
+	struct upload u[2];
+	struct lane *l = NULL;
 	uint64_t count = 0, base;
-	int restarted = 0, error;
+	size_t k = 0;
+	int restarted = 0, has_next = 0, error;
 
 	(void)cert;
-	memset(&u, 0, sizeof(u));
-	buf_init(&u.sig, CHECKPOINT_SIG_MAX);
-	buf_init(&u.proof, MERKLE_MAX_PROOF * MERKLE_HASH_LEN);
-	snprintf(u.origin, sizeof(u.origin), "%s/%s", n->office, n->device);
+	memset(u, 0, sizeof(u));
+	for (size_t i = 0; i < 2; i++) {
+		buf_init(&u[i].sig, CHECKPOINT_SIG_MAX);
+		buf_init(&u[i].proof, MERKLE_MAX_PROOF * MERKLE_HASH_LEN);
+		snprintf(u[i].origin, sizeof(u[i].origin), "%s/%s", n->office, n->device);
+	}
 	*uploaded = 0;
+	error = buf_printf(&url, "%s/v1/audit/upload", base_url);
+	if (!error)
+		error = lane_borrow(&l, net, 64 * 1024);
 	/* the upload ends at a seal: HQ takes only a bounded run of unsealed entries */
-	error = node_seal(NULL, n);
 	if (!error)
-		error = load_from_receipt(&leaves, &count, &u, n, 0);
+		error = node_seal(NULL, n);
+again:
 	if (!error)
-		error = load_seals(&u, n);
-	base = u.m; /* leaves holds entries base.. */
-	while (!error && u.m < count) {
-		u.t = count - u.m > AUDITSYNC_BATCH ? u.m + AUDITSYNC_BATCH : count;
-		buf_reset(&body);
-		buf_reset(&resp);
-		buf_reset(&u.sig);
-		buf_reset(&u.proof);
-		error = upload_body(&body, &u, n,
-			(const uint8_t *)leaves.ptr + (u.m - base) * MERKLE_HASH_LEN, key);
-		if (!error)
-			error = post(&resp, net, base_url, &body);
+		error = load_from_receipt(&leaves, &count, &u[k], n, restarted);
+	if (!error)
+		error = load_seals(&u[k], n);
+	base = u[k].m; /* leaves holds entries base.. */
+	if (!error && u[k].m < count)
+		error = next_batch(&u[k], &body[k], NULL, n, &leaves, base, count, key);
+	if (!error && u[k].m < count)
+		error = post_start(l, url.ptr, &body[k]);
+	while (!error && u[k].m < count) {
+		struct upload *cur = &u[k], *nx = &u[1 - k];
+
+		has_next = cur->t < count;
+		if (has_next) { /* the seals travel with every batch: the same list */
+			nx->seals = cur->seals;
+			nx->nseals = cur->nseals;
+			error = next_batch(nx, &body[1 - k], cur, n, &leaves, base, count, key);
+		}
+		if (!error && meanwhile)
+			error = meanwhile(ctx);
+		if (error) {
+			lane_close(l); /* waits for the batch in flight; its receipt is not kept */
+			l = NULL;
+			break;
+		}
+		error = post_wait(l);
 		/* HQ holds nothing of this trail (a new epoch after a release): all of it again */
-		if (error == ERR_CONFLICT && u.m > 0 && !restarted) {
+		if (error == ERR_CONFLICT && cur->m > 0 && !restarted) {
 			restarted = 1;
-			error = load_from_receipt(&leaves, &count, &u, n, 1);
-			if (!error)
-				error = load_seals(&u, n);
-			base = 0;
-			continue;
+			error = 0;
+			nx->seals = NULL;
+			nx->nseals = 0;
+			goto again;
 		}
 		if (!error)
-			error = keep_receipt(n, &u, &resp, ca);
+			error = keep_receipt(n, cur, &l->resp, ca);
 		if (!error) {
-			*uploaded += (long)(u.t - u.m);
-			u.m = u.t;
-			u.f = u.next;
+			*uploaded += (long)(cur->t - cur->m);
+			cur->m = cur->t;
+		}
+		if (!error && has_next)
+			error = post_start(l, url.ptr, &body[1 - k]);
+		if (!error && has_next) {
+			nx->seals = cur->seals; /* the list moves on with the batch */
+			cur->seals = NULL;
+			cur->nseals = 0;
+			k = 1 - k;
 		}
 	}
+	if (!error && meanwhile && !*uploaded)
+		error = meanwhile(ctx); /* nothing was uploaded: the caller's work all the same */
+	lane_close(l);
+	seal_free_list(u[k].seals, u[k].nseals);
+	for (size_t i = 0; i < 2; i++) {
+		buf_release(&body[i]);
+		buf_release(&u[i].sig);
+		buf_release(&u[i].proof);
+	}
 	buf_release(&leaves);
-	buf_release(&body);
-	buf_release(&resp);
-	buf_release(&u.sig);
-	buf_release(&u.proof);
-	seal_free_list(u.seals, u.nseals);
+	buf_release(&url);
 	return error;
 }

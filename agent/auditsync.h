@@ -17,9 +17,12 @@
  * Upload every entry HQ has not countersigned.  `key` is the device key, `cert` and `ca` the
  * device and CA certificates (DER).  *uploaded gets the number of entries sent.  ERR_AUTH with
  * HQ's reason if HQ refuses the trail (a log shorter than or inconsistent with what HQ
- * countersigned), ERR_IO for the network.
+ * countersigned), ERR_IO for the network.  While a batch is at HQ the next is built, then
+ * `meanwhile(ctx)` runs (NULL: nothing), on this thread, at least once (even when there is
+ * nothing to upload), so it must be idempotent.  An error it returns ends the upload.
  */
 int auditsync_upload(long *uploaded, struct node *n, struct net *net, const char *base_url,
-	const struct buf *key, const struct buf *cert, const struct buf *ca) WUR;
+	const struct buf *key, const struct buf *cert, const struct buf *ca,
+	int (*meanwhile)(void *ctx), void *ctx) WUR;
 
 #endif

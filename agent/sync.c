@@ -41,11 +41,14 @@
 
 #define EV_LANES 2 /* evidence requests in flight at once (agent/lane.h) */
 
+struct round;
+
 struct syncer {
 	struct node *n;
 	struct device_tls d;
 	struct net *net;
 	struct lane *lanes[EV_LANES]; /* evidence transfers, on connections of their own */
+	struct round *first; /* the first push round, built while HQ takes the audit upload */
 	struct buf key;	 /* the device key (DER), wiped */
 	long pushed;	 /* cases the server took */
 	long pulled;	 /* cases that changed here from the server */
@@ -655,7 +658,15 @@ static int push_all(struct syncer *s)
 
 	memset(&r, 0, sizeof(r));
 	buf_init(&r.body, CHANGESET_ENCODED_MAX);
-	error = push_build(&r, s, "", PUSH_FIRST);
+	if (s->first) { /* built beside the audit upload */
+		buf_release(&r.body);
+		r = *s->first;
+		free(s->first);
+		s->first = NULL;
+		error = 0;
+	} else {
+		error = push_build(&r, s, "", PUSH_FIRST);
+	}
 	if (!error && r.ncases) {
 		error = url_of(&url, s, "/v1/sync/push");
 		if (!error)
@@ -693,6 +704,39 @@ static int push_all(struct syncer *s)
 	buf_release(&url);
 	buf_release(&resp);
 	return error;
+}
+
+/* auditsync_upload's `meanwhile`: the first push round, built while HQ takes the audit
+ * trail in (it is sent only after HQ's receipt, as before). */
+static int build_first(void *ctx)
+{
+	struct syncer *s = ctx;
+	struct round *r;
+	int error;
+
+	if (s->first)
+		return 0;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return err_set(ERR_NOMEM, "out of memory");
+	buf_init(&r->body, CHANGESET_ENCODED_MAX);
+	error = push_build(r, s, "", PUSH_FIRST);
+	if (error) {
+		buf_release(&r->body);
+		free(r);
+		return error;
+	}
+	s->first = r;
+	return 0;
+}
+
+/* A first round built but never sent (the sync ended before its push). */
+static void drop_first(struct syncer *s)
+{
+	if (s->first)
+		buf_release(&s->first->body);
+	free(s->first);
+	s->first = NULL;
 }
 
 /* ---- pull ------------------------------------------------------------------------------- */
@@ -1200,7 +1244,8 @@ static int sync_run(struct syncer *s)
 	if (!error) /* receipts signed under a retired CA stay verifiable */
 		error = pki_trust_get(&ca, s->n->store, 1);
 	if (!error)
-		error = auditsync_upload(&s->audited, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
+		error = auditsync_upload(&s->audited, s->n, s->net, s->d.url.ptr, &s->key, NULL,
+			&ca, build_first, s);
 	buf_reset(&ca);
 	if (!error)
 		error = ev_upload(s); /* the bytes before the commits that list them */
@@ -1224,10 +1269,12 @@ static int sync_run(struct syncer *s)
 	if (!error && s->purged) {
 		long more = 0;
 
-		error = auditsync_upload(&more, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca);
+		error = auditsync_upload(&more, s->n, s->net, s->d.url.ptr, &s->key, NULL, &ca,
+			NULL, NULL);
 		s->audited += more;
 	}
 	buf_release(&ca);
+	drop_first(s); /* built, and the sync failed before its push */
 	s->seconds = (double)(hlc_now_ms() - t0) / 1000.0;
 	if (s->net)
 		net_counts(s->net, &s->sent, &s->received);

@@ -19,12 +19,14 @@ writes notes and syncs, and HQ edits a field, so the sync under test pushes and 
     the server's store before the restart; the server restarts on the same port, `check`
     passes on the device and a normal sync completes.
   - A push of several rounds cut in a later one: HQ holds the cases of the rounds it
-    answered, the next sync pushes only the others.
+    answered, the next sync pushes only the others.  Likewise an audit upload of several
+    batches cut in the second.
 Every few trials and at the end, A, B and HQ must converge: the same case (fields,
 narrative, notes, conflicts, head) everywhere, every acknowledged note exactly once, no note
 nobody wrote.  FIELDSYNC_LONG=1 runs ten times as many cuts and six times as many kills,
 FIELDSYNC_SAMPLE=1 (the sanitizer tree) a sample; FIELDSYNC_SEED sets the random seed.  A replayed push is another test's subject.
 """
+import json
 import os
 import random
 import re
@@ -570,6 +572,63 @@ class SyncFaults(fstest.NodeTest):
         print("\ncut after %d of about %d bytes: HQ had taken %d of %d cases in the rounds it "
               "answered; the next sync pushed the other %d" %
               (wire * 2 // 3, wire, len(taken), len(texts), after["pushed"]))
+
+    def hq_trail(self, office="ELP"):
+        """The size of each of the office's trails HQ holds: {device: (size, countersigned)}."""
+        devices = self.hq.ok("--json", "audit", "verify").json()["devices"]
+        for d in devices:
+            self.assertEqual(d["status"], "ok", d)
+        return {d["device"]: (d["size"], d["countersigned"]) for d in devices
+                if d["office"] == office}
+
+    @reported
+    def test_cut_in_an_audit_upload_of_many_batches(self):
+        """An audit upload of three batches (5,000 entries each: the next is built while HQ
+        takes one in, and sent only once its receipt is kept) cut in the second: HQ holds and
+        countersigned the first, the next sync uploads only the rest; every trail verifies."""
+        x = self.a
+        prep = os.path.join(os.environ.get("FIELDSYNC_BUILD", ""), "tests", "bench_sync_prep")
+        if not os.path.exists(prep):
+            self.skipTest("bench_sync_prep is not built (FIELDSYNC_BUILD, set by ctest)")
+        r = subprocess.run([prep, "filler", "10500"], env=x.env(x.admin), capture_output=True,
+                           text=True, timeout=900)  # 10,500 audited case creations
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mine = x.ok("--json", "audit", "verify").json()
+        held = mine["countersigned"]
+        raw = [bytes.fromhex(e["leaf"]).decode()
+               for e in x.ok("--json", "audit", "log").json()["entries"]]
+        self.assertGreater(len(raw) - held, 10000)
+        # the first batch on the wire, about (HQ's wire format has a preset dictionary, so it
+        # is smaller): the cut falls after it, and well before the last batch
+        first = len(zlib.compress(json.dumps(raw[held:held + 5000]).encode(), 6))
+        self.proxy.arm(Proxy.C2S, first * 13 // 10, False)
+        r = x.run("--json", "sync", timeout=300)
+        info = self.proxy.cut_info
+        self.proxy.passthrough()
+        self.assertIsNotNone(info, "the sync sent fewer than %d bytes" % (first * 13 // 10))
+        self.assertEqual(r.rc, 1, r)
+        self.assertRegex(r.err, r"(?m)^fieldsync-agent: error: cannot reach ")
+        trail = self.hq_trail()
+        device = [d for d, (size, _) in trail.items() if size >= held + 5000]
+        self.assertEqual(len(device), 1, "HQ took no whole batch before the cut: %r" % trail)
+        size, countersigned = trail[device[0]]
+        self.assertIn(size - held, (5000, 10000), trail)
+        self.assertEqual(countersigned, size, "a batch HQ stored without its receipt")
+        self.check_device(x)
+        total = x.ok("--json", "audit", "verify").json()["size"]
+        after = self.sync_ok(x)
+        # from HQ's receipt on: nothing sent twice (the sync's own entries come after `total`)
+        self.assertGreaterEqual(after["audit_uploaded"], total - size)
+        self.assertLess(after["audit_uploaded"], total - size + 50, after)
+        size2, countersigned2 = self.hq_trail()[device[0]]
+        mine = x.ok("--json", "audit", "verify").json()
+        self.assertEqual(mine["status"], "ok")
+        self.assertGreaterEqual(size2, total)
+        self.assertEqual(countersigned2, size2)
+        self.converge()
+        print("\ncut after %d bytes (first batch about %d): HQ held %d of the %d new entries; "
+              "the next sync uploaded %d" % (first * 13 // 10, first, size - held, total - held,
+                                             after["audit_uploaded"]))
 
     def span(self):
         """About how long a sync takes here now, to spread the kills over its whole life."""
