@@ -752,21 +752,17 @@ int sync_check_commits(git_repository *repo, const git_oid *ids, size_t n,
 			git_commit_free(c);
 			c = p;
 			tree = ptree;
-			p = NULL;
-			ptree = NULL;
 		} else {
 			git_tree_free(ptree);
 			git_tree_free(tree);
 			git_commit_free(p);
 			git_commit_free(c);
-			c = p = NULL;
-			tree = ptree = NULL;
+			c = NULL;
+			tree = NULL;
 			rc = git_commit_lookup(&c, repo, &ids[i]);
 			if (rc >= 0)
 				rc = git_commit_tree(&tree, c);
 		}
-		git_tree_free(ptree);
-		git_commit_free(p);
 		p = NULL;
 		ptree = NULL;
 		if (rc >= 0 && git_commit_parentcount(c) > 0)

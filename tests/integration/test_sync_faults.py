@@ -528,6 +528,16 @@ class SyncFaults(fstest.NodeTest):
               "up to %.3f-%.3fs), failed syncs ended within %.2fs; %d notes converged" %
               (landed, on_wire, attempts, min(spans), max(spans), slowest, len(self.written)))
 
+    def cut_sync(self, x, limit):
+        """A sync of x cut (a FIN) after `limit` bytes from the device: it must fail cleanly."""
+        self.proxy.arm(Proxy.C2S, limit, False)
+        r = x.run("--json", "sync", timeout=300)
+        info = self.proxy.cut_info
+        self.proxy.passthrough()
+        self.assertIsNotNone(info, "the sync sent fewer than %d bytes" % limit)
+        self.assertEqual(r.rc, 1, r)
+        self.assertRegex(r.err, r"(?m)^fieldsync-agent: error: cannot reach ")
+
     @reported
     def test_cut_in_a_push_of_many_rounds(self):
         """A push of several requests (rounds of about 1 MiB of objects, the next built while
@@ -546,13 +556,7 @@ class SyncFaults(fstest.NodeTest):
             x.ok("case", "edit", case, "--narrative-file", path)
             texts[case] = text
         wire = len(zlib.compress("".join(texts.values()).encode(), 6))
-        self.proxy.arm(Proxy.C2S, wire * 2 // 3, False)
-        r = x.run("--json", "sync", timeout=120)
-        info = self.proxy.cut_info
-        self.proxy.passthrough()
-        self.assertIsNotNone(info, "the push needed fewer than %d bytes" % (wire * 2 // 3))
-        self.assertEqual(r.rc, 1, r)
-        self.assertRegex(r.err, r"(?m)^fieldsync-agent: error: cannot reach ")
+        self.cut_sync(x, wire * 2 // 3)
         at_hq = {c["id"] for c in self.hq.ok("--json", "case", "list").json()["cases"]}
         taken = set(texts) & at_hq
         self.assertTrue(0 < len(taken) < len(texts),
@@ -601,13 +605,7 @@ class SyncFaults(fstest.NodeTest):
         # the first batch on the wire, about (HQ's wire format has a preset dictionary, so it
         # is smaller): the cut falls after it, and well before the last batch
         first = len(zlib.compress(json.dumps(raw[held:held + 5000]).encode(), 6))
-        self.proxy.arm(Proxy.C2S, first * 13 // 10, False)
-        r = x.run("--json", "sync", timeout=300)
-        info = self.proxy.cut_info
-        self.proxy.passthrough()
-        self.assertIsNotNone(info, "the sync sent fewer than %d bytes" % (first * 13 // 10))
-        self.assertEqual(r.rc, 1, r)
-        self.assertRegex(r.err, r"(?m)^fieldsync-agent: error: cannot reach ")
+        self.cut_sync(x, first * 13 // 10)
         trail = self.hq_trail()
         device = [d for d, (size, _) in trail.items() if size >= held + 5000]
         self.assertEqual(len(device), 1, "HQ took no whole batch before the cut: %r" % trail)
