@@ -24,6 +24,7 @@ struct hq_peer {
 };
 
 #define HQSYNC_CHANGES_MAX 5000
+#define HQSYNC_FAR 50000 /* changes behind the newest past which the feed is read by office */
 #define HQSYNC_FETCH_CASES_MAX 2000
 #define HQSYNC_FETCH_SPLIT (8u * 1024 * 1024) /* inflated bytes before a fetch answer stops */
 
