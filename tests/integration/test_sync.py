@@ -308,6 +308,35 @@ class Offices(SyncTest):
         self.assertEqual([e for e in self.hq_audit() if e["action"] == "sync.refused"], [])
 
 
+    def test_first_feed_by_office_same_as_by_sequence(self):
+        """A first sync reads HQ's feed through the office's own and shared cases (fewer
+        than the changes in the store), a device that synced before reads it by sequence:
+        both end with the same cases, shares and transfers included, and nothing else."""
+        s = self.sdg()
+        theirs = [s.new_case("San Diego case %d" % k, "theft") for k in range(12)]
+        self.sync(s)
+        own = self.a.new_case("El Paso case kept", "theft")
+        moved = self.a.new_case("El Paso case moved", "theft")
+        self.sync_all(self.a, self.b)
+        self.hq.ok("case", "share", theirs[3], "ELP")
+        self.hq.ok("case", "transfer", moved, "SDG")
+        for k in (5, 7):  # changes after B's cursor, in and out of ELP's view
+            self.hq.ok("case", "edit", theirs[k], "--set", "priority=2")
+        self.hq.ok("case", "edit", own, "--set", "priority=1")
+        fresh = self.fleet.device("c", "ELP", admin="carol")
+        r = self.sync(fresh)  # cursor 0: by office
+        self.assertEqual(r["purged"], 0, r)
+        b = self.sync(self.b)  # by sequence, from where it was
+        self.assertEqual(b["purged"], 1, b)
+        want = sorted([own, theirs[3]])
+        self.assertEqual(sorted(self.ids(fresh)), want)
+        self.assertEqual(sorted(self.ids(self.b)), want)
+        for cid in want:
+            self.assertSameEverywhere(cid, fresh, self.b)
+        self.assertEqual(fresh.show(own)["fields"]["priority"], "1")
+        self.sync(s)
+        self.assertEqual(sorted(self.ids(s)), sorted(theirs + [moved]))
+
 class Status(SyncTest):
     def test_status_counts_unpushed_and_last_sync(self):
         st = self.a.ok("--json", "status").json()
