@@ -657,14 +657,13 @@ static int push_all(struct syncer *s)
 	int error, later = 0;
 
 	memset(&r, 0, sizeof(r));
-	buf_init(&r.body, CHANGESET_ENCODED_MAX);
 	if (s->first) { /* built beside the audit upload */
-		buf_release(&r.body);
 		r = *s->first;
 		free(s->first);
 		s->first = NULL;
 		error = 0;
 	} else {
+		buf_init(&r.body, CHANGESET_ENCODED_MAX);
 		error = push_build(&r, s, "", PUSH_FIRST);
 	}
 	if (!error && r.ncases) {
@@ -706,30 +705,6 @@ static int push_all(struct syncer *s)
 	return error;
 }
 
-/* auditsync_upload's `meanwhile`: the first push round, built while HQ takes the audit
- * trail in (it is sent only after HQ's receipt, as before). */
-static int build_first(void *ctx)
-{
-	struct syncer *s = ctx;
-	struct round *r;
-	int error;
-
-	if (s->first)
-		return 0;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return err_set(ERR_NOMEM, "out of memory");
-	buf_init(&r->body, CHANGESET_ENCODED_MAX);
-	error = push_build(r, s, "", PUSH_FIRST);
-	if (error) {
-		buf_release(&r->body);
-		free(r);
-		return error;
-	}
-	s->first = r;
-	return 0;
-}
-
 /* A first round built but never sent (the sync ended before its push). */
 static void drop_first(struct syncer *s)
 {
@@ -737,6 +712,25 @@ static void drop_first(struct syncer *s)
 		buf_release(&s->first->body);
 	free(s->first);
 	s->first = NULL;
+}
+
+/* auditsync_upload's `meanwhile`: the first push round, built while HQ takes the audit
+ * trail in (it is sent only after HQ's receipt, as before). */
+static int build_first(void *ctx)
+{
+	struct syncer *s = ctx;
+	int error;
+
+	if (s->first)
+		return 0;
+	s->first = calloc(1, sizeof(*s->first));
+	if (!s->first)
+		return err_set(ERR_NOMEM, "out of memory");
+	buf_init(&s->first->body, CHANGESET_ENCODED_MAX);
+	error = push_build(s->first, s, "", PUSH_FIRST);
+	if (error)
+		drop_first(s);
+	return error;
 }
 
 /* ---- pull ------------------------------------------------------------------------------- */

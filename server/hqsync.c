@@ -288,15 +288,20 @@ int hq_push(int *status, struct buf *out, struct node *n, const struct hq_peer *
 	return error;
 }
 
+/* The tail of either reading of the feed: the cases the office may no longer see, named so its
+ * devices purge them; in sequence order, a page at a time. */
+#define FEED_REVOKED                                                                               \
+	" UNION ALL SELECT r.case_id, r.head, r.seq, '', 1 FROM case_revocations r"                \
+	" WHERE r.office = ?2 AND r.seq > ?1 ORDER BY 3 LIMIT ?3"
+
 int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_peer *peer,
 	uint64_t since, unsigned limit, json_t *pki, const char *generation)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *changes = json_array();
-	int64_t cursor = (int64_t)since, top = 0,
-		seen = -1; /* seen: the office's cases, if counted */
+	int64_t cursor = (int64_t)since, top = 0, seen = 0;
 	char detail[96];
-	int rc = 0, error, rows = 0;
+	int rc = 0, error, rows = 0, by_office = 0;
 
 	if (limit == 0 || limit > HQSYNC_CHANGES_MAX)
 		limit = HQSYNC_CHANGES_MAX;
@@ -311,34 +316,28 @@ int hq_changes(int *status, struct buf *out, struct node *n, const struct hq_pee
 	 * instead when they are fewer than the changes to walk: at 1,000,000 cases the walk
 	 * of every change took 10 s of a CPU for the few hundred cases an office sees
 	 * (docs/SCALING.md).  The same rows either way. */
-	if (!error && (since == 0 || top - (int64_t)since > HQSYNC_FAR))
+	if (!error && (since == 0 || top - (int64_t)since > HQSYNC_FAR)) {
 		error = store_query_int64(&seen, n->store,
 			"SELECT (SELECT count(*) FROM case_index WHERE office = ?1) +"
 			" (SELECT count(*) FROM case_shares WHERE office = ?1)",
 			"t", peer->office);
-	if (!error && seen >= 0 && seen < top - (int64_t)since)
+		by_office = !error && seen < top - (int64_t)since;
+	}
+	if (!error)
 		error = store_bind(&st, n->store,
-			"SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_index i"
-			" JOIN case_heads h ON h.case_id = i.case_id"
-			" WHERE i.office = ?2 AND h.seq > ?1"
-			" UNION ALL SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_shares s"
-			" JOIN case_heads h ON h.case_id = s.case_id"
-			" JOIN case_index i ON i.case_id = s.case_id"
-			" WHERE s.office = ?2 AND i.office != ?2 AND h.seq > ?1"
-			" UNION ALL SELECT r.case_id, r.head, r.seq, '', 1 FROM case_revocations r"
-			" WHERE r.office = ?2 AND r.seq > ?1"
-			" ORDER BY 3 LIMIT ?3",
-			"iti", (int64_t)since, peer->office, (int64_t)limit);
-	else if (!error)
-		error = store_bind(&st, n->store,
-			"SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_heads h"
-			" JOIN case_index i ON i.case_id = h.case_id"
-			" WHERE h.seq > ?1 AND (i.office = ?2 OR EXISTS (SELECT 1 FROM case_shares s"
-			"   WHERE s.case_id = h.case_id AND s.office = ?2))"
-			/* the cases the office may no longer see, named so its devices purge them */
-			" UNION ALL SELECT r.case_id, r.head, r.seq, '', 1 FROM case_revocations r"
-			" WHERE r.office = ?2 AND r.seq > ?1"
-			" ORDER BY 3 LIMIT ?3",
+			by_office
+				? "SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_index i"
+				  " JOIN case_heads h ON h.case_id = i.case_id"
+				  " WHERE i.office = ?2 AND h.seq > ?1"
+				  " UNION ALL SELECT h.case_id, h.head, h.seq, i.office, 0"
+				  " FROM case_shares s JOIN case_heads h ON h.case_id = s.case_id"
+				  " JOIN case_index i ON i.case_id = s.case_id"
+				  " WHERE s.office = ?2 AND i.office != ?2 AND h.seq > ?1" FEED_REVOKED
+				: "SELECT h.case_id, h.head, h.seq, i.office, 0 FROM case_heads h"
+				  " JOIN case_index i ON i.case_id = h.case_id"
+				  " WHERE h.seq > ?1 AND (i.office = ?2 OR EXISTS (SELECT 1"
+				  "   FROM case_shares s WHERE s.case_id = h.case_id"
+				  "   AND s.office = ?2))" FEED_REVOKED,
 			"iti", (int64_t)since, peer->office, (int64_t)limit);
 	while (!error && (rc = store_next(n->store, st)) > 0) {
 		git_oid head;

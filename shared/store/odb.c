@@ -271,20 +271,18 @@ static int be_write(git_odb_backend *be, const git_oid *oid, const void *data, s
 	return 0;
 }
 
-int odb_write_known(git_repository *repo, const git_oid *id, const void *data, size_t len,
+int odb_write_known(git_odb *odb, const git_oid *id, const void *data, size_t len,
 	git_object_t type)
 {
-	git_odb *odb = NULL;
 	git_odb_backend *be = NULL;
 	git_oid written;
-	int rc = git_repository_odb(&odb, repo);
+	int rc;
 
-	if (rc == 0 && git_odb_num_backends(odb) == 1 && git_odb_get_backend(&be, odb, 0) == 0 &&
+	if (git_odb_num_backends(odb) == 1 && git_odb_get_backend(&be, odb, 0) == 0 &&
 		be->write == be_write)
 		rc = be_write(be, id, data, len, type);
-	else if (rc == 0)
+	else
 		rc = git_odb_write(&written, odb, data, len, type);
-	git_odb_free(odb);
 	return rc < 0 ? odb_git_error(rc, "cannot store a received object") : 0;
 }
 

@@ -39,9 +39,9 @@ int odb_repository_open(git_repository **out, struct store *store) WUR;
  * Store an object whose id the caller has already checked against its bytes (a received change
  * set's objects: changeset_decode hashes each): straight into the table, without the hash and
  * the lookup that git_odb_write() does first (an object already held stays as it is).  Through
- * git_odb_write() if the repository's object database is not this backend.
+ * git_odb_write() if `odb` is not this backend alone.
  */
-int odb_write_known(git_repository *repo, const git_oid *id, const void *data, size_t len,
+int odb_write_known(git_odb *odb, const git_oid *id, const void *data, size_t len,
 	git_object_t type) WUR;
 
 /* Set err from libgit2's last error after a failed call (trust the return code, not the text). */

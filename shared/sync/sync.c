@@ -186,24 +186,33 @@ static int hex_oid(git_oid *out, const uint8_t *p, size_t avail)
 	return git_oid_fromstr(out, hex) < 0 ? -1 : 0;
 }
 
+/* The "parent <id>\n" line of a raw commit at *p (moved past it): 1, or 0 where the parent
+ * lines end, or -1 for a malformed one. */
+static int next_parent(git_oid *id, const uint8_t **p, const uint8_t *end)
+{
+	if (end - *p <= 7 || memcmp(*p, "parent ", 7))
+		return 0;
+	if (hex_oid(id, *p + 7, (size_t)(end - *p - 7)))
+		return -1;
+	*p += 7 + GIT_OID_HEXSZ + 1;
+	return 1;
+}
+
 /* "tree X\n(parent Y\n)*": queue the tree and the parents. */
 static int refs_of_commit(struct walk *w, const struct changeset_object *o)
 {
 	const uint8_t *p = o->data, *end = o->data + o->len;
 	git_oid id;
-	int error;
+	int rc = 0, error;
 
 	if (o->len < 5 || memcmp(p, "tree ", 5) || hex_oid(&id, p + 5, (size_t)(end - p - 5)))
 		return err_set(ERR_INVALID, "commit %.12s is malformed", git_oid_tostr_s(&o->id));
 	error = push(w, &id, GIT_OBJECT_TREE);
 	p += 5 + GIT_OID_HEXSZ + 1;
-	while (!error && end - p > 7 && !memcmp(p, "parent ", 7)) {
-		if (hex_oid(&id, p + 7, (size_t)(end - p - 7)))
-			return err_set(ERR_INVALID, "commit %.12s is malformed",
-				git_oid_tostr_s(&o->id));
+	while (!error && (rc = next_parent(&id, &p, end)) > 0)
 		error = push(w, &id, GIT_OBJECT_COMMIT);
-		p += 7 + GIT_OID_HEXSZ + 1;
-	}
+	if (!error && rc < 0)
+		return err_set(ERR_INVALID, "commit %.12s is malformed", git_oid_tostr_s(&o->id));
 	return error;
 }
 
@@ -279,8 +288,7 @@ static int refs_of_tree(struct walk *w, const struct changeset_object *o)
  * held too (or sent), so walking them again only checks them again.  A commit is looked up:
  * only the commits new to this store are listed, and checked against the sender's rules.
  */
-static int visit(struct walk *w, git_repository *repo, git_odb *odb, const struct changeset *cs,
-	const struct pending *t)
+static int visit(struct walk *w, git_odb *odb, const struct changeset *cs, const struct pending *t)
 {
 	const struct changeset_object *o = NULL;
 	git_object_t stored;
@@ -318,7 +326,7 @@ static int visit(struct walk *w, git_repository *repo, git_odb *odb, const struc
 	else if (o->type == GIT_OBJECT_TREE)
 		error = refs_of_tree(w, o);
 	if (!error) /* the hash was checked by changeset_decode */
-		error = odb_write_known(repo, &o->id, o->data, o->len, o->type);
+		error = odb_write_known(odb, &o->id, o->data, o->len, o->type);
 	if (error || o->type != GIT_OBJECT_COMMIT)
 		return error;
 	error = ARRAY_GROW(&w->commits, &w->ccap, w->ncommits + 1, CHANGESET_OBJECTS_MAX);
@@ -343,7 +351,7 @@ int sync_ingest(git_oid **commits_out, size_t *ncommits_out, git_repository *rep
 	while (!error && w.n) {
 		struct pending t = w.stack[--w.n];
 
-		error = visit(&w, repo, odb, cs, &t);
+		error = visit(&w, odb, cs, &t);
 	}
 	if (!error) {
 		*commits_out = w.commits;
@@ -371,9 +379,8 @@ int sync_extends(const struct changeset *cs, const git_oid *commits, size_t n,
 			continue;
 		p = o->data + 5 + GIT_OID_HEXSZ + 1; /* past "tree <id>\n" (refs_of_commit) */
 		end = o->data + o->len;
-		for (; end - p > 7 && !memcmp(p, "parent ", 7); p += 7 + GIT_OID_HEXSZ + 1)
-			if (!hex_oid(&id, p + 7, (size_t)(end - p - 7)) &&
-				git_oid_equal(&id, ancestor))
+		while (next_parent(&id, &p, end) > 0)
+			if (git_oid_equal(&id, ancestor))
 				return 1;
 	}
 	return 0;
@@ -706,8 +713,8 @@ static int check_closure(git_repository *repo, git_commit *c, git_tree *tree,
 	return error;
 }
 
-/* The checks of commit c (tree its tree; p and ptree its first parent and that one's tree, or
- * NULL for a root commit). */
+/* The checks of commit c (tree its tree; ptree its first parent's tree, or NULL for a root
+ * commit). */
 static int check_parsed(git_repository *repo, git_commit *c, git_tree *tree, git_tree *ptree,
 	const struct sync_rules *r)
 {
